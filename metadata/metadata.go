@@ -1,0 +1,221 @@
+// Package metadata is stockade's metadata store: one bbolt file under the
+// data root holding the records of images and containers.
+//
+// Several stockade processes use the same file at once (the CLI, monitors,
+// the rc.d boot sequence), so the file is opened for each transaction and
+// closed right after: bbolt's file lock is held only for the length of one
+// short transaction, and a process that finds the file locked waits for it
+// instead of failing. Read transactions take a shared lock and run in
+// parallel; write transactions are serialised.
+package metadata
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the name of the store's file under the data root.
+const FileName = "metadata.db"
+
+// Bucket names used by stockade. Packages own their buckets: image records
+// live in BucketImages, container records in BucketContainers.
+const (
+	BucketMeta       = "meta"
+	BucketImages     = "images"
+	BucketContainers = "containers"
+)
+
+// SchemaVersion is the schema this build of stockade writes.
+var SchemaVersion = uint64(len(migrations))
+
+// migrations[i] upgrades schema version i to i+1. Append only.
+var migrations = []func(tx *bolt.Tx) error{
+	// 0 -> 1: the initial buckets.
+	func(tx *bolt.Tx) error {
+		for _, b := range []string{BucketImages, BucketContainers} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+// ErrNotFound is returned by GetJSON when the key does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is a handle on the metadata file. It holds no open file between
+// transactions and is safe for concurrent use.
+type DB struct {
+	path string
+	// LockTimeout bounds how long a transaction waits for another process
+	// to release the file when ctx has no deadline of its own.
+	LockTimeout time.Duration
+}
+
+// Open creates the store at path if needed and brings its schema up to date.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("metadata store %s: %w", path, err)
+	}
+	db := &DB{path: path, LockTimeout: 2 * time.Minute}
+	if err := db.Update(ctx, migrate); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.path }
+
+func migrate(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists([]byte(BucketMeta))
+	if err != nil {
+		return err
+	}
+	var v uint64
+	if b := meta.Get([]byte("schema")); len(b) == 8 {
+		v = binary.BigEndian.Uint64(b)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("schema version %d is newer than this stockade's %d", v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		if err := migrations[v](tx); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return meta.Put([]byte("schema"), b[:])
+}
+
+// Schema returns the schema version recorded in the file.
+func (db *DB) Schema(ctx context.Context) (uint64, error) {
+	var v uint64
+	err := db.View(ctx, func(tx *bolt.Tx) error {
+		if m := tx.Bucket([]byte(BucketMeta)); m != nil {
+			if b := m.Get([]byte("schema")); len(b) == 8 {
+				v = binary.BigEndian.Uint64(b)
+			}
+		}
+		return nil
+	})
+	return v, err
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(*bolt.Tx) error) error {
+	return db.run(ctx, true, fn)
+}
+
+// Update runs fn in a read-write transaction. The transaction is committed
+// when fn returns nil and rolled back otherwise.
+func (db *DB) Update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	return db.run(ctx, false, fn)
+}
+
+func (db *DB) run(ctx context.Context, readOnly bool, fn func(*bolt.Tx) error) error {
+	bdb, err := db.open(ctx, readOnly)
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	if readOnly {
+		err = bdb.View(fn)
+	} else {
+		err = bdb.Update(fn)
+	}
+	if err != nil {
+		return fmt.Errorf("metadata store %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// open opens the bbolt file, waiting while another process holds it.
+func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(db.LockTimeout)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("metadata store %s: %w", db.path, err)
+		}
+		bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
+			Timeout:  250 * time.Millisecond,
+			ReadOnly: readOnly,
+		})
+		if err == nil {
+			return bdb, nil
+		}
+		if !errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("metadata store %s: %w", db.path, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("metadata store %s: still locked by another process after %s", db.path, db.LockTimeout)
+		}
+	}
+}
+
+// PutJSON stores v as JSON under key in bucket, creating the bucket.
+func PutJSON(tx *bolt.Tx, bucket, key string, v any) error {
+	b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
+	}
+	return b.Put([]byte(key), data)
+}
+
+// GetJSON decodes the JSON stored under key in bucket into v. It returns an
+// error wrapping ErrNotFound when there is no such key.
+func GetJSON(tx *bolt.Tx, bucket, key string, v any) error {
+	b := tx.Bucket([]byte(bucket))
+	if b == nil {
+		return fmt.Errorf("%s/%s: %w", bucket, key, ErrNotFound)
+	}
+	data := b.Get([]byte(key))
+	if data == nil {
+		return fmt.Errorf("%s/%s: %w", bucket, key, ErrNotFound)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Delete removes key from bucket; a missing key or bucket is not an error.
+func Delete(tx *bolt.Tx, bucket, key string) error {
+	b := tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	return b.Delete([]byte(key))
+}
+
+// ForEachJSON decodes every value of bucket into a fresh T and calls fn.
+func ForEachJSON[T any](tx *bolt.Tx, bucket string, fn func(key string, v *T) error) error {
+	b := tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, data []byte) error {
+		v := new(T)
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("decode %s/%s: %w", bucket, k, err)
+		}
+		return fn(string(k), v)
+	})
+}
