@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/logging"
+	"github.com/stockade/stockade/version"
+)
+
+// defaultRoot is where container state lives unless --root says otherwise.
+func defaultRoot(goos string) string {
+	if goos == "freebsd" {
+		return "/var/run/stockade-runtime"
+	}
+	return "/run/stockade-runtime"
+}
+
+// rt carries what the global flags configure.
+type rt struct {
+	root   string
+	log    *slog.Logger
+	logOut io.Writer // the --log file, or stderr
+	format logging.Format
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run runs the command line and returns the exit code: 0, or 1 on any
+// error, as runc does.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	r := &rt{stdout: stdout, stderr: stderr, logOut: stderr}
+	var notFound error
+	app := &cli.App{
+		Name:                   "stockade-runtime",
+		Usage:                  "OCI runtime for FreeBSD jails (runj and runc compatible command line)",
+		Version:                strings.TrimSpace(version.String("stockade-runtime")),
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		UseShortOptionHandling: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: defaultRoot(runtime.GOOS), Usage: "directory for container state"},
+			&cli.StringFlag{Name: "log", Usage: "write logs (and the final error) to this file instead of stderr"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "debug", Usage: "same as --log-level debug"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; no effect on FreeBSD", Hidden: true},
+		},
+		Before:         r.setup,
+		Commands:       r.commands(),
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return err },
+		CommandNotFound: func(_ *cli.Context, name string) {
+			notFound = fmt.Errorf("unknown command %q (see 'stockade-runtime --help')", name)
+		},
+	}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprint(c.App.Writer, version.String("stockade-runtime")) }
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		err = notFound
+	}
+	if err == nil {
+		return 0
+	}
+	logging.Error(stderr, r.format, "stockade-runtime", err)
+	if r.logOut != stderr {
+		// containerd reads the last error back from the --log file.
+		logging.Error(r.logOut, logging.JSON, "stockade-runtime", err)
+	}
+	return 1
+}
+
+func (r *rt) setup(c *cli.Context) error {
+	format, err := logging.ParseFormat(c.String("log-format"))
+	if err != nil {
+		return err
+	}
+	r.format = format
+	level, err := logging.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	if c.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	if path := c.String("log"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		r.logOut = f
+	}
+	r.root = c.String("root")
+	r.log = logging.New(r.logOut, format, level)
+	return nil
+}
+
+func (r *rt) commands() []*cli.Command {
+	cmds := []*cli.Command{
+		{
+			Name:   "features",
+			Usage:  "print the features this runtime implements, as JSON",
+			Action: r.features,
+		},
+	}
+	for _, cmd := range cmds {
+		name := cmd.Name
+		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return cmds
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/config"
+	"github.com/stockade/stockade/logging"
+	"github.com/stockade/stockade/version"
+)
+
+// exitInternal is the exit code of stockade's own errors, as docker and
+// podman use it.
+const exitInternal = 125
+
+// exitError carries an exit code other than exitInternal, such as a
+// container's own exit status. An empty message prints nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// app is what every command reaches: the effective configuration and the
+// logger, built once the global flags are parsed.
+type app struct {
+	cfg    config.Config
+	log    *slog.Logger
+	format logging.Format
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run runs the command line args and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, format: guessFormat(args)}
+	var notFound error
+	cliApp := &cli.App{
+		Name:                   "stockade",
+		Usage:                  "a FreeBSD-first container runtime: OCI images on ZFS, containers as jails",
+		Version:                strings.TrimSpace(version.String("stockade")),
+		HideVersion:            false,
+		Reader:                 stdin,
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		UseShortOptionHandling: true,
+		Suggest:                true,
+		Flags:                  globalFlags(),
+		Before:                 a.setup,
+		Commands:               a.commands(),
+		ExitErrHandler:         func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return err
+		},
+		CommandNotFound: func(c *cli.Context, name string) {
+			notFound = fmt.Errorf("unknown command %q (see 'stockade --help')", name)
+		},
+	}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprint(c.App.Writer, version.String("stockade")) }
+	err := cliApp.RunContext(ctx, args)
+	if err == nil {
+		err = notFound
+	}
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			logging.Error(stderr, a.format, "stockade", ee.err)
+		}
+		return ee.code
+	}
+	logging.Error(stderr, a.format, "stockade", err)
+	return exitInternal
+}
+
+// guessFormat finds --log-format before the flags are parsed, so that even
+// a flag parsing error is reported in the requested format.
+func guessFormat(args []string) logging.Format {
+	for i, arg := range args {
+		v, ok := strings.CutPrefix(arg, "--log-format=")
+		if !ok && arg == "--log-format" && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if ok && v == string(logging.JSON) {
+			return logging.JSON
+		}
+	}
+	return logging.Text
+}
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "configuration file", Value: config.DefaultPath(runtime.GOOS), EnvVars: []string{"STOCKADE_CONFIG"}},
+		&cli.StringFlag{Name: "root", Usage: "data root (images, snapshots, metadata) (default from config)"},
+		&cli.StringFlag{Name: "state", Usage: "run-state directory (default from config)"},
+		&cli.StringFlag{Name: "snapshotter", Usage: "storage backend: " + strings.Join(config.Snapshotters, ", ")},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Usage: "text or json"},
+	}
+}
+
+// setup loads the configuration (defaults, file, environment, then flags)
+// and builds the logger.
+func (a *app) setup(c *cli.Context) error {
+	cfg, err := config.LoadHost(c.String("config"), c.IsSet("config"))
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"root", "state", "snapshotter", "log-level", "log-format"} {
+		if c.IsSet(name) {
+			if err := cfg.Set(strings.ReplaceAll(name, "-", "_"), c.String(name)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	a.format, _ = logging.ParseFormat(cfg.LogFormat)
+	level, _ := logging.ParseLevel(cfg.LogLevel)
+	a.cfg = cfg
+	a.log = logging.New(a.stderr, a.format, level)
+	return nil
+}
+
+func (a *app) commands() []*cli.Command {
+	cmds := []*cli.Command{
+		a.systemCommand(),
+	}
+	oneLineUsageErrors(cmds, "")
+	return cmds
+}
+
+// oneLineUsageErrors makes a bad flag of any (sub)command a one-line error
+// that names the command, instead of urfave/cli's help page.
+func oneLineUsageErrors(cmds []*cli.Command, parent string) {
+	for _, cmd := range cmds {
+		name := strings.TrimSpace(parent + " " + cmd.Name)
+		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		oneLineUsageErrors(cmd.Subcommands, name)
+	}
+}

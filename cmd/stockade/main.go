@@ -1,0 +1,18 @@
+// Command stockade is the user command line of the Stockade container
+// runtime: it pulls images, manages containers and runs them as FreeBSD
+// jails (or with runc on Linux).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

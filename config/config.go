@@ -1,0 +1,276 @@
+// Package config loads stockade's configuration: built-in defaults for the
+// operating system, then the TOML file, then the environment, then command
+// line flags, each layer overriding the one before.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is stockade's effective configuration. The TOML keys are the
+// struct tags; every key is optional.
+type Config struct {
+	// Root is the data root: metadata, content store, snapshots.
+	Root string `toml:"root" json:"root"`
+	// State is the run-state directory: runtime state, monitor sockets.
+	State string `toml:"state" json:"state"`
+	// Snapshotter names the storage backend: overlay, zfs, unionfs, copy.
+	// Empty picks the OS default.
+	Snapshotter string `toml:"snapshotter" json:"snapshotter"`
+	// Runtime names the container runtime: jail, runc or crun.
+	Runtime string `toml:"runtime" json:"runtime"`
+	// DecryptionKeysPath is the directory whose keys are always tried on
+	// encrypted layers.
+	DecryptionKeysPath string `toml:"decryption_keys_path" json:"decryption_keys_path"`
+	// DefaultRegistry is the registry of references without a host.
+	DefaultRegistry string `toml:"default_registry" json:"default_registry"`
+	// InsecureRegistries may be reached over plain HTTP.
+	InsecureRegistries []string `toml:"insecure_registries" json:"insecure_registries"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level" json:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `toml:"log_format" json:"log_format"`
+	// ZFS configures the zfs snapshotter.
+	ZFS ZFS `toml:"zfs" json:"zfs"`
+	// NRI configures Node Resource Interface plugins.
+	NRI NRI `toml:"nri" json:"nri"`
+	// Runc configures the Linux runtime.
+	Runc Runc `toml:"runc" json:"runc"`
+}
+
+// ZFS is the [zfs] table.
+type ZFS struct {
+	// Dataset is the parent dataset of every layer and container root,
+	// for example zroot/stockade.
+	Dataset string `toml:"dataset" json:"dataset"`
+}
+
+// NRI is the [nri] table.
+type NRI struct {
+	// Enable turns NRI plugin calls on.
+	Enable bool `toml:"enable" json:"enable"`
+	// PluginPath holds 0.1-style plugin binaries.
+	PluginPath string `toml:"plugin_path" json:"plugin_path"`
+	// PluginConfigPath holds per-plugin configuration (resource.d).
+	PluginConfigPath string `toml:"plugin_config_path" json:"plugin_config_path"`
+	// ConfigFile is the 0.1-style plugin list (conf.json).
+	ConfigFile string `toml:"config_file" json:"config_file"`
+	// SocketPath is where current NRI plugins connect.
+	SocketPath string `toml:"socket_path" json:"socket_path"`
+}
+
+// Runc is the [runc] table.
+type Runc struct {
+	// Binary is the runc or crun executable, looked up in PATH when bare.
+	Binary string `toml:"binary" json:"binary"`
+}
+
+// DefaultPath returns the configuration file's default path on goos.
+func DefaultPath(goos string) string {
+	if goos == "freebsd" {
+		return "/usr/local/etc/stockade/stockade.toml"
+	}
+	return "/etc/stockade/stockade.toml"
+}
+
+// Defaults returns the built-in configuration for goos.
+func Defaults(goos string) Config {
+	c := Config{
+		DefaultRegistry: "docker.io",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		NRI: NRI{
+			PluginPath:       "/opt/nri/bin",
+			PluginConfigPath: "/etc/nri/resource.d",
+			ConfigFile:       "/etc/nri/conf.json",
+			SocketPath:       "/var/run/nri/nri.sock",
+		},
+	}
+	switch goos {
+	case "freebsd":
+		c.Root = "/var/db/stockade"
+		c.State = "/var/run/stockade"
+		c.Runtime = "jail"
+		c.DecryptionKeysPath = "/usr/local/etc/stockade/keys"
+	default:
+		c.Root = "/var/lib/stockade"
+		c.State = "/run/stockade"
+		c.Runtime = "runc"
+		c.Runc.Binary = "runc"
+		c.DecryptionKeysPath = "/etc/stockade/keys"
+	}
+	return c
+}
+
+// Env lists the environment variables Load reads and the keys they set.
+var Env = map[string]string{
+	"STOCKADE_ROOT":                 "root",
+	"STOCKADE_STATE":                "state",
+	"STOCKADE_SNAPSHOTTER":          "snapshotter",
+	"STOCKADE_RUNTIME":              "runtime",
+	"STOCKADE_DECRYPTION_KEYS_PATH": "decryption_keys_path",
+	"STOCKADE_DEFAULT_REGISTRY":     "default_registry",
+	"STOCKADE_INSECURE_REGISTRIES":  "insecure_registries",
+	"STOCKADE_LOG_LEVEL":            "log_level",
+	"STOCKADE_LOG_FORMAT":           "log_format",
+	"STOCKADE_ZFS_DATASET":          "zfs.dataset",
+}
+
+// Load returns the configuration for goos: defaults, then the file at path,
+// then the variables of Env found by getenv. A missing file is an error only
+// when required is set (the path was given explicitly).
+func Load(goos, path string, required bool, getenv func(string) string) (Config, error) {
+	c := Defaults(goos)
+	if err := c.mergeFile(path, required); err != nil {
+		return Config{}, err
+	}
+	if getenv != nil {
+		keys := make([]string, 0, len(Env))
+		for k := range Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if v := getenv(k); v != "" {
+				if err := c.Set(Env[k], v); err != nil {
+					return Config{}, fmt.Errorf("environment %s: %w", k, err)
+				}
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+// LoadHost is Load for the running OS and environment.
+func LoadHost(path string, required bool) (Config, error) {
+	return Load(runtime.GOOS, path, required, os.Getenv)
+}
+
+func (c *Config) mergeFile(path string, required bool) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !required {
+			return nil
+		}
+		return fmt.Errorf("config %s: %w", path, unwrapPathError(err))
+	}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		return fmt.Errorf("config %s: %s", path, describeTOMLError(err))
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		names := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			names[i] = fmt.Sprintf("%q", k.String())
+		}
+		return fmt.Errorf("config %s: unknown key %s", path, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// describeTOMLError turns the toml package's errors into one line that names
+// the key and the line.
+func describeTOMLError(err error) string {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if pe.LastKey != "" {
+			return fmt.Sprintf("line %d: key %q: %s", pe.Position.Line, pe.LastKey, msg)
+		}
+		return fmt.Sprintf("line %d: %s", pe.Position.Line, msg)
+	}
+	return strings.TrimPrefix(err.Error(), "toml: ")
+}
+
+// Set assigns one key given in dotted form (as in the file) from a string,
+// as flags and the environment do. Lists are comma-separated.
+func (c *Config) Set(key, value string) error {
+	switch key {
+	case "root":
+		c.Root = value
+	case "state":
+		c.State = value
+	case "snapshotter":
+		c.Snapshotter = value
+	case "runtime":
+		c.Runtime = value
+	case "decryption_keys_path":
+		c.DecryptionKeysPath = value
+	case "default_registry":
+		c.DefaultRegistry = value
+	case "insecure_registries":
+		c.InsecureRegistries = nil
+		for _, r := range strings.Split(value, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.InsecureRegistries = append(c.InsecureRegistries, r)
+			}
+		}
+	case "log_level":
+		c.LogLevel = value
+	case "log_format":
+		c.LogFormat = value
+	case "zfs.dataset":
+		c.ZFS.Dataset = value
+	default:
+		return fmt.Errorf("unknown key %q", key)
+	}
+	return nil
+}
+
+// Snapshotters lists the snapshotter names stockade knows.
+var Snapshotters = []string{"overlay", "zfs", "unionfs", "copy"}
+
+// Runtimes lists the runtime names stockade knows.
+var Runtimes = []string{"jail", "runc", "crun"}
+
+// Validate checks values that have a fixed set of choices.
+func (c *Config) Validate() error {
+	if c.Root == "" {
+		return errors.New("root: must not be empty")
+	}
+	if c.State == "" {
+		return errors.New("state: must not be empty")
+	}
+	if c.Snapshotter != "" && !contains(Snapshotters, c.Snapshotter) {
+		return fmt.Errorf("snapshotter: %q is not one of %s", c.Snapshotter, strings.Join(Snapshotters, ", "))
+	}
+	if !contains(Runtimes, c.Runtime) {
+		return fmt.Errorf("runtime: %q is not one of %s", c.Runtime, strings.Join(Runtimes, ", "))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log_format: %q is not one of text, json", c.LogFormat)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,166 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "stockade.toml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsPerOS(t *testing.T) {
+	tests := []struct {
+		goos, root, state, runtime, keys, path string
+	}{
+		{"freebsd", "/var/db/stockade", "/var/run/stockade", "jail", "/usr/local/etc/stockade/keys", "/usr/local/etc/stockade/stockade.toml"},
+		{"linux", "/var/lib/stockade", "/run/stockade", "runc", "/etc/stockade/keys", "/etc/stockade/stockade.toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.goos, func(t *testing.T) {
+			c := Defaults(tt.goos)
+			got := []string{c.Root, c.State, c.Runtime, c.DecryptionKeysPath, DefaultPath(tt.goos)}
+			want := []string{tt.root, tt.state, tt.runtime, tt.keys, tt.path}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got %q, want %q", got, want)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("defaults do not validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadLayers(t *testing.T) {
+	path := writeFile(t, `
+root = "/srv/stockade"
+snapshotter = "copy"
+insecure_registries = ["reg.lan:5000"]
+default_registry = "reg.lan:5000"
+[zfs]
+dataset = "zroot/stockade"
+[nri]
+enable = true
+plugin_path = "/usr/local/libexec/nri"
+[runc]
+binary = "crun"
+`)
+	env := map[string]string{"STOCKADE_SNAPSHOTTER": "overlay", "STOCKADE_INSECURE_REGISTRIES": "a:1, b:2"}
+	c, err := Load("linux", path, true, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Root != "/srv/stockade" || c.State != "/run/stockade" {
+		t.Errorf("root/state = %q/%q: file must override root, default must stay for state", c.Root, c.State)
+	}
+	if c.Snapshotter != "overlay" {
+		t.Errorf("snapshotter = %q, environment must override the file", c.Snapshotter)
+	}
+	if !reflect.DeepEqual(c.InsecureRegistries, []string{"a:1", "b:2"}) {
+		t.Errorf("insecure_registries = %q", c.InsecureRegistries)
+	}
+	if c.ZFS.Dataset != "zroot/stockade" || !c.NRI.Enable || c.NRI.PluginPath != "/usr/local/libexec/nri" || c.Runc.Binary != "crun" {
+		t.Errorf("tables not read: %+v", c)
+	}
+	if c.NRI.ConfigFile != "/etc/nri/conf.json" {
+		t.Errorf("nri.config_file default lost: %q", c.NRI.ConfigFile)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.toml")
+	if _, err := Load("linux", missing, false, nil); err != nil {
+		t.Errorf("missing default file must be fine, got %v", err)
+	}
+	_, err := Load("linux", missing, true, nil)
+	if err == nil || err.Error() != "config "+missing+": no such file or directory" {
+		t.Errorf("explicit missing file: got %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, content string
+		want          string // the error must be exactly "config <path>: " + want
+	}{
+		{"unknown key", "root = \"/x\"\nsnapshoter = \"zfs\"\n", `unknown key "snapshoter"`},
+		{"unknown nested key", "[zfs]\ndatset = \"z/s\"\n", `unknown key "zfs.datset"`},
+		{"unknown table", "[zsf]\ndataset = \"z/s\"\n", `unknown key "zsf", "zsf.dataset"`},
+		{"wrong type string", "root = 5\n", `line 1 (last key "root"): incompatible types: TOML value has type int64; destination has type string`},
+		{"wrong type list", "insecure_registries = \"reg:5000\"\n", `line 1 (last key "insecure_registries"): incompatible types: TOML value has type string; destination has type slice`},
+		{"wrong type nested", "[nri]\nenable = \"yes\"\n", `line 2 (last key "nri.enable"): incompatible types: TOML value has type string; destination has type boolean`},
+		{"syntax", "root = \n", "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.content)
+			_, err := Load("linux", path, true, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			prefix := "config " + path + ": "
+			if !strings.HasPrefix(err.Error(), prefix+tt.want) {
+				t.Errorf("error\n got %q\nwant %q", err.Error(), prefix+tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestLoadUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	// A directory cannot be read as a file, even by root.
+	_, err := Load("linux", dir, true, nil)
+	if err == nil || err.Error() != "config "+dir+": read "+dir+": is a directory" && err.Error() != "config "+dir+": is a directory" {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		key, value, want string
+	}{
+		{"snapshotter", "btrfs", `snapshotter: "btrfs" is not one of overlay, zfs, unionfs, copy`},
+		{"runtime", "kata", `runtime: "kata" is not one of jail, runc, crun`},
+		{"log_level", "loud", `log_level: "loud" is not one of debug, info, warn, error`},
+		{"log_format", "xml", `log_format: "xml" is not one of text, json`},
+		{"root", "", "root: must not be empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			c := Defaults("linux")
+			if err := c.Set(tt.key, tt.value); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Validate(); err == nil || err.Error() != tt.want {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+	c := Defaults("linux")
+	if err := c.Set("nope", "x"); err == nil || err.Error() != `unknown key "nope"` {
+		t.Errorf("Set unknown key: %v", err)
+	}
+}
+
+func TestEnvError(t *testing.T) {
+	_, err := Load("freebsd", "/nonexistent", false, func(k string) string {
+		if k == "STOCKADE_LOG_FORMAT" {
+			return "xml"
+		}
+		return ""
+	})
+	if err == nil || err.Error() != `log_format: "xml" is not one of text, json` {
+		t.Errorf("got %v", err)
+	}
+}

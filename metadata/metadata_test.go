@@ -1,0 +1,276 @@
+package metadata
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type record struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func TestOpenCreatesSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub", FileName)
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := db.Schema(ctx)
+	if err != nil || v != SchemaVersion {
+		t.Fatalf("schema = %d, %v; want %d", v, err, SchemaVersion)
+	}
+	err = db.View(ctx, func(tx *bolt.Tx) error {
+		for _, b := range []string{BucketMeta, BucketImages, BucketContainers} {
+			if tx.Bucket([]byte(b)) == nil {
+				return fmt.Errorf("bucket %s missing", b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Opening again is a no-op migration.
+	if _, err := Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(ctx, func(tx *bolt.Tx) error {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], SchemaVersion+5)
+		return tx.Bucket([]byte(BucketMeta)).Put([]byte("schema"), b[:])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, path)
+	want := fmt.Sprintf("metadata store %s: schema version %d is newer than this stockade's %d", path, SchemaVersion+5, SchemaVersion)
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+func TestJSONHelpers(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(ctx, func(tx *bolt.Tx) error {
+		for i, n := range []string{"a", "b", "c"} {
+			if err := PutJSON(tx, BucketImages, n, record{Name: n, Count: i}); err != nil {
+				return err
+			}
+		}
+		return Delete(tx, BucketImages, "b")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []record
+	err = db.View(ctx, func(tx *bolt.Tx) error {
+		var r record
+		if err := GetJSON(tx, BucketImages, "c", &r); err != nil || r.Count != 2 {
+			return fmt.Errorf("get c = %+v, %v", r, err)
+		}
+		if err := GetJSON(tx, BucketImages, "b", &r); !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("get deleted b: %v", err)
+		}
+		if err := GetJSON(tx, "nobucket", "x", &r); !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("get from missing bucket: %v", err)
+		}
+		return ForEachJSON(tx, BucketImages, func(k string, v *record) error {
+			got = append(got, *v)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "a" || got[1].Name != "c" {
+		t.Errorf("ForEachJSON = %+v", got)
+	}
+}
+
+func TestUpdateRollsBackOnError(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = db.Update(ctx, func(tx *bolt.Tx) error {
+		if err := PutJSON(tx, BucketImages, "x", record{Name: "x"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+	err = db.View(ctx, func(tx *bolt.Tx) error {
+		var r record
+		return GetJSON(tx, BucketImages, "x", &r)
+	})
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("record survived a failed transaction: %v", err)
+	}
+}
+
+func TestWaitsForLockAndHonoursContext(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the file the way another process would.
+	held, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 600*time.Millisecond)
+	defer cancel()
+	err = db.Update(cctx, func(*bolt.Tx) error { return nil })
+	if err == nil {
+		t.Fatal("update succeeded while the file was held")
+	}
+	// Released during the wait: the waiter gets through.
+	done := make(chan error, 1)
+	go func() { done <- db.Update(ctx, func(*bolt.Tx) error { return nil }) }()
+	time.Sleep(300 * time.Millisecond)
+	held.Close()
+	if err := <-done; err != nil {
+		t.Errorf("waiter failed after release: %v", err)
+	}
+}
+
+// TestConcurrentProcesses starts several processes that each increment a
+// shared counter many times and also write records of their own; none may
+// fail, and no increment may be lost.
+func TestConcurrentProcesses(t *testing.T) {
+	const procs, rounds = 6, 40
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	if _, err := Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, procs)
+	for p := 0; p < procs; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "STOCKADE_META_HELPER="+path, "STOCKADE_META_ID="+strconv.Itoa(p), "STOCKADE_META_ROUNDS="+strconv.Itoa(rounds))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				errs[p] = fmt.Errorf("process %d: %v: %s", p, err, out)
+			}
+		}(p)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counter record
+	n := 0
+	err = db.View(ctx, func(tx *bolt.Tx) error {
+		if err := GetJSON(tx, BucketContainers, "counter", &counter); err != nil {
+			return err
+		}
+		return ForEachJSON(tx, BucketImages, func(string, *record) error { n++; return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counter.Count != procs*rounds {
+		t.Errorf("counter = %d, want %d: increments were lost", counter.Count, procs*rounds)
+	}
+	if n != procs*rounds {
+		t.Errorf("%d records, want %d", n, procs*rounds)
+	}
+	if err := db.View(ctx, checkTx); err != nil {
+		t.Errorf("consistency check: %v", err)
+	}
+}
+
+func checkTx(tx *bolt.Tx) error {
+	for err := range tx.Check() {
+		return err
+	}
+	return nil
+}
+
+// TestMain runs the body of TestConcurrentProcesses' children when the
+// test binary is started as one of them.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("STOCKADE_META_HELPER"); path != "" {
+		if err := helperProcess(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func helperProcess(path string) error {
+	ctx := context.Background()
+	id := os.Getenv("STOCKADE_META_ID")
+	rounds, _ := strconv.Atoi(os.Getenv("STOCKADE_META_ROUNDS"))
+	db, err := Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < rounds; i++ {
+		err := db.Update(ctx, func(tx *bolt.Tx) error {
+			var c record
+			if err := GetJSON(tx, BucketContainers, "counter", &c); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			c.Count++
+			if err := PutJSON(tx, BucketContainers, "counter", c); err != nil {
+				return err
+			}
+			return PutJSON(tx, BucketImages, fmt.Sprintf("%s-%d", id, i), record{Name: id})
+		})
+		if err != nil {
+			return err
+		}
+		if err := db.View(ctx, func(tx *bolt.Tx) error {
+			var c record
+			return GetJSON(tx, BucketContainers, "counter", &c)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
