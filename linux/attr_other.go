@@ -1,0 +1,14 @@
+//go:build !unix
+
+package linux
+
+import "os"
+
+// copyDirAttrs gives dst the permission bits of src.
+func copyDirAttrs(src, dst string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	return os.Chmod(dst, fi.Mode().Perm())
+}

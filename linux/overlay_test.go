@@ -1,0 +1,25 @@
+package linux
+
+import (
+	"testing"
+
+	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/snapshot/snapshottest"
+)
+
+// newTestOverlay opens an overlay snapshotter at snapshottest.Root(t),
+// skipping t where overlayfs cannot be used.
+func newTestOverlay(t *testing.T) *Overlay {
+	t.Helper()
+	o, err := NewOverlay(snapshottest.Root(t))
+	if err != nil {
+		t.Skipf("overlay snapshotter unavailable: %v", err)
+	}
+	return o
+}
+
+func TestConformance(t *testing.T) {
+	t.Run("overlay", func(t *testing.T) {
+		snapshottest.Run(t, func(t *testing.T) snapshot.Snapshotter { return newTestOverlay(t) })
+	})
+}
