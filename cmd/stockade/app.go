@@ -141,9 +141,7 @@ func (a *app) setup(c *cli.Context) error {
 }
 
 func (a *app) commands() []*cli.Command {
-	cmds := []*cli.Command{
-		a.systemCommand(),
-	}
+	cmds := append(a.imageCommands(), a.systemCommand())
 	oneLineUsageErrors(cmds, "")
 	return cmds
 }

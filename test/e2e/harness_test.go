@@ -1,0 +1,203 @@
+// Package e2e runs the stockade binary end to end against real peers on
+// loopback: Debian's docker-registry, skopeo and umoci, overlayfs.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stockadeBin is the binary under test, built once by TestMain.
+var stockadeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stockade-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	stockadeBin = filepath.Join(dir, "stockade")
+	build := exec.Command("go", "build", "-o", stockadeBin, "github.com/stockade/stockade/cmd/stockade")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build stockade: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// need fails the test when a required peer tool is missing: CI installs
+// them all (test/install-deps.sh), so a missing one is a broken setup, not
+// a reason to skip.
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed; run test/install-deps.sh", tool)
+		}
+	}
+}
+
+// env is one isolated stockade installation: its own root, state and
+// (empty) configuration file.
+type env struct {
+	t     *testing.T
+	dir   string
+	root  string
+	state string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, root: filepath.Join(dir, "root"), state: filepath.Join(dir, "state")}
+	if err := os.WriteFile(filepath.Join(dir, "stockade.toml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountUnder(dir) })
+	return e
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+}
+
+// run runs stockade with the env's root, state and config.
+func (e *env) run(args ...string) result {
+	e.t.Helper()
+	return e.runCtx(context.Background(), args...)
+}
+
+func (e *env) runCtx(ctx context.Context, args ...string) result {
+	e.t.Helper()
+	full := append([]string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}, args...)
+	cmd := exec.CommandContext(ctx, stockadeBin, full...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("run stockade %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// must runs stockade and fails the test unless it exits 0.
+func (e *env) must(args ...string) result {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.code != 0 {
+		e.t.Fatalf("stockade %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// registry is a Debian docker-registry process on a loopback port.
+type registry struct {
+	addr string
+}
+
+func startRegistry(t *testing.T) *registry {
+	t.Helper()
+	need(t, "docker-registry")
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:%d
+`, filepath.Join(dir, "data"), port)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("docker-registry", "serve", cfgPath)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not listen on %s: %s", addr, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &registry{addr: addr}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// sh runs a command and fails the test on a non-zero exit.
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// unmountUnder lazily unmounts anything still mounted below dir, so a
+// failed test does not leave mounts that break t.TempDir's cleanup.
+func unmountUnder(dir string) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var targets []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			targets = append(targets, f[4])
+		}
+	}
+	for i := len(targets) - 1; i >= 0; i-- {
+		exec.Command("umount", "-l", targets[i]).Run()
+	}
+}
