@@ -36,8 +36,8 @@ func (a *app) imageCommands() []*cli.Command {
 		Action: a.push,
 	}
 	images := &cli.Command{
-		Name:    "images",
-		Usage:   "list images",
+		Name:  "images",
+		Usage: "list images",
 		Flags: []cli.Flag{formatFlag(),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only image names"},
 		},
