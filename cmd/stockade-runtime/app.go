@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,17 +27,21 @@ func defaultRoot(goos string) string {
 // rt carries what the global flags configure.
 type rt struct {
 	root   string
+	runc   string // the runc-compatible binary driven on Linux
 	log    *slog.Logger
 	logOut io.Writer // the --log file, or stderr
 	format logging.Format
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
 
 // run runs the command line and returns the exit code: 0, or 1 on any
-// error, as runc does.
+// error, as runc does; exec without --detach exits with its process's
+// status, as runc exec does. The container commands hand os.Stdin, stdout
+// and stderr to the container.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	r := &rt{stdout: stdout, stderr: stderr, logOut: stderr}
+	r := &rt{stdin: os.Stdin, stdout: stdout, stderr: stderr, logOut: stderr}
 	var notFound error
 	app := &cli.App{
 		Name:                   "stockade-runtime",
@@ -52,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "debug", Usage: "same as --log-level debug"},
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; no effect on FreeBSD", Hidden: true},
+			&cli.StringFlag{Name: "runc", Value: "runc", EnvVars: []string{"STOCKADE_RUNC"}, Usage: "on Linux, the runtime to drive: runc, crun or a path"},
 		},
 		Before:         r.setup,
 		Commands:       r.commands(),
@@ -68,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		return 0
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status)
 	}
 	logging.Error(stderr, r.format, "stockade-runtime", err)
 	if r.logOut != stderr {
@@ -98,6 +108,7 @@ func (r *rt) setup(c *cli.Context) error {
 		r.logOut = f
 	}
 	r.root = c.String("root")
+	r.runc = c.String("runc")
 	r.log = logging.New(r.logOut, format, level)
 	return nil
 }
@@ -110,6 +121,7 @@ func (r *rt) commands() []*cli.Command {
 			Action: r.features,
 		},
 	}
+	cmds = append(cmds, r.containerCommands()...)
 	for _, cmd := range cmds {
 		name := cmd.Name
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {

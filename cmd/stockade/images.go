@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
 )
 
@@ -57,8 +59,8 @@ func (a *app) imageCommands() []*cli.Command {
 	}
 	inspect := &cli.Command{
 		Name:      "inspect",
-		Usage:     "print an image's record as JSON",
-		ArgsUsage: "IMAGE...",
+		Usage:     "print the records of containers or images as JSON",
+		ArgsUsage: "CONTAINER|IMAGE...",
 		Action:    a.inspect,
 	}
 	imageCmd := &cli.Command{
@@ -75,7 +77,7 @@ func (a *app) imageCommands() []*cli.Command {
 			},
 			{Name: "ls", Usage: "list images", Flags: images.Flags, Action: a.listImages},
 			{Name: "rm", Usage: rmi.Usage, ArgsUsage: rmi.ArgsUsage, Action: a.rmi},
-			{Name: "inspect", Usage: inspect.Usage, ArgsUsage: inspect.ArgsUsage, Action: a.inspect},
+			{Name: "inspect", Usage: "print image records as JSON", ArgsUsage: "IMAGE...", Action: a.inspectImages},
 		},
 	}
 	return []*cli.Command{pull, push, images, rmi, tag, inspect, imageCmd}
@@ -197,7 +199,7 @@ func (a *app) tag(c *cli.Context) error {
 	return svc.Tag(c.Context, c.Args().Get(0), c.Args().Get(1))
 }
 
-func (a *app) inspect(c *cli.Context) error {
+func (a *app) inspectImages(c *cli.Context) error {
 	if err := args(c, 1, -1); err != nil {
 		return err
 	}
@@ -211,6 +213,34 @@ func (a *app) inspect(c *cli.Context) error {
 		r, err := svc.Get(c.Context, n)
 		if err != nil {
 			return err
+		}
+		out = append(out, r)
+	}
+	return writeJSON(a.stdout, out)
+}
+
+// inspect prints containers' records, or images' when no container has
+// the name, as docker inspect does.
+func (a *app) inspect(c *cli.Context) error {
+	if err := args(c, 1, -1); err != nil {
+		return err
+	}
+	e, done, err := a.newEngine(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var out []any
+	for _, n := range c.Args().Slice() {
+		if ctr, err := e.Get(c.Context, n); err == nil {
+			out = append(out, ctr)
+			continue
+		} else if !errors.Is(err, engine.ErrNoSuchContainer) {
+			return err
+		}
+		r, err := e.Images.Get(c.Context, n)
+		if err != nil {
+			return fmt.Errorf("inspect %s: no such container or image", n)
 		}
 		out = append(out, r)
 	}

@@ -22,8 +22,14 @@ import (
 )
 
 const (
-	bufSize     = 1 << 20
+	// bufSize is the copy buffer: file content is read into it and
+	// written out from it.
+	bufSize = 1 << 20
+	// readBufSize is the read-ahead under the tar reader, so headers and
+	// small files do not cost a read(2) each. Reads of 64 KiB and more go
+	// around it, straight into the copy buffer.
 	readBufSize = 64 << 10
+	// sparseBlock is the unit of the holes left in sparse files.
 	sparseBlock = 4096
 
 	whiteoutPrefix     = ".wh."

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/ociruntime"
+)
+
+// exitStatus is the error of a command that ends with that exit code and
+// says nothing more: exec passes its process's status on, as runc does.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// containerCommands returns the OCI commands. They parse their own
+// arguments (parseInvocation), so that runj's and runc's dialects both
+// work, and run on the runtime newRuntime makes for this system.
+func (r *rt) containerCommands() []*cli.Command {
+	var cmds []*cli.Command
+	command := func(name string) *cli.Command {
+		d := doc(name)
+		return &cli.Command{
+			Name:            name,
+			Usage:           d.usage,
+			UsageText:       "stockade-runtime [global flags] " + name + " " + d.synopsis,
+			Description:     d.flags,
+			SkipFlagParsing: true,
+			Action: func(c *cli.Context) error {
+				return r.container(c.Context, name, c.Args().Slice())
+			},
+		}
+	}
+	for _, d := range commandDocs {
+		cmds = append(cmds, command(d.name))
+	}
+	cmds = append(cmds, &cli.Command{
+		Name:        "extension",
+		Aliases:     []string{"ext"},
+		Usage:       "runj's extensions of the OCI commands: exec",
+		Subcommands: []*cli.Command{command("exec")},
+	})
+	return cmds
+}
+
+// container parses and runs one container command.
+func (r *rt) container(ctx context.Context, name string, args []string) error {
+	inv, err := parseInvocation(name, args)
+	if errors.Is(err, flag.ErrHelp) {
+		_, err := io.WriteString(r.stdout, helpText(name))
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	backend, err := r.newRuntime()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return r.dispatch(ctx, backend, inv)
+}
+
+// dispatch runs a parsed command on a runtime.
+func (r *rt) dispatch(ctx context.Context, backend ociruntime.Runtime, inv *invocation) error {
+	switch inv.Command {
+	case "create":
+		return backend.Create(ctx, inv.ID, ociruntime.CreateOpts{
+			Bundle:  inv.Bundle,
+			PidFile: inv.PidFile,
+			IO:      r.stdio(inv.ConsoleSocket != "", inv.ConsoleSocket, inv.PreserveFDs),
+		})
+	case "start":
+		return backend.Start(ctx, inv.ID)
+	case "state":
+		st, err := backend.State(ctx, inv.ID)
+		if err != nil {
+			return err
+		}
+		return r.printJSON(st)
+	case "kill":
+		return backend.Kill(ctx, inv.ID, inv.Signal, inv.All)
+	case "delete":
+		return backend.Delete(ctx, inv.ID, inv.Force)
+	case "exec":
+		proc, err := r.execProcess(ctx, backend, inv)
+		if err != nil {
+			return fmt.Errorf("exec %s: %w", inv.ID, err)
+		}
+		code, err := backend.Exec(ctx, inv.ID, ociruntime.ExecOpts{
+			Process: proc,
+			PidFile: inv.PidFile,
+			Detach:  inv.Detach,
+			IO:      r.stdio(inv.TTY, inv.ConsoleSocket, inv.PreserveFDs),
+		})
+		if err != nil {
+			return err
+		}
+		if code != 0 && !inv.Detach {
+			return exitStatus(code)
+		}
+		return nil
+	case "list":
+		list, err := backend.List(ctx)
+		if err != nil {
+			return err
+		}
+		return r.printList(list, inv)
+	}
+	return fmt.Errorf("unknown command %q", inv.Command)
+}
+
+// stdio is this process's standard streams, handed to the container as
+// runc hands its own, with n more descriptors from 3 on.
+func (r *rt) stdio(terminal bool, consoleSocket string, n int) ociruntime.IO {
+	s := ociruntime.IO{
+		Stdin:         r.stdin,
+		Stdout:        r.stdout,
+		Stderr:        r.stderr,
+		Terminal:      terminal,
+		ConsoleSocket: consoleSocket,
+	}
+	for i := range n {
+		s.ExtraFiles = append(s.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("fd%d", 3+i)))
+	}
+	return s
+}
+
+// execProcess returns the process exec runs: the --process file, or the
+// container's own process (from its bundle's config.json) with the command
+// line's arguments, as runc and runj make it. --tty, --env and --cwd apply
+// to both.
+func (r *rt) execProcess(ctx context.Context, backend ociruntime.Runtime, inv *invocation) (*specs.Process, error) {
+	var proc specs.Process
+	if inv.Process != "" {
+		data, err := os.ReadFile(inv.Process)
+		if err != nil {
+			return nil, fmt.Errorf("process file: %w", err)
+		}
+		if err := json.Unmarshal(data, &proc); err != nil {
+			return nil, fmt.Errorf("process file %s: %w", inv.Process, err)
+		}
+	} else {
+		st, err := backend.State(ctx, inv.ID)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(st.Bundle, "config.json")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("the container's config: %w", err)
+		}
+		var spec specs.Spec
+		if err := json.Unmarshal(data, &spec); err != nil {
+			return nil, fmt.Errorf("the container's config %s: %w", path, err)
+		}
+		if spec.Process != nil {
+			proc = *spec.Process
+		}
+		proc.Args = inv.Args
+		proc.Terminal = false
+	}
+	if inv.TTY {
+		proc.Terminal = true
+	}
+	proc.Env = append(proc.Env, inv.Env...)
+	if inv.Cwd != "" {
+		proc.Cwd = inv.Cwd
+	}
+	if proc.Cwd == "" {
+		proc.Cwd = "/"
+	}
+	return &proc, nil
+}
+
+// printJSON prints v indented, as runc prints states.
+func (r *rt) printJSON(v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(r.stdout, "%s\n", data)
+	return err
+}
+
+// printList prints the containers as list asks.
+func (r *rt) printList(list []specs.State, inv *invocation) error {
+	if inv.Quiet {
+		var b strings.Builder
+		for _, st := range list {
+			b.WriteString(st.ID + "\n")
+		}
+		_, err := io.WriteString(r.stdout, b.String())
+		return err
+	}
+	if inv.Format == "json" {
+		if list == nil {
+			list = []specs.State{}
+		}
+		data, err := json.Marshal(list)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(r.stdout, "%s\n", data)
+		return err
+	}
+	tw := tabwriter.NewWriter(r.stdout, 0, 8, 3, ' ', 0)
+	fmt.Fprint(tw, "ID\tPID\tSTATUS\tBUNDLE\n")
+	for _, st := range list {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle)
+	}
+	return tw.Flush()
+}

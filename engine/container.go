@@ -1,0 +1,233 @@
+// Package engine is stockade's container lifecycle: container records in
+// the metadata store, bundles, the per-container monitor process, restart
+// policies, logs, and the boot and shutdown sequences of the rc.d service.
+// It drives containers through an ociruntime.Runtime (runc on Linux, the
+// jail runtime on FreeBSD) and keeps their root file systems in a
+// snapshot.Snapshotter.
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Status is a container's state as stockade reports it.
+type Status string
+
+// The statuses of a container.
+const (
+	StatusCreated    Status = "created"
+	StatusRunning    Status = "running"
+	StatusRestarting Status = "restarting"
+	StatusExited     Status = "exited"
+	StatusRemoving   Status = "removing"
+)
+
+// Container is the record of one container in the metadata store.
+type Container struct {
+	// ID is 64 hex digits; Name is unique among containers.
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Image is the image's name as given, ImageID its config digest.
+	Image   string `json:"image"`
+	ImageID string `json:"imageID"`
+	// Snapshotter and SnapshotKey locate the container's root.
+	Snapshotter string `json:"snapshotter"`
+	SnapshotKey string `json:"snapshotKey"`
+	// Created is when the container was created.
+	Created time.Time `json:"created"`
+	// Command is the process's argv, for listings.
+	Command []string `json:"command"`
+	// Restart is the restart policy; AutoRemove removes the container when
+	// it exits for good (--rm).
+	Restart    RestartPolicy `json:"restart"`
+	AutoRemove bool          `json:"autoRemove,omitempty"`
+	// Interactive keeps stdin open; Terminal allocates a pseudo-terminal.
+	Interactive bool `json:"interactive,omitempty"`
+	Terminal    bool `json:"terminal,omitempty"`
+	// StopSignal is sent by stop before SIGKILL (default SIGTERM).
+	StopSignal string `json:"stopSignal,omitempty"`
+	// Labels are free-form annotations of the container.
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// State is the last state the monitor recorded.
+	State State `json:"state"`
+}
+
+// State is the mutable part of a container record.
+type State struct {
+	Status Status `json:"status"`
+	// Pid is the container process's pid on the host while it runs.
+	Pid int `json:"pid,omitempty"`
+	// MonitorPid is the pid of the container's monitor process.
+	MonitorPid int `json:"monitorPid,omitempty"`
+	// ExitCode is the last exit status; -1 when it is not known (the host
+	// went down, or the monitor was killed).
+	ExitCode   int       `json:"exitCode"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+	// RestartCount counts restarts by the policy since the last start by a user.
+	RestartCount int `json:"restartCount"`
+	// StoppedByUser is set by stop and kill, so no policy restarts it.
+	StoppedByUser bool `json:"stoppedByUser,omitempty"`
+	// RunningAtShutdown is set by Shutdown for containers it stopped, so
+	// Boot brings them back.
+	RunningAtShutdown bool `json:"runningAtShutdown,omitempty"`
+	// Error is why the last start failed, if it did.
+	Error string `json:"error,omitempty"`
+}
+
+// Running reports whether the recorded status has a live process.
+func (s State) Running() bool {
+	return s.Status == StatusRunning || s.Status == StatusRestarting
+}
+
+// Reconcile returns the state to report when the monitor's liveness is
+// known: a container whose monitor is gone cannot be running or
+// restarting, whatever the record last said, unless the runtime still
+// sees its process (processAlive).
+func (s State) Reconcile(monitorAlive, processAlive bool, now time.Time) State {
+	if monitorAlive || !s.Running() && s.Status != StatusCreated {
+		return s
+	}
+	if s.Status == StatusCreated && !processAlive {
+		return s
+	}
+	if processAlive {
+		s.Status = StatusRunning
+		return s
+	}
+	s.Status = StatusExited
+	s.Pid = 0
+	s.MonitorPid = 0
+	if s.ExitCode == 0 {
+		s.ExitCode = -1
+	}
+	if s.FinishedAt.IsZero() {
+		s.FinishedAt = now
+	}
+	return s
+}
+
+// Describe renders the state the way `ps` shows it.
+func (s State) Describe(now time.Time) string {
+	switch s.Status {
+	case StatusRunning:
+		return "Up " + humanDuration(now.Sub(s.StartedAt))
+	case StatusExited:
+		if s.FinishedAt.IsZero() {
+			return fmt.Sprintf("Exited (%d)", s.ExitCode)
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, humanDuration(now.Sub(s.FinishedAt)))
+	case StatusRestarting:
+		return fmt.Sprintf("Restarting (%d)", s.ExitCode)
+	case StatusCreated:
+		return "Created"
+	}
+	return string(s.Status)
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "less than a second"
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// ShortID returns the first 12 hex digits of the id.
+func (c *Container) ShortID() string {
+	if len(c.ID) > 12 {
+		return c.ID[:12]
+	}
+	return c.ID
+}
+
+// NewID returns a random container id of 64 hex digits.
+func NewID() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("container id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+
+// ValidateName checks a user-given container name: docker's rule, letters,
+// digits, '_', '.', '-', not starting with a punctuation mark, and not
+// made of 1 to 64 hex digits only (it would read as an id prefix).
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] allowed, at most 128 characters", name)
+	}
+	if isHex(name) && len(name) <= 64 {
+		return fmt.Errorf("container name %q: a name of hex digits only would read as an id", name)
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// GenerateName makes a readable default name from the id, such as
+// "quiet_stockade_3fa4".
+func GenerateName(id string) string {
+	adjectives := []string{"quiet", "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "noble", "proud", "sharp", "swift", "witty"}
+	nouns := []string{"beastie", "daemon", "jail", "stockade", "pool", "clone", "fence", "harbor", "keep", "moat", "tower", "warden", "bastion", "citadel", "ward", "gate"}
+	b, _ := hex.DecodeString(id[:4])
+	if len(b) < 2 {
+		return "stockade_" + id
+	}
+	return fmt.Sprintf("%s_%s_%s", adjectives[int(b[0])%len(adjectives)], nouns[int(b[1])%len(nouns)], id[4:8])
+}
+
+// Errors that engine operations wrap.
+var (
+	ErrNoSuchContainer = errors.New("no such container")
+	ErrAmbiguous       = errors.New("ambiguous id prefix")
+	ErrNameInUse       = errors.New("name already in use")
+)
+
+// Resolve finds the one container that ref names: an exact name, an exact
+// id, or a unique id prefix.
+func Resolve(all []*Container, ref string) (*Container, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	for _, c := range all {
+		if c.Name == ref || c.ID == ref {
+			return c, nil
+		}
+	}
+	var found *Container
+	if isHex(ref) {
+		for _, c := range all {
+			if strings.HasPrefix(c.ID, ref) {
+				if found != nil {
+					return nil, fmt.Errorf("container %q: %w", ref, ErrAmbiguous)
+				}
+				found = c
+			}
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("container %q: %w", ref, ErrNoSuchContainer)
+	}
+	return found, nil
+}

@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReconcile(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name                string
+		in                  State
+		monitorAlive, alive bool
+		wantStatus          Status
+		wantCode            int
+	}{
+		{"running with monitor", State{Status: StatusRunning, Pid: 10}, true, true, StatusRunning, 0},
+		{"monitor killed, process gone", State{Status: StatusRunning, Pid: 10}, false, false, StatusExited, -1},
+		{"monitor killed, process still there", State{Status: StatusRunning, Pid: 10}, false, true, StatusRunning, 0},
+		{"restarting, monitor gone", State{Status: StatusRestarting, ExitCode: 3}, false, false, StatusExited, 3},
+		{"exited stays exited", State{Status: StatusExited, ExitCode: 2}, false, false, StatusExited, 2},
+		{"created stays created", State{Status: StatusCreated}, false, false, StatusCreated, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.in.Reconcile(tt.monitorAlive, tt.alive, now)
+			if got.Status != tt.wantStatus || got.ExitCode != tt.wantCode {
+				t.Errorf("got %s (%d), want %s (%d)", got.Status, got.ExitCode, tt.wantStatus, tt.wantCode)
+			}
+			if got.Status == StatusExited && tt.in.Status != StatusExited && (got.Pid != 0 || got.FinishedAt != now) {
+				t.Errorf("exited state keeps pid %d or lacks finish time %v", got.Pid, got.FinishedAt)
+			}
+		})
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		s    State
+		want string
+	}{
+		{State{Status: StatusRunning, StartedAt: now.Add(-90 * time.Second)}, "Up 1 minutes"},
+		{State{Status: StatusExited, ExitCode: 3, FinishedAt: now.Add(-5 * time.Second)}, "Exited (3) 5 seconds ago"},
+		{State{Status: StatusCreated}, "Created"},
+		{State{Status: StatusRestarting, ExitCode: 1}, "Restarting (1)"},
+	}
+	for _, tt := range tests {
+		if got := tt.s.Describe(now); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"web", "web-1", "a.b_c", "X9"} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-web", "a/b", "a b", "abc123", strings.Repeat("a", 129)} {
+		if err := ValidateName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	all := []*Container{
+		{ID: "abc111" + strings.Repeat("0", 58), Name: "web"},
+		{ID: "abc222" + strings.Repeat("0", 58), Name: "db"},
+		{ID: "def333" + strings.Repeat("0", 58), Name: "abc1"},
+	}
+	tests := []struct {
+		ref     string
+		want    string
+		wantErr error
+	}{
+		{"web", "web", nil},
+		{"abc1", "abc1", nil}, // an exact name wins over an id prefix
+		{"abc2", "db", nil},
+		{"def", "abc1", nil},
+		{"abc", "", ErrAmbiguous},
+		{"nope", "", ErrNoSuchContainer},
+		{all[1].ID, "db", nil},
+	}
+	for _, tt := range tests {
+		got, err := Resolve(all, tt.ref)
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("%q: error %v, want %v", tt.ref, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got.Name != tt.want {
+			t.Errorf("%q: got %v, %v", tt.ref, got, err)
+		}
+	}
+}
+
+func TestIDsAndNames(t *testing.T) {
+	id, err := NewID()
+	if err != nil || len(id) != 64 || !isHex(id) {
+		t.Fatalf("NewID = %q, %v", id, err)
+	}
+	name := GenerateName(id)
+	if err := ValidateName(name); err != nil {
+		t.Errorf("generated name %q is invalid: %v", name, err)
+	}
+}

@@ -1,0 +1,494 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/stockade/stockade/bundle"
+	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/metadata"
+	"github.com/stockade/stockade/mount"
+	"github.com/stockade/stockade/ociruntime"
+	"github.com/stockade/stockade/snapshot"
+)
+
+// Engine runs containers. Its fields are set once before use.
+type Engine struct {
+	// Root is the data root: container bundles and logs live under
+	// Root/containers.
+	Root string
+	// StateDir is the run-state directory: mount points, monitor locks and
+	// sockets live under StateDir/c.
+	StateDir string
+	// DB is the metadata store.
+	DB *metadata.DB
+	// Images resolves image names and reads image configs.
+	Images *image.Service
+	// Snapshotter holds container roots; SnapshotterName is recorded.
+	Snapshotter     snapshot.Snapshotter
+	SnapshotterName string
+	// Runtime runs the containers.
+	Runtime ociruntime.Runtime
+	// GOOS is the host OS the bundles are made for.
+	GOOS string
+	// Log receives the engine's own messages.
+	Log *slog.Logger
+	// MonitorCommand returns the command that runs the monitor of id (a
+	// re-exec of stockade). waitAttach asks the monitor to wait for its
+	// first client before it starts the container.
+	MonitorCommand func(id string, waitAttach bool) *exec.Cmd
+}
+
+func (e *Engine) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }
+
+// runDir is short on purpose: unix socket paths are limited to 104 bytes.
+func (e *Engine) runDir(id string) string    { return filepath.Join(e.StateDir, "c", shortID(id)) }
+func (e *Engine) rootfsDir(id string) string { return filepath.Join(e.runDir(id), "rootfs") }
+func (e *Engine) socketPath(id string) string {
+	return filepath.Join(e.runDir(id), "attach.sock")
+}
+func (e *Engine) lockPath(id string) string { return filepath.Join(e.runDir(id), "monitor.lock") }
+
+// LogPath returns the path of the container's JSON log.
+func (e *Engine) LogPath(id string) string {
+	return filepath.Join(e.containerDir(id), id+"-json.log")
+}
+
+func (e *Engine) logger() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// CreateOptions are the options of Create.
+type CreateOptions struct {
+	// Name is the container's name; empty generates one.
+	Name string
+	// Image is the image record to run.
+	Image *image.Record
+	// Spec are the bundle options (command, env, volumes, limits...).
+	Spec bundle.Options
+	// Restart is the restart policy.
+	Restart RestartPolicy
+	// AutoRemove removes the container when it exits for good.
+	AutoRemove bool
+	// Interactive keeps the container's stdin open for attach clients.
+	Interactive bool
+	// Labels annotate the container record.
+	Labels map[string]string
+}
+
+// Create makes a container: its record, its root (a writable snapshot of
+// the image's top layer) and its bundle. Nothing of it stays on failure.
+func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
+	id, err := NewID()
+	if err != nil {
+		return nil, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = GenerateName(id)
+	} else if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	img := opts.Image
+	if len(img.ChainIDs) == 0 {
+		return nil, fmt.Errorf("image %s has no layers", img.Name)
+	}
+	c := &Container{
+		ID: id, Name: name, Image: img.Name, ImageID: img.ID.String(),
+		Snapshotter: e.SnapshotterName, SnapshotKey: "ctr-" + id,
+		Created: time.Now().UTC(), Restart: opts.Restart, AutoRemove: opts.AutoRemove,
+		Interactive: opts.Interactive, Terminal: opts.Spec.Terminal, Labels: opts.Labels,
+		State: State{Status: StatusCreated},
+	}
+	// Reserve the name first, so two creates of one name cannot both win.
+	err = e.DB.Update(ctx, func(tx *bolt.Tx) error {
+		all, err := loadAll(tx)
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if o.Name == name {
+				return fmt.Errorf("container name %q: %w by %s", name, ErrNameInUse, o.ShortID())
+			}
+		}
+		return metadata.PutJSON(tx, metadata.BucketContainers, id, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			e.destroy(context.WithoutCancel(ctx), c)
+		}
+	}()
+	cfg, err := e.imageConfig(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	parent := img.ChainIDs[len(img.ChainIDs)-1].String()
+	if _, err := e.Snapshotter.Prepare(ctx, c.SnapshotKey, parent, snapshot.WithLabels(map[string]string{
+		"stockade.container": name, "stockade.container.id": id,
+	})); err != nil {
+		return nil, fmt.Errorf("create %s: root file system: %w", name, err)
+	}
+	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	// The image's /etc/passwd is read through a mount of the new root.
+	rootfs, unmount, err := e.mountRootfs(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	specOpts := opts.Spec
+	specOpts.Rootfs = e.rootfsDir(id)
+	if specOpts.GOOS == "" {
+		specOpts.GOOS = e.GOOS
+	}
+	if specOpts.ImageOS == "" {
+		specOpts.ImageOS = img.Platform.OS
+	}
+	spec, err := bundle.Generate(cfg.Config, rootfs, specOpts)
+	unmount()
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	if err := bundle.Write(e.containerDir(id), spec); err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	c, err = e.update(ctx, id, func(rec *Container) error {
+		rec.Command = spec.Process.Args
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// imageConfig reads the image's config from the content store.
+func (e *Engine) imageConfig(ctx context.Context, img *image.Record) (*ocispec.Image, error) {
+	store, err := e.Images.Content(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := store.Info(ctx, img.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, 32<<20)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	return &cfg, nil
+}
+
+// mountRootfs mounts the container's root at its rootfs directory, unless
+// it is mounted already, and returns a function that unmounts it.
+func (e *Engine) mountRootfs(ctx context.Context, c *Container) (string, func(), error) {
+	dir := e.rootfsDir(c.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	mounts, err := e.Snapshotter.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return "", nil, fmt.Errorf("container %s: root file system: %w", c.Name, err)
+	}
+	if err := mount.All(mounts, dir); err != nil {
+		return "", nil, fmt.Errorf("container %s: mount root file system: %w", c.Name, err)
+	}
+	return dir, func() {
+		if err := mount.UnmountAll(dir); err != nil {
+			e.logger().Warn("unmount container root", "container", c.Name, "error", err)
+		}
+	}, nil
+}
+
+// destroy removes everything of c that exists: runtime state, mounts,
+// snapshot, files, record. It is used by Remove and to roll back Create.
+func (e *Engine) destroy(ctx context.Context, c *Container) error {
+	var errs []error
+	if err := e.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) {
+		errs = append(errs, fmt.Errorf("runtime: %w", err))
+	}
+	if err := mount.UnmountAll(e.rootfsDir(c.ID)); err != nil && !errors.Is(err, mount.ErrNotMounted) && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("unmount: %w", err))
+	}
+	if err := e.Snapshotter.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+		errs = append(errs, fmt.Errorf("root file system: %w", err))
+	}
+	if err := os.RemoveAll(e.runDir(c.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(e.containerDir(c.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove %s: %w", c.Name, errors.Join(errs...))
+	}
+	return e.DB.Update(ctx, func(tx *bolt.Tx) error {
+		return metadata.Delete(tx, metadata.BucketContainers, c.ID)
+	})
+}
+
+// Get returns the container that ref names, with its state reconciled
+// against the monitor's and the runtime's view.
+func (e *Engine) Get(ctx context.Context, ref string) (*Container, error) {
+	c, err := e.find(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	e.reconcile(ctx, c)
+	return c, nil
+}
+
+// List returns all containers, their states reconciled.
+func (e *Engine) List(ctx context.Context) ([]*Container, error) {
+	all, err := e.records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range all {
+		e.reconcile(ctx, c)
+	}
+	return all, nil
+}
+
+// reconcile corrects c.State when its monitor is gone: a host reboot or a
+// kill -9 of the monitor leaves a record that still says running.
+func (e *Engine) reconcile(ctx context.Context, c *Container) {
+	if !c.State.Running() && c.State.Status != StatusCreated {
+		return
+	}
+	alive := monitorAlive(e.lockPath(c.ID))
+	if alive {
+		return
+	}
+	processAlive := false
+	if c.State.Running() {
+		if st, err := e.Runtime.State(ctx, c.ID); err == nil && st.Status == "running" {
+			processAlive = true
+			c.State.Pid = st.Pid
+		}
+	}
+	c.State = c.State.Reconcile(false, processAlive, time.Now().UTC())
+}
+
+// Start starts a created or exited container by spawning its monitor,
+// and returns once the container runs (or, with waitAttach, once it is
+// created and waits for the first attach). Errors of the container's
+// creation, such as a command that does not exist, come back here.
+func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Container, error) {
+	c, err := e.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.State.Running() {
+		return nil, fmt.Errorf("start %s: %w", c.Name, ociruntime.ErrRunning)
+	}
+	if monitorAlive(e.lockPath(c.ID)) {
+		return nil, fmt.Errorf("start %s: its monitor is still running", c.Name)
+	}
+	if err := os.MkdirAll(e.runDir(c.ID), 0o700); err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
+	}
+	if err := e.setState(ctx, c.ID, func(s *State) {
+		s.StoppedByUser = false
+		s.RestartCount = 0
+		s.Error = ""
+	}); err != nil {
+		return nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cmd := e.MonitorCommand(c.ID, waitAttach)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start %s: monitor: %w", c.Name, err)
+	}
+	w.Close()
+	// The monitor reports one line on the pipe: "ok" or the error.
+	msgc := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := r.Read(buf)
+		msgc <- strings.TrimSpace(string(buf[:n]))
+	}()
+	waitc := make(chan error, 1)
+	go func() { waitc <- cmd.Wait() }()
+	var msg string
+	select {
+	case msg = <-msgc:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if msg != "ok" {
+		if msg == "" {
+			msg = "monitor exited without a word"
+			if err := <-waitc; err != nil {
+				msg += ": " + err.Error()
+			}
+		}
+		return nil, &StartError{Container: c.Name, Msg: msg}
+	}
+	return e.Get(ctx, c.ID)
+}
+
+// StartError is a failure to start a container's process. ExitCode
+// follows Docker: 127 for a command that does not exist, 126 for one that
+// cannot be executed, 125 otherwise.
+type StartError struct {
+	Container string
+	Msg       string
+}
+
+func (e *StartError) Error() string { return fmt.Sprintf("start %s: %s", e.Container, e.Msg) }
+
+// ExitCode is the exit code a CLI reports for the error.
+func (e *StartError) ExitCode() int {
+	m := strings.ToLower(e.Msg)
+	switch {
+	case strings.Contains(m, "executable file not found"), strings.Contains(m, "no such file or directory"):
+		return 127
+	case strings.Contains(m, "permission denied"), strings.Contains(m, "exec format error"):
+		return 126
+	}
+	return 125
+}
+
+// Kill sends sig to the container's process and marks the container
+// stopped by the user, so its restart policy leaves it alone.
+func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
+	c, err := e.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !c.State.Running() {
+		return fmt.Errorf("kill %s: %w", c.Name, ociruntime.ErrNotRunning)
+	}
+	if err := e.setState(ctx, c.ID, func(s *State) { s.StoppedByUser = true }); err != nil {
+		return err
+	}
+	if err := e.Runtime.Kill(ctx, c.ID, sig, false); err != nil && !errors.Is(err, ociruntime.ErrNotFound) && !errors.Is(err, ociruntime.ErrNotRunning) {
+		return fmt.Errorf("kill %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Stop sends the stop signal (SIGTERM), waits up to timeout for the
+// container to exit, then kills every process in it with SIGKILL.
+func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+	c, err := e.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !c.State.Running() {
+		return nil
+	}
+	sig := syscall.SIGTERM
+	if c.StopSignal != "" {
+		if s, err := ParseSignal(c.StopSignal); err == nil {
+			sig = s
+		}
+	}
+	if err := e.Kill(ctx, c.ID, sig); err != nil && !errors.Is(err, ociruntime.ErrNotRunning) {
+		return err
+	}
+	if e.waitStopped(ctx, c.ID, timeout) {
+		return nil
+	}
+	e.logger().Info("container did not stop in time, killing it", "container", c.Name, "timeout", timeout)
+	if err := e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) && !errors.Is(err, ociruntime.ErrNotRunning) {
+		return fmt.Errorf("stop %s: %w", c.Name, err)
+	}
+	if !e.waitStopped(ctx, c.ID, 10*time.Second) {
+		return fmt.Errorf("stop %s: still running 10s after SIGKILL", c.Name)
+	}
+	return nil
+}
+
+// waitStopped polls until the container's monitor has recorded an exit and
+// let go, or timeout passes.
+func (e *Engine) waitStopped(ctx context.Context, id string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := e.Get(ctx, id)
+		if err != nil || !c.State.Running() && !monitorAlive(e.lockPath(id)) {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Wait blocks until the container is not running and returns its exit code.
+func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
+	c, err := e.Get(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		c, err = e.Get(ctx, c.ID)
+		if err != nil {
+			return 0, err
+		}
+		if !c.State.Running() && !monitorAlive(e.lockPath(c.ID)) {
+			return c.State.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Remove deletes a container. A running one is refused unless force is
+// set, which kills it first.
+func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	c, err := e.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Running() || monitorAlive(e.lockPath(c.ID)) {
+		if !force {
+			return fmt.Errorf("remove %s: container is running: stop it first or use rm -f", c.Name)
+		}
+		e.setState(ctx, c.ID, func(s *State) { s.StoppedByUser = true })
+		if err := e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) && !errors.Is(err, ociruntime.ErrNotRunning) {
+			e.logger().Warn("kill before remove", "container", c.Name, "error", err)
+		}
+		e.waitStopped(ctx, c.ID, 10*time.Second)
+	}
+	return e.destroy(ctx, c)
+}
+
+// ParseSignal reads a signal as a name (TERM, SIGTERM) or a number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	return parseSignal(s)
+}

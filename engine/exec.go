@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/stockade/stockade/bundle"
+	"github.com/stockade/stockade/ociruntime"
+)
+
+// ExecOptions describe a process to run in a running container.
+type ExecOptions struct {
+	// Args is the command and its arguments.
+	Args []string
+	// Env adds or overrides K=V variables of the container's environment.
+	Env []string
+	// User and Workdir override the container's; empty keeps them.
+	User, Workdir string
+	// Detach returns once the process started.
+	Detach bool
+	// Stdin, Stdout and Stderr are the process's streams.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Exec runs a process in a running container and returns its exit code.
+func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, error) {
+	c, err := e.Get(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	if c.State.Status != StatusRunning {
+		return 0, fmt.Errorf("exec in %s: %w", c.Name, ociruntime.ErrNotRunning)
+	}
+	if len(opts.Args) == 0 {
+		return 0, fmt.Errorf("exec in %s: no command", c.Name)
+	}
+	spec, err := readSpec(e.containerDir(c.ID))
+	if err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", c.Name, err)
+	}
+	proc := *spec.Process
+	proc.Terminal = false
+	proc.Args = opts.Args
+	proc.Env = mergeEnv(proc.Env, opts.Env)
+	if opts.Workdir != "" {
+		if !filepath.IsAbs(opts.Workdir) {
+			return 0, fmt.Errorf("exec -w %q: must be absolute", opts.Workdir)
+		}
+		proc.Cwd = opts.Workdir
+	}
+	if opts.User != "" {
+		u, err := bundle.ResolveUser(e.rootfsDir(c.ID), opts.User)
+		if err != nil {
+			return 0, fmt.Errorf("exec in %s: %w", c.Name, err)
+		}
+		proc.User = u
+	}
+	code, err := e.Runtime.Exec(ctx, c.ID, ociruntime.ExecOpts{
+		Process: &proc,
+		Detach:  opts.Detach,
+		IO:      ociruntime.IO{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr},
+	})
+	if err != nil {
+		return code, &StartError{Container: c.Name, Msg: err.Error()}
+	}
+	return code, nil
+}
+
+func readSpec(bundleDir string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("config.json has no process")
+	}
+	return &spec, nil
+}
+
+// mergeEnv overrides base's variables with those of add, by key.
+func mergeEnv(base, add []string) []string {
+	out := append([]string{}, base...)
+	for _, kv := range add {
+		key := kv
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				key = kv[:i]
+				break
+			}
+		}
+		replaced := false
+		for i, old := range out {
+			if len(old) > len(key) && old[:len(key)] == key && old[len(key)] == '=' {
+				out[i] = kv
+				replaced = true
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// Process is one process of a container, for Top.
+type Process struct {
+	Pid, PPid int
+	State     string
+	Command   string
+}
+
+// Top lists the processes of a running container.
+func (e *Engine) Top(ctx context.Context, ref string) ([]Process, error) {
+	c, err := e.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.State.Status != StatusRunning || c.State.Pid <= 0 {
+		return nil, fmt.Errorf("top %s: %w", c.Name, ociruntime.ErrNotRunning)
+	}
+	procs, err := containerProcesses(c.State.Pid)
+	if err != nil {
+		return nil, fmt.Errorf("top %s: %w", c.Name, err)
+	}
+	return procs, nil
+}

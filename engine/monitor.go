@@ -1,0 +1,478 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stockade/stockade/ociruntime"
+)
+
+// RunMonitor is the body of a container's monitor process (`stockade
+// monitor ID`, started by Start). It holds the container's stdio, writes
+// its log, records its exit status, applies its restart policy, and serves
+// attach clients on a unix socket. syncFile receives one line: "ok" once
+// the container runs (or, with waitAttach, once it is created), or the
+// error that stopped it.
+func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syncFile *os.File) error {
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+	var reportOnce sync.Once
+	report := func(msg string) {
+		reportOnce.Do(func() {
+			if syncFile != nil {
+				fmt.Fprintln(syncFile, msg)
+				syncFile.Close()
+			}
+		})
+	}
+	defer report("monitor ended before the container started")
+
+	c, err := e.find(ctx, id)
+	if err != nil {
+		report(err.Error())
+		return err
+	}
+	lock, err := acquireMonitorLock(ctx, e.lockPath(c.ID))
+	if err != nil {
+		report(err.Error())
+		return err
+	}
+	defer lock.Close()
+	if err := becomeSubreaper(); err != nil {
+		err = fmt.Errorf("monitor %s: subreaper: %w", c.Name, err)
+		report(err.Error())
+		return err
+	}
+	hub := newHub()
+	sock := e.socketPath(c.ID)
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		report(err.Error())
+		return fmt.Errorf("monitor %s: %w", c.Name, err)
+	}
+	defer os.Remove(sock)
+	defer ln.Close()
+	go hub.serve(ln)
+
+	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
+	if err != nil {
+		report(err.Error())
+		return err
+	}
+	defer logw.Close()
+	_, unmount, err := e.mountRootfs(ctx, c)
+	if err != nil {
+		report(err.Error())
+		return err
+	}
+	unmounted := false
+	defer func() {
+		if !unmounted {
+			unmount()
+		}
+	}()
+
+	exitCode, restarts, wait := 0, 0, waitAttach
+	var runErr error
+	for {
+		started := time.Now()
+		exitCode, runErr = e.runOnce(ctx, c, logw, hub, wait, report)
+		wait = false
+		if runErr != nil {
+			e.setState(context.WithoutCancel(ctx), c.ID, func(s *State) {
+				s.Error = runErr.Error()
+				if s.Status != StatusCreated {
+					s.Status = StatusExited
+				}
+			})
+			break
+		}
+		rec, err := e.find(ctx, c.ID)
+		if err != nil {
+			break
+		}
+		if time.Since(started) > ResetAfter {
+			restarts = 0
+		}
+		if !rec.Restart.ShouldRestart(exitCode, restarts, rec.State.StoppedByUser) {
+			break
+		}
+		restarts++
+		e.setState(ctx, c.ID, func(s *State) {
+			s.Status = StatusRestarting
+			s.RestartCount++
+		})
+		e.logger().Info("restarting container", "container", c.Name, "exit_code", exitCode, "restarts", restarts)
+		if !e.sleepUnlessStopped(ctx, c.ID, Backoff(restarts-1)) {
+			e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited })
+			break
+		}
+	}
+	msg := ExitMessage{ExitCode: exitCode}
+	if runErr != nil {
+		msg.Error = runErr.Error()
+		var se *StartError
+		if errors.As(runErr, &se) {
+			msg.ExitCode = se.ExitCode()
+		}
+	}
+	if c.AutoRemove {
+		unmount()
+		unmounted = true
+		if err := e.destroy(context.WithoutCancel(ctx), c); err != nil {
+			e.logger().Error("remove container", "container", c.Name, "error", err)
+		}
+	}
+	hub.exit(msg)
+	return nil
+}
+
+// sleepUnlessStopped sleeps for d and reports false when a user stopped
+// the container meanwhile.
+func (e *Engine) sleepUnlessStopped(ctx context.Context, id string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		rec, err := e.find(ctx, id)
+		if err != nil || rec.State.StoppedByUser {
+			return false
+		}
+		time.Sleep(min(50*time.Millisecond, time.Until(deadline)))
+	}
+	rec, err := e.find(ctx, id)
+	return err == nil && !rec.State.StoppedByUser
+}
+
+// runOnce creates, starts and waits for the container's process once.
+func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string)) (int, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, err
+	}
+	var stdin *os.File
+	if c.Interactive {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, err
+		}
+		stdin = r
+		hub.setStdin(w)
+	} else if stdin, err = os.Open(os.DevNull); err != nil {
+		return 0, err
+	}
+	e.Runtime.Delete(ctx, c.ID, true) // leftovers of a crashed run
+	err = e.Runtime.Create(ctx, c.ID, ociruntime.CreateOpts{
+		Bundle: e.containerDir(c.ID),
+		IO:     ociruntime.IO{Stdin: stdin, Stdout: outW, Stderr: errW},
+	})
+	stdin.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		serr := &StartError{Container: c.Name, Msg: err.Error()}
+		report(serr.Msg)
+		return 0, serr
+	}
+	var copies sync.WaitGroup
+	for _, p := range []struct {
+		r      *os.File
+		stream string
+		kind   byte
+	}{{outR, "stdout", FrameStdout}, {errR, "stderr", FrameStderr}} {
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			defer p.r.Close()
+			lw := logw.Stream(p.stream)
+			defer lw.Close()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := p.r.Read(buf)
+				if n > 0 {
+					lw.Write(buf[:n])
+					hub.broadcast(p.kind, buf[:n])
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	// The pid is read while the process waits to start: a short-lived
+	// program may be gone by the time Start returns.
+	st, err := e.Runtime.State(ctx, c.ID)
+	if err != nil || st.Pid <= 0 {
+		e.Runtime.Delete(ctx, c.ID, true)
+		serr := &StartError{Container: c.Name, Msg: fmt.Sprintf("no process after create: %v", err)}
+		report(serr.Msg)
+		return 0, serr
+	}
+	if waitAttach {
+		report("ok")
+		hub.waitStart(ctx)
+	}
+	if err := e.Runtime.Start(ctx, c.ID); err != nil {
+		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
+		waitExit(st.Pid)
+		e.Runtime.Delete(ctx, c.ID, true)
+		serr := &StartError{Container: c.Name, Msg: err.Error()}
+		report(serr.Msg)
+		return 0, serr
+	}
+	now := time.Now().UTC()
+	e.setState(ctx, c.ID, func(s *State) {
+		s.Status = StatusRunning
+		s.Pid = st.Pid
+		s.MonitorPid = os.Getpid()
+		s.StartedAt = now
+		s.Error = ""
+	})
+	report("ok")
+	code := waitExit(st.Pid)
+	done := make(chan struct{})
+	go func() { copies.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		// A process outside the container's pid namespace may still hold
+		// the pipes; the log keeps what came.
+	}
+	e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
+	e.setState(context.WithoutCancel(ctx), c.ID, func(s *State) {
+		s.Status = StatusExited
+		s.ExitCode = code
+		s.Pid = 0
+		s.FinishedAt = time.Now().UTC()
+	})
+	return code, nil
+}
+
+// waitExit waits for pid, a child of this subreaper, and returns its exit
+// code, 128+signal when a signal ended it. Other reparented orphans are
+// reaped along the way.
+func waitExit(pid int) int {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return -1
+		}
+		if got != pid {
+			continue
+		}
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus()
+		case ws.Signaled():
+			return 128 + int(ws.Signal())
+		}
+	}
+}
+
+// hub fans the container's output out to attached clients and feeds their
+// input to the container.
+type hub struct {
+	mu      sync.Mutex
+	clients map[net.Conn]bool
+	stdin   *os.File
+	start   chan struct{}
+	started sync.Once
+}
+
+func newHub() *hub {
+	return &hub{clients: map[net.Conn]bool{}, start: make(chan struct{})}
+}
+
+func (h *hub) setStdin(w *os.File) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stdin != nil {
+		h.stdin.Close()
+	}
+	h.stdin = w
+}
+
+func (h *hub) serve(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go h.client(conn)
+	}
+}
+
+func (h *hub) client(conn net.Conn) {
+	kind, payload, err := ReadFrame(conn)
+	if err != nil || kind != FrameHello {
+		conn.Close()
+		return
+	}
+	var hello AttachHello
+	json.Unmarshal(payload, &hello)
+	h.mu.Lock()
+	h.clients[conn] = true
+	h.mu.Unlock()
+	if hello.Start {
+		h.started.Do(func() { close(h.start) })
+	}
+	for {
+		kind, payload, err := ReadFrame(conn)
+		if err != nil {
+			break
+		}
+		if !hello.Stdin {
+			continue
+		}
+		h.mu.Lock()
+		w := h.stdin
+		h.mu.Unlock()
+		if w == nil {
+			continue
+		}
+		switch kind {
+		case FrameStdin:
+			w.Write(payload)
+		case FrameStdinClose:
+			w.Close()
+		}
+	}
+	h.mu.Lock()
+	delete(h.clients, conn)
+	h.mu.Unlock()
+	conn.Close()
+}
+
+// waitStart blocks until a client asked to start, or for at most a minute.
+func (h *hub) waitStart(ctx context.Context) {
+	select {
+	case <-h.start:
+	case <-ctx.Done():
+	case <-time.After(time.Minute):
+	}
+}
+
+func (h *hub) broadcast(kind byte, data []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for conn := range h.clients {
+		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := WriteFrame(conn, kind, data); err != nil {
+			conn.Close()
+			delete(h.clients, conn)
+		}
+	}
+}
+
+// exit tells every client the exit code and closes their connections.
+func (h *hub) exit(msg ExitMessage) {
+	payload, _ := json.Marshal(msg)
+	h.broadcast(FrameExit, payload)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for conn := range h.clients {
+		conn.Close()
+	}
+	if h.stdin != nil {
+		h.stdin.Close()
+	}
+}
+
+// AttachOptions are the streams of Attach.
+type AttachOptions struct {
+	// Stdin, when set, is sent to the container (which must be
+	// interactive); its end closes the container's stdin.
+	Stdin io.Reader
+	// Stdout and Stderr receive the container's output.
+	Stdout, Stderr io.Writer
+	// Start starts a container whose monitor waits for its first client.
+	Start bool
+}
+
+// Attach connects to the container's monitor, streams until the
+// container exits for good, and returns its exit code.
+func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", e.socketPath(id))
+	if err != nil {
+		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+	}
+	defer conn.Close()
+	hello, _ := json.Marshal(AttachHello{Stdin: opts.Stdin != nil, Start: opts.Start})
+	if err := WriteFrame(conn, FrameHello, hello); err != nil {
+		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+	}
+	if opts.Stdin != nil {
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := opts.Stdin.Read(buf)
+				if n > 0 && WriteFrame(conn, FrameStdin, buf[:n]) != nil {
+					return
+				}
+				if err != nil {
+					WriteFrame(conn, FrameStdinClose, nil)
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		conn.Close()
+	}()
+	for {
+		kind, payload, err := ReadFrame(conn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			// The monitor went away without an exit frame: ask the record.
+			c, gerr := e.Get(context.WithoutCancel(ctx), id)
+			if gerr != nil {
+				return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+			}
+			return c.State.ExitCode, nil
+		}
+		switch kind {
+		case FrameStdout:
+			if opts.Stdout != nil {
+				opts.Stdout.Write(payload)
+			}
+		case FrameStderr:
+			if opts.Stderr != nil {
+				opts.Stderr.Write(payload)
+			}
+		case FrameExit:
+			var m ExitMessage
+			if err := json.Unmarshal(payload, &m); err != nil {
+				return 0, fmt.Errorf("attach %s: exit frame: %w", shortID(id), err)
+			}
+			if m.Error != "" {
+				return m.ExitCode, &StartError{Container: shortID(id), Msg: m.Error}
+			}
+			return m.ExitCode, nil
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/stockade/stockade/metadata"
+)
+
+// loadAll returns every container record.
+func loadAll(tx *bolt.Tx) ([]*Container, error) {
+	var all []*Container
+	err := metadata.ForEachJSON(tx, metadata.BucketContainers, func(_ string, c *Container) error {
+		all = append(all, c)
+		return nil
+	})
+	return all, err
+}
+
+func (e *Engine) records(ctx context.Context) ([]*Container, error) {
+	var all []*Container
+	err := e.DB.View(ctx, func(tx *bolt.Tx) error {
+		var err error
+		all, err = loadAll(tx)
+		return err
+	})
+	return all, err
+}
+
+// find resolves ref to a container record.
+func (e *Engine) find(ctx context.Context, ref string) (*Container, error) {
+	all, err := e.records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Resolve(all, ref)
+}
+
+// update changes the record of id in one transaction.
+func (e *Engine) update(ctx context.Context, id string, fn func(c *Container) error) (*Container, error) {
+	var out *Container
+	err := e.DB.Update(ctx, func(tx *bolt.Tx) error {
+		var c Container
+		if err := metadata.GetJSON(tx, metadata.BucketContainers, id, &c); err != nil {
+			if errors.Is(err, metadata.ErrNotFound) {
+				return fmt.Errorf("container %s: %w", shortID(id), ErrNoSuchContainer)
+			}
+			return err
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		out = &c
+		return metadata.PutJSON(tx, metadata.BucketContainers, id, &c)
+	})
+	return out, err
+}
+
+// setState records a new state for id.
+func (e *Engine) setState(ctx context.Context, id string, fn func(s *State)) error {
+	_, err := e.update(ctx, id, func(c *Container) error {
+		fn(&c.State)
+		return nil
+	})
+	return err
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

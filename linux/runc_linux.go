@@ -1,0 +1,4 @@
+package linux
+
+// runcSupported reports whether runc can run here: on Linux it can.
+func runcSupported() error { return nil }

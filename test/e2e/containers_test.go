@@ -1,0 +1,458 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	ctrImageOnce sync.Once
+	ctrLayout    string
+	ctrImageErr  error
+)
+
+// ctrImage pushes the test image (the static ctrprog at /bin/ctrprog, an
+// /etc/passwd with a user "tester") to reg and returns its reference.
+func ctrImage(t *testing.T, reg *registry) string {
+	t.Helper()
+	need(t, "umoci", "skopeo", "runc")
+	ctrImageOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "stockade-e2e-img-")
+		if err != nil {
+			ctrImageErr = err
+			return
+		}
+		bin := filepath.Join(dir, "ctrprog")
+		build := exec.Command("go", "build", "-o", bin, "./testdata/ctrprog")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			ctrImageErr = fmt.Errorf("build ctrprog: %v: %s", err, out)
+			return
+		}
+		prog, err := os.ReadFile(bin)
+		if err != nil {
+			ctrImageErr = err
+			return
+		}
+		layout := filepath.Join(dir, "layout")
+		steps := [][]string{{"init", "--layout", layout}, {"new", "--image", layout + ":t"}, {"unpack", "--image", layout + ":t", filepath.Join(dir, "b")}}
+		for _, s := range steps {
+			if out, err := exec.Command("umoci", s...).CombinedOutput(); err != nil {
+				ctrImageErr = fmt.Errorf("umoci %v: %v: %s", s, err, out)
+				return
+			}
+		}
+		rootfs := filepath.Join(dir, "b", "rootfs")
+		files := map[string]string{
+			"etc/passwd": "root:x:0:0:root:/root:/bin/ctrprog\ntester:x:1234:2345:tester:/home/tester:/bin/ctrprog\nnobody:x:65534:65534:nobody:/:/bin/ctrprog\n",
+			"etc/group":  "root:x:0:\ntesters:x:2345:tester\nextra:x:3456:tester\nnogroup:x:65534:\n",
+			"etc/motd":   "e2e image\n",
+		}
+		for p, content := range files {
+			os.MkdirAll(filepath.Join(rootfs, filepath.Dir(p)), 0o755)
+			os.WriteFile(filepath.Join(rootfs, p), []byte(content), 0o644)
+		}
+		os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755)
+		os.MkdirAll(filepath.Join(rootfs, "tmp"), 0o1777)
+		os.MkdirAll(filepath.Join(rootfs, "home/tester"), 0o755)
+		os.WriteFile(filepath.Join(rootfs, "bin/ctrprog"), prog, 0o755)
+		for _, s := range [][]string{
+			{"repack", "--image", layout + ":t", filepath.Join(dir, "b")},
+			{"config", "--image", layout + ":t", "--config.entrypoint", "/bin/ctrprog", "--config.cmd", "echo", "--config.cmd", "default", "--config.env", "PATH=/bin", "--config.env", "IMAGE_ENV=1"},
+		} {
+			if out, err := exec.Command("umoci", s...).CombinedOutput(); err != nil {
+				ctrImageErr = fmt.Errorf("umoci %v: %v: %s", s, err, out)
+				return
+			}
+		}
+		ctrLayout = layout
+	})
+	if ctrImageErr != nil {
+		t.Fatal(ctrImageErr)
+	}
+	ref := reg.addr + "/e2e/ctr:1"
+	pushLayout(t, ctrLayout, ref, "")
+	return ref
+}
+
+// ctrEnv is an env with the test image pulled.
+func ctrEnv(t *testing.T) (*env, string) {
+	reg := startRegistry(t)
+	ref := ctrImage(t, reg)
+	e := newEnv(t)
+	e.must("pull", "-q", ref)
+	t.Cleanup(func() {
+		// Leave no container running behind a failed test.
+		out := e.run("ps", "-a", "-q").stdout
+		for _, id := range strings.Fields(out) {
+			e.run("rm", "-f", id)
+		}
+	})
+	return e, ref
+}
+
+type psEntry struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	State  struct {
+		Status       string `json:"status"`
+		Pid          int    `json:"pid"`
+		MonitorPid   int    `json:"monitorPid"`
+		ExitCode     int    `json:"exitCode"`
+		RestartCount int    `json:"restartCount"`
+	} `json:"state"`
+}
+
+func (e *env) ps() []psEntry {
+	e.t.Helper()
+	var out []psEntry
+	r := e.must("ps", "-a", "--format", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		e.t.Fatalf("ps json: %v: %s", err, r.stdout)
+	}
+	return out
+}
+
+func (e *env) psOne(name string) psEntry {
+	e.t.Helper()
+	for _, p := range e.ps() {
+		if p.Name == name {
+			return p
+		}
+	}
+	e.t.Fatalf("container %s not listed", name)
+	return psEntry{}
+}
+
+// eventually polls cond for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRunForeground(t *testing.T) {
+	e, ref := ctrEnv(t)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"default command", []string{ref}, 0, "default\n", ""},
+		{"args replace cmd", []string{ref, "echo", "a", "b"}, 0, "a b\n", ""},
+		{"exit code", []string{ref, "exit", "3"}, 3, "exiting with 3\n", ""},
+		{"stderr", []string{ref, "stderr", "oops"}, 0, "", "oops\n"},
+		{"env", []string{"-e", "FOO=bar", ref, "env", "FOO"}, 0, "FOO=bar\n", ""},
+		{"image env", []string{ref, "env", "IMAGE_ENV"}, 0, "IMAGE_ENV=1\n", ""},
+		{"user workdir hostname", []string{"-u", "tester", "-w", "/home/tester", "--hostname", "box", ref, "whoami"}, 0, "uid=1234 gid=2345 cwd=/home/tester host=box\n", ""},
+		{"numeric user", []string{"-u", "4000:4001", ref, "whoami"}, 0, "uid=4000 gid=4001 cwd=/ host=", ""},
+		{"entrypoint", []string{"--entrypoint", "/bin/ctrprog", ref, "exit", "0"}, 0, "exiting with 0\n", ""},
+		{"stdin", []string{"-i", ref, "cat"}, 0, "from stdin\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"run", "--rm"}, tt.args...)
+			cmd := exec.Command(stockadeBin, append([]string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}, args...)...)
+			cmd.Stdin = strings.NewReader("from stdin\n")
+			var out, errb strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != tt.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tt.code, errb.String())
+			}
+			if tt.name == "numeric user" {
+				if !strings.HasPrefix(out.String(), tt.stdout) {
+					t.Errorf("stdout %q, want prefix %q", out.String(), tt.stdout)
+				}
+			} else if out.String() != tt.stdout {
+				t.Errorf("stdout %q, want %q", out.String(), tt.stdout)
+			}
+			if errb.String() != tt.stderr {
+				t.Errorf("stderr %q, want %q", errb.String(), tt.stderr)
+			}
+		})
+	}
+	// --rm left nothing behind.
+	if ps := e.ps(); len(ps) != 0 {
+		t.Errorf("--rm left %d containers", len(ps))
+	}
+}
+
+func TestVolumes(t *testing.T) {
+	e, ref := ctrEnv(t)
+	host := t.TempDir()
+	r := e.run("run", "--rm", "-v", host+":/data", ref, "write", "/data/out.txt", "hello volume")
+	if r.code != 0 {
+		t.Fatalf("rw volume: %s", r)
+	}
+	if got := readFile(t, filepath.Join(host, "out.txt")); got != "hello volume" {
+		t.Errorf("host file = %q", got)
+	}
+	r = e.run("run", "--rm", "-v", host+":/data:ro", ref, "write", "/data/ro.txt", "x")
+	if r.code != 1 || !strings.Contains(r.stdout, "read-only file system") {
+		t.Errorf("ro volume must refuse the write: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(host, "ro.txt")); !os.IsNotExist(err) {
+		t.Errorf("write through a ro volume reached the host: %v", err)
+	}
+}
+
+func TestDetachedLifecycle(t *testing.T) {
+	e, ref := ctrEnv(t)
+	r := e.must("run", "-d", "--name", "sleeper", ref, "sleep", "1h")
+	id := strings.TrimSpace(r.stdout)
+	if len(id) != 64 {
+		t.Fatalf("run -d printed %q, want the id", r.stdout)
+	}
+	p := e.psOne("sleeper")
+	if p.State.Status != "running" || p.State.Pid <= 0 {
+		t.Fatalf("ps: %+v", p)
+	}
+	if out := e.must("ps").stdout; !strings.Contains(out, "sleeper") || !strings.Contains(out, id[:12]) {
+		t.Errorf("ps table: %q", out)
+	}
+	// exec, by name and by id prefix, with its exit code.
+	if out := e.must("exec", "sleeper", "/bin/ctrprog", "echo", "inside").stdout; out != "inside\n" {
+		t.Errorf("exec output %q", out)
+	}
+	if r := e.run("exec", id[:8], "/bin/ctrprog", "exit", "5"); r.code != 5 {
+		t.Errorf("exec exit code %d, want 5", r.code)
+	}
+	if r := e.run("exec", "-e", "X=1", "-u", "tester", "-w", "/tmp", "sleeper", "/bin/ctrprog", "whoami"); !strings.HasPrefix(r.stdout, "uid=1234 gid=2345 cwd=/tmp") {
+		t.Errorf("exec -u -w: %s", r)
+	}
+	if out := e.must("top", "sleeper").stdout; !strings.Contains(out, "/bin/ctrprog sleep 1h") {
+		t.Errorf("top: %q", out)
+	}
+	// rm without -f refuses a running container.
+	if r := e.run("rm", "sleeper"); r.code != 125 || !strings.Contains(r.stderr, "running") {
+		t.Errorf("rm of a running container: %s", r)
+	}
+	start := time.Now()
+	e.must("stop", "sleeper")
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("stop took %s for a process that exits on SIGTERM", d)
+	}
+	p = e.psOne("sleeper")
+	if p.State.Status != "exited" {
+		t.Errorf("after stop: %+v", p)
+	}
+	if out := e.must("ps", "-q").stdout; out != "" {
+		t.Errorf("ps without -a lists a stopped container: %q", out)
+	}
+	// start again, then rm -f.
+	e.must("start", "sleeper")
+	if p := e.psOne("sleeper"); p.State.Status != "running" {
+		t.Errorf("after start: %+v", p)
+	}
+	e.must("rm", "-f", "sleeper")
+	if len(e.ps()) != 0 {
+		t.Error("rm -f left the container")
+	}
+	if r := e.run("rm", "sleeper"); r.code != 125 || !strings.Contains(r.stderr, "no such container") {
+		t.Errorf("rm of a removed container: %s", r)
+	}
+}
+
+func TestStopTimeoutKills(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("run", "-d", "--name", "stubborn", ref, "ignore-term")
+	eventually(t, 5*time.Second, "the container to print", func() bool {
+		return strings.Contains(e.run("logs", "stubborn").stdout, "ignoring SIGTERM")
+	})
+	start := time.Now()
+	e.must("stop", "-t", "1", "stubborn")
+	d := time.Since(start)
+	if d < time.Second || d > 8*time.Second {
+		t.Errorf("stop -t 1 took %s", d)
+	}
+	if p := e.psOne("stubborn"); p.State.ExitCode != 137 {
+		t.Errorf("exit code %d, want 137 (SIGKILL)", p.State.ExitCode)
+	}
+}
+
+func TestLogs(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("run", "-d", "--name", "ticker", ref, "ticks", "10")
+	r := e.must("logs", "-f", "ticker")
+	want := ""
+	for i := 0; i < 10; i++ {
+		want += fmt.Sprintf("tick %d\n", i)
+	}
+	if r.stdout != want {
+		t.Errorf("logs -f = %q", r.stdout)
+	}
+	if out := e.must("logs", "--tail", "2", "ticker").stdout; out != "tick 8\ntick 9\n" {
+		t.Errorf("logs --tail 2 = %q", out)
+	}
+	if r := e.run("logs", "--tail", "x", "ticker"); r.code != 125 {
+		t.Errorf("bad --tail: %s", r)
+	}
+	e.must("wait", "ticker")
+	if out := e.must("wait", "ticker").stdout; out != "0\n" {
+		t.Errorf("wait printed %q", out)
+	}
+}
+
+func TestRestartPolicies(t *testing.T) {
+	e, ref := ctrEnv(t)
+	host := t.TempDir()
+	e.must("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "-v", host+":/data", ref, "count", "/data/starts")
+	eventually(t, 20*time.Second, "on-failure:2 to give up", func() bool {
+		p := e.psOne("flaky")
+		return p.State.Status == "exited"
+	})
+	if got := strings.Count(readFile(t, filepath.Join(host, "starts")), "start"); got != 3 {
+		t.Errorf("started %d times, want 3 (1 + 2 restarts)", got)
+	}
+	if p := e.psOne("flaky"); p.State.RestartCount != 2 || p.State.ExitCode != 1 {
+		t.Errorf("state %+v", p.State)
+	}
+
+	e.must("run", "-d", "--name", "forever", "--restart", "always", ref, "exit", "0")
+	eventually(t, 20*time.Second, "always to restart", func() bool {
+		return e.psOne("forever").State.RestartCount >= 2
+	})
+	e.must("stop", "forever")
+	p := e.psOne("forever")
+	if p.State.Status != "exited" {
+		t.Fatalf("stop of an always container: %+v", p)
+	}
+	n := p.State.RestartCount
+	time.Sleep(time.Second)
+	if p := e.psOne("forever"); p.State.RestartCount != n || p.State.Status != "exited" {
+		t.Errorf("a stopped always container restarted: %+v", p)
+	}
+
+	e.must("run", "-d", "--name", "once", ref, "exit", "4")
+	eventually(t, 10*time.Second, "no policy to leave it exited", func() bool {
+		return e.psOne("once").State.Status == "exited"
+	})
+	if p := e.psOne("once"); p.State.RestartCount != 0 || p.State.ExitCode != 4 {
+		t.Errorf("restart=no: %+v", p.State)
+	}
+}
+
+// TestMonitorKilled kills the monitor (and then the container) with
+// SIGKILL: ps must tell the truth and rm -f must clean up.
+func TestMonitorKilled(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("run", "-d", "--name", "orphan", ref, "sleep", "1h")
+	p := e.psOne("orphan")
+	if p.State.MonitorPid <= 0 || p.State.Pid <= 0 {
+		t.Fatalf("no pids: %+v", p.State)
+	}
+	syscall.Kill(p.State.MonitorPid, syscall.SIGKILL)
+	time.Sleep(200 * time.Millisecond)
+	if got := e.psOne("orphan"); got.State.Status != "running" {
+		t.Errorf("monitor gone but process alive: ps says %s", got.State.Status)
+	}
+	syscall.Kill(p.State.Pid, syscall.SIGKILL)
+	eventually(t, 5*time.Second, "ps to say exited", func() bool {
+		return e.psOne("orphan").State.Status == "exited"
+	})
+	e.must("rm", "-f", "orphan")
+	if len(e.ps()) != 0 {
+		t.Error("rm -f left the container")
+	}
+	if out, _ := exec.Command("grep", "-c", e.dir, "/proc/self/mountinfo").Output(); strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("mounts left under the test root: %s", out)
+	}
+}
+
+func TestParallelRuns(t *testing.T) {
+	e, ref := ctrEnv(t)
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]result, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = e.run("run", "-d", "--name", "par"+strconv.Itoa(i), ref, "sleep", "1h")
+		}(i)
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("run %d: %s", i, r)
+		}
+	}
+	running := 0
+	for _, p := range e.ps() {
+		if p.State.Status == "running" {
+			running++
+		}
+	}
+	if running != n {
+		t.Errorf("%d running, want %d", running, n)
+	}
+	ids := strings.Fields(e.must("ps", "-q").stdout)
+	e.must(append([]string{"rm", "-f"}, ids...)...)
+	if len(e.ps()) != 0 {
+		t.Error("containers left after rm -f")
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("create", "--name", "taken", ref)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing image", []string{"run", "--rm", strings.Split(ref, "/")[0] + "/no/such:image"}, 125, "no/such"},
+		{"bad volume", []string{"run", "--rm", "-v", "relative:/x", ref}, 125, "relative:/x"},
+		{"unknown user", []string{"run", "--rm", "-u", "bob", ref}, 125, `"bob"`},
+		{"command not in image", []string{"run", "--rm", "--entrypoint", "/bin/nope", ref}, 127, "/bin/nope"},
+		{"name in use", []string{"run", "--rm", "--name", "taken", ref}, 125, "taken"},
+		{"bad restart", []string{"run", "--restart", "sometimes", ref}, 125, "sometimes"},
+		{"rm and restart", []string{"run", "--rm", "--restart", "always", ref}, 125, "--rm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.run(tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d: %s", r.code, tt.code, r)
+			}
+			if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr must be one line naming %q: %q", tt.want, r.stderr)
+			}
+		})
+	}
+	if ps := e.ps(); len(ps) != 1 || ps[0].Name != "taken" {
+		t.Errorf("failed runs left containers: %+v", ps)
+	}
+	// A runtime binary that is not installed.
+	conf := filepath.Join(e.dir, "badruntime.toml")
+	os.WriteFile(conf, []byte("[runc]\nbinary = \"/nonexistent/runc\"\n"), 0o644)
+	cmd := exec.Command(stockadeBin, "--root", e.root, "--state", e.state, "--config", conf, "run", "--rm", ref)
+	out, err := cmd.CombinedOutput()
+	ee, _ := err.(*exec.ExitError)
+	if ee == nil || ee.ExitCode() != 125 || !strings.Contains(string(out), "/nonexistent/runc") {
+		t.Errorf("missing runtime binary: %v %s", err, out)
+	}
+}
