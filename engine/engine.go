@@ -159,6 +159,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if specOpts.GOOS == "" {
 		specOpts.GOOS = e.GOOS
 	}
+	if specOpts.Hostname == "" {
+		specOpts.Hostname = shortID(id) // as docker does
+	}
 	if specOpts.ImageOS == "" {
 		specOpts.ImageOS = img.Platform.OS
 	}

@@ -2,7 +2,8 @@
 // no network beyond loopback: it starts an in-process OCI registry on
 // 127.0.0.1, compiles a static program into a two-layer image, pushes it
 // there, and drives the stockade binary through pull, push (recompressed to
-// zstd), rmi and pull again, printing each command and its output.
+// zstd), rmi and pull again, then runs the image as a container (runc on
+// Linux), printing each command and its output.
 //
 // Usage: go run ./test/demo [-stockade bin/stockade] [-keep]
 package main
@@ -115,7 +116,13 @@ func demo(ctx context.Context, bin string, keep bool) error {
 		{"push", "--compression", "zstd", reg + "/demo/hello:1", reg + "/demo/hello:zstd"},
 		{"rmi", reg + "/demo/hello:1"},
 		{"pull", reg + "/demo/hello:zstd"},
-		{"images", "--format", "json"},
+		{"images"},
+		{"run", "--rm", "--hostname", "demo", reg + "/demo/hello:zstd"},
+		{"run", "-d", "--name", "hello-bg", reg + "/demo/hello:zstd"},
+		{"wait", "hello-bg"},
+		{"ps", "-a"},
+		{"logs", "hello-bg"},
+		{"rm", "hello-bg"},
 	}
 	for _, s := range steps {
 		if _, err := st(s...); err != nil {
