@@ -60,8 +60,8 @@ func TestRCScript(t *testing.T) {
 	}
 	tests := []struct {
 		arg, enable, flags, timeout string
-		wantCall                     string
-		wantFail                     bool
+		wantCall                    string
+		wantFail                    bool
 	}{
 		{"start", "YES", "", "", "boot", false},
 		{"stop", "YES", "", "", "shutdown --time 10", false},
