@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stockade/stockade/linux"
 )
 
 var (
@@ -454,5 +457,60 @@ func TestRunErrors(t *testing.T) {
 	ee, _ := err.(*exec.ExitError)
 	if ee == nil || ee.ExitCode() != 125 || !strings.Contains(string(out), "/nonexistent/runc") {
 		t.Errorf("missing runtime binary: %v %s", err, out)
+	}
+}
+
+// TestSystemCheckRepairs leaves what crashes leave (a container root with
+// no record, a run directory with no container, a record that says
+// running after its monitor and process died) and checks that
+// `system check` finds and repairs each, and then finds nothing.
+func TestSystemCheckRepairs(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("run", "-d", "--name", "crashed", ref, "sleep", "1h")
+	p := e.psOne("crashed")
+	syscall.Kill(p.State.MonitorPid, syscall.SIGKILL)
+	syscall.Kill(p.State.Pid, syscall.SIGKILL)
+	time.Sleep(300 * time.Millisecond)
+
+	rec := e.inspectImage(ref)
+	sn, err := linux.NewOverlay(filepath.Join(e.root, "snapshots", "overlay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := "ctr-" + strings.Repeat("ab", 32)
+	if _, err := sn.Prepare(context.Background(), orphan, rec.ChainIDs[len(rec.ChainIDs)-1]); err != nil {
+		t.Fatal(err)
+	}
+	sn.Close()
+	stale := filepath.Join(e.state, "c", "0123456789ab")
+	os.MkdirAll(filepath.Join(stale, "rootfs"), 0o700)
+
+	r := e.must("system", "check", "--dry-run")
+	for _, want := range []string{"container crashed: recorded as running", "snapshot " + orphan, "directory " + stale} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check --dry-run misses %q:\n%s", want, r.stdout)
+		}
+	}
+	r = e.must("system", "check")
+	if strings.Count(r.stdout, "(repaired)") < 3 {
+		t.Errorf("check did not repair all:\n%s", r.stdout)
+	}
+	if r := e.must("system", "check"); strings.TrimSpace(r.stdout) != "no problems found" {
+		t.Errorf("second check still finds problems:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale run dir survived: %v", err)
+	}
+	if p := e.psOne("crashed"); p.State.Status != "exited" {
+		t.Errorf("record not repaired: %+v", p.State)
+	}
+	// df lists the image and the container; prune removes the container.
+	df := e.must("system", "df").stdout
+	if !strings.Contains(df, ref) || !strings.Contains(df, "crashed") {
+		t.Errorf("df:\n%s", df)
+	}
+	e.must("system", "prune")
+	if len(e.ps()) != 0 {
+		t.Error("prune left the exited container")
 	}
 }
