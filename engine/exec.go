@@ -7,6 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -27,6 +30,10 @@ type ExecOptions struct {
 	// Stdin, Stdout and Stderr are the process's streams.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// TTY runs the process on a pseudo-terminal relayed to Stdin and
+	// Stdout; Resize carries its window sizes (rows, cols).
+	TTY    bool
+	Resize <-chan [2]uint16
 }
 
 // Exec runs a process in a running container and returns its exit code.
@@ -61,6 +68,9 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 			return 0, fmt.Errorf("exec in %s: %w", c.Name, err)
 		}
 		proc.User = u
+	}
+	if opts.TTY {
+		return e.execTTY(ctx, c, &proc, opts)
 	}
 	code, err := e.Runtime.Exec(ctx, c.ID, ociruntime.ExecOpts{
 		Process: &proc,
@@ -134,4 +144,82 @@ func (e *Engine) Top(ctx context.Context, ref string) ([]Process, error) {
 		return nil, fmt.Errorf("top %s: %w", c.Name, err)
 	}
 	return procs, nil
+}
+
+// execTTY runs proc on a pseudo-terminal, as containerd's shim does: the
+// runtime starts it detached and sends the terminal's master over a
+// console socket; this process, made a subreaper, relays the master to
+// opts' streams and reaps the process for its exit code.
+func (e *Engine) execTTY(ctx context.Context, c *Container, proc *specs.Process, opts ExecOptions) (int, error) {
+	if err := becomeSubreaper(); err != nil {
+		return 0, fmt.Errorf("exec -t in %s: %w", c.Name, err)
+	}
+	id, err := NewID()
+	if err != nil {
+		return 0, err
+	}
+	base := filepath.Join(e.runDir(c.ID), "exec-"+id[:8])
+	cs, err := NewConsoleSocket(base + ".sock")
+	if err != nil {
+		return 0, err
+	}
+	defer cs.Close()
+	pidFile := base + ".pid"
+	defer os.Remove(pidFile)
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	type received struct {
+		f   *os.File
+		err error
+	}
+	masterc := make(chan received, 1)
+	go func() {
+		f, err := cs.Receive(rctx)
+		masterc <- received{f, err}
+	}()
+	if _, err := e.Runtime.Exec(ctx, c.ID, ociruntime.ExecOpts{
+		Process: proc,
+		Detach:  true,
+		PidFile: pidFile,
+		IO:      ociruntime.IO{Terminal: true, ConsoleSocket: cs.Path()},
+	}); err != nil {
+		return 0, &StartError{Container: c.Name, Msg: err.Error()}
+	}
+	got := <-masterc
+	if got.err != nil {
+		return 0, fmt.Errorf("exec -t in %s: %w", c.Name, got.err)
+	}
+	master := got.f
+	defer master.Close()
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, fmt.Errorf("exec -t in %s: pid file: %w", c.Name, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, fmt.Errorf("exec -t in %s: pid file: %w", c.Name, err)
+	}
+	if opts.Stdin != nil {
+		go io.Copy(master, opts.Stdin)
+	}
+	if opts.Resize != nil {
+		go func() {
+			for sz := range opts.Resize {
+				SetTerminalSize(master, sz[0], sz[1])
+			}
+		}()
+	}
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		if opts.Stdout != nil {
+			io.Copy(opts.Stdout, master) // ends with EIO when the last slave closes
+		}
+	}()
+	code := waitExit(pid)
+	select {
+	case <-outDone:
+	case <-time.After(2 * time.Second):
+	}
+	return code, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -155,6 +156,9 @@ func (e *Engine) sleepUnlessStopped(ctx context.Context, id string, d time.Durat
 
 // runOnce creates, starts and waits for the container's process once.
 func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string)) (int, error) {
+	if c.Terminal {
+		return e.runOnceTTY(ctx, c, logw, hub, waitAttach, report)
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -216,6 +220,12 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 			}
 		}()
 	}
+	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies)
+}
+
+// startAndWait starts a created container, records it running, waits for
+// its exit and records that.
+func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitAttach bool, report func(string), copies *sync.WaitGroup) (int, error) {
 	// The pid is read while the process waits to start: a short-lived
 	// program may be gone by the time Start returns.
 	st, err := e.Runtime.State(ctx, c.ID)
@@ -290,12 +300,81 @@ func waitExit(pid int) int {
 	}
 }
 
+// runOnceTTY is runOnce for a container with a pseudo-terminal: the
+// runtime sends the terminal's master over a console socket; its output is
+// the container's stdout, attach clients' input goes into it, and their
+// resize frames set its window size.
+func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string)) (int, error) {
+	cs, err := NewConsoleSocket(filepath.Join(e.runDir(c.ID), "console.sock"))
+	if err != nil {
+		return 0, err
+	}
+	defer cs.Close()
+	type received struct {
+		f   *os.File
+		err error
+	}
+	masterc := make(chan received, 1)
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	go func() {
+		f, err := cs.Receive(rctx)
+		masterc <- received{f, err}
+	}()
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	e.Runtime.Delete(ctx, c.ID, true)
+	err = e.Runtime.Create(ctx, c.ID, ociruntime.CreateOpts{
+		Bundle: e.containerDir(c.ID),
+		IO:     ociruntime.IO{Stdin: devnull, Stdout: devnull, Stderr: devnull, Terminal: true, ConsoleSocket: cs.Path()},
+	})
+	devnull.Close()
+	if err != nil {
+		cs.Close()
+		serr := &StartError{Container: c.Name, Msg: err.Error()}
+		report(serr.Msg)
+		return 0, serr
+	}
+	got := <-masterc
+	if got.err != nil {
+		e.Runtime.Delete(ctx, c.ID, true)
+		serr := &StartError{Container: c.Name, Msg: got.err.Error()}
+		report(serr.Msg)
+		return 0, serr
+	}
+	master := got.f
+	hub.setTerminal(master)
+	var copies sync.WaitGroup
+	copies.Add(1)
+	go func() {
+		defer copies.Done()
+		defer master.Close()
+		lw := logw.Stream("stdout")
+		defer lw.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := master.Read(buf)
+			if n > 0 {
+				lw.Write(buf[:n])
+				hub.broadcast(FrameStdout, buf[:n])
+			}
+			if err != nil {
+				return // EIO once the last slave descriptor closed
+			}
+		}
+	}()
+	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies)
+}
+
 // hub fans the container's output out to attached clients and feeds their
 // input to the container.
 type hub struct {
 	mu      sync.Mutex
 	clients map[net.Conn]bool
 	stdin   *os.File
+	tty     bool
 	start   chan struct{}
 	started sync.Once
 }
@@ -311,6 +390,15 @@ func (h *hub) setStdin(w *os.File) {
 		h.stdin.Close()
 	}
 	h.stdin = w
+}
+
+// setTerminal makes the terminal master the container's input; a client's
+// end of input does not close it, and resize frames apply to it.
+func (h *hub) setTerminal(master *os.File) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stdin = master
+	h.tty = true
 }
 
 func (h *hub) serve(ln net.Listener) {
@@ -342,19 +430,20 @@ func (h *hub) client(conn net.Conn) {
 		if err != nil {
 			break
 		}
-		if !hello.Stdin {
-			continue
-		}
 		h.mu.Lock()
-		w := h.stdin
+		w, tty := h.stdin, h.tty
 		h.mu.Unlock()
 		if w == nil {
 			continue
 		}
-		switch kind {
-		case FrameStdin:
+		switch {
+		case kind == FrameResize && tty:
+			if rows, cols, err := ParseResize(payload); err == nil {
+				SetTerminalSize(w, rows, cols)
+			}
+		case kind == FrameStdin && hello.Stdin:
 			w.Write(payload)
-		case FrameStdinClose:
+		case kind == FrameStdinClose && hello.Stdin && !tty:
 			w.Close()
 		}
 	}
@@ -408,6 +497,9 @@ type AttachOptions struct {
 	Stdout, Stderr io.Writer
 	// Start starts a container whose monitor waits for its first client.
 	Start bool
+	// Resize carries terminal sizes (rows, cols) to a container with a
+	// pseudo-terminal.
+	Resize <-chan [2]uint16
 }
 
 // Attach connects to the container's monitor, streams until the
@@ -419,6 +511,7 @@ func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int
 		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
 	}
 	defer conn.Close()
+	var wmu sync.Mutex // frames from the stdin and resize goroutines
 	hello, _ := json.Marshal(AttachHello{Stdin: opts.Stdin != nil, Start: opts.Start})
 	if err := WriteFrame(conn, FrameHello, hello); err != nil {
 		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
@@ -428,11 +521,30 @@ func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := opts.Stdin.Read(buf)
-				if n > 0 && WriteFrame(conn, FrameStdin, buf[:n]) != nil {
-					return
+				if n > 0 {
+					wmu.Lock()
+					werr := WriteFrame(conn, FrameStdin, buf[:n])
+					wmu.Unlock()
+					if werr != nil {
+						return
+					}
 				}
 				if err != nil {
+					wmu.Lock()
 					WriteFrame(conn, FrameStdinClose, nil)
+					wmu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	if opts.Resize != nil {
+		go func() {
+			for sz := range opts.Resize {
+				wmu.Lock()
+				err := WriteFrame(conn, FrameResize, ResizePayload(sz[0], sz[1]))
+				wmu.Unlock()
+				if err != nil {
 					return
 				}
 			}

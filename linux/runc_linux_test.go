@@ -92,11 +92,12 @@ func fakeRunc(t *testing.T, log *slog.Logger) (*Runc, func() [][]string) {
 func TestRuncCommandLines(t *testing.T) {
 	r, runs := fakeRunc(t, nil)
 	ctx := context.Background()
-	extra, _, err := os.Pipe()
+	extra, extraW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer extra.Close()
+	defer extraW.Close()
 	g := []string{"--root", "/state/runc", "--log", "LOG", "--log-format", "json"}
 	tests := []struct {
 		name string
@@ -657,9 +658,11 @@ func TestRuncKill(t *testing.T) {
 			if err := r.Kill(ctx, c.id, syscall.SIGTERM, true); err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]bool{c.line(t): true, c.line(t): true}
-			if !got["ignored SIGTERM"] || !got["child: signal: terminated"] {
-				t.Errorf("got %v", got)
+			// (init may exit before it prints that it ignored
+			// the signal once more)
+			rest, _ := io.ReadAll(c.out)
+			if !strings.Contains(string(rest), "child: signal: terminated\n") {
+				t.Errorf("got %q", rest)
 			}
 		}, func(ws syscall.WaitStatus) bool { return ws.Exited() && ws.ExitStatus() == 7 }},
 	}

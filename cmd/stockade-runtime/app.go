@@ -34,6 +34,10 @@ type rt struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// newFile wraps an inherited descriptor (--preserve-fds); nil is
+	// os.NewFile. Tests replace it: an *os.File of a descriptor the test
+	// process does not own would close it when collected.
+	newFile func(fd uintptr, name string) *os.File
 }
 
 // run runs the command line and returns the exit code: 0, or 1 on any

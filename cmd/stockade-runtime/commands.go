@@ -130,8 +130,12 @@ func (r *rt) stdio(terminal bool, consoleSocket string, n int) ociruntime.IO {
 		Terminal:      terminal,
 		ConsoleSocket: consoleSocket,
 	}
+	newFile := r.newFile
+	if newFile == nil {
+		newFile = os.NewFile
+	}
 	for i := range n {
-		s.ExtraFiles = append(s.ExtraFiles, os.NewFile(uintptr(3+i), fmt.Sprintf("fd%d", 3+i)))
+		s.ExtraFiles = append(s.ExtraFiles, newFile(uintptr(3+i), fmt.Sprintf("fd%d", 3+i)))
 	}
 	return s
 }

@@ -68,6 +68,11 @@ func TestDispatch(t *testing.T) {
 	if err := os.WriteFile(procFile, []byte(`{"args":["/x","y"],"cwd":"/"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var wrapped []uintptr // the descriptors --preserve-fds wrapped
+	newFile := func(fd uintptr, _ string) *os.File {
+		wrapped = append(wrapped, fd)
+		return nil
+	}
 	running := specs.State{Version: "1.0.2", ID: "c1", Status: specs.StateRunning, Pid: 42, Bundle: bundle}
 	tests := []struct {
 		name      string
@@ -89,8 +94,8 @@ func TestDispatch(t *testing.T) {
 		{name: "create console preserve-fds", command: "create", args: []string{"c1", "/b", "--console-socket", "/s", "--preserve-fds", "2"}, wantCalls: "create c1",
 			check: func(t *testing.T, f *fakeRuntime) {
 				io := f.create.IO
-				if !io.Terminal || io.ConsoleSocket != "/s" || len(io.ExtraFiles) != 2 || io.ExtraFiles[1].Fd() != 4 {
-					t.Errorf("io %+v", io)
+				if !io.Terminal || io.ConsoleSocket != "/s" || len(io.ExtraFiles) != 2 || fmt.Sprint(wrapped) != "[3 4]" {
+					t.Errorf("io %+v, descriptors %v", io, wrapped)
 				}
 			}},
 		{name: "start", command: "start", args: []string{"c1"}, wantCalls: "start c1"},
@@ -138,7 +143,7 @@ func TestDispatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			r := &rt{stdout: &out, stderr: &out, stdin: strings.NewReader("")}
+			r := &rt{stdout: &out, stderr: &out, stdin: strings.NewReader(""), newFile: newFile}
 			inv, err := parseInvocation(tt.command, tt.args)
 			if err != nil {
 				t.Fatal(err)

@@ -204,11 +204,18 @@ type lineReader struct {
 
 func (l *lineReader) next() string {
 	l.t.Helper()
-	ch := make(chan string, 1)
-	go func() { s, _ := l.r.ReadString('\n'); ch <- s }()
+	type result struct {
+		s   string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() { s, err := l.r.ReadString('\n'); ch <- result{s, err} }()
 	select {
-	case s := <-ch:
-		return strings.TrimSuffix(s, "\n")
+	case res := <-ch:
+		if res.err != nil {
+			l.t.Fatalf("reading the container's output: %v (got %q)", res.err, res.s)
+		}
+		return strings.TrimSuffix(res.s, "\n")
 	case <-time.After(20 * time.Second):
 		l.t.Fatal("no output from the container")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/engine"
@@ -108,7 +109,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "tmpfs", Usage: "mount a tmpfs at PATH[:OPTIONS]"},
 		&cli.StringSliceFlag{Name: "annotation", Usage: "add an OCI annotation K=V"},
 		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
-		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal (not yet supported)"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "platform", Usage: "platform of an image to pull"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no pull progress"},
 	}
@@ -217,9 +218,6 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	if autoRemove && policy.Name != "no" {
 		return nil, errors.New("--rm and --restart cannot be used together")
 	}
-	if c.Bool("tty") {
-		return nil, errors.New("--tty: pseudo-terminals are not supported yet; use -i without -t")
-	}
 	env, err := expandEnv(c.StringSlice("env"))
 	if err != nil {
 		return nil, err
@@ -246,6 +244,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		PidsLimit:   c.Int64("pids-limit"),
 		Network:     c.String("network"),
 		Annotations: annotations,
+		Terminal:    c.Bool("tty"),
 	}
 	if c.IsSet("entrypoint") {
 		opts.EntrypointSet = true
@@ -338,6 +337,11 @@ func (a *app) attach(c *cli.Context, e *engine.Engine, ctr *engine.Container, st
 	opts := engine.AttachOptions{Stdout: a.stdout, Stderr: a.stderr, Start: start}
 	if ctr.Interactive {
 		opts.Stdin = a.stdin
+	}
+	if ctr.Terminal {
+		restore, resize := a.rawTerminal()
+		defer restore()
+		opts.Resize = resize
 	}
 	code, err := e.Attach(ctx, ctr.ID, opts)
 	if err != nil {
@@ -608,9 +612,6 @@ func (a *app) exec(c *cli.Context) error {
 	if err := args(c, 2, -1); err != nil {
 		return err
 	}
-	if c.Bool("tty") {
-		return errors.New("exec --tty: pseudo-terminals are not supported yet; use -i without -t")
-	}
 	env, err := expandEnv(c.StringSlice("env"))
 	if err != nil {
 		return err
@@ -622,11 +623,17 @@ func (a *app) exec(c *cli.Context) error {
 	defer done()
 	opts := engine.ExecOptions{
 		Args: c.Args().Tail(), Env: env, User: c.String("user"), Workdir: c.String("workdir"),
-		Detach: c.Bool("detach"), Stdout: a.stdout, Stderr: a.stderr,
+		Detach: c.Bool("detach"), Stdout: a.stdout, Stderr: a.stderr, TTY: c.Bool("tty"),
 	}
 	if c.Bool("interactive") {
 		opts.Stdin = a.stdin
 	}
+	if opts.TTY {
+		restore, resize := a.rawTerminal()
+		defer restore()
+		opts.Resize = resize
+	}
+
 	code, err := e.Exec(c.Context, c.Args().First(), opts)
 	if err != nil {
 		return startExit(err)
@@ -714,4 +721,46 @@ func (a *app) shutdown(c *cli.Context) error {
 		fmt.Fprintln(a.stdout, n)
 	}
 	return err
+}
+
+// rawTerminal puts stdin in raw mode when it is a terminal, and returns
+// the function that restores it and a channel of window sizes (the
+// current one, then one per SIGWINCH).
+func (a *app) rawTerminal() (restore func(), resize <-chan [2]uint16) {
+	in, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return func() {}, nil
+	}
+	state, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		return func() {}, nil
+	}
+	sizes := make(chan [2]uint16, 1)
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	send := func() {
+		if w, h, err := term.GetSize(int(in.Fd())); err == nil {
+			select {
+			case sizes <- [2]uint16{uint16(h), uint16(w)}:
+			default:
+			}
+		}
+	}
+	send()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-winch:
+				send()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(winch)
+		close(done)
+		term.Restore(int(in.Fd()), state)
+	}, sizes
 }

@@ -514,3 +514,31 @@ func TestSystemCheckRepairs(t *testing.T) {
 		t.Error("prune left the exited container")
 	}
 }
+
+func TestTerminal(t *testing.T) {
+	e, ref := ctrEnv(t)
+	r := e.must("run", "--rm", ref, "isatty")
+	if r.stdout != "tty=false\n" {
+		t.Errorf("without -t: %q", r.stdout)
+	}
+	r = e.must("run", "--rm", "-t", ref, "isatty")
+	if !strings.HasPrefix(r.stdout, "tty=true") {
+		t.Errorf("run -t: %q", r.stdout)
+	}
+	e.must("run", "-d", "--name", "tty-host", ref, "sleep", "1h")
+	if r := e.must("exec", "-t", "tty-host", "/bin/ctrprog", "isatty"); !strings.HasPrefix(r.stdout, "tty=true") {
+		t.Errorf("exec -t: %q", r.stdout)
+	}
+	if r := e.must("exec", "tty-host", "/bin/ctrprog", "isatty"); r.stdout != "tty=false\n" {
+		t.Errorf("exec without -t: %q", r.stdout)
+	}
+	// Through a real terminal (script(1) gives stockade one): the window
+	// size reaches the container and input typed there reaches cat.
+	if _, err := exec.LookPath("script"); err == nil {
+		cmdline := fmt.Sprintf("stty rows 33 cols 99; %s --root %s --state %s --config %s run --rm -it %s isatty", stockadeBin, e.root, e.state, filepath.Join(e.dir, "stockade.toml"), ref)
+		out, err := exec.Command("script", "-qec", cmdline, "/dev/null").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "tty=true rows=33 cols=99") {
+			t.Errorf("run -it under script: %v %q", err, out)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -45,6 +47,12 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Println("wrote", args[0])
+	case "isatty":
+		if ws, err := unix.IoctlGetWinsize(1, unix.TIOCGWINSZ); err == nil {
+			fmt.Printf("tty=true rows=%d cols=%d\n", ws.Row, ws.Col)
+		} else {
+			fmt.Println("tty=false")
+		}
 	case "cat":
 		io.Copy(os.Stdout, os.Stdin)
 	case "sleep":
