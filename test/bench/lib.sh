@@ -418,3 +418,82 @@ bench_host_info() {
 		"mem_gib=$(awk '/^MemTotal:/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" \
 		"commit=$(git -C "$BENCH_REPO" describe --tags --always --dirty 2>/dev/null || echo unknown)"
 }
+
+# ---------------------------------------------------------------- tiny image
+
+BENCH_TINY_NAME=bench/tiny
+
+# bench_tiny_image_build: a one-layer OCI image (layout BENCH_TINY_DIR/oci,
+# tag tiny) whose /bin/true and /bin/sleep are one static Go binary
+# (CGO_ENABLED=0) that picks its job by name: true exits 0, sleep N sleeps
+# N seconds ("infinity": forever). Plus empty /etc/passwd-style files and
+# the usual mount points. Cached in BENCH_CACHE by the source's hash.
+bench_tiny_image_build() {
+	local src key b
+	src='package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+func main() {
+	if filepath.Base(os.Args[0]) != "sleep" {
+		os.Exit(0)
+	}
+	if len(os.Args) < 2 || os.Args[1] == "infinity" {
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+	n, err := strconv.ParseFloat(os.Args[1], 64)
+	if err != nil {
+		os.Exit(1)
+	}
+	time.Sleep(time.Duration(n * float64(time.Second)))
+}
+'
+	key=$(printf '%s%s' "$src" "$(go env GOVERSION)" | sha256sum | cut -c1-12)
+	BENCH_TINY_DIR=$BENCH_CACHE/tiny-$key
+	if [ -f "$BENCH_TINY_DIR/done" ]; then
+		bench_log "tiny image cached in $BENCH_TINY_DIR"
+		return 0
+	fi
+	bench_log "tiny image: static Go true/sleep, umoci"
+	rm -rf "$BENCH_TINY_DIR"
+	b=$BENCH_TINY_DIR/build
+	mkdir -p "$b/src"
+	printf '%s' "$src" >"$b/src/main.go"
+	printf 'module tiny\n\ngo 1.21\n' >"$b/src/go.mod"
+	(cd "$b/src" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags '-s -w' -o "$b/true" .)
+	umoci init --layout "$BENCH_TINY_DIR/oci"
+	umoci new --image "$BENCH_TINY_DIR/oci:tiny"
+	umoci unpack --image "$BENCH_TINY_DIR/oci:tiny" "$b/bundle" >/dev/null
+	(
+		cd "$b/bundle/rootfs" || exit
+		mkdir -p bin etc dev proc sys tmp run
+		chmod 1777 tmp
+		install -m 0755 "$b/true" bin/true
+		ln bin/true bin/sleep
+		echo 'root:x:0:0:root:/:/bin/true' >etc/passwd
+		echo 'root:x:0:' >etc/group
+		: >etc/hosts
+		: >etc/resolv.conf
+	)
+	umoci repack --image "$BENCH_TINY_DIR/oci:tiny" "$b/bundle"
+	umoci config --image "$BENCH_TINY_DIR/oci:tiny" --config.cmd /bin/true \
+		--config.env PATH=/bin
+	umoci gc --layout "$BENCH_TINY_DIR/oci"
+	bench_rmdir "$b"
+	touch "$BENCH_TINY_DIR/done"
+}
+
+# bench_tiny_image_push: pushes the tiny image to BENCH_REGISTRY (gzip
+# layer) and sets BENCH_TINY_REF.
+bench_tiny_image_push() {
+	BENCH_TINY_REF=$BENCH_REGISTRY/$BENCH_TINY_NAME:latest
+	bench_log "skopeo push $BENCH_TINY_REF"
+	skopeo copy --quiet --dest-tls-verify=false "oci:$BENCH_TINY_DIR/oci:tiny" "docker://$BENCH_TINY_REF"
+}
