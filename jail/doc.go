@@ -1,0 +1,39 @@
+// Package jail is Stockade's FreeBSD jail runtime: it runs runtime-spec
+// bundles as FreeBSD jails and implements ociruntime.Runtime.
+//
+// Almost all of it is portable logic, built and tested on every OS:
+//
+//   - JailParams maps a spec (freebsd.jail, hostname, root, and ocijail's
+//     org.freebsd.* annotations) to an ordered list of jail(8) parameters,
+//     and EncodeParams encodes them as jail_set(2) name/value buffers;
+//   - PlanMounts turns the spec's mounts into nmount(2) calls, with
+//     destinations resolved inside the root file system, devfs rules for
+//     freebsd.devices, and a read-only nullfs over the root for
+//     root.readonly;
+//   - RctlRules turns org.freebsd.rctl.* annotations into rctl(8) rules on
+//     the jail;
+//   - the container state (state.json, a lock, the exec fifo) lives in a
+//     directory per container under the runtime's root;
+//   - Runtime drives the lifecycle over the small Kernel interface, keeping
+//     an undo journal so that a failed Create and Delete release exactly
+//     what was made, in reverse order;
+//   - InitPlan is what the init helper (stockade-runtime re-executed with
+//     the hidden InitCommand argument) does to become the container's
+//     process.
+//
+// Only the system-call layer (the real Kernel and the init helper's
+// execution) is built for FreeBSD alone.
+//
+// # Process start
+//
+// Create writes an InitPlan into the container's directory and starts the
+// helper. The helper opens the exec fifo (read-write, so it does not
+// block), opens the pseudo-terminal when asked, attaches to the jail,
+// changes to the working directory, sets groups, gid, uid, umask and
+// rlimits, resolves the program, tells Create it is ready (or why it
+// failed) on a pipe, then blocks reading the fifo. Start writes a byte to
+// the fifo and removes it; the helper then executes the program, keeping
+// its pid. A container is "created" while its fifo exists and its process
+// lives, "running" once the fifo is gone, and "stopped" when the process is
+// gone.
+package jail

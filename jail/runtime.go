@@ -1,0 +1,571 @@
+package jail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/stockade/stockade/ociruntime"
+)
+
+// Runtime runs bundles as FreeBSD jails, with the containers' state under
+// a root directory. It implements ociruntime.Runtime.
+type Runtime struct {
+	store store
+	k     Kernel
+	log   *slog.Logger
+	// KillWait is how long Delete with force waits for the container's
+	// process to end after SIGKILL.
+	KillWait time.Duration
+}
+
+var _ ociruntime.Runtime = (*Runtime)(nil)
+
+// New returns a runtime keeping its state under root and acting through
+// k. A nil log discards.
+func New(root string, k Kernel, log *slog.Logger) *Runtime {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Runtime{store: store{root: root}, k: k, log: log, KillWait: 10 * time.Second}
+}
+
+// LoadSpec reads bundle/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bundle config: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("bundle config %s: %w", path, err)
+	}
+	return &spec, nil
+}
+
+// creation is one Create in progress: its record and lock.
+type creation struct {
+	r   *Runtime
+	rec *Record
+}
+
+// did appends an undo step and saves the record, so that a crash leaves a
+// journal Delete can replay.
+func (c *creation) did(u UndoStep) error {
+	c.rec.Undo = append(c.rec.Undo, u)
+	return c.r.store.write(c.rec)
+}
+
+// Create makes the container: mounts (in spec order, each followed by its
+// devfs rules), the parent's children.max, the jail, the address aliases,
+// the vnet interfaces, the rctl rules, the prestart and createRuntime
+// hooks, the exec fifo, the init helper, the pid file and the
+// createContainer hooks. Any failure releases what was made, in reverse.
+func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateOpts) (err error) {
+	if err := ValidateID(id); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	bundle, err := filepath.Abs(opts.Bundle)
+	if err != nil {
+		return fmt.Errorf("create %s: bundle: %w", id, err)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return fmt.Errorf("create %s: %w: no root.path", id, ErrInvalidSpec)
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return fmt.Errorf("create %s: root file system %s is not a directory", id, rootfs)
+	}
+	cfg, err := JailParams(spec, id, rootfs)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	steps, err := PlanMounts(spec, bundle, rootfs)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	rules, err := RctlRules(cfg.Name, spec.Annotations)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	plan, err := NewInitPlan(spec.Process, 0, opts.IO.ConsoleSocket)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	plan.ExtraFiles = len(opts.IO.ExtraFiles)
+
+	ann := map[string]string{}
+	for k, v := range spec.Annotations {
+		ann[k] = v
+	}
+	rec := &Record{
+		State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating,
+			Bundle: bundle, Annotations: ann},
+		JailName: cfg.Name, Rootfs: rootfs, Hooks: spec.Hooks, Created: time.Now().UTC(),
+	}
+	lock, err := r.store.create(rec)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	defer lock.Close()
+	c := &creation{r: r, rec: rec}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if uerr := r.undo(rec); uerr != nil {
+			r.log.Warn("create: rollback was incomplete", "id", id, "err", uerr)
+			err = fmt.Errorf("%w (rollback: %v)", err, uerr)
+		}
+		if rerr := r.store.remove(id); rerr != nil {
+			r.log.Warn("create: rollback", "id", id, "err", rerr)
+		}
+	}()
+	if err := r.createSteps(ctx, c, cfg, steps, rules, plan, opts); err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig, steps []MountStep, rules []string, plan *InitPlan, opts ociruntime.CreateOpts) error {
+	rec := c.rec
+	for _, s := range steps {
+		file := false
+		if s.Mount.Type == "nullfs" && s.Destination != "/" {
+			fi, err := os.Stat(s.Mount.Source)
+			if err != nil {
+				return fmt.Errorf("mount on %s: source: %w", s.Destination, err)
+			}
+			file = !fi.IsDir()
+		}
+		target, err := ResolveTarget(rec.Rootfs, s.Destination, true, file)
+		if err != nil {
+			return err
+		}
+		call, err := s.Call(target)
+		if err != nil {
+			return err
+		}
+		if err := r.k.Nmount(call); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", s.Mount.Type, s.Destination, err)
+		}
+		if err := c.did(UndoStep{Op: UndoUnmount, Path: target}); err != nil {
+			return err
+		}
+		for _, args := range s.DevfsRules(target) {
+			if err := r.k.Devfs(args...); err != nil {
+				return fmt.Errorf("devfs rules on %s: %w", s.Destination, err)
+			}
+		}
+	}
+	if cfg.Parent != "" {
+		cur, max, err := r.k.JailChildren(cfg.Parent)
+		if err != nil {
+			return fmt.Errorf("parent jail %s: %w", cfg.Parent, err)
+		}
+		if cur+1 > max {
+			if _, err := r.k.JailSet(ParentChildrenParams(cfg.Parent, cur+1), JailUpdate); err != nil {
+				return fmt.Errorf("parent jail %s: raise children.max: %w", cfg.Parent, err)
+			}
+		}
+	}
+	jid, err := r.k.JailSet(cfg.Params, JailCreate)
+	if err != nil {
+		return fmt.Errorf("jail_set: %w", err)
+	}
+	rec.JID = jid
+	rec.Annotations[AnnotationJID] = strconv.Itoa(jid)
+	if err := c.did(UndoStep{Op: UndoJailRemove, JID: jid}); err != nil {
+		return err
+	}
+	if cfg.Interface != "" {
+		for _, p := range cfg.IP4 {
+			if err := r.alias(c, cfg.Interface, "inet", p.String(), p.Addr().String()); err != nil {
+				return err
+			}
+		}
+		for _, p := range cfg.IP6 {
+			if err := r.alias(c, cfg.Interface, "inet6", p.String(), p.Addr().String()); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ifc := range cfg.VnetInterfaces {
+		j := strconv.Itoa(jid)
+		if err := r.k.Ifconfig(ifc, "vnet", j); err != nil {
+			return fmt.Errorf("move %s into the jail's vnet: %w", ifc, err)
+		}
+		if err := c.did(UndoStep{Op: UndoIfconfig, Args: []string{ifc, "-vnet", j}}); err != nil {
+			return err
+		}
+	}
+	for _, rule := range rules {
+		if err := r.k.RctlAdd(rule); err != nil {
+			return fmt.Errorf("rctl rule %s: %w", rule, err)
+		}
+		if err := c.did(UndoStep{Op: UndoRctl, Rule: rule}); err != nil {
+			return err
+		}
+	}
+	if err := r.store.write(rec); err != nil {
+		return err
+	}
+	if h := rec.Hooks; h != nil {
+		if err := RunHooks(ctx, "prestart", h.Prestart, rec.State); err != nil { //nolint:staticcheck // prestart is deprecated, still run
+			return err
+		}
+		if err := RunHooks(ctx, "createRuntime", h.CreateRuntime, rec.State); err != nil {
+			return err
+		}
+	}
+	fifo := filepath.Join(r.store.dir(rec.ID), FifoFile)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		return fmt.Errorf("exec fifo: %w", err)
+	}
+	plan.JID, plan.Fifo = jid, fifo
+	proc, err := r.k.StartInit(plan, opts.IO)
+	if err != nil {
+		return fmt.Errorf("start the container process: %w", err)
+	}
+	rec.Pid = proc.Pid()
+	rec.Status = specs.StateCreated
+	if err := c.did(UndoStep{Op: UndoKill, Pid: rec.Pid}); err != nil {
+		return err
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, rec.Pid); err != nil {
+			return err
+		}
+	}
+	if h := rec.Hooks; h != nil {
+		if err := RunHooks(ctx, "createContainer", h.CreateContainer, rec.State); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alias adds addr to ifc and journals its removal.
+func (r *Runtime) alias(c *creation, ifc, af, prefix, addr string) error {
+	if err := r.k.Ifconfig(ifc, af, prefix, "alias"); err != nil {
+		return fmt.Errorf("add alias %s to %s: %w", prefix, ifc, err)
+	}
+	return c.did(UndoStep{Op: UndoIfconfig, Args: []string{ifc, af, addr, "-alias"}})
+}
+
+// writePidFile writes pid atomically, as runc does.
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	return nil
+}
+
+// undo releases rec's journal in reverse, going on after failures, and
+// returns them joined. Processes already gone and mounts already unmounted
+// are not failures.
+func (r *Runtime) undo(rec *Record) error {
+	var errs []error
+	var left []UndoStep
+	for i := len(rec.Undo) - 1; i >= 0; i-- {
+		u := rec.Undo[i]
+		var err error
+		switch u.Op {
+		case UndoKill:
+			if r.k.ProcessAlive(u.Pid) {
+				if err = r.k.Kill(u.Pid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
+					err = nil
+				}
+			}
+		case UndoRctl:
+			err = r.k.RctlRemove(u.Rule)
+		case UndoIfconfig:
+			err = r.k.Ifconfig(u.Args...)
+		case UndoJailRemove:
+			err = r.k.JailRemove(u.JID)
+		case UndoUnmount:
+			err = r.k.Unmount(u.Path, 0)
+		default:
+			err = fmt.Errorf("unknown undo step %q", u.Op)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", describe(u), err))
+			left = append([]UndoStep{u}, left...)
+		}
+	}
+	rec.Undo = left
+	return errors.Join(errs...)
+}
+
+func describe(u UndoStep) string {
+	switch u.Op {
+	case UndoKill:
+		return fmt.Sprintf("kill %d", u.Pid)
+	case UndoRctl:
+		return "rctl -r " + u.Rule
+	case UndoIfconfig:
+		return fmt.Sprintf("ifconfig %v", u.Args)
+	case UndoJailRemove:
+		return fmt.Sprintf("jail_remove %d", u.JID)
+	case UndoUnmount:
+		return "unmount " + u.Path
+	}
+	return u.Op
+}
+
+// status derives the container's status from the kernel: stopped once its
+// process is gone, created while the exec fifo exists, running otherwise.
+func (r *Runtime) status(rec *Record) ociruntime.Status {
+	if rec.Pid == 0 {
+		if rec.Status == specs.StateCreating {
+			return ociruntime.StatusCreating
+		}
+		return ociruntime.StatusStopped
+	}
+	if !r.k.ProcessAlive(rec.Pid) {
+		return ociruntime.StatusStopped
+	}
+	if _, err := os.Lstat(filepath.Join(r.store.dir(rec.ID), FifoFile)); err == nil {
+		return ociruntime.StatusCreated
+	}
+	return ociruntime.StatusRunning
+}
+
+func (r *Runtime) state(rec *Record) specs.State {
+	st := rec.State
+	st.Status = specs.ContainerState(r.status(rec))
+	if st.Status == specs.StateStopped {
+		st.Pid = 0
+	}
+	return st
+}
+
+// Start releases the container's process: it runs the startContainer
+// hooks, writes a byte to the exec fifo and removes it, then runs the
+// poststart hooks (whose failures are logged).
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	lock, err := r.store.lock(id)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	defer lock.Close()
+	rec, err := r.store.read(id)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if err := CheckTransition(r.status(rec), OpStart, false); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	st := r.state(rec)
+	if h := rec.Hooks; h != nil {
+		if err := RunHooks(ctx, "startContainer", h.StartContainer, st); err != nil {
+			return fmt.Errorf("start %s: %w", id, err)
+		}
+	}
+	fifo := filepath.Join(r.store.dir(id), FifoFile)
+	f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("start %s: the container process does not wait on its fifo: %w", id, err)
+	}
+	_, werr := f.Write([]byte{0})
+	f.Close()
+	if werr != nil {
+		return fmt.Errorf("start %s: exec fifo: %w", id, werr)
+	}
+	if err := os.Remove(fifo); err != nil {
+		return fmt.Errorf("start %s: exec fifo: %w", id, err)
+	}
+	rec.Status = specs.StateRunning
+	if err := r.store.write(rec); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	if h := rec.Hooks; h != nil {
+		st.Status = specs.StateRunning
+		if err := RunHooks(ctx, "poststart", h.Poststart, st); err != nil {
+			r.log.Warn("poststart hook failed", "id", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// State returns the container's state, its status derived from the
+// kernel, with the jail's id in the org.freebsd.jail.jid annotation.
+func (r *Runtime) State(_ context.Context, id string) (specs.State, error) {
+	if err := ValidateID(id); err != nil {
+		return specs.State{}, fmt.Errorf("state: %w", err)
+	}
+	rec, err := r.store.read(id)
+	if err != nil {
+		return specs.State{}, fmt.Errorf("state: %w", err)
+	}
+	return r.state(rec), nil
+}
+
+// Kill signals the container's process, or with all every process of its
+// jail as well.
+func (r *Runtime) Kill(_ context.Context, id string, sig syscall.Signal, all bool) error {
+	if err := ValidateID(id); err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	rec, err := r.store.read(id)
+	if err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	if err := CheckTransition(r.status(rec), OpKill, false); err != nil {
+		return fmt.Errorf("kill %s: %w", id, err)
+	}
+	if err := r.signal(rec, sig, all); err != nil {
+		return fmt.Errorf("kill %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Runtime) signal(rec *Record, sig syscall.Signal, all bool) error {
+	if err := r.k.Kill(rec.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	if !all || rec.JID == 0 {
+		return nil
+	}
+	pids, err := r.k.JailProcesses(rec.JID)
+	if err != nil {
+		return fmt.Errorf("processes of jail %d: %w", rec.JID, err)
+	}
+	for _, pid := range pids {
+		if pid == rec.Pid {
+			continue
+		}
+		if err := r.k.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete releases the container: a running one only with force (its
+// processes are killed first). The vnet interfaces come back, the rctl
+// rules and address aliases go, the jail is removed and the mounts are
+// unmounted in reverse; then the poststop hooks run (failures are logged)
+// and the state goes. When some release fails the state stays, with what
+// is left to do, and Delete can be run again.
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	if err := ValidateID(id); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	lock, err := r.store.lock(id)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	defer lock.Close()
+	rec, err := r.store.read(id)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	status := r.status(rec)
+	if err := CheckTransition(status, OpDelete, force); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	if status == ociruntime.StatusRunning || status == ociruntime.StatusCreated {
+		if err := r.signal(rec, syscall.SIGKILL, true); err != nil {
+			return fmt.Errorf("delete %s: %w", id, err)
+		}
+		deadline := time.Now().Add(r.KillWait)
+		for r.k.ProcessAlive(rec.Pid) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("delete %s: process %d survived SIGKILL for %s", id, rec.Pid, r.KillWait)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	st := r.state(rec)
+	if err := r.undo(rec); err != nil {
+		if werr := r.store.write(rec); werr != nil {
+			r.log.Warn("delete: save state", "id", id, "err", werr)
+		}
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	if h := rec.Hooks; h != nil {
+		st.Status = specs.StateStopped
+		if err := RunHooks(ctx, "poststop", h.Poststop, st); err != nil {
+			r.log.Warn("poststop hook failed", "id", id, "err", err)
+		}
+	}
+	return r.store.remove(id)
+}
+
+// Exec runs another process in the running container's jail and, unless
+// opts.Detach, waits for it and returns its exit code.
+func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (int, error) {
+	if err := ValidateID(id); err != nil {
+		return -1, fmt.Errorf("exec: %w", err)
+	}
+	rec, err := r.store.read(id)
+	if err != nil {
+		return -1, fmt.Errorf("exec: %w", err)
+	}
+	if err := CheckTransition(r.status(rec), OpExec, false); err != nil {
+		return -1, fmt.Errorf("exec %s: %w", id, err)
+	}
+	plan, err := NewInitPlan(opts.Process, rec.JID, opts.IO.ConsoleSocket)
+	if err != nil {
+		return -1, fmt.Errorf("exec %s: %w", id, err)
+	}
+	plan.ExtraFiles = len(opts.IO.ExtraFiles)
+	proc, err := r.k.StartInit(plan, opts.IO)
+	if err != nil {
+		return -1, fmt.Errorf("exec %s: %w", id, err)
+	}
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, proc.Pid()); err != nil {
+			return -1, fmt.Errorf("exec %s: %w", id, err)
+		}
+	}
+	if opts.Detach {
+		return 0, nil
+	}
+	code, err := proc.Wait()
+	if err != nil {
+		return -1, fmt.Errorf("exec %s: %w", id, err)
+	}
+	return code, nil
+}
+
+// List returns the states of all containers.
+func (r *Runtime) List(_ context.Context) ([]specs.State, error) {
+	ids, err := r.store.ids()
+	if err != nil {
+		return nil, err
+	}
+	var out []specs.State
+	for _, id := range ids {
+		rec, err := r.store.read(id)
+		if err != nil {
+			r.log.Warn("list: skipping", "id", id, "err", err)
+			continue
+		}
+		out = append(out, r.state(rec))
+	}
+	return out, nil
+}
