@@ -88,7 +88,10 @@ func (a *app) runtime() (ociruntime.Runtime, error) {
 		}
 		return linux.NewRunc(bin, filepath.Join(a.cfg.State, "runc"), a.log), nil
 	}
-	return nil, fmt.Errorf("runtime %q is not available on %s yet", a.cfg.Runtime, runtime.GOOS)
+	if a.cfg.Runtime == "jail" {
+		return jailRuntime(filepath.Join(a.cfg.State, "jail"), a.log)
+	}
+	return nil, fmt.Errorf("runtime %q is not available on %s", a.cfg.Runtime, runtime.GOOS)
 }
 
 func runFlags() []cli.Flag {
@@ -111,6 +114,8 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "platform", Usage: "platform of an image to pull"},
+		&cli.StringSliceFlag{Name: "key", Usage: "decryption key FILE[:password] for an encrypted image to pull (repeatable)"},
+		&cli.StringSliceFlag{Name: "dec-recipient", Usage: "pkcs7:CERT needed with PKCS7 keys (repeatable)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no pull progress"},
 	}
 }
@@ -206,7 +211,11 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	ref := c.Args().First()
 	img, err := e.Images.Get(c.Context, ref)
 	if errors.Is(err, image.ErrNotFound) {
-		img, err = e.Images.Pull(c.Context, ref, image.PullOptions{Platform: c.String("platform")})
+		dec, derr := a.decrypter(c)
+		if derr != nil {
+			return nil, derr
+		}
+		img, err = e.Images.Pull(c.Context, ref, image.PullOptions{Platform: c.String("platform"), Decrypt: dec})
 	}
 	if err != nil {
 		return nil, err
