@@ -1,0 +1,416 @@
+// Package unionfs is the FreeBSD unionfs snapshotter: a layer is a
+// directory, and a snapshot is shown by stacking its parents' directories
+// read-only with unionfs(5) under a writable upper directory (see
+// MountPlan).
+//
+// # Whiteouts: how layer diffs are applied
+//
+// FreeBSD unionfs records a deletion as a whiteout in the upper layer's
+// file system (a directory entry of type DT_WHT, made by VOP_WHITEOUT) and
+// a replaced directory as an opaque one (the UF_OPAQUE flag). UFS has
+// both; ZFS has neither, so a unionfs upper directory on ZFS cannot hide a
+// lower file.
+//
+// The snapshot.Snapshotter interface offers two ways to write a layer's
+// deletions into ApplyDir: deleting the paths (snapshot.WhiteoutDelete,
+// for directories that already show the parent) or overlayfs's character
+// devices and xattrs (snapshot.WhiteoutOverlay, Linux only). Writing
+// whiteouts into a bare upper directory would need a third format; rather
+// than that, ApplyDir of an active snapshot with parents returns a
+// unionfs mount of the whole stack (made under <root>/mnt/<id> and kept
+// until Commit or Remove), and the applier writes and deletes through it
+// with WhiteoutDelete: unionfs itself copies up, writes the whiteouts and
+// marks directories opaque, exactly as it will read them back. The
+// committed layer is the upper directory with those whiteouts.
+//
+// So the upper directories must be on a file system with whiteouts: New
+// accepts a root on UFS, refuses ZFS (use the zfs snapshotter there, which
+// is stockade's default on FreeBSD) and other file systems, and accepts
+// tmpfs, whose whiteouts work but whose opaque directories have not been
+// verified.
+//
+// # What is and is not supported
+//
+//   - Layers are plain directories, copied nowhere: Prepare and View take a
+//     constant time, but a snapshot on n layers is n+1 mounts (FreeBSD has
+//     no single multi-layer union mount), which cost a vnode layer each on
+//     every lookup.
+//   - The mount plan is portable code, unit-tested on every OS. The
+//     snapshotter itself only runs on FreeBSD; elsewhere New fails with an
+//     error wrapping errors.ErrUnsupported.
+//   - The conformance suite (unionfs_freebsd_test.go) needs a FreeBSD host
+//     and root; it has not been run by stockade's Linux CI, only compiled.
+//   - Hard links made through the union to a lower file copy the file up
+//     first; its other lower links stay separate files.
+//   - File flags and NFSv4 ACLs of lower files are not carried by copy-up
+//     beyond what unionfs's transparent copy mode does.
+//
+// # Layout
+//
+//	metadata.db            the storage.Store: key -> id, kind, parent, labels
+//	snapshots/<id>/fs      the layer's directory (the upper dir of an active one)
+//	snapshots/new-*, rm-*  directories being made or deleted
+//	mnt/<id>               ApplyDir's mount of an active snapshot's stack
+package unionfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/stockade/stockade/mount"
+	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/snapshot/storage"
+)
+
+// ErrNoWhiteouts is wrapped by New's error when the root's file system
+// cannot store unionfs whiteouts.
+var ErrNoWhiteouts = errors.New("file system has no whiteouts for unionfs")
+
+// Unionfs is the unionfs snapshotter. It implements snapshot.Snapshotter
+// and is safe for concurrent use by several goroutines and processes
+// sharing the same root.
+type Unionfs struct {
+	root  string
+	store *storage.Store
+	dirs  *storage.Dirs
+	mnt   string
+	// mu orders this process's mounts and unmounts of ApplyDir's stacks;
+	// the lock file <root>/mnt/lock orders other processes'.
+	mu sync.Mutex
+}
+
+var _ snapshot.Snapshotter = (*Unionfs)(nil)
+
+// New opens (creating it if needed) the unionfs snapshotter whose files
+// live under root. It fails on systems other than FreeBSD, and when root
+// is on a file system without whiteouts.
+func New(root string) (*Unionfs, error) {
+	if root == "" {
+		return nil, errors.New("unionfs snapshotter: empty root")
+	}
+	if err := platformSupported(); err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	// Mount points are compared by path: resolve symbolic links (FreeBSD's
+	// /home is one) once.
+	root, err := filepath.Abs(root)
+	if err == nil {
+		root, err = filepath.EvalSymlinks(root)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	if err := checkFS(root); err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	dirs, err := storage.NewDirs(filepath.Join(root, "snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	mnt := filepath.Join(root, "mnt")
+	if err := os.MkdirAll(mnt, 0o700); err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	store, err := storage.Open(context.Background(), filepath.Join(root, storage.FileName))
+	if err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	return &Unionfs{root: root, store: store, dirs: dirs, mnt: mnt}, nil
+}
+
+// Root returns the snapshotter's root directory.
+func (u *Unionfs) Root() string { return u.root }
+
+func (u *Unionfs) fsDir(id uint64) string    { return filepath.Join(u.dirs.Path(id), "fs") }
+func (u *Unionfs) applyDir(id uint64) string { return filepath.Join(u.mnt, strconv.FormatUint(id, 10)) }
+
+// mounts returns the mounts of an active snapshot or view.
+func (u *Unionfs) mounts(key string, s storage.Snapshot) ([]snapshot.Mount, error) {
+	lowers := make([]string, len(s.ParentIDs))
+	for i, id := range s.ParentIDs {
+		lowers[i] = u.fsDir(id)
+	}
+	switch {
+	case s.Kind == snapshot.KindActive:
+		return MountPlan(u.fsDir(s.ID), lowers), nil
+	case s.Kind == snapshot.KindView && len(lowers) == 0:
+		return MountPlan("", []string{u.fsDir(s.ID)}), nil
+	case s.Kind == snapshot.KindView:
+		return MountPlan("", lowers), nil
+	}
+	return nil, fmt.Errorf("snapshot %q is %s: %w", key, s.Kind, snapshot.ErrNotActive)
+}
+
+// Prepare creates an active snapshot on top of the committed snapshot
+// parent ("" for none) and returns its mount plan: a writable unionfs
+// upper directory over the parents, or a read-write nullfs mount of its
+// directory when there is no parent.
+func (u *Unionfs) Prepare(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
+	return u.create(ctx, snapshot.KindActive, key, parent, opts)
+}
+
+// View creates a read-only snapshot of parent and returns its mount plan:
+// the parents stacked read-only.
+func (u *Unionfs) View(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
+	return u.create(ctx, snapshot.KindView, key, parent, opts)
+}
+
+func (u *Unionfs) create(ctx context.Context, kind snapshot.Kind, key, parent string, opts []snapshot.Opt) ([]snapshot.Mount, error) {
+	if err := snapshot.ValidKey(key); err != nil {
+		return nil, fmt.Errorf("unionfs: create %s snapshot: %w", kind, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("unionfs: snapshot %q: %w", key, err)
+	}
+	st, err := u.dirs.Stage()
+	if err != nil {
+		return nil, fmt.Errorf("unionfs: snapshot %q: %w", key, err)
+	}
+	defer st.Close()
+	if err := os.Mkdir(filepath.Join(st.Path(), "fs"), 0o755); err != nil {
+		return nil, fmt.Errorf("unionfs: snapshot %q: %w", key, err)
+	}
+	var mounts []snapshot.Mount
+	_, err = u.store.Create(ctx, kind, key, parent, opts, func(s storage.Snapshot) error {
+		m, err := u.mounts(key, s)
+		if err != nil {
+			return err
+		}
+		if err := st.Install(s.ID); err != nil {
+			return err
+		}
+		mounts = m
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unionfs: %w", err)
+	}
+	return mounts, nil
+}
+
+// lockMounts orders the mounts and unmounts of ApplyDir's stacks across
+// goroutines and processes.
+func (u *Unionfs) lockMounts() (func(), error) {
+	u.mu.Lock()
+	f, err := lockFile(filepath.Join(u.mnt, "lock"))
+	if err != nil {
+		u.mu.Unlock()
+		return nil, err
+	}
+	return func() { f.Close(); u.mu.Unlock() }, nil
+}
+
+// ensureApplyMount mounts the stack of active snapshot s at its apply
+// directory unless it is mounted already.
+func (u *Unionfs) ensureApplyMount(key string, s storage.Snapshot) (string, error) {
+	dir := u.applyDir(s.ID)
+	unlock, err := u.lockMounts()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if ok, err := isMountPoint(dir); err == nil && ok {
+		return dir, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	m, err := u.mounts(key, s)
+	if err != nil {
+		return "", err
+	}
+	if err := mount.All(m, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// releaseApplyMount unmounts snapshot id's apply directory, if mounted,
+// and removes it.
+func (u *Unionfs) releaseApplyMount(id uint64) error {
+	dir := u.applyDir(id)
+	unlock, err := u.lockMounts()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if ok, err := isMountPoint(dir); err == nil && ok {
+		if err := mount.UnmountAll(dir); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Commit turns the active snapshot key into the committed snapshot name:
+// it unmounts ApplyDir's stack, keeps the upper directory with its
+// whiteouts as the layer, and records its disk usage.
+func (u *Unionfs) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
+	if err := snapshot.ValidKey(name); err != nil {
+		return fmt.Errorf("unionfs: commit snapshot %q: name: %w", key, err)
+	}
+	s, err := u.store.GetSnapshot(ctx, key)
+	if err != nil {
+		return fmt.Errorf("unionfs: commit: %w", err)
+	}
+	if s.Kind != snapshot.KindActive {
+		return fmt.Errorf("unionfs: commit snapshot %q: it is %s: %w", key, s.Kind, snapshot.ErrNotActive)
+	}
+	if err := u.releaseApplyMount(s.ID); err != nil {
+		return fmt.Errorf("unionfs: commit snapshot %q: %w", key, err)
+	}
+	usage, err := storage.DiskUsage(ctx, u.fsDir(s.ID))
+	if err != nil {
+		return fmt.Errorf("unionfs: commit snapshot %q: %w", key, err)
+	}
+	if _, err := u.store.Commit(ctx, key, name, usage, opts...); err != nil {
+		return fmt.Errorf("unionfs: %w", err)
+	}
+	return nil
+}
+
+// Mounts returns the mount plan of the active snapshot or view key.
+func (u *Unionfs) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error) {
+	s, err := u.store.GetSnapshot(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("unionfs: mounts: %w", err)
+	}
+	m, err := u.mounts(key, s)
+	if err != nil {
+		return nil, fmt.Errorf("unionfs: mounts: %w", err)
+	}
+	return m, nil
+}
+
+// Remove deletes the snapshot key: it unmounts ApplyDir's stack, then
+// deletes the record, then the directory. It fails with an error wrapping
+// snapshot.ErrHasChildren while another snapshot has key as parent.
+func (u *Unionfs) Remove(ctx context.Context, key string) error {
+	rec, err := u.store.Stat(ctx, key)
+	if err != nil {
+		return fmt.Errorf("unionfs: %w", err)
+	}
+	if rec.Kind == snapshot.KindActive {
+		if err := u.releaseApplyMount(rec.ID); err != nil {
+			return fmt.Errorf("unionfs: remove snapshot %q: %w", key, err)
+		}
+	}
+	rec, err = u.store.Remove(ctx, key)
+	if err != nil {
+		return fmt.Errorf("unionfs: %w", err)
+	}
+	if err := u.dirs.Remove(rec.ID); err != nil {
+		return fmt.Errorf("unionfs: snapshot %q was removed but its files were not (Cleanup will retry): %w", key, err)
+	}
+	return nil
+}
+
+// Stat returns the Info of the snapshot key.
+func (u *Unionfs) Stat(ctx context.Context, key string) (snapshot.Info, error) {
+	rec, err := u.store.Stat(ctx, key)
+	if err != nil {
+		return snapshot.Info{}, fmt.Errorf("unionfs: stat: %w", err)
+	}
+	return rec.Info, nil
+}
+
+// Walk calls fn for every snapshot, in key order.
+func (u *Unionfs) Walk(ctx context.Context, fn func(context.Context, snapshot.Info) error) error {
+	return u.store.Walk(ctx, func(ctx context.Context, r storage.Record) error {
+		return fn(ctx, r.Info)
+	})
+}
+
+// Usage returns the space the snapshot key uses by itself: the usage
+// recorded at commit for a committed snapshot, or a walk of its directory
+// for an active one. Whiteouts have no inode and are not counted.
+func (u *Unionfs) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
+	rec, err := u.store.Stat(ctx, key)
+	if err != nil {
+		return snapshot.Usage{}, fmt.Errorf("unionfs: usage: %w", err)
+	}
+	if rec.Kind == snapshot.KindCommitted {
+		return rec.Usage, nil
+	}
+	usage, err := storage.DiskUsage(ctx, u.fsDir(rec.ID))
+	if err != nil {
+		return snapshot.Usage{}, fmt.Errorf("unionfs: usage of snapshot %q: %w", key, err)
+	}
+	return usage, nil
+}
+
+// ApplyDir returns where a layer diff for the active snapshot key is
+// written, with snapshot.WhiteoutDelete: its own directory when it has no
+// parent, or else a unionfs mount of its stack under <root>/mnt, made on
+// the first call and kept until Commit or Remove, through which deletions
+// become whiteouts in the upper directory.
+func (u *Unionfs) ApplyDir(ctx context.Context, key string) (string, snapshot.WhiteoutFormat, error) {
+	s, err := u.store.GetSnapshot(ctx, key)
+	if err != nil {
+		return "", 0, fmt.Errorf("unionfs: apply dir: %w", err)
+	}
+	if s.Kind != snapshot.KindActive {
+		return "", 0, fmt.Errorf("unionfs: apply dir of snapshot %q: it is %s: %w", key, s.Kind, snapshot.ErrNotActive)
+	}
+	if len(s.ParentIDs) == 0 {
+		return u.fsDir(s.ID), snapshot.WhiteoutDelete, nil
+	}
+	dir, err := u.ensureApplyMount(key, s)
+	if err != nil {
+		return "", 0, fmt.Errorf("unionfs: apply dir of snapshot %q: %w", key, err)
+	}
+	return dir, snapshot.WhiteoutDelete, nil
+}
+
+// Cleanup deletes what crashes leave: directories that belong to no
+// snapshot, and apply mounts of snapshots that are no longer active. It is
+// safe to run while other processes use the snapshotter.
+func (u *Unionfs) Cleanup(ctx context.Context) error {
+	active := map[uint64]bool{}
+	err := u.store.Walk(ctx, func(ctx context.Context, r storage.Record) error {
+		if r.Kind == snapshot.KindActive {
+			active[r.ID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("unionfs: %w", err)
+	}
+	ents, err := os.ReadDir(u.mnt)
+	if err != nil {
+		return fmt.Errorf("unionfs: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		id, err := strconv.ParseUint(e.Name(), 10, 64)
+		if err != nil || active[id] {
+			continue
+		}
+		if err := u.releaseApplyMount(id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := u.dirs.Cleanup(ctx, u.store); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("unionfs: %w", err)
+	}
+	return nil
+}
+
+// Close releases the snapshotter. It holds no open files between calls, so
+// Close only exists to satisfy snapshot.Snapshotter; it may be called more
+// than once. ApplyDir's mounts stay until Commit or Remove.
+func (u *Unionfs) Close() error { return nil }

@@ -1,0 +1,59 @@
+package unionfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// platformSupported is nil: FreeBSD has unionfs.
+func platformSupported() error { return nil }
+
+// checkFS refuses a root whose file system cannot store unionfs whiteouts.
+func checkFS(root string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: root, Err: err}
+	}
+	return fsTypeAllowed(cString(st.Fstypename[:]))
+}
+
+// isMountPoint reports whether a file system is mounted at path.
+func isMountPoint(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	return cString(st.Mntonname[:]) == filepath.Clean(path), nil
+}
+
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// lockFile opens path and takes an exclusive flock on it, waiting for it.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		return f, nil
+	}
+}

@@ -1,0 +1,21 @@
+//go:build !freebsd
+
+package unionfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+)
+
+// platformSupported fails: unionfs is FreeBSD's.
+func platformSupported() error {
+	return fmt.Errorf("unionfs is FreeBSD's, not available on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
+
+func checkFS(root string) error { return platformSupported() }
+
+func isMountPoint(path string) (bool, error) { return false, platformSupported() }
+
+func lockFile(path string) (*os.File, error) { return nil, platformSupported() }
