@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stockade/stockade/zfs"
 )
 
 func TestReconcile(t *testing.T) {
@@ -108,5 +110,12 @@ func TestIDsAndNames(t *testing.T) {
 	name := GenerateName(id)
 	if err := ValidateName(name); err != nil {
 		t.Errorf("generated name %q is invalid: %v", name, err)
+	}
+}
+
+// The zfs snapshotter reads these labels under the same names.
+func TestStorageLabelsMatchZFS(t *testing.T) {
+	if LabelContainer != zfs.LabelContainer || LabelStorageSize != zfs.LabelSize {
+		t.Errorf("engine labels %q/%q differ from zfs's %q/%q", LabelContainer, LabelStorageSize, zfs.LabelContainer, zfs.LabelSize)
 	}
 }

@@ -89,7 +89,18 @@ type CreateOptions struct {
 	Interactive bool
 	// Labels annotate the container record.
 	Labels map[string]string
+	// StorageLabels go on the container's root snapshot, for example
+	// LabelStorageSize for a quota (--storage-opt size=).
+	StorageLabels map[string]string
 }
+
+// Labels on a container's root snapshot. The zfs snapshotter reads them:
+// LabelContainer marks a root as a container's (so its check never takes
+// it for an abandoned snapshot), LabelStorageSize sets its quota.
+const (
+	LabelContainer   = "stockade.io/container"
+	LabelStorageSize = "stockade.io/size"
+)
 
 // Create makes a container: its record, its root (a writable snapshot of
 // the image's top layer) and its bundle. Nothing of it stays on failure.
@@ -141,9 +152,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	parent := img.ChainIDs[len(img.ChainIDs)-1].String()
-	if _, err := e.Snapshotter.Prepare(ctx, c.SnapshotKey, parent, snapshot.WithLabels(map[string]string{
-		"stockade.container": name, "stockade.container.id": id,
-	})); err != nil {
+	labels := map[string]string{LabelContainer: name}
+	for k, v := range opts.StorageLabels {
+		labels[k] = v
+	}
+	if _, err := e.Snapshotter.Prepare(ctx, c.SnapshotKey, parent, snapshot.WithLabels(labels)); err != nil {
 		return nil, fmt.Errorf("create %s: root file system: %w", name, err)
 	}
 	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {

@@ -141,7 +141,7 @@ func (a *app) setup(c *cli.Context) error {
 }
 
 func (a *app) commands() []*cli.Command {
-	cmds := append(append(a.imageCommands(), a.containerCommands()...), a.systemCommand())
+	cmds := append(append(append(a.imageCommands(), a.containerCommands()...), a.snapshotCommands()...), a.systemCommand())
 	oneLineUsageErrors(cmds, "")
 	return cmds
 }

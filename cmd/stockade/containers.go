@@ -111,6 +111,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "read-only", Usage: "mount the root file system read-only"},
 		&cli.StringSliceFlag{Name: "tmpfs", Usage: "mount a tmpfs at PATH[:OPTIONS]"},
 		&cli.StringSliceFlag{Name: "annotation", Usage: "add an OCI annotation K=V"},
+		&cli.StringSliceFlag{Name: "storage-opt", Usage: "root file system option: size=SIZE (a quota, zfs snapshotter)"},
 		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
 		&cli.StringFlag{Name: "platform", Usage: "platform of an image to pull"},
@@ -261,9 +262,20 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 			opts.Entrypoint = []string{ep}
 		}
 	}
+	storage := map[string]string{}
+	for _, kv := range c.StringSlice("storage-opt") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k != "size" || v == "" {
+			return nil, fmt.Errorf("--storage-opt %q: only size=SIZE is known", kv)
+		}
+		if e.SnapshotterName != "zfs" {
+			return nil, fmt.Errorf("--storage-opt size: needs the zfs snapshotter (this is %s)", e.SnapshotterName)
+		}
+		storage[engine.LabelStorageSize] = v
+	}
 	return e.Create(c.Context, engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
-		AutoRemove: autoRemove, Interactive: c.Bool("interactive"),
+		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
 	})
 }
 

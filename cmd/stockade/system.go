@@ -11,6 +11,7 @@ import (
 
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/version"
+	"github.com/stockade/stockade/zfs"
 )
 
 func formatFlag() cli.Flag {
@@ -131,6 +132,18 @@ func (a *app) systemCheck(c *cli.Context) error {
 	problems, err := e.Check(c.Context, !c.Bool("dry-run"))
 	if err != nil {
 		return err
+	}
+	// The zfs snapshotter keeps its records in the pool: it checks itself.
+	if z, ok := e.Snapshotter.(*zfs.Snapshotter); ok {
+		zp, err := z.Check(c.Context, !c.Bool("dry-run"))
+		if err != nil {
+			return err
+		}
+		for _, p := range zp {
+			problems = append(problems, engine.Problem{
+				What: "dataset " + p.Dataset, Issue: string(p.Kind) + ": " + p.Detail, Repaired: p.Repaired,
+			})
+		}
 	}
 	if asJSON {
 		if problems == nil {
