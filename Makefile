@@ -11,7 +11,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CROSS    := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64
 GOFILES   = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
-.PHONY: all build test unit lint cross install demo clean help
+.PHONY: all build test unit test-zfs lint cross install demo clean help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make build    build bin/stockade and bin/stockade-runtime"
 	@echo "make test     lint + cross + all tests (what CI runs)"
 	@echo "make unit     go test ./... only"
+	@echo "make test-zfs the zfs snapshotter on real OpenZFS (a qemu VM on Linux)"
 	@echo "make lint     gofmt and go vet for linux and freebsd"
 	@echo "make cross    CGO_ENABLED=0 builds for $(CROSS)"
 	@echo "make install  install the binaries and the rc.d script under PREFIX=$(PREFIX)"
@@ -45,7 +46,12 @@ cross:
 unit:
 	$(GO) test -count=1 ./...
 
-test: lint cross unit
+# The zfs snapshotter against real OpenZFS: in a qemu VM on Linux
+# (../shared/zfsvm), on the host's pool on FreeBSD (STOCKADE_TEST_ZPOOL).
+test-zfs:
+	@if [ "$$(uname -s)" = Linux ]; then ./test/zfs/run.sh; else $(GO) test -count=1 -v ./zfs/; fi
+
+test: lint cross unit test-zfs
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)
