@@ -175,8 +175,16 @@ func (freebsdKernel) ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
+	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
+		return false
+	}
+	// kill(2) succeeds on a zombie too: an exited process nobody reaped
+	// yet is not alive. ps(1) shows its state as Z.
+	out, err := exec.Command("ps", "-o", "state=", "-p", strconv.Itoa(pid)).Output()
+	if err != nil {
+		return false // ps exits non-zero when the pid is gone
+	}
+	return !strings.HasPrefix(strings.TrimSpace(string(out)), "Z")
 }
 
 func (freebsdKernel) Kill(pid int, sig syscall.Signal) error {
