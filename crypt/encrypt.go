@@ -398,6 +398,13 @@ func EncryptLayer(ctx context.Context, rc *Recipients, desc ocispec.Descriptor, 
 	return out, done, nil
 }
 
+// Encrypt is EncryptLayer for rc: it has image.EncryptFunc's signature,
+// so that a Recipients can encrypt the layers of a push or of
+// `stockade image encrypt`.
+func (rc *Recipients) Encrypt(ctx context.Context, desc ocispec.Descriptor, r io.Reader) (io.Reader, func() (ocispec.Descriptor, error), error) {
+	return EncryptLayer(ctx, rc, desc, r)
+}
+
 // finish checks the streams and builds the encrypted layer's descriptor.
 func finish(desc ocispec.Descriptor, encMT string, plain, out *hashingReader, fin ocicrypt.EncryptLayerFinalizer) (ocispec.Descriptor, error) {
 	fail := func(format string, args ...any) (ocispec.Descriptor, error) {

@@ -48,7 +48,9 @@ type Decrypter struct {
 	// config's diff_id by the puller. Set it before use.
 	StrictDigest bool
 	// Warn receives findings that are not errors, one line each; nil
-	// drops them. Set it before use; it may be called concurrently.
+	// drops them (and, unless StrictDigest, saves hashing the plaintext:
+	// the digest check reports only to Warn). Set it before use; it may
+	// be called concurrently.
 	Warn func(msg string)
 
 	params  map[string][][]byte // ocicrypt's DecryptConfig parameters
@@ -381,4 +383,25 @@ func (d *Decrypter) KeyProviders() []string {
 		return nil
 	}
 	return slices.Clone(d.providers)
+}
+
+// AddKeysDir adds the keys of the decryption_keys_path directory dir, as
+// ParseKeys does with its keysDir argument: every regular file under it,
+// recursively; symbolic links and password-protected keys are errors, and
+// a dir that does not exist is an error only when explicit. It lets a
+// caller check the command-line keys at once and read the directory only
+// when an encrypted layer needs it. Call it before the Decrypter is used,
+// at most once, and only on a Decrypter made with an empty keysDir.
+func (d *Decrypter) AddKeysDir(dir string, explicit bool) error {
+	if d == nil {
+		return errors.New("decryption_keys_path: no Decrypter")
+	}
+	if d.keysDir != "" {
+		return fmt.Errorf("decryption_keys_path %s: the Decrypter already read %s", dir, d.keysDir)
+	}
+	if dir == "" {
+		return nil
+	}
+	d.keysDir = dir
+	return d.walkKeysDir(dir, explicit)
 }

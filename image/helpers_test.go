@@ -41,7 +41,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if cryptKeys.dir != "" {
+		os.RemoveAll(cryptKeys.dir)
+	}
+	os.Exit(code)
 }
 
 // fastRetry keeps retry tests quick.

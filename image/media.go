@@ -26,6 +26,11 @@ const (
 // EncryptedSuffix ends the media type of an OCI-crypt encrypted layer.
 const EncryptedSuffix = "+encrypted"
 
+// MediaTypeDockerLayerEncrypted is containerd's (imgcrypt's) name for an
+// encrypted uncompressed Docker layer: ".encrypted", not "+encrypted".
+// Stockade reads it; it never writes it.
+const MediaTypeDockerLayerEncrypted = "application/vnd.docker.image.rootfs.diff.tar.encrypted"
+
 // Compression is a layer's compression algorithm.
 type Compression string
 
@@ -59,12 +64,56 @@ var ErrUnknownMediaType = errors.New("unknown media type")
 // declares and whether it is encrypted. Unknown types fail with an error
 // wrapping ErrUnknownMediaType.
 func LayerMediaType(mt string) (Compression, bool, error) {
+	if mt == MediaTypeDockerLayerEncrypted {
+		return Uncompressed, true, nil
+	}
 	base, encrypted := strings.CutSuffix(mt, EncryptedSuffix)
 	c, ok := layerCompression[base]
 	if !ok {
 		return "", false, fmt.Errorf("%w %q", ErrUnknownMediaType, mt)
 	}
 	return c, encrypted, nil
+}
+
+// DecryptedMediaType returns the media type of the layer an encrypted
+// layer of media type mt wraps: mt without +encrypted (containerd's
+// ".tar.encrypted" gives the Docker tar type). Media types that are not
+// those of encrypted layers are an error.
+func DecryptedMediaType(mt string) (string, error) {
+	if mt == MediaTypeDockerLayerEncrypted {
+		return "application/vnd.docker.image.rootfs.diff.tar", nil
+	}
+	base, ok := strings.CutSuffix(mt, EncryptedSuffix)
+	if _, known := layerCompression[base]; !ok || !known {
+		return "", fmt.Errorf("media type %q is not that of an encrypted layer", mt)
+	}
+	return base, nil
+}
+
+// ociLayerTypes maps the Docker layer media types to their OCI
+// equivalents (foreign layers are nondistributable ones).
+var ociLayerTypes = map[string]string{
+	"application/vnd.docker.image.rootfs.diff.tar": ocispec.MediaTypeImageLayer,
+	MediaTypeDockerLayerGzip:                       ocispec.MediaTypeImageLayerGzip,
+	MediaTypeDockerLayerZstd:                       ocispec.MediaTypeImageLayerZstd,
+	MediaTypeDockerForeignGzip:                     ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck // what foreign layers are in OCI
+}
+
+// ociMediaType returns the OCI media type of a layer of media type mt
+// (known to LayerMediaType): Docker types become OCI ones, +encrypted and
+// nondistributable stay.
+func ociMediaType(mt string) string {
+	if mt == MediaTypeDockerLayerEncrypted {
+		return ocispec.MediaTypeImageLayer + EncryptedSuffix
+	}
+	base, encrypted := strings.CutSuffix(mt, EncryptedSuffix)
+	if o, ok := ociLayerTypes[base]; ok {
+		base = o
+	}
+	if encrypted {
+		base += EncryptedSuffix
+	}
+	return base
 }
 
 // Magic numbers of the compressed formats.

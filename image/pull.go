@@ -378,8 +378,15 @@ func layerError(d digest.Digest, err error) error {
 }
 
 func (e *layerErr) Error() string {
-	msg := strings.TrimPrefix(e.err.Error(), "blob "+e.digest.String()+": ")
-	return "layer " + e.digest.String() + ": " + msg
+	d := e.digest.String()
+	msg := e.err.Error()
+	// The content store and package crypt name the layer themselves.
+	msg = strings.TrimPrefix(msg, "blob "+d+": ")
+	msg = strings.TrimPrefix(msg, "layer "+d+": ")
+	if rest, ok := strings.CutPrefix(msg, "encrypt layer "+d+": "); ok {
+		msg = "encrypt: " + rest
+	}
+	return "layer " + d + ": " + msg
 }
 
 func (e *layerErr) Unwrap() error { return e.err }
@@ -644,19 +651,44 @@ func (s *Service) fetchAndUnpack(ctx context.Context, c *registryClient, store *
 		return nil
 	})
 	g.Go(func() error {
+		readers := make([]*jobReader, len(layers))
+		for i := range layers {
+			readers[i] = &jobReader{ctx: gctx, j: jobs[i], store: store}
+		}
+		defer func() {
+			for _, r := range readers {
+				r.Close()
+			}
+		}()
+		// Unwrap the key of every encrypted layer before unpacking
+		// anything: a missing or wrong key fails the pull at once, and
+		// holding the keys of an image is checked even for layers whose
+		// snapshots exist already. Decryption itself happens as the
+		// layers stream in.
+		plain := make([]io.Reader, len(layers))
+		for i, l := range layers {
+			if _, enc, _ := LayerMediaType(l.MediaType); enc && decrypt != nil {
+				p, err := decrypt(gctx, l, readers[i])
+				if err != nil {
+					if jerr := jobs[i].failed(); jerr != nil {
+						err = jerr
+					}
+					return layerError(l.Digest, err)
+				}
+				plain[i] = p
+			}
+		}
 		parent := ""
 		for i, l := range layers {
 			chain := img.chainIDs[i]
-			r := &jobReader{ctx: gctx, j: jobs[i], store: store}
 			made, err := s.unpackLayer(gctx, layerUnpack{
-				desc:    l,
-				diffID:  img.config.RootFS.DiffIDs[i],
-				chainID: chain.String(),
-				parent:  parent,
-				r:       r,
-				decrypt: decrypt,
+				desc:      l,
+				diffID:    img.config.RootFS.DiffIDs[i],
+				chainID:   chain.String(),
+				parent:    parent,
+				r:         readers[i],
+				decrypted: plain[i],
 			})
-			r.Close()
 			if err != nil {
 				if jerr := jobs[i].failed(); jerr != nil {
 					err = jerr
@@ -688,14 +720,20 @@ type layerUnpack struct {
 	diffID  digest.Digest
 	chainID string
 	parent  string
-	r       io.Reader
-	decrypt DecryptFunc
+	// r streams the blob as stored (for an encrypted layer, the
+	// ciphertext).
+	r io.Reader
+	// decrypted streams the plaintext of an encrypted layer, decrypted
+	// from r as it is read (see DecryptFunc); nil for other layers.
+	decrypted io.Reader
 }
 
 // unpackLayer applies a layer into a new snapshot committed as its chain
 // id, unless that snapshot exists already. It reports whether it committed
-// the snapshot. The layer's compressed stream is read to its end, so that
-// the download's verdict (digest check) is known before the commit.
+// the snapshot. Every stream is read to its end before the commit, inner
+// first: the decompressed tar (for the diff_id), the decrypted stream (so
+// that the ciphertext's HMAC, checked at its end, is), then the blob (so
+// that the download's verdict, its digest check, is known).
 func (s *Service) unpackLayer(ctx context.Context, u layerUnpack) (made bool, err error) {
 	sn := s.Snapshotter
 	if info, err := sn.Stat(ctx, u.chainID); err == nil {
@@ -726,17 +764,29 @@ func (s *Service) unpackLayer(ctx context.Context, u layerUnpack) (made bool, er
 		return false, err
 	}
 	src := u.r
+	// fail reports err, unless the decrypted stream fails: its error
+	// (the HMAC does not match, the download failed) is the cause of
+	// whatever garbage the decompressor or the tar reader choked on,
+	// and it is only known once the stream is read to its end.
+	fail := func(err error) error { return err }
 	if encrypted {
-		if u.decrypt == nil {
+		if u.decrypted == nil {
 			return false, fmt.Errorf("encrypted (%s); no keys given: %w", u.desc.MediaType, ErrEncrypted)
 		}
-		if src, err = u.decrypt(ctx, u.desc, src); err != nil {
-			return false, fmt.Errorf("decrypt: %w", err)
+		// Decrypt on a core of its own, ahead of the decompressor.
+		pf := newPrefetchReader(u.decrypted)
+		defer pf.Close()
+		src = pf
+		fail = func(err error) error {
+			if _, derr := io.Copy(io.Discard, src); derr != nil {
+				return derr
+			}
+			return err
 		}
 	}
 	plain, comp, err := Decompress(src)
 	if err != nil {
-		return false, err
+		return false, fail(err)
 	}
 	defer plain.Close()
 	if comp != declared {
@@ -745,11 +795,19 @@ func (s *Service) unpackLayer(ctx context.Context, u layerUnpack) (made bool, er
 	dh := digest.SHA256.Digester()
 	tee := io.TeeReader(plain, dh.Hash())
 	if _, err := applyTar(ctx, dir, tee, archive.Options{Whiteouts: wf}); err != nil {
-		return false, decompressError(comp, err)
+		return false, fail(decompressError(comp, err))
 	}
 	// The tar may end before the stream does (padding): hash all of it.
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return false, decompressError(comp, err)
+		return false, fail(decompressError(comp, err))
+	}
+	if encrypted {
+		// The decompressor may stop before the decrypted stream ends:
+		// read it to its end, where the HMAC is checked, before
+		// anything else.
+		if _, err := io.Copy(io.Discard, src); err != nil {
+			return false, err
+		}
 	}
 	if _, err := io.Copy(io.Discard, u.r); err != nil {
 		return false, err

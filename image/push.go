@@ -30,11 +30,30 @@ type PushOptions struct {
 	Compression string
 	// PlainHTTP allows plain HTTP to a registry that is not loopback.
 	PlainHTTP bool
+	// Encrypt encrypts layers (after any recompression) for the
+	// recipients it was made for; nil pushes them unencrypted. Layers
+	// that are encrypted already cannot be encrypted again.
+	Encrypt EncryptFunc
+	// EncryptLayers chooses the layers Encrypt encrypts, by index: 0 is
+	// the base layer, negative counts from the top (-1 is the top layer),
+	// as skopeo's --encrypt-layer. Empty means every layer.
+	EncryptLayers []int
 }
 
+// EncryptFunc encrypts one layer while it streams: layer describes the
+// plain layer (media type, digest and size must be right), r streams it.
+// The returned reader streams the ciphertext; once it has been read to
+// io.EOF, done returns the descriptor of the encrypted layer (media type
+// with +encrypted, the ciphertext's digest and size, the annotations
+// holding the wrapped keys). It is the seam where OCI-crypt plugs in, as
+// DecryptFunc is for pulls: (*crypt.Recipients).Encrypt is one.
+type EncryptFunc func(ctx context.Context, layer ocispec.Descriptor, r io.Reader) (ciphertext io.Reader, done func() (ocispec.Descriptor, error), err error)
+
 // Push uploads the image name (a name or id) to dest ("" means its own
-// name), recompressing the layers if asked. A recompressed image is
-// pushed with an OCI manifest.
+// name), recompressing and encrypting the layers if asked. A recompressed
+// or encrypted image is pushed with an OCI manifest. Layers are
+// recompressed and encrypted into temporary files of the content store's
+// ingest directory (ciphertext only, when encrypting), removed afterwards.
 func (s *Service) Push(ctx context.Context, nameOrID, dest string, opts PushOptions) error {
 	op := "push " + nameOrID
 	if dest != "" && dest != nameOrID {
@@ -78,7 +97,7 @@ func (s *Service) push(ctx context.Context, nameOrID, dest string, opts PushOpti
 	}
 	defer release()
 
-	img, cleanup, err := s.pushImage(ctx, store, rec, want)
+	img, cleanup, err := s.pushImage(ctx, store, rec, want, opts.Encrypt, opts.EncryptLayers)
 	defer cleanup()
 	if err != nil {
 		return err
@@ -126,9 +145,9 @@ func (s *Service) push(ctx context.Context, nameOrID, dest string, opts PushOpti
 }
 
 // pushImage assembles the v1.Image to push from the content store,
-// recompressing layers into temporary files when asked. cleanup removes
-// those files and must be called even on error.
-func (s *Service) pushImage(ctx context.Context, store *content.Store, rec *Record, want Compression) (v1.Image, func(), error) {
+// recompressing and encrypting layers into temporary files when asked.
+// cleanup removes those files and must be called even on error.
+func (s *Service) pushImage(ctx context.Context, store *content.Store, rec *Record, want Compression, encrypt EncryptFunc, encLayers []int) (v1.Image, func(), error) {
 	var temps []string
 	cleanup := func() {
 		for _, t := range temps {
@@ -150,6 +169,10 @@ func (s *Service) pushImage(ctx context.Context, store *content.Store, rec *Reco
 	if len(m.Layers) != len(rec.DiffIDs) {
 		return nil, cleanup, fmt.Errorf("manifest %s: %d layers for %d diff_ids", rec.Target.Digest, len(m.Layers), len(rec.DiffIDs))
 	}
+	selected, err := selectLayers(len(m.Layers), encLayers, encrypt != nil)
+	if err != nil {
+		return nil, cleanup, err
+	}
 	pi := &storeImage{mediaType: rec.Target.MediaType, manifest: manifest, config: config, layers: map[digest.Digest]storeLayer{}}
 	changed := false
 	for i, l := range m.Layers {
@@ -157,36 +180,58 @@ func (s *Service) pushImage(ctx context.Context, store *content.Store, rec *Reco
 		if err != nil {
 			return nil, cleanup, layerError(l.Digest, err)
 		}
-		if want == "" || have == want {
+		recompress := want != "" && have != want
+		if !recompress && !selected[i] {
 			pi.layers[l.Digest] = storeLayer{desc: l, open: func() (io.ReadCloser, error) { return store.Open(ctx, l.Digest) }}
 			continue
 		}
-		if enc {
+		switch {
+		case enc && recompress:
 			return nil, cleanup, layerError(l.Digest, errors.New("an encrypted layer cannot be recompressed"))
+		case enc:
+			return nil, cleanup, layerError(l.Digest, fmt.Errorf("encrypted already (%s): it cannot be encrypted again; leave it out (--layer), or decrypt the image first", l.MediaType))
 		}
-		path, nd, err := s.recompress(ctx, store, l, rec.DiffIDs[i], want)
-		if path != "" {
-			temps = append(temps, path)
+		desc := l
+		desc.MediaType = ociMediaType(l.MediaType)
+		open := func() (io.ReadCloser, error) { return store.Open(ctx, l.Digest) }
+		plainTemp := ""
+		if recompress {
+			path, nd, err := s.recompress(ctx, store, l, rec.DiffIDs[i], want)
+			if path != "" {
+				temps = append(temps, path)
+			}
+			if err != nil {
+				return nil, cleanup, layerError(l.Digest, err)
+			}
+			nd.Annotations = l.Annotations
+			desc = nd
+			open = func() (io.ReadCloser, error) { return os.Open(path) }
+			plainTemp = path
 		}
-		if err != nil {
-			return nil, cleanup, layerError(l.Digest, err)
+		if selected[i] {
+			path, nd, err := encryptToFile(ctx, store, desc, open, encrypt)
+			if path != "" {
+				temps = append(temps, path)
+			}
+			if err != nil {
+				return nil, cleanup, layerError(l.Digest, err)
+			}
+			if plainTemp != "" {
+				os.Remove(plainTemp)
+			}
+			desc = nd
+			open = func() (io.ReadCloser, error) { return os.Open(path) }
 		}
-		nd.Annotations = l.Annotations
-		m.Layers[i] = nd
-		pi.layers[nd.Digest] = storeLayer{desc: nd, open: func() (io.ReadCloser, error) { return os.Open(path) }}
+		m.Layers[i] = desc
+		pi.layers[desc.Digest] = storeLayer{desc: desc, open: open}
 		changed = true
 	}
 	if changed {
-		// Recompressed images are written as OCI images.
+		// Rewritten images are written as OCI images.
 		m.MediaType = ocispec.MediaTypeImageManifest
 		m.Config.MediaType = ocispec.MediaTypeImageConfig
 		for i, l := range m.Layers {
-			c, enc, _ := LayerMediaType(l.MediaType)
-			mt := ociLayerMediaType[c]
-			if enc {
-				mt += EncryptedSuffix
-			}
-			if l.MediaType != mt {
+			if mt := ociMediaType(l.MediaType); l.MediaType != mt {
 				sl := pi.layers[l.Digest]
 				sl.desc.MediaType = mt
 				pi.layers[l.Digest] = sl
@@ -200,6 +245,66 @@ func (s *Service) pushImage(ctx context.Context, store *content.Store, rec *Reco
 	}
 	img, err := partial.CompressedToImage(pi)
 	return img, cleanup, err
+}
+
+// selectLayers turns layer indexes (negative from the top) into a choice
+// per layer; no indexes means every layer, when encrypting at all.
+func selectLayers(n int, indexes []int, encrypt bool) ([]bool, error) {
+	sel := make([]bool, n)
+	if !encrypt {
+		if len(indexes) > 0 {
+			return nil, errors.New("layers to encrypt are chosen, but there are no recipients to encrypt for")
+		}
+		return sel, nil
+	}
+	if len(indexes) == 0 {
+		for i := range sel {
+			sel[i] = true
+		}
+		return sel, nil
+	}
+	for _, k := range indexes {
+		i := k
+		if i < 0 {
+			i += n
+		}
+		if i < 0 || i >= n {
+			if n == 1 {
+				return nil, fmt.Errorf("there is no layer %d: the image has 1 layer (0, or -1)", k)
+			}
+			return nil, fmt.Errorf("there is no layer %d: the image has %d layers (0 to %d, or -%d to -1)", k, n, n-1, n)
+		}
+		sel[i] = true
+	}
+	return sel, nil
+}
+
+// encryptToFile encrypts the plain layer desc, read from open, into a
+// temporary file of the store's ingest directory, and returns the file
+// and the encrypted layer's descriptor.
+func encryptToFile(ctx context.Context, store *content.Store, desc ocispec.Descriptor, open func() (io.ReadCloser, error), encrypt EncryptFunc) (string, ocispec.Descriptor, error) {
+	src, err := open()
+	if err != nil {
+		return "", ocispec.Descriptor{}, err
+	}
+	defer src.Close()
+	ct, done, err := encrypt(ctx, desc, &ctxReader{ctx: ctx, r: src})
+	if err != nil {
+		return "", ocispec.Descriptor{}, err
+	}
+	f, err := os.CreateTemp(filepath.Join(store.Root(), "ingest"), "push-*.tmp")
+	if err != nil {
+		return "", ocispec.Descriptor{}, err
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, ct); err != nil {
+		return f.Name(), ocispec.Descriptor{}, err
+	}
+	nd, err := done()
+	if err != nil {
+		return f.Name(), ocispec.Descriptor{}, err
+	}
+	return f.Name(), nd, f.Close()
 }
 
 // ociLayerMediaType is the OCI media type of each compression.

@@ -92,7 +92,7 @@ func encryptionInfo(layers []ocispec.Descriptor) (bool, []string) {
 	enc := false
 	set := map[string]bool{}
 	for _, l := range layers {
-		if !strings.HasSuffix(l.MediaType, EncryptedSuffix) {
+		if _, encrypted, _ := LayerMediaType(l.MediaType); !encrypted {
 			continue
 		}
 		enc = true

@@ -60,10 +60,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		ErrWriter:              stderr,
 		UseShortOptionHandling: true,
 		Suggest:                true,
-		Flags:                  globalFlags(),
-		Before:                 a.setup,
-		Commands:               a.commands(),
-		ExitErrHandler:         func(*cli.Context, error) {},
+		// --key FILE:password may hold commas: repeat flags instead.
+		DisableSliceFlagSeparator: true,
+		Flags:                     globalFlags(),
+		Before:                    a.setup,
+		Commands:                  a.commands(),
+		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return err
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/stockade/stockade/crypt"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
 )
@@ -21,10 +22,10 @@ func (a *app) imageCommands() []*cli.Command {
 		Name:      "pull",
 		Usage:     "pull an image from a registry and unpack it",
 		ArgsUsage: "REF",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to pull (default: this host's)"},
 			plain, quiet,
-		},
+		}, keyFlags()...),
 		Action: a.pull,
 	}
 	push := &cli.Command{
@@ -33,6 +34,8 @@ func (a *app) imageCommands() []*cli.Command {
 		ArgsUsage: "IMAGE [DEST]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "compression", Usage: "recompress layers: zstd or gzip"},
+			&cli.StringSliceFlag{Name: "encrypt", Usage: "encrypt the layers for `RECIPIENT`: jwe:PUBKEY, pkcs7:CERT, pgp:NAME|FILE, pkcs11:FILE or provider:NAME (repeatable)"},
+			layerFlag(),
 			plain, quiet,
 		},
 		Action: a.push,
@@ -69,7 +72,24 @@ func (a *app) imageCommands() []*cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "import", Usage: "import an OCI layout tar (as `skopeo copy ... oci-archive:F` writes)",
-				ArgsUsage: "FILE.tar", Flags: []cli.Flag{quiet}, Action: a.importImage,
+				ArgsUsage: "FILE.tar", Flags: append([]cli.Flag{quiet}, keyFlags()...), Action: a.importImage,
+			},
+			{
+				Name: "encrypt", Usage: "make DST, a copy of the local image SRC with encrypted layers",
+				ArgsUsage: "SRC DST",
+				Flags: []cli.Flag{
+					&cli.StringSliceFlag{Name: "recipient", Aliases: []string{"encrypt"}, Usage: "encrypt for `RECIPIENT`: jwe:PUBKEY, pkcs7:CERT, pgp:NAME|FILE, pkcs11:FILE or provider:NAME (repeatable)"},
+					layerFlag(),
+				},
+				Action: a.encryptImage,
+			},
+			{
+				Name: "decrypt", Usage: "make DST, a copy of the local image SRC with its layers decrypted",
+				ArgsUsage: "SRC DST", Flags: keyFlags(), Action: a.decryptImage,
+			},
+			{
+				Name: "layerinfo", Usage: "show, per layer, whether it is encrypted and which keys can open it",
+				ArgsUsage: "IMAGE", Flags: []cli.Flag{formatFlag()}, Action: a.layerInfo,
 			},
 			{
 				Name: "export", Usage: "export an image as an OCI layout tar",
@@ -81,6 +101,19 @@ func (a *app) imageCommands() []*cli.Command {
 		},
 	}
 	return []*cli.Command{pull, push, images, rmi, tag, inspect, imageCmd}
+}
+
+// layerFlag chooses the layers to encrypt.
+func layerFlag() cli.Flag {
+	return &cli.IntSliceFlag{Name: "layer", Usage: "encrypt only layer `N` (0 is the base layer, -1 the top one; repeatable; default: all)"}
+}
+
+// keyFlags are the flags giving decryption keys (see app.decrypter).
+func keyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "key", Usage: "decrypt with the private key in `FILE[:PASSWORD]` (PEM, DER, JWK, GPG secret key, PKCS#11 key file) or provider:NAME (repeatable; the keys of decryption_keys_path are always tried)"},
+		&cli.StringSliceFlag{Name: "dec-recipient", Usage: "pkcs7:`CERT`: the certificate PKCS7 decryption needs with its key (repeatable)"},
+	}
 }
 
 // args checks the number of positional arguments.
@@ -96,6 +129,10 @@ func (a *app) pull(c *cli.Context) error {
 	if err := args(c, 1, 1); err != nil {
 		return err
 	}
+	decrypt, err := a.decrypter(c)
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", c.Args().First(), err)
+	}
 	svc, done, err := a.images(c)
 	if err != nil {
 		return err
@@ -104,6 +141,7 @@ func (a *app) pull(c *cli.Context) error {
 	rec, err := svc.Pull(c.Context, c.Args().First(), image.PullOptions{
 		Platform:  c.String("platform"),
 		PlainHTTP: c.Bool("plain-http"),
+		Decrypt:   decrypt,
 	})
 	if err != nil {
 		return err
@@ -116,6 +154,14 @@ func (a *app) push(c *cli.Context) error {
 	if err := args(c, 1, 2); err != nil {
 		return err
 	}
+	encrypt, err := recipients(c, "encrypt")
+	if err != nil {
+		return fmt.Errorf("push %s: %w", c.Args().First(), err)
+	}
+	layers := c.IntSlice("layer")
+	if encrypt == nil && len(layers) > 0 {
+		return fmt.Errorf("push %s: --layer chooses the layers to encrypt: it needs --encrypt", c.Args().First())
+	}
 	svc, done, err := a.images(c)
 	if err != nil {
 		return err
@@ -126,9 +172,134 @@ func (a *app) push(c *cli.Context) error {
 		dest = c.Args().First()
 	}
 	return svc.Push(c.Context, c.Args().First(), dest, image.PushOptions{
-		Compression: c.String("compression"),
-		PlainHTTP:   c.Bool("plain-http"),
+		Compression:   c.String("compression"),
+		PlainHTTP:     c.Bool("plain-http"),
+		Encrypt:       encrypt,
+		EncryptLayers: layers,
 	})
+}
+
+// encryptImage is `image encrypt --recipient R... [--layer N]... SRC DST`.
+func (a *app) encryptImage(c *cli.Context) error {
+	if err := args(c, 2, 2); err != nil {
+		return err
+	}
+	encrypt, err := recipients(c, "recipient")
+	if err != nil {
+		return fmt.Errorf("image encrypt %s: %w", c.Args().First(), err)
+	}
+	if encrypt == nil {
+		return fmt.Errorf("image encrypt %s: no --recipient given", c.Args().First())
+	}
+	svc, done, err := a.images(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rec, err := svc.EncryptImage(c.Context, c.Args().Get(0), c.Args().Get(1), encrypt, c.IntSlice("layer"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s %s\n", rec.ID, rec.Name)
+	return nil
+}
+
+// decryptImage is `image decrypt [--key K]... [--dec-recipient R]... SRC DST`.
+func (a *app) decryptImage(c *cli.Context) error {
+	if err := args(c, 2, 2); err != nil {
+		return err
+	}
+	decrypt, err := a.decrypter(c)
+	if err != nil {
+		return fmt.Errorf("image decrypt %s: %w", c.Args().First(), err)
+	}
+	svc, done, err := a.images(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rec, err := svc.DecryptImage(c.Context, c.Args().Get(0), c.Args().Get(1), decrypt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s %s\n", rec.ID, rec.Name)
+	return nil
+}
+
+// layerInfoEntry is one line of `image layerinfo`.
+type layerInfoEntry struct {
+	Index     int    `json:"index"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	Encrypted bool   `json:"encrypted"`
+	// Schemes are the key-wrap schemes whose keys can open the layer.
+	Schemes []string `json:"schemes"`
+	// WrappedKeys counts the wrapped copies of the layer key per scheme.
+	WrappedKeys map[string]int `json:"wrappedKeys,omitempty"`
+	// PGPKeyIDs are the OpenPGP keys the layer key is wrapped for.
+	PGPKeyIDs []string `json:"pgpKeyIDs,omitempty"`
+}
+
+// layerInfo is `image layerinfo [--format json] IMAGE`.
+func (a *app) layerInfo(c *cli.Context) error {
+	if err := args(c, 1, 1); err != nil {
+		return err
+	}
+	asJSON, err := checkFormat(c)
+	if err != nil {
+		return err
+	}
+	svc, done, err := a.images(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	rec, err := svc.Get(c.Context, c.Args().First())
+	if err != nil {
+		return fmt.Errorf("image layerinfo: %w", err)
+	}
+	out := make([]layerInfoEntry, 0, len(rec.Layers))
+	for i, l := range rec.Layers {
+		info := crypt.LayerInfo(l)
+		e := layerInfoEntry{Index: i, Digest: l.Digest.String(), MediaType: l.MediaType, Size: l.Size,
+			Encrypted: info.Encrypted, Schemes: info.Schemes, WrappedKeys: info.WrappedKeys, PGPKeyIDs: info.PGPKeyIDs}
+		if e.Schemes == nil {
+			e.Schemes = []string{}
+		}
+		out = append(out, e)
+	}
+	if asJSON {
+		return writeJSON(a.stdout, out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tDIGEST\tMEDIA TYPE\tSIZE\tENCRYPTED\tSCHEMES")
+	for _, e := range out {
+		enc, schemes := "no", "-"
+		if e.Encrypted {
+			enc = "yes"
+		}
+		if len(e.Schemes) > 0 {
+			var parts []string
+			for _, sc := range e.Schemes {
+				if n := e.WrappedKeys[sc]; n > 1 {
+					sc += fmt.Sprintf(" (%d keys)", n)
+				}
+				parts = append(parts, sc)
+			}
+			schemes = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Index, shortLayerDigest(e.Digest), e.MediaType, humanSize(e.Size), enc, schemes)
+	}
+	return tw.Flush()
+}
+
+// shortLayerDigest shortens "sha256:<64 hex>" to "sha256:<12 hex>".
+func shortLayerDigest(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
 }
 
 func (a *app) listImages(c *cli.Context) error {
@@ -251,11 +422,16 @@ func (a *app) importImage(c *cli.Context) error {
 	if err := args(c, 1, 1); err != nil {
 		return err
 	}
+	decrypt, err := a.decrypter(c)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", c.Args().First(), err)
+	}
 	svc, done, err := a.images(c)
 	if err != nil {
 		return err
 	}
 	defer done()
+	svc.Decrypt = decrypt
 	recs, err := svc.Import(c.Context, c.Args().First())
 	if err != nil {
 		return err

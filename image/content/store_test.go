@@ -262,3 +262,49 @@ func TestBadDigests(t *testing.T) {
 		}
 	}
 }
+
+// TestIngest stores blobs whose digest is only known once written.
+func TestIngest(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	data := []byte(strings.Repeat("ingested ", 1000))
+	d, n, err := s.Ingest(ctx, strings.NewReader(string(data)))
+	if err != nil || d != digest.FromBytes(data) || n != int64(len(data)) {
+		t.Fatalf("Ingest: %s %d %v", d, n, err)
+	}
+	if !s.Has(ctx, desc("", data)) {
+		t.Error("the ingested blob is not in the store")
+	}
+	// Again: the blob is kept, nothing is left behind.
+	if d2, _, err := s.Ingest(ctx, strings.NewReader(string(data))); err != nil || d2 != d {
+		t.Errorf("second Ingest: %s %v", d2, err)
+	}
+	// A failing stream stores nothing.
+	boom := errors.New("boom")
+	if _, _, err := s.Ingest(ctx, &failReader{err: boom}); !errors.Is(err, boom) {
+		t.Errorf("failing stream: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := s.Ingest(cctx, strings.NewReader("x")); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.Root(), "ingest")); len(entries) != 0 {
+		t.Errorf("ingest files left: %v", entries)
+	}
+}
+
+// failReader gives one byte, then its error.
+type failReader struct {
+	err  error
+	done bool
+}
+
+func (f *failReader) Read(p []byte) (int, error) {
+	if !f.done && len(p) > 0 {
+		f.done = true
+		p[0] = 'x'
+		return 1, nil
+	}
+	return 0, f.err
+}

@@ -235,3 +235,67 @@ func (w *Writer) Close() error {
 	}
 	return nil
 }
+
+// Ingest stores what r streams as a new blob, whose digest (sha256) is
+// computed as it is written, and returns its digest and size. It is for
+// blobs made here (encrypted or decrypted layers, rewritten manifests)
+// rather than fetched against a known descriptor. The bytes go to a
+// temporary file in the ingest directory, which is synced and renamed into
+// blobs/; a blob that is present already is kept. The caller should hold
+// a lease (Lease) until the blob is referenced from index.json.
+func (s *Store) Ingest(ctx context.Context, r io.Reader) (digest.Digest, int64, error) {
+	f, err := os.CreateTemp(s.ingestDir(), "ingest-*.tmp")
+	if err != nil {
+		return "", 0, fmt.Errorf("ingest: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), &ctxReader{ctx: ctx, r: r})
+	if err != nil {
+		return "", n, err
+	}
+	d := digest.NewDigest(digest.SHA256, h)
+	if err := f.Sync(); err != nil {
+		return "", n, fmt.Errorf("blob %s: %w", d, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return "", n, fmt.Errorf("blob %s: %w", d, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", n, fmt.Errorf("blob %s: %w", d, err)
+	}
+	blob, _ := s.BlobPath(d)
+	if err := s.checkPresent(blob, ocispec.Descriptor{Digest: d, Size: n}); errors.Is(err, ErrExists) {
+		os.Remove(tmp)
+		ok = true
+		return d, n, nil
+	}
+	if err := os.Rename(tmp, blob); err != nil {
+		return "", n, fmt.Errorf("blob %s: %w", d, err)
+	}
+	ok = true
+	if err := syncDir(filepath.Dir(blob)); err != nil {
+		return "", n, fmt.Errorf("blob %s: %w", d, err)
+	}
+	return d, n, nil
+}
+
+// ctxReader stops reading when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
