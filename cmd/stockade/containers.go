@@ -431,7 +431,9 @@ func (a *app) each(c *cli.Context, fn func(ref string) error) error {
 	return nil
 }
 
-func (a *app) stop(c *cli.Context) error {
+// onEach opens the engine and runs fn for every CONTAINER argument,
+// printing each one done, as docker does, and reporting every failure.
+func (a *app) onEach(c *cli.Context, fn func(e *engine.Engine, ref string) error) error {
 	if err := args(c, 1, -1); err != nil {
 		return err
 	}
@@ -440,75 +442,46 @@ func (a *app) stop(c *cli.Context) error {
 		return err
 	}
 	defer done()
-	timeout := time.Duration(c.Int("time")) * time.Second
 	return a.each(c, func(ref string) error {
-		if err := e.Stop(c.Context, ref, timeout); err != nil {
+		if err := fn(e, ref); err != nil {
 			return err
 		}
 		fmt.Fprintln(a.stdout, ref)
 		return nil
+	})
+}
+
+func (a *app) stop(c *cli.Context) error {
+	timeout := time.Duration(c.Int("time")) * time.Second
+	return a.onEach(c, func(e *engine.Engine, ref string) error {
+		return e.Stop(c.Context, ref, timeout)
 	})
 }
 
 func (a *app) restart(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
-	e, done, err := a.newEngine(c)
-	if err != nil {
-		return err
-	}
-	defer done()
 	timeout := time.Duration(c.Int("time")) * time.Second
-	return a.each(c, func(ref string) error {
+	return a.onEach(c, func(e *engine.Engine, ref string) error {
 		if err := e.Stop(c.Context, ref, timeout); err != nil {
 			return err
 		}
-		if _, err := e.Start(c.Context, ref, false); err != nil {
-			return startExit(err)
-		}
-		fmt.Fprintln(a.stdout, ref)
-		return nil
+		_, err := e.Start(c.Context, ref, false)
+		return startExit(err)
 	})
 }
 
 func (a *app) kill(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
 	sig, err := engine.ParseSignal(c.String("signal"))
 	if err != nil {
 		return err
 	}
-	e, done, err := a.newEngine(c)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return a.each(c, func(ref string) error {
-		if err := e.Kill(c.Context, ref, sig); err != nil {
-			return err
-		}
-		fmt.Fprintln(a.stdout, ref)
-		return nil
+	return a.onEach(c, func(e *engine.Engine, ref string) error {
+		return e.Kill(c.Context, ref, sig)
 	})
 }
 
 func (a *app) rm(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
-	e, done, err := a.newEngine(c)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return a.each(c, func(ref string) error {
-		if err := e.Remove(c.Context, ref, c.Bool("force")); err != nil {
-			return err
-		}
-		fmt.Fprintln(a.stdout, ref)
-		return nil
+	return a.onEach(c, func(e *engine.Engine, ref string) error {
+		return e.Remove(c.Context, ref, c.Bool("force"))
 	})
 }
 
