@@ -269,30 +269,18 @@ func (c *Copy) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error)
 // snapshot has key as parent. If the directory cannot be deleted the record
 // is gone all the same, and Cleanup deletes the directory later.
 func (c *Copy) Remove(ctx context.Context, key string) error {
-	rec, err := c.store.Remove(ctx, key)
-	if err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
-	if err := c.dirs.Remove(rec.ID); err != nil {
-		return fmt.Errorf("copy: snapshot %q was removed but its files were not (Cleanup will retry): %w", key, err)
-	}
-	return nil
+	_, err := storage.RemoveSnapshot(ctx, c.store, c.dirs, "copy", key)
+	return err
 }
 
 // Stat returns the Info of the snapshot key.
 func (c *Copy) Stat(ctx context.Context, key string) (snapshot.Info, error) {
-	rec, err := c.store.Stat(ctx, key)
-	if err != nil {
-		return snapshot.Info{}, fmt.Errorf("copy: stat: %w", err)
-	}
-	return rec.Info, nil
+	return c.store.StatInfo(ctx, "copy", key)
 }
 
 // Walk calls fn for every snapshot, in key order.
 func (c *Copy) Walk(ctx context.Context, fn func(context.Context, snapshot.Info) error) error {
-	return c.store.Walk(ctx, func(ctx context.Context, r storage.Record) error {
-		return fn(ctx, r.Info)
-	})
+	return c.store.WalkInfo(ctx, fn)
 }
 
 // Usage returns the space the snapshot key added on top of the copy of

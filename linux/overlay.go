@@ -265,30 +265,18 @@ func (o *Overlay) Mounts(ctx context.Context, key string) ([]snapshot.Mount, err
 // snapshot has key as parent. If the directory cannot be deleted the record
 // is gone all the same, and Cleanup deletes the directory later.
 func (o *Overlay) Remove(ctx context.Context, key string) error {
-	rec, err := o.store.Remove(ctx, key)
-	if err != nil {
-		return fmt.Errorf("overlay: %w", err)
-	}
-	if err := o.dirs.Remove(rec.ID); err != nil {
-		return fmt.Errorf("overlay: snapshot %q was removed but its files were not (Cleanup will retry): %w", key, err)
-	}
-	return nil
+	_, err := storage.RemoveSnapshot(ctx, o.store, o.dirs, "overlay", key)
+	return err
 }
 
 // Stat returns the Info of the snapshot key.
 func (o *Overlay) Stat(ctx context.Context, key string) (snapshot.Info, error) {
-	rec, err := o.store.Stat(ctx, key)
-	if err != nil {
-		return snapshot.Info{}, fmt.Errorf("overlay: stat: %w", err)
-	}
-	return rec.Info, nil
+	return o.store.StatInfo(ctx, "overlay", key)
 }
 
 // Walk calls fn for every snapshot, in key order.
 func (o *Overlay) Walk(ctx context.Context, fn func(context.Context, snapshot.Info) error) error {
-	return o.store.Walk(ctx, func(ctx context.Context, r storage.Record) error {
-		return fn(ctx, r.Info)
-	})
+	return o.store.WalkInfo(ctx, fn)
 }
 
 // Usage returns the space the snapshot key uses by itself: the usage

@@ -306,30 +306,18 @@ func (u *Unionfs) Remove(ctx context.Context, key string) error {
 			return fmt.Errorf("unionfs: remove snapshot %q: %w", key, err)
 		}
 	}
-	rec, err = u.store.Remove(ctx, key)
-	if err != nil {
-		return fmt.Errorf("unionfs: %w", err)
-	}
-	if err := u.dirs.Remove(rec.ID); err != nil {
-		return fmt.Errorf("unionfs: snapshot %q was removed but its files were not (Cleanup will retry): %w", key, err)
-	}
-	return nil
+	_, err = storage.RemoveSnapshot(ctx, u.store, u.dirs, "unionfs", key)
+	return err
 }
 
 // Stat returns the Info of the snapshot key.
 func (u *Unionfs) Stat(ctx context.Context, key string) (snapshot.Info, error) {
-	rec, err := u.store.Stat(ctx, key)
-	if err != nil {
-		return snapshot.Info{}, fmt.Errorf("unionfs: stat: %w", err)
-	}
-	return rec.Info, nil
+	return u.store.StatInfo(ctx, "unionfs", key)
 }
 
 // Walk calls fn for every snapshot, in key order.
 func (u *Unionfs) Walk(ctx context.Context, fn func(context.Context, snapshot.Info) error) error {
-	return u.store.Walk(ctx, func(ctx context.Context, r storage.Record) error {
-		return fn(ctx, r.Info)
-	})
+	return u.store.WalkInfo(ctx, fn)
 }
 
 // Usage returns the space the snapshot key uses by itself: the usage
