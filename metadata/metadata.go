@@ -56,6 +56,8 @@ var ErrNotFound = errors.New("not found")
 // transactions and is safe for concurrent use.
 type DB struct {
 	path string
+	// what names the file in errors ("metadata store").
+	what string
 	// LockTimeout bounds how long a transaction waits for another process
 	// to release the file when ctx has no deadline of its own.
 	LockTimeout time.Duration
@@ -63,11 +65,19 @@ type DB struct {
 
 // Open creates the store at path if needed and brings its schema up to date.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenFile(ctx, path, "metadata store", migrations)
+}
+
+// OpenFile opens a bbolt file with this package's discipline (opened per
+// transaction, waiting for other processes) and its own append-only
+// migrations, recorded as the "schema" key of a "meta" bucket. what names
+// the file in errors. Other stores (the snapshot store) use it.
+func OpenFile(ctx context.Context, path, what string, migrations []func(*bolt.Tx) error) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("metadata store %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
-	db := &DB{path: path, LockTimeout: 2 * time.Minute}
-	if err := db.Update(ctx, migrate); err != nil {
+	db := &DB{path: path, what: what, LockTimeout: 2 * time.Minute}
+	if err := db.Update(ctx, func(tx *bolt.Tx) error { return migrate(tx, migrations) }); err != nil {
 		return nil, err
 	}
 	return db, nil
@@ -76,19 +86,23 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
 
-func migrate(tx *bolt.Tx) error {
+func migrate(tx *bolt.Tx, migrations []func(*bolt.Tx) error) error {
 	meta, err := tx.CreateBucketIfNotExists([]byte(BucketMeta))
 	if err != nil {
 		return err
 	}
+	want := uint64(len(migrations))
 	var v uint64
 	if b := meta.Get([]byte("schema")); len(b) == 8 {
 		v = binary.BigEndian.Uint64(b)
 	}
-	if v > SchemaVersion {
-		return fmt.Errorf("schema version %d is newer than this stockade's %d", v, SchemaVersion)
+	if v > want {
+		return fmt.Errorf("schema version %d is newer than this stockade's %d", v, want)
 	}
-	for ; v < SchemaVersion; v++ {
+	if v == want {
+		return nil
+	}
+	for ; v < want; v++ {
 		if err := migrations[v](tx); err != nil {
 			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
 		}
@@ -135,7 +149,7 @@ func (db *DB) run(ctx context.Context, readOnly bool, fn func(*bolt.Tx) error) e
 		err = bdb.Update(fn)
 	}
 	if err != nil {
-		return fmt.Errorf("metadata store %s: %w", db.path, err)
+		return fmt.Errorf("%s %s: %w", db.what, db.path, err)
 	}
 	return nil
 }
@@ -148,7 +162,7 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("metadata store %s: %w", db.path, err)
+			return nil, fmt.Errorf("%s %s: %w", db.what, db.path, err)
 		}
 		bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
 			Timeout:  250 * time.Millisecond,
@@ -158,10 +172,10 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 			return bdb, nil
 		}
 		if !errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("metadata store %s: %w", db.path, err)
+			return nil, fmt.Errorf("%s %s: %w", db.what, db.path, err)
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("metadata store %s: still locked by another process after %s", db.path, db.LockTimeout)
+			return nil, fmt.Errorf("%s %s: still locked by another process after %s", db.what, db.path, db.LockTimeout)
 		}
 	}
 }

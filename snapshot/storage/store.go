@@ -13,17 +13,14 @@ package storage
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/snapshot"
 )
 
@@ -39,9 +36,6 @@ const (
 	bucketSnapshots = "snapshots"
 	bucketChildren  = "children"
 )
-
-// schemaVersion is the schema this build writes.
-var schemaVersion = uint64(len(migrations))
 
 // migrations[i] upgrades schema version i to i+1. Append only.
 var migrations = []func(tx *bolt.Tx) error{
@@ -61,9 +55,8 @@ var migrations = []func(tx *bolt.Tx) error{
 // and, through the file lock, by several processes.
 type Store struct {
 	path string
-	// LockTimeout bounds how long a transaction waits for another process
-	// to release the file when ctx has no deadline of its own.
-	LockTimeout time.Duration
+	// db opens the file per transaction, as the metadata store does.
+	db *metadata.DB
 	// mu orders this process's own transactions so that they queue on a
 	// mutex instead of polling the file lock.
 	mu sync.RWMutex
@@ -123,95 +116,26 @@ func (r *record) toRecord(name string) (Record, error) {
 
 // Open creates the store at path if needed and brings its schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("snapshot store %s: %w", path, err)
-	}
-	s := &Store{path: path, LockTimeout: 2 * time.Minute}
-	if err := s.update(ctx, migrate); err != nil {
+	db, err := metadata.OpenFile(ctx, path, "snapshot store", migrations)
+	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	return &Store{path: path, db: db}, nil
 }
 
 // Path returns the file's path.
 func (s *Store) Path() string { return s.path }
 
-func migrate(tx *bolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
-	if err != nil {
-		return err
-	}
-	var v uint64
-	if b := meta.Get([]byte("schema")); len(b) == 8 {
-		v = binary.BigEndian.Uint64(b)
-	}
-	if v > schemaVersion {
-		return fmt.Errorf("schema version %d is newer than this stockade's %d", v, schemaVersion)
-	}
-	if v == schemaVersion {
-		return nil
-	}
-	for ; v < schemaVersion; v++ {
-		if err := migrations[v](tx); err != nil {
-			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
-		}
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], v)
-	return meta.Put([]byte("schema"), b[:])
-}
-
 func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
-	return s.run(ctx, true, fn)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.View(ctx, fn)
 }
 
 func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
-	return s.run(ctx, false, fn)
-}
-
-func (s *Store) run(ctx context.Context, readOnly bool, fn func(*bolt.Tx) error) error {
-	if readOnly {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-	} else {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
-	bdb, err := s.open(ctx, readOnly)
-	if err != nil {
-		return err
-	}
-	defer bdb.Close()
-	if readOnly {
-		return bdb.View(fn)
-	}
-	return bdb.Update(fn)
-}
-
-// open opens the bbolt file, waiting while another process holds it.
-func (s *Store) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(s.LockTimeout)
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("snapshot store %s: %w", s.path, err)
-		}
-		bdb, err := bolt.Open(s.path, 0o600, &bolt.Options{
-			Timeout:  250 * time.Millisecond,
-			ReadOnly: readOnly,
-		})
-		if err == nil {
-			return bdb, nil
-		}
-		if !errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("snapshot store %s: %w", s.path, err)
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("snapshot store %s: still locked by another process after %s", s.path, s.LockTimeout)
-		}
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Update(ctx, fn)
 }
 
 func getRecord(tx *bolt.Tx, key string) (*record, error) {
