@@ -5,7 +5,12 @@
 //
 //   - JailParams maps a spec (freebsd.jail, hostname, root, and ocijail's
 //     org.freebsd.* annotations) to an ordered list of jail(8) parameters,
-//     and EncodeParams encodes them as jail_set(2) name/value buffers;
+//     and EncodeParams encodes them as jail_set(2) name/value buffers; a
+//     bundle for a Linux image (IsLinuxBundle: the
+//     org.opencontainers.image.os annotation when set, else a linux
+//     section) gets the linuxulator's linux=new, linux.osname=Linux and
+//     linux.osrelease (org.freebsd.jail.linux.osrelease, default
+//     DefaultLinuxOSRelease);
 //   - PlanMounts turns the spec's mounts into nmount(2) calls, with
 //     destinations resolved inside the root file system, devfs rules for
 //     freebsd.devices, and a read-only nullfs over the root for
@@ -33,7 +38,10 @@
 // rlimits, resolves the program, tells Create it is ready (or why it
 // failed) on a pipe, then blocks reading the fifo. Start writes a byte to
 // the fifo and removes it; the helper then executes the program, keeping
-// its pid. A container is "created" while its fifo exists and its process
+// its pid. A non-detached Exec copies the streams that are not files
+// through pipes of its own, and stops copying output ExecIODrain after the
+// process ended, so that a descendant holding them open cannot hang it. A
+// container is "created" while its fifo exists and its process
 // lives, "running" once the fifo is gone, and "stopped" when the process is
 // gone.
 package jail

@@ -23,10 +23,14 @@ type fakeKernel struct {
 	plans  []*InitPlan
 	exit   int
 	jailPs []int
+	fifos  map[int]*os.File // the fifo each helper holds open, by pid
+	// onExec, when set, plays a process started without a fifo (an Exec):
+	// it gets the process's streams and returns its Wait.
+	onExec func(plan *InitPlan, sio ociruntime.IO) func() (int, error)
 }
 
 func newFake() *fakeKernel {
-	return &fakeKernel{failOn: map[string]error{}, counts: map[string]int{}, alive: map[int]bool{}, nextID: 7}
+	return &fakeKernel{failOn: map[string]error{}, counts: map[string]int{}, alive: map[int]bool{}, fifos: map[int]*os.File{}, nextID: 7}
 }
 
 func (f *fakeKernel) rec(op, line string) error {
@@ -104,14 +108,21 @@ func (f *fakeKernel) Ifconfig(args ...string) error {
 type fakeProc struct {
 	pid  int
 	code int
+	wait func() (int, error) // when set, Wait's answer
 }
 
-func (p fakeProc) Pid() int           { return p.pid }
-func (p fakeProc) Wait() (int, error) { return p.code, nil }
+func (p fakeProc) Pid() int { return p.pid }
+
+func (p fakeProc) Wait() (int, error) {
+	if p.wait != nil {
+		return p.wait()
+	}
+	return p.code, nil
+}
 
 // StartInit behaves as the helper does with the fifo: it holds it open
 // read-write and waits for Start's byte.
-func (f *fakeKernel) StartInit(plan *InitPlan, _ ociruntime.IO) (Process, error) {
+func (f *fakeKernel) StartInit(plan *InitPlan, sio ociruntime.IO) (Process, error) {
 	if err := f.rec("start_init", fmt.Sprintf("start_init jid=%d args=%v fifo=%t", plan.JID, plan.Args, plan.Fifo != "")); err != nil {
 		return nil, err
 	}
@@ -119,19 +130,27 @@ func (f *fakeKernel) StartInit(plan *InitPlan, _ ociruntime.IO) (Process, error)
 	pid := 1000 + len(f.plans)
 	f.plans = append(f.plans, plan)
 	f.alive[pid] = true
+	exit, onExec := f.exit, f.onExec
 	f.mu.Unlock()
 	if plan.Fifo != "" {
 		fd, err := os.OpenFile(plan.Fifo, os.O_RDWR, 0)
 		if err != nil {
 			return nil, err
 		}
+		f.mu.Lock()
+		f.fifos[pid] = fd
+		f.mu.Unlock()
 		go func() {
 			b := make([]byte, 1)
 			fd.Read(b)
 			fd.Close()
 		}()
 	}
-	return fakeProc{pid: pid, code: f.exit}, nil
+	p := fakeProc{pid: pid, code: exit}
+	if plan.Fifo == "" && onExec != nil {
+		p.wait = onExec(plan, sio)
+	}
+	return p, nil
 }
 
 func (f *fakeKernel) ProcessAlive(pid int) bool {
@@ -145,6 +164,10 @@ func (f *fakeKernel) Kill(pid int, sig syscall.Signal) error {
 	if err == nil && sig == syscall.SIGKILL {
 		f.mu.Lock()
 		delete(f.alive, pid)
+		if fd := f.fifos[pid]; fd != nil {
+			fd.Close() // the helper is gone: so is its hold on the fifo
+			delete(f.fifos, pid)
+		}
 		f.mu.Unlock()
 	}
 	return err

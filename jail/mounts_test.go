@@ -1,8 +1,10 @@
 package jail
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,5 +73,84 @@ func TestPlanMounts(t *testing.T) {
 	}
 	if _, err := PlanMounts(&specs.Spec{FreeBSD: &specs.FreeBSD{Devices: []specs.FreeBSDDevice{{Path: "pf"}}}}, "/b", "/b/r"); err == nil {
 		t.Error("devices without devfs accepted")
+	}
+}
+
+func TestDevfsRules(t *testing.T) {
+	mode := func(m os.FileMode) *os.FileMode { return &m }
+	const tgt = "/j/dev"
+	unhide := func(p string) []string { return []string{"-m", tgt, "rule", "apply", "path", p, "unhide"} }
+	chmod := func(p, m string) []string { return []string{"-m", tgt, "rule", "apply", "path", p, "mode", m} }
+	tests := []struct {
+		name    string
+		devices []specs.FreeBSDDevice
+		want    [][]string
+	}{
+		{"none", nil, nil},
+		{"no mode: unhide only", []specs.FreeBSDDevice{{Path: "pf"}}, [][]string{unhide("pf")}},
+		{"mode", []specs.FreeBSDDevice{{Path: "pf", Mode: mode(0o600)}}, [][]string{unhide("pf"), chmod("pf", "0600")}},
+		{"mode 0666", []specs.FreeBSDDevice{{Path: "null", Mode: mode(0o666)}}, [][]string{unhide("null"), chmod("null", "0666")}},
+		{"mode 0", []specs.FreeBSDDevice{{Path: "mem", Mode: mode(0)}}, [][]string{unhide("mem"), chmod("mem", "00")}},
+		{"non-permission bits dropped", []specs.FreeBSDDevice{{Path: "tty", Mode: mode(os.ModeCharDevice | 0o620)}}, [][]string{unhide("tty"), chmod("tty", "0620")}},
+		{"nested path", []specs.FreeBSDDevice{{Path: "usb/0.1.0", Mode: mode(0o640)}}, [][]string{unhide("usb/0.1.0"), chmod("usb/0.1.0", "0640")}},
+		{"glob path", []specs.FreeBSDDevice{{Path: "bpf*"}}, [][]string{unhide("bpf*")}},
+		{"several, in order", []specs.FreeBSDDevice{{Path: "pf", Mode: mode(0o600)}, {Path: "fuse"}, {Path: "dsp0", Mode: mode(0o660)}},
+			[][]string{unhide("pf"), chmod("pf", "0600"), unhide("fuse"), unhide("dsp0"), chmod("dsp0", "0660")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MountStep{Destination: "/dev", Devices: tt.devices}.DevfsRules(tgt)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+			for i := range got {
+				if !slices.Equal(got[i], tt.want[i]) {
+					t.Errorf("rule %d: got %q, want %q", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// PlanMounts attaches freebsd.devices to the devfs mount on /dev, not to
+// another devfs mount, and checks their paths and modes.
+func TestPlanMountsDevices(t *testing.T) {
+	mode := os.FileMode(0o600)
+	bad := os.ModeSetuid | 0o600
+	devfs := []specs.Mount{
+		{Destination: "/compat/linux/dev", Type: "devfs"},
+		{Destination: "/dev/", Type: "devfs"},
+		{Destination: "/dev/fd", Type: "fdescfs"},
+	}
+	tests := []struct {
+		name    string
+		devices []specs.FreeBSDDevice
+		wantErr string
+	}{
+		{"ok", []specs.FreeBSDDevice{{Path: "pf", Mode: &mode}, {Path: "usb/0.1.0"}}, ""},
+		{"absolute", []specs.FreeBSDDevice{{Path: "/dev/pf"}}, "must be relative to /dev"},
+		{"dotdot", []specs.FreeBSDDevice{{Path: "usb/../../etc"}}, "must be relative to /dev"},
+		{"space", []specs.FreeBSDDevice{{Path: "p f"}}, "must be relative to /dev"},
+		{"empty", []specs.FreeBSDDevice{{Path: ""}}, "must be relative to /dev"},
+		{"setuid mode", []specs.FreeBSDDevice{{Path: "pf", Mode: &bad}}, "more than permission bits"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			steps, err := PlanMounts(&specs.Spec{Mounts: devfs, FreeBSD: &specs.FreeBSD{Devices: tt.devices}}, "/b", "/b/r")
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range steps {
+				if want := i == 1; (len(s.Devices) > 0) != want {
+					t.Errorf("step %d (%s): devices %v", i, s.Destination, s.Devices)
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,7 +112,46 @@ const (
 	// AnnotationJailPrefix is the prefix of all jail annotations; unknown
 	// ones are errors.
 	AnnotationJailPrefix = "org.freebsd.jail."
+	// AnnotationImageOS is the OCI image annotation naming the image's
+	// operating system; "linux" makes the jail a Linux jail (see
+	// IsLinuxBundle).
+	AnnotationImageOS = "org.opencontainers.image.os"
+	// AnnotationLinuxOSRelease sets a Linux jail's linux.osrelease, the
+	// kernel release uname(2) reports inside it ("5.15.0"); it is an error
+	// on a bundle that is not for a Linux image.
+	AnnotationLinuxOSRelease = "org.freebsd.jail.linux.osrelease"
 )
+
+// The linuxulator's parameters of a Linux jail.
+const (
+	// LinuxOSName is the linux.osname of a Linux jail.
+	LinuxOSName = "Linux"
+	// DefaultLinuxOSRelease is the linux.osrelease of a Linux jail without
+	// an org.freebsd.jail.linux.osrelease annotation: the
+	// compat.linux.osrelease FreeBSD 14 reports by default, recent enough
+	// for today's glibc and musl.
+	DefaultLinuxOSRelease = "5.15.0"
+	// maxLinuxUTSName is LINUX_MAX_UTSNAME less the NUL.
+	maxLinuxUTSName = 64
+)
+
+// linuxOSRelease is what linux_map_osrel(9) accepts: at least
+// MAJOR.MINOR.PATCH with MAJOR >= 1, and after the patch level nothing or
+// a suffix starting with '-' or '.'.
+var linuxOSRelease = regexp.MustCompile(`^[1-9][0-9]*\.[0-9]+\.[0-9]+([-.][!-~]*)?$`)
+
+// IsLinuxBundle tells whether spec is for a Linux image, to run under the
+// linuxulator. The rule is: the org.opencontainers.image.os annotation
+// decides when it is set ("linux" is a Linux image, any other value is
+// not); otherwise a spec with a linux section is for a Linux image. Mounts
+// of linprocfs or linsysfs decide nothing: a FreeBSD jail may mount them
+// for Linux binaries of its own.
+func IsLinuxBundle(spec *specs.Spec) bool {
+	if v, ok := spec.Annotations[AnnotationImageOS]; ok {
+		return v == "linux"
+	}
+	return spec.Linux != nil
+}
 
 // ErrInvalidSpec is wrapped by every error about a spec the runtime cannot
 // run as a jail.
@@ -146,6 +186,8 @@ type JailConfig struct {
 	IP4, IP6 []netip.Prefix
 	// VnetInterfaces are moved into the jail's vnet while it lives.
 	VnetInterfaces []string
+	// Linux is set for a Linux image's jail (see IsLinuxBundle).
+	Linux bool
 	// Params are the jail_set(2) parameters, in order.
 	Params []Param
 }
@@ -256,6 +298,8 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 			allow[name] = b
 		case k == AnnotationJID:
 			return j, nil, specErr("annotation %s is set by the runtime", k)
+		case k == AnnotationLinuxOSRelease:
+			// JailParams checks it.
 		default:
 			return j, nil, specErr("unknown annotation %s", k)
 		}
@@ -277,6 +321,10 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 //	ip6, ip6.addr    freebsd.jail.ip6, ip6Addr
 //	vnet             freebsd.jail.vnet (new or inherit)
 //	sysvmsg/sem/shm  freebsd.jail.sysvmsg/sysvsem/sysvshm
+//	linux            "new" (1) for a Linux image (IsLinuxBundle), with
+//	linux.osname     "Linux" and
+//	linux.osrelease  org.freebsd.jail.linux.osrelease, default
+//	                 DefaultLinuxOSRelease
 //	enforce_statfs   freebsd.jail.enforceStatfs (0, 1 or 2; default 2)
 //	allow.*          freebsd.jail.allow: set_hostname, raw_sockets, chflags,
 //	                 quotas, socket_af and mlock are always passed (false
@@ -290,7 +338,9 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 //
 // ocijail's annotations are accepted: org.freebsd.parentJail (the parent),
 // org.freebsd.jail.vnet (new or inherit) and org.freebsd.jail.allow.<name>
-// (true or false). Unknown org.freebsd.jail.* annotations, unknown values
+// (true or false), and org.freebsd.jail.linux.osrelease (a Linux release,
+// MAJOR.MINOR.PATCH[-suffix], for a Linux image only). Unknown
+// org.freebsd.jail.* annotations, unknown values
 // and contradictions (addresses with ip4 "disable", addresses or interface
 // with vnet "new", vnetInterfaces without vnet "new", a hostname with host
 // "inherit", ...) are errors wrapping ErrInvalidSpec.
@@ -437,6 +487,23 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 		if set {
 			add(IntParam(s.name, v))
 		}
+	}
+
+	// linux
+	rel, relSet := spec.Annotations[AnnotationLinuxOSRelease]
+	cfg.Linux = IsLinuxBundle(spec)
+	if relSet && !cfg.Linux {
+		return nil, specErr("annotation %s is set but the bundle is not for a Linux image (no linux section, or %s is not \"linux\")", AnnotationLinuxOSRelease, AnnotationImageOS)
+	}
+	if cfg.Linux {
+		if !relSet {
+			rel = DefaultLinuxOSRelease
+		} else if len(rel) > maxLinuxUTSName || !linuxOSRelease.MatchString(rel) {
+			return nil, specErr("annotation %s: %q is not a Linux release (want MAJOR.MINOR.PATCH with an optional -suffix, up to %d bytes)", AnnotationLinuxOSRelease, rel, maxLinuxUTSName)
+		}
+		add(IntParam("linux", JailSysNew))
+		add(StrParam("linux.osname", LinuxOSName))
+		add(StrParam("linux.osrelease", rel))
 	}
 
 	// enforce_statfs

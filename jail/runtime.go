@@ -27,6 +27,11 @@ type Runtime struct {
 	// KillWait is how long Delete with force waits for the container's
 	// process to end after SIGKILL.
 	KillWait time.Duration
+	// ExecIODrain bounds how long a non-detached Exec goes on copying the
+	// process's output (to streams that are not files) once the process
+	// ended: a descendant it left behind may hold its stdout or stderr
+	// open for ever. DefaultExecIODrain unless changed.
+	ExecIODrain time.Duration
 }
 
 var _ ociruntime.Runtime = (*Runtime)(nil)
@@ -37,7 +42,7 @@ func New(root string, k Kernel, log *slog.Logger) *Runtime {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Runtime{store: store{root: root}, k: k, log: log, KillWait: 10 * time.Second}
+	return &Runtime{store: store{root: root}, k: k, log: log, KillWait: 10 * time.Second, ExecIODrain: DefaultExecIODrain}
 }
 
 // LoadSpec reads bundle/config.json.
@@ -517,6 +522,12 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 
 // Exec runs another process in the running container's jail and, unless
 // opts.Detach, waits for it and returns its exit code.
+//
+// Without Detach, the streams of opts.IO that are not files reach the
+// process through pipes the runtime copies: once the process ended, Exec
+// waits at most ExecIODrain for its output to end, then stops copying
+// (and stops feeding its stdin), so that a descendant holding the output
+// open cannot make Exec hang. With Detach, opts.IO is passed on as it is.
 func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (int, error) {
 	if err := ValidateID(id); err != nil {
 		return -1, fmt.Errorf("exec: %w", err)
@@ -533,12 +544,30 @@ func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (
 		return -1, fmt.Errorf("exec %s: %w", id, err)
 	}
 	plan.ExtraFiles = len(opts.IO.ExtraFiles)
-	proc, err := r.k.StartInit(plan, opts.IO)
+	sio := opts.IO
+	var relay *stdioRelay
+	if !opts.Detach {
+		if relay, err = newStdioRelay(opts.IO); err != nil {
+			return -1, fmt.Errorf("exec %s: stdio: %w", id, err)
+		}
+		sio = relay.child
+	}
+	proc, err := r.k.StartInit(plan, sio)
 	if err != nil {
+		if relay != nil {
+			relay.abort()
+		}
 		return -1, fmt.Errorf("exec %s: %w", id, err)
+	}
+	if relay != nil {
+		relay.start(opts.IO.Stdin)
 	}
 	if opts.PidFile != "" {
 		if err := writePidFile(opts.PidFile, proc.Pid()); err != nil {
+			if relay != nil {
+				// The process runs on; its output is no longer copied.
+				relay.abort()
+			}
 			return -1, fmt.Errorf("exec %s: %w", id, err)
 		}
 	}
@@ -546,6 +575,10 @@ func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (
 		return 0, nil
 	}
 	code, err := proc.Wait()
+	if !relay.finish(r.ExecIODrain) {
+		r.log.Warn("exec: output still open after the process ended; stopped copying it",
+			"id", id, "pid", proc.Pid(), "after", r.ExecIODrain)
+	}
 	if err != nil {
 		return -1, fmt.Errorf("exec %s: %w", id, err)
 	}

@@ -66,30 +66,44 @@ type store struct{ root string }
 func (s store) dir(id string) string { return filepath.Join(s.root, id) }
 
 // lock takes the container's lock (flock(2), exclusive), waiting for it.
+// The lock file is made by create alone: a missing one is ErrNotFound, so
+// that lock never adds a file to a directory Delete is removing. A lock
+// taken on a file that was removed meanwhile (the container was deleted,
+// and maybe made again) is dropped and taken again on the current file, so
+// that two callers never both hold "the" lock.
 func (s store) lock(id string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(s.dir(id), LockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("container %s: %w", id, ociruntime.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("container %s: lock: %w", id, err)
-	}
+	path := filepath.Join(s.dir(id), LockFile)
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("container %s: %w", id, ociruntime.ErrNotFound)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("container %s: lock: %w", id, err)
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("container %s: lock: %w", id, err)
+		}
+		held, herr := f.Stat()
+		cur, cerr := os.Stat(path)
+		if herr != nil || cerr != nil || !os.SameFile(held, cur) {
+			f.Close()
+			continue
+		}
+		// A failed Create removes the state while holding the lock.
+		if _, err := os.Stat(filepath.Join(s.dir(id), StateFile)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("container %s: %w", id, ociruntime.ErrNotFound)
+		}
+		return f, nil
 	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("container %s: lock: %w", id, err)
-	}
-	// The directory may have been deleted while we waited.
-	if _, err := os.Stat(filepath.Join(s.dir(id), StateFile)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("container %s: %w", id, ociruntime.ErrNotFound)
-	}
-	return f, nil
 }
 
 // create makes the container's directory, its lock (taken) and an initial
@@ -153,8 +167,12 @@ func (s store) write(rec *Record) error {
 	return nil
 }
 
-// remove deletes the container's directory.
+// remove deletes the container's directory: state.json first, so that
+// the container is gone for everyone at once even should the rest fail.
 func (s store) remove(id string) error {
+	if err := os.Remove(filepath.Join(s.dir(id), StateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("container %s: remove state: %w", id, err)
+	}
 	if err := os.RemoveAll(s.dir(id)); err != nil {
 		return fmt.Errorf("container %s: remove state: %w", id, err)
 	}
