@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -89,6 +90,9 @@ func (r *rt) dispatch(ctx context.Context, backend ociruntime.Runtime, inv *invo
 		}
 		return r.printJSON(st)
 	case "kill":
+		if inv.Pid != 0 {
+			return killPid(ctx, backend, inv)
+		}
 		return backend.Kill(ctx, inv.ID, inv.Signal, inv.All)
 	case "delete":
 		return backend.Delete(ctx, inv.ID, inv.Force)
@@ -224,4 +228,24 @@ func (r *rt) printList(list []specs.State, inv *invocation) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle)
 	}
 	return tw.Flush()
+}
+
+// killPid is runj's `kill ID SIG --pid N`: its containerd shim signals an
+// exec'd process this way. The container must exist and run; the pid is
+// the process the shim started (the exec), so it is signalled directly.
+func killPid(ctx context.Context, backend ociruntime.Runtime, inv *invocation) error {
+	if inv.Pid < 0 || inv.All {
+		return fmt.Errorf("kill %s: --pid takes one positive pid and no --all", inv.ID)
+	}
+	st, err := backend.State(ctx, inv.ID)
+	if err != nil {
+		return fmt.Errorf("kill %s: %w", inv.ID, err)
+	}
+	if string(st.Status) != string(ociruntime.StatusRunning) {
+		return fmt.Errorf("kill %s: %w", inv.ID, ociruntime.ErrNotRunning)
+	}
+	if err := syscall.Kill(inv.Pid, inv.Signal); err != nil {
+		return fmt.Errorf("kill %s --pid %d: %w", inv.ID, inv.Pid, err)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -207,5 +208,32 @@ func TestContainerCommandHelp(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(out, "Usage: stockade-runtime [global flags] "+name+" ") || stderr != "" {
 			t.Errorf("%q: exit %d, %q, %q", args, code, out, stderr)
 		}
+	}
+}
+
+// TestKillPid is runj's shim signalling an exec'd process: a real child
+// of this test gets the signal, and a stopped container is refused.
+func TestKillPid(t *testing.T) {
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	f := fakeRuntime{state: specs.State{Status: specs.StateRunning}}
+	r := &rt{}
+	inv := &invocation{Command: "kill", ID: "c1", Signal: syscall.SIGTERM, Pid: child.Process.Pid}
+	if err := r.dispatch(context.Background(), &f, inv); err != nil {
+		t.Fatal(err)
+	}
+	err := child.Wait()
+	if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("child ended with %v, want SIGTERM", err)
+	}
+	if len(f.calls) != 1 || f.calls[0] != "state c1" {
+		t.Errorf("calls %q: --pid must check the container and not kill it", f.calls)
+	}
+	f = fakeRuntime{state: specs.State{Status: specs.StateStopped}}
+	if err := r.dispatch(context.Background(), &f, inv); !errors.Is(err, ociruntime.ErrNotRunning) {
+		t.Errorf("stopped container: %v", err)
 	}
 }

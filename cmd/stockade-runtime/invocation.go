@@ -35,6 +35,7 @@ type invocation struct {
 	// kill
 	All    bool
 	Signal syscall.Signal
+	Pid    int // runj's --pid: signal this process of the container (an exec) only
 
 	// delete
 	Force bool
@@ -73,6 +74,7 @@ var commandDocs = []commandDoc{
 	{"state", "print the container's state as OCI state JSON", "ID", ""},
 	{"kill", "send a signal (default SIGTERM) to the container's process", "[--all] ID [SIGNAL]",
 		`--all, -a   signal every process of the container
+--pid N     signal only process N of the container (runj's shim, for execs)
 SIGNAL is a name with or without SIG (TERM, SIGKILL) or a number`},
 	{"delete", "delete a container (a running one only with --force)", "[--force] ID",
 		`--force, -f   kill the container first if it is still running`},
@@ -151,6 +153,7 @@ func (inv *invocation) flags() *flag.FlagSet {
 		boolean(&ignored, "no-pivot", "no-new-keyring")
 	case "kill":
 		boolean(&inv.All, "all", "a")
+		fs.IntVar(&inv.Pid, "pid", 0, "")
 	case "delete":
 		boolean(&inv.Force, "force", "f")
 	case "exec":

@@ -57,6 +57,7 @@ func TestParseInvocation(t *testing.T) {
 		{"kill number", "kill", "c1 9", invocation{Command: "kill", ID: "c1", Signal: syscall.SIGKILL}, ""},
 		{"kill USR1 is this system's", "kill", "c1 USR1", invocation{Command: "kill", ID: "c1", Signal: unix.SIGUSR1}, ""},
 		{"runc kill --all", "kill", "--all c1 TERM", invocation{Command: "kill", ID: "c1", All: true, Signal: term}, ""},
+		{"runj kill --pid (an exec)", "kill", "c1 TERM --pid 4242", invocation{Command: "kill", ID: "c1", Signal: term, Pid: 4242}, ""},
 		{"runc kill -a", "kill", "-a c1 15", invocation{Command: "kill", ID: "c1", All: true, Signal: term}, ""},
 		{"runj kill --all after", "kill", "c1 TERM --all", invocation{Command: "kill", ID: "c1", All: true, Signal: term}, ""},
 		{"kill unknown signal", "kill", "c1 SIGBOGUS", invocation{}, `unknown signal "SIGBOGUS"`},
