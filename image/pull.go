@@ -122,6 +122,17 @@ func (s *Service) pull(ctx context.Context, ref string, opts PullOptions) (*Reco
 	release()
 	leased = false
 	s.dropLayers(ctx, store, created)
+	// A pull that failed for what the registry sent (a wrong key, bad
+	// content), not for a network fault or a cancel, leaves no ingest
+	// files: those of layers it had started are dropped unless a writer
+	// still holds them.
+	if ctx.Err() == nil && !retryableError(err) {
+		for _, l := range img.manifest.Layers {
+			if derr := store.DiscardPartial(l.Digest); derr != nil {
+				s.logger().WarnContext(ctx, "discard partial download", "layer", l.Digest, "error", derr)
+			}
+		}
+	}
 	return nil, err
 }
 

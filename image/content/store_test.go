@@ -308,3 +308,34 @@ func (f *failReader) Read(p []byte) (int, error) {
 	}
 	return 0, f.err
 }
+
+// DiscardPartial drops an abandoned ingest file but never one a writer
+// still holds.
+func TestDiscardPartial(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	data := []byte(strings.Repeat("abc", 1000))
+	d := desc("", data)
+	partial := filepath.Join(s.Root(), "ingest", d.Digest.String()+".partial")
+	w, err := s.Writer(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data[:100])
+	if err := s.DiscardPartial(d.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(partial); err != nil {
+		t.Fatalf("a held partial was removed: %v", err)
+	}
+	w.Close()
+	if err := s.DiscardPartial(d.Digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
+		t.Errorf("an abandoned partial survived: %v", err)
+	}
+	if err := s.DiscardPartial(d.Digest); err != nil {
+		t.Errorf("no partial at all: %v", err)
+	}
+}

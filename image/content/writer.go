@@ -299,3 +299,31 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// DiscardPartial removes the ingest file of blob d when no writer holds
+// it: what a failed pull leaves of the layers it had started. A file some
+// writer (in this or another process) holds is left alone.
+func (s *Store) DiscardPartial(d digest.Digest) error {
+	path := filepath.Join(s.ingestDir(), d.String()+".partial")
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("blob %s: %w", d, err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil // a writer holds it
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", d, err)
+	}
+	if pi, err := os.Stat(path); err == nil && os.SameFile(fi, pi) {
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("blob %s: %w", d, err)
+		}
+	}
+	return nil
+}
