@@ -12,6 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/config"
+	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/logging"
 	"github.com/stockade/stockade/version"
 )
@@ -38,6 +40,12 @@ func (e *exitError) Unwrap() error { return e.err }
 // app is what every command reaches: the effective configuration and the
 // logger, built once the global flags are parsed.
 type app struct {
+	// svc and eng are opened once per command, when it first needs them;
+	// closers release them when it ends.
+	svc     *image.Service
+	eng     *engine.Engine
+	closers []func()
+
 	cfg    config.Config
 	log    *slog.Logger
 	format logging.Format
@@ -75,6 +83,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprint(c.App.Writer, version.String("stockade")) }
 	err := cliApp.RunContext(ctx, args)
+	a.close()
 	if err == nil {
 		err = notFound
 	}
@@ -90,6 +99,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	logging.Error(stderr, a.format, "stockade", err)
 	return exitInternal
+}
+
+// close releases what the command opened.
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// arity wraps an action with a check of its number of positional
+// arguments (max < 0: no upper bound).
+func arity(min, max int, fn cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := args(c, min, max); err != nil {
+			return err
+		}
+		return fn(c)
+	}
 }
 
 // guessFormat finds --log-format before the flags are parsed, so that even

@@ -24,21 +24,22 @@ import (
 	"github.com/stockade/stockade/ociruntime"
 )
 
-// newEngine opens the engine over the image service of this invocation.
-func (a *app) newEngine(c *cli.Context) (*engine.Engine, func(), error) {
-	svc, done, err := a.images(c)
+// engine opens, once per command, the engine over the image service.
+func (a *app) engine(c *cli.Context) (*engine.Engine, error) {
+	if a.eng != nil {
+		return a.eng, nil
+	}
+	svc, err := a.imageService(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rt, err := a.runtime()
 	if err != nil {
-		done()
-		return nil, nil, err
+		return nil, err
 	}
 	self, err := os.Executable()
 	if err != nil {
-		done()
-		return nil, nil, fmt.Errorf("find the stockade binary: %w", err)
+		return nil, fmt.Errorf("find the stockade binary: %w", err)
 	}
 	global := a.globalArgs(c)
 	e := &engine.Engine{
@@ -57,7 +58,8 @@ func (a *app) newEngine(c *cli.Context) (*engine.Engine, func(), error) {
 		}
 		return cmd
 	}
-	return e, done, nil
+	a.eng = e
+	return e, nil
 }
 
 // globalArgs repeats this invocation's effective global settings for a
@@ -136,7 +138,7 @@ func (a *app) containerCommands() []*cli.Command {
 		{
 			Name: "start", Usage: "start containers", ArgsUsage: "CONTAINER...",
 			Flags:  []cli.Flag{&cli.BoolFlag{Name: "attach", Aliases: []string{"a"}, Usage: "stream the output and return the exit code"}},
-			Action: a.start,
+			Action: arity(1, -1, a.start),
 		},
 		{
 			Name: "stop", Usage: "stop containers: SIGTERM, then SIGKILL after the timeout", ArgsUsage: "CONTAINER...",
@@ -175,7 +177,7 @@ func (a *app) containerCommands() []*cli.Command {
 				&cli.StringFlag{Name: "since", Usage: "only lines since a time (RFC 3339) or a duration ago (10m)"},
 				&cli.BoolFlag{Name: "timestamps", Usage: "prefix each line with its time"},
 			},
-			Action: a.logs,
+			Action: arity(1, 1, a.logs),
 		},
 		{
 			Name: "exec", Usage: "run a command in a running container", ArgsUsage: "CONTAINER CMD [ARG...]",
@@ -187,10 +189,10 @@ func (a *app) containerCommands() []*cli.Command {
 				&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
 				&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the command"},
 			},
-			Action: a.exec,
+			Action: arity(2, -1, a.exec),
 		},
-		{Name: "wait", Usage: "wait for containers to stop and print their exit codes", ArgsUsage: "CONTAINER...", Action: a.wait},
-		{Name: "top", Usage: "list a container's processes", ArgsUsage: "CONTAINER", Action: a.top},
+		{Name: "wait", Usage: "wait for containers to stop and print their exit codes", ArgsUsage: "CONTAINER...", Action: arity(1, -1, a.wait)},
+		{Name: "top", Usage: "list a container's processes", ArgsUsage: "CONTAINER", Action: arity(1, 1, a.top)},
 		{Name: "boot", Usage: "start the containers whose restart policy asks to come back at boot (rc.d)", Action: a.boot},
 		{
 			Name: "shutdown", Usage: "stop every running container, newest first (rc.d)",
@@ -199,7 +201,7 @@ func (a *app) containerCommands() []*cli.Command {
 		},
 		{
 			Name: "monitor", Hidden: true, Usage: "the per-container supervisor (started by stockade itself)",
-			ArgsUsage: "ID", Flags: []cli.Flag{&cli.BoolFlag{Name: "wait-attach"}}, Action: a.monitor,
+			ArgsUsage: "ID", Flags: []cli.Flag{&cli.BoolFlag{Name: "wait-attach"}}, Action: arity(1, 1, a.monitor),
 		},
 	}
 }
@@ -299,11 +301,10 @@ func expandEnv(in []string) ([]string, error) {
 }
 
 func (a *app) create(c *cli.Context) error {
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	ctr, err := a.createFromFlags(c, e, false)
 	if err != nil {
 		return err
@@ -313,11 +314,10 @@ func (a *app) create(c *cli.Context) error {
 }
 
 func (a *app) run(c *cli.Context) error {
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	detach := c.Bool("detach")
 	ctr, err := a.createFromFlags(c, e, c.Bool("rm"))
 	if err != nil {
@@ -382,14 +382,10 @@ func startExit(err error) error {
 }
 
 func (a *app) start(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	if c.Bool("attach") {
 		if c.NArg() != 1 {
 			return errors.New("start --attach takes one container")
@@ -437,11 +433,10 @@ func (a *app) onEach(c *cli.Context, fn func(e *engine.Engine, ref string) error
 	if err := args(c, 1, -1); err != nil {
 		return err
 	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	return a.each(c, func(ref string) error {
 		if err := fn(e, ref); err != nil {
 			return err
@@ -504,11 +499,10 @@ func (a *app) ps(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	all, err := e.List(c.Context)
 	if err != nil {
 		return err
@@ -547,9 +541,6 @@ func (a *app) ps(c *cli.Context) error {
 }
 
 func (a *app) logs(c *cli.Context) error {
-	if err := args(c, 1, 1); err != nil {
-		return err
-	}
 	opts := engine.LogOptions{Tail: -1, Follow: c.Bool("follow")}
 	if t := c.String("tail"); t != "all" {
 		n, err := parseNonNegative(t)
@@ -567,11 +558,10 @@ func (a *app) logs(c *cli.Context) error {
 			return fmt.Errorf("--since %q: want an RFC 3339 time or a duration such as 10m", s)
 		}
 	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	ctr, err := e.Get(c.Context, c.Args().First())
 	if err != nil {
 		return err
@@ -603,18 +593,14 @@ func parseNonNegative(s string) (int, error) {
 }
 
 func (a *app) exec(c *cli.Context) error {
-	if err := args(c, 2, -1); err != nil {
-		return err
-	}
 	env, err := expandEnv(c.StringSlice("env"))
 	if err != nil {
 		return err
 	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	opts := engine.ExecOptions{
 		Args: c.Args().Tail(), Env: env, User: c.String("user"), Workdir: c.String("workdir"),
 		Detach: c.Bool("detach"), Stdout: a.stdout, Stderr: a.stderr, TTY: c.Bool("tty"),
@@ -639,14 +625,10 @@ func (a *app) exec(c *cli.Context) error {
 }
 
 func (a *app) wait(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	return a.each(c, func(ref string) error {
 		code, err := e.Wait(c.Context, ref)
 		if err != nil {
@@ -658,14 +640,10 @@ func (a *app) wait(c *cli.Context) error {
 }
 
 func (a *app) top(c *cli.Context) error {
-	if err := args(c, 1, 1); err != nil {
-		return err
-	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	procs, err := e.Top(c.Context, c.Args().First())
 	if err != nil {
 		return err
@@ -679,24 +657,19 @@ func (a *app) top(c *cli.Context) error {
 }
 
 func (a *app) monitor(c *cli.Context) error {
-	if err := args(c, 1, 1); err != nil {
-		return err
-	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	syncFile := os.NewFile(3, "sync")
 	return e.RunMonitor(context.WithoutCancel(c.Context), c.Args().First(), c.Bool("wait-attach"), syncFile)
 }
 
 func (a *app) boot(c *cli.Context) error {
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	started, err := e.Boot(c.Context)
 	for _, n := range started {
 		fmt.Fprintln(a.stdout, n)
@@ -705,11 +678,10 @@ func (a *app) boot(c *cli.Context) error {
 }
 
 func (a *app) shutdown(c *cli.Context) error {
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	stopped, err := e.Shutdown(c.Context, time.Duration(c.Int("time"))*time.Second)
 	for _, n := range stopped {
 		fmt.Fprintln(a.stdout, n)

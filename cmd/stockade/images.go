@@ -26,7 +26,7 @@ func (a *app) imageCommands() []*cli.Command {
 			&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to pull (default: this host's)"},
 			plain, quiet,
 		}, keyFlags()...),
-		Action: a.pull,
+		Action: arity(1, 1, a.pull),
 	}
 	push := &cli.Command{
 		Name:      "push",
@@ -38,7 +38,7 @@ func (a *app) imageCommands() []*cli.Command {
 			layerFlag(),
 			plain, quiet,
 		},
-		Action: a.push,
+		Action: arity(1, 2, a.push),
 	}
 	images := &cli.Command{
 		Name:  "images",
@@ -52,19 +52,19 @@ func (a *app) imageCommands() []*cli.Command {
 		Name:      "rmi",
 		Usage:     "remove images and the content and layers no other image uses",
 		ArgsUsage: "IMAGE...",
-		Action:    a.rmi,
+		Action:    arity(1, -1, a.rmi),
 	}
 	tag := &cli.Command{
 		Name:      "tag",
 		Usage:     "give an image another name",
 		ArgsUsage: "SRC DST",
-		Action:    a.tag,
+		Action:    arity(2, 2, a.tag),
 	}
 	inspect := &cli.Command{
 		Name:      "inspect",
 		Usage:     "print the records of containers or images as JSON",
 		ArgsUsage: "CONTAINER|IMAGE...",
-		Action:    a.inspect,
+		Action:    arity(1, -1, a.inspect),
 	}
 	imageCmd := &cli.Command{
 		Name:  "image",
@@ -72,7 +72,7 @@ func (a *app) imageCommands() []*cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "import", Usage: "import an OCI layout tar (as `skopeo copy ... oci-archive:F` writes)",
-				ArgsUsage: "FILE.tar", Flags: append([]cli.Flag{quiet}, keyFlags()...), Action: a.importImage,
+				ArgsUsage: "FILE.tar", Flags: append([]cli.Flag{quiet}, keyFlags()...), Action: arity(1, 1, a.importImage),
 			},
 			{
 				Name: "encrypt", Usage: "make DST, a copy of the local image SRC with encrypted layers",
@@ -81,23 +81,23 @@ func (a *app) imageCommands() []*cli.Command {
 					&cli.StringSliceFlag{Name: "recipient", Aliases: []string{"encrypt"}, Usage: "encrypt for `RECIPIENT`: jwe:PUBKEY, pkcs7:CERT, pgp:NAME|FILE, pkcs11:FILE or provider:NAME (repeatable)"},
 					layerFlag(),
 				},
-				Action: a.encryptImage,
+				Action: arity(2, 2, a.encryptImage),
 			},
 			{
 				Name: "decrypt", Usage: "make DST, a copy of the local image SRC with its layers decrypted",
-				ArgsUsage: "SRC DST", Flags: keyFlags(), Action: a.decryptImage,
+				ArgsUsage: "SRC DST", Flags: keyFlags(), Action: arity(2, 2, a.decryptImage),
 			},
 			{
 				Name: "layerinfo", Usage: "show, per layer, whether it is encrypted and which keys can open it",
-				ArgsUsage: "IMAGE", Flags: []cli.Flag{formatFlag()}, Action: a.layerInfo,
+				ArgsUsage: "IMAGE", Flags: []cli.Flag{formatFlag()}, Action: arity(1, 1, a.layerInfo),
 			},
 			{
 				Name: "export", Usage: "export an image as an OCI layout tar",
-				ArgsUsage: "IMAGE FILE.tar", Action: a.exportImage,
+				ArgsUsage: "IMAGE FILE.tar", Action: arity(2, 2, a.exportImage),
 			},
 			{Name: "ls", Usage: "list images", Flags: images.Flags, Action: a.listImages},
-			{Name: "rm", Usage: rmi.Usage, ArgsUsage: rmi.ArgsUsage, Action: a.rmi},
-			{Name: "inspect", Usage: "print image records as JSON", ArgsUsage: "IMAGE...", Action: a.inspectImages},
+			{Name: "rm", Usage: rmi.Usage, ArgsUsage: rmi.ArgsUsage, Action: arity(1, -1, a.rmi)},
+			{Name: "inspect", Usage: "print image records as JSON", ArgsUsage: "IMAGE...", Action: arity(1, -1, a.inspectImages)},
 		},
 	}
 	return []*cli.Command{pull, push, images, rmi, tag, inspect, imageCmd}
@@ -126,18 +126,14 @@ func args(c *cli.Context, min, max int) error {
 }
 
 func (a *app) pull(c *cli.Context) error {
-	if err := args(c, 1, 1); err != nil {
-		return err
-	}
 	decrypt, err := a.decrypter(c)
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", c.Args().First(), err)
 	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	rec, err := svc.Pull(c.Context, c.Args().First(), image.PullOptions{
 		Platform:  c.String("platform"),
 		PlainHTTP: c.Bool("plain-http"),
@@ -151,9 +147,6 @@ func (a *app) pull(c *cli.Context) error {
 }
 
 func (a *app) push(c *cli.Context) error {
-	if err := args(c, 1, 2); err != nil {
-		return err
-	}
 	encrypt, err := recipients(c, "encrypt")
 	if err != nil {
 		return fmt.Errorf("push %s: %w", c.Args().First(), err)
@@ -162,11 +155,10 @@ func (a *app) push(c *cli.Context) error {
 	if encrypt == nil && len(layers) > 0 {
 		return fmt.Errorf("push %s: --layer chooses the layers to encrypt: it needs --encrypt", c.Args().First())
 	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	dest := c.Args().Get(1)
 	if dest == "" {
 		dest = c.Args().First()
@@ -181,9 +173,6 @@ func (a *app) push(c *cli.Context) error {
 
 // encryptImage is `image encrypt --recipient R... [--layer N]... SRC DST`.
 func (a *app) encryptImage(c *cli.Context) error {
-	if err := args(c, 2, 2); err != nil {
-		return err
-	}
 	encrypt, err := recipients(c, "recipient")
 	if err != nil {
 		return fmt.Errorf("image encrypt %s: %w", c.Args().First(), err)
@@ -191,11 +180,10 @@ func (a *app) encryptImage(c *cli.Context) error {
 	if encrypt == nil {
 		return fmt.Errorf("image encrypt %s: no --recipient given", c.Args().First())
 	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	rec, err := svc.EncryptImage(c.Context, c.Args().Get(0), c.Args().Get(1), encrypt, c.IntSlice("layer"))
 	if err != nil {
 		return err
@@ -206,18 +194,14 @@ func (a *app) encryptImage(c *cli.Context) error {
 
 // decryptImage is `image decrypt [--key K]... [--dec-recipient R]... SRC DST`.
 func (a *app) decryptImage(c *cli.Context) error {
-	if err := args(c, 2, 2); err != nil {
-		return err
-	}
 	decrypt, err := a.decrypter(c)
 	if err != nil {
 		return fmt.Errorf("image decrypt %s: %w", c.Args().First(), err)
 	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	rec, err := svc.DecryptImage(c.Context, c.Args().Get(0), c.Args().Get(1), decrypt)
 	if err != nil {
 		return err
@@ -243,18 +227,14 @@ type layerInfoEntry struct {
 
 // layerInfo is `image layerinfo [--format json] IMAGE`.
 func (a *app) layerInfo(c *cli.Context) error {
-	if err := args(c, 1, 1); err != nil {
-		return err
-	}
 	asJSON, err := checkFormat(c)
 	if err != nil {
 		return err
 	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	rec, err := svc.Get(c.Context, c.Args().First())
 	if err != nil {
 		return fmt.Errorf("image layerinfo: %w", err)
@@ -307,11 +287,10 @@ func (a *app) listImages(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	recs, err := svc.List(c.Context)
 	if err != nil {
 		return err
@@ -341,14 +320,10 @@ func (a *app) listImages(c *cli.Context) error {
 }
 
 func (a *app) rmi(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	if err := svc.Remove(c.Context, c.Args().Slice()...); err != nil {
 		return err
 	}
@@ -359,26 +334,18 @@ func (a *app) rmi(c *cli.Context) error {
 }
 
 func (a *app) tag(c *cli.Context) error {
-	if err := args(c, 2, 2); err != nil {
-		return err
-	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	return svc.Tag(c.Context, c.Args().Get(0), c.Args().Get(1))
 }
 
 func (a *app) inspectImages(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	var out []*image.Record
 	for _, n := range c.Args().Slice() {
 		r, err := svc.Get(c.Context, n)
@@ -393,14 +360,10 @@ func (a *app) inspectImages(c *cli.Context) error {
 // inspect prints containers' records, or images' when no container has
 // the name, as docker inspect does.
 func (a *app) inspect(c *cli.Context) error {
-	if err := args(c, 1, -1); err != nil {
-		return err
-	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	var out []any
 	for _, n := range c.Args().Slice() {
 		if ctr, err := e.Get(c.Context, n); err == nil {
@@ -419,18 +382,14 @@ func (a *app) inspect(c *cli.Context) error {
 }
 
 func (a *app) importImage(c *cli.Context) error {
-	if err := args(c, 1, 1); err != nil {
-		return err
-	}
 	decrypt, err := a.decrypter(c)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", c.Args().First(), err)
 	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	svc.Decrypt = decrypt
 	recs, err := svc.Import(c.Context, c.Args().First())
 	if err != nil {
@@ -443,14 +402,10 @@ func (a *app) importImage(c *cli.Context) error {
 }
 
 func (a *app) exportImage(c *cli.Context) error {
-	if err := args(c, 2, 2); err != nil {
-		return err
-	}
-	svc, done, err := a.images(c)
+	svc, err := a.imageService(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	return svc.Export(c.Context, c.Args().Get(0), c.Args().Get(1))
 }
 

@@ -21,19 +21,24 @@ import (
 	"github.com/stockade/stockade/metadata"
 )
 
-// images opens what the image commands need: the metadata store, the
-// snapshotter and the image service. The caller must call close.
-func (a *app) images(c *cli.Context) (svc *image.Service, closeFn func(), err error) {
+// imageService opens, once per command, what the image commands need: the
+// metadata store, the snapshotter and the image service. The snapshotter
+// is closed when the command ends (app.close).
+func (a *app) imageService(c *cli.Context) (*image.Service, error) {
+	if a.svc != nil {
+		return a.svc, nil
+	}
 	db, err := metadata.Open(c.Context, filepath.Join(a.cfg.Root, metadata.FileName))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	name := chooseSnapshotter(a.cfg, runtime.GOOS, hostProbes(a.cfg.Root))
 	sn, err := openSnapshotterByName(c.Context, name, a.cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	svc = &image.Service{
+	a.closers = append(a.closers, func() { sn.Close() })
+	svc := &image.Service{
 		DataRoot:           a.cfg.Root,
 		DB:                 db,
 		Snapshotter:        sn,
@@ -45,7 +50,8 @@ func (a *app) images(c *cli.Context) (svc *image.Service, closeFn func(), err er
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !c.Bool("quiet") {
 		svc.Progress = f
 	}
-	return svc, func() { sn.Close() }, nil
+	a.svc = svc
+	return svc, nil
 }
 
 // decrypter builds the DecryptFunc of a command from its --key and

@@ -124,11 +124,10 @@ func (a *app) systemCheck(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	problems, err := e.Check(c.Context, !c.Bool("dry-run"))
 	if err != nil {
 		return err
@@ -186,11 +185,10 @@ func (a *app) systemDF(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	imgs, err := e.Images.List(c.Context)
 	if err != nil {
 		return err
@@ -239,11 +237,10 @@ func (a *app) systemDF(c *cli.Context) error {
 }
 
 func (a *app) systemPrune(c *cli.Context) error {
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	defer done()
 	ctrs, err := e.List(c.Context)
 	if err != nil {
 		return err

@@ -31,42 +31,38 @@ func (a *app) snapshotCommands() []*cli.Command {
 }
 
 // zfsContainer resolves a container whose root is on the zfs snapshotter.
-func (a *app) zfsContainer(c *cli.Context, nargs int) (*zfs.Snapshotter, *engine.Engine, *engine.Container, func(), error) {
+func (a *app) zfsContainer(c *cli.Context, nargs int) (*zfs.Snapshotter, *engine.Container, error) {
 	if err := args(c, nargs, nargs); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, err
 	}
-	e, done, err := a.newEngine(c)
+	e, err := a.engine(c)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, err
 	}
 	z, ok := e.Snapshotter.(*zfs.Snapshotter)
 	if !ok {
-		done()
-		return nil, nil, nil, nil, fmt.Errorf("%s: container snapshots need the zfs snapshotter (this is %s)", c.Command.FullName(), e.SnapshotterName)
+		return nil, nil, fmt.Errorf("%s: container snapshots need the zfs snapshotter (this is %s)", c.Command.FullName(), e.SnapshotterName)
 	}
 	ctr, err := e.Get(c.Context, c.Args().First())
 	if err != nil {
-		done()
-		return nil, nil, nil, nil, err
+		return nil, nil, err
 	}
-	return z, e, ctr, done, nil
+	return z, ctr, nil
 }
 
 func (a *app) snapshotCreate(c *cli.Context) error {
-	z, _, ctr, done, err := a.zfsContainer(c, 2)
+	z, ctr, err := a.zfsContainer(c, 2)
 	if err != nil {
 		return err
 	}
-	defer done()
 	return z.Snapshot(c.Context, ctr.SnapshotKey, c.Args().Get(1))
 }
 
 func (a *app) snapshotRemove(c *cli.Context) error {
-	z, _, ctr, done, err := a.zfsContainer(c, 2)
+	z, ctr, err := a.zfsContainer(c, 2)
 	if err != nil {
 		return err
 	}
-	defer done()
 	return z.RemoveSnapshot(c.Context, ctr.SnapshotKey, c.Args().Get(1))
 }
 
@@ -75,11 +71,10 @@ func (a *app) snapshotList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	z, _, ctr, done, err := a.zfsContainer(c, 1)
+	z, ctr, err := a.zfsContainer(c, 1)
 	if err != nil {
 		return err
 	}
-	defer done()
 	snaps, err := z.ListSnapshots(c.Context, ctr.SnapshotKey)
 	if err != nil {
 		return err
@@ -99,11 +94,10 @@ func (a *app) snapshotList(c *cli.Context) error {
 }
 
 func (a *app) rollback(c *cli.Context) error {
-	z, _, ctr, done, err := a.zfsContainer(c, 2)
+	z, ctr, err := a.zfsContainer(c, 2)
 	if err != nil {
 		return err
 	}
-	defer done()
 	if ctr.State.Running() {
 		return fmt.Errorf("rollback %s: the container is running: stop it first", ctr.Name)
 	}
