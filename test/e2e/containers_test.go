@@ -542,3 +542,83 @@ func TestTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestCtrlCStopsForegroundRun sends SIGINT to a foreground `run`, as a
+// terminal's Ctrl-C does: the container is told, stops, and run exits.
+func TestCtrlCStopsForegroundRun(t *testing.T) {
+	e, ref := ctrEnv(t)
+	cmd := exec.Command(stockadeBin, "--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml"),
+		"run", "--rm", "--name", "fg", ref, "sleep", "1h")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the container to run", func() bool {
+		for _, p := range e.ps() {
+			if p.Name == "fg" && p.State.Status == "running" {
+				return true
+			}
+		}
+		return false
+	})
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("run exited 0 after Ctrl-C; output %q", out.String())
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("run still going 15 s after SIGINT; output %q", out.String())
+	}
+	t.Logf("run ended %s after SIGINT", time.Since(start))
+	eventually(t, 5*time.Second, "--rm to remove the container", func() bool { return len(e.ps()) == 0 })
+}
+
+func TestLogsSinceAndTimestamps(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("run", "--name", "once", ref, "echo", "logged line")
+	if out := e.must("logs", "--since", "1h", "once").stdout; out != "logged line\n" {
+		t.Errorf("--since 1h: %q", out)
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if out := e.must("logs", "--since", future, "once").stdout; out != "" {
+		t.Errorf("--since a future time: %q", out)
+	}
+	out := e.must("logs", "--timestamps", "once").stdout
+	stamp, rest, _ := strings.Cut(out, " ")
+	if _, err := time.Parse(time.RFC3339Nano, stamp); err != nil || rest != "logged line\n" {
+		t.Errorf("--timestamps: %q (%v)", out, err)
+	}
+	if r := e.run("logs", "--since", "yesterday", "once"); r.code != 125 {
+		t.Errorf("bad --since: %s", r)
+	}
+}
+
+// TestPullProgressOnTerminal: progress bars appear when stderr is a
+// terminal (script(1) gives one) and never on a pipe.
+func TestPullProgressOnTerminal(t *testing.T) {
+	need(t, "script")
+	reg := startRegistry(t)
+	ref := ctrImage(t, reg)
+	e := newEnv(t)
+	r := e.must("pull", ref)
+	if r.stderr != "" {
+		t.Errorf("pull on a pipe wrote to stderr: %q", r.stderr)
+	}
+	e2 := newEnv(t)
+	cmdline := fmt.Sprintf("stty rows 40 cols 120; %s --root %s --state %s --config %s pull %s", stockadeBin, e2.root, e2.state, filepath.Join(e2.dir, "stockade.toml"), ref)
+	out, err := exec.Command("script", "-qec", cmdline, "/dev/null").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pull under script: %v %q", err, out)
+	}
+	rec := e2.inspectImage(ref)
+	short := strings.TrimPrefix(rec.Layers[0].Digest, "sha256:")[:12]
+	if !strings.Contains(string(out), short) {
+		t.Errorf("no progress bar naming layer %s on a terminal: %q", short, out)
+	}
+}
