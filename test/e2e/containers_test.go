@@ -622,3 +622,44 @@ func TestPullProgressOnTerminal(t *testing.T) {
 		t.Errorf("no progress bar naming layer %s on a terminal: %q", short, out)
 	}
 }
+
+// TestBootAndShutdown is what rc.d does around a reboot: shutdown stops
+// running containers, boot brings back those whose policy asks for it;
+// and after a crash (monitor and process killed, as a power cut would),
+// boot restarts an `always` container.
+func TestBootAndShutdown(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("run", "-d", "--name", "svc", "--restart", "always", ref, "sleep", "1h")
+	e.must("run", "-d", "--name", "manual", "--restart", "unless-stopped", ref, "sleep", "1h")
+	e.must("run", "-d", "--name", "plain", ref, "sleep", "1h")
+	e.must("stop", "manual")
+
+	out := e.must("shutdown", "-t", "2").stdout
+	if !strings.Contains(out, "svc") || !strings.Contains(out, "plain") || strings.Contains(out, "manual") {
+		t.Errorf("shutdown stopped %q", out)
+	}
+	for _, p := range e.ps() {
+		if p.State.Status != "exited" {
+			t.Errorf("%s is %s after shutdown", p.Name, p.State.Status)
+		}
+	}
+	out = e.must("boot").stdout
+	if strings.TrimSpace(out) != "svc" {
+		t.Errorf("boot started %q, want only svc (always); manual was stopped by a user, plain has no policy", out)
+	}
+	if p := e.psOne("svc"); p.State.Status != "running" {
+		t.Errorf("svc after boot: %+v", p.State)
+	}
+
+	// A crash: the monitor and the process die without a shutdown.
+	p := e.psOne("svc")
+	syscall.Kill(p.State.MonitorPid, syscall.SIGKILL)
+	syscall.Kill(p.State.Pid, syscall.SIGKILL)
+	eventually(t, 5*time.Second, "svc to be seen exited", func() bool { return e.psOne("svc").State.Status == "exited" })
+	if out := e.must("boot").stdout; strings.TrimSpace(out) != "svc" {
+		t.Errorf("boot after a crash started %q", out)
+	}
+	if p := e.psOne("svc"); p.State.Status != "running" {
+		t.Errorf("svc after boot following a crash: %+v", p.State)
+	}
+}
