@@ -231,37 +231,14 @@ func (c *Copy) ownUsage(ctx context.Context, id uint64) (snapshot.Usage, error) 
 // Commit turns the active snapshot key into the committed snapshot name,
 // keeping its directory, and records its usage.
 func (c *Copy) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
-	if err := snapshot.ValidKey(name); err != nil {
-		return fmt.Errorf("copy: commit snapshot %q: name: %w", key, err)
-	}
-	s, err := c.store.GetSnapshot(ctx, key)
-	if err != nil {
-		return fmt.Errorf("copy: commit: %w", err)
-	}
-	if s.Kind != snapshot.KindActive {
-		return fmt.Errorf("copy: commit snapshot %q: it is %s: %w", key, s.Kind, snapshot.ErrNotActive)
-	}
-	u, err := c.ownUsage(ctx, s.ID)
-	if err != nil {
-		return fmt.Errorf("copy: commit snapshot %q: %w", key, err)
-	}
-	if _, err := c.store.Commit(ctx, key, name, u, opts...); err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
-	return nil
+	return c.store.CommitActive(ctx, "copy", name, key, func(s storage.Snapshot) (snapshot.Usage, error) {
+		return c.ownUsage(ctx, s.ID)
+	}, opts...)
 }
 
 // Mounts returns the mounts of the active snapshot or view key.
 func (c *Copy) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error) {
-	s, err := c.store.GetSnapshot(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("copy: mounts: %w", err)
-	}
-	m, err := c.mounts(key, s)
-	if err != nil {
-		return nil, fmt.Errorf("copy: mounts: %w", err)
-	}
-	return m, nil
+	return c.store.MountsOf(ctx, "copy", key, c.mounts)
 }
 
 // Remove deletes the snapshot key: first its record, then its directory.

@@ -227,37 +227,14 @@ func (o *Overlay) create(ctx context.Context, kind snapshot.Kind, key, parent st
 // Commit turns the active snapshot key into the committed snapshot name,
 // keeping its directory, and records its disk usage.
 func (o *Overlay) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
-	if err := snapshot.ValidKey(name); err != nil {
-		return fmt.Errorf("overlay: commit snapshot %q: name: %w", key, err)
-	}
-	s, err := o.store.GetSnapshot(ctx, key)
-	if err != nil {
-		return fmt.Errorf("overlay: commit: %w", err)
-	}
-	if s.Kind != snapshot.KindActive {
-		return fmt.Errorf("overlay: commit snapshot %q: it is %s: %w", key, s.Kind, snapshot.ErrNotActive)
-	}
-	u, err := storage.DiskUsage(ctx, o.fsDir(s.ID))
-	if err != nil {
-		return fmt.Errorf("overlay: commit snapshot %q: %w", key, err)
-	}
-	if _, err := o.store.Commit(ctx, key, name, u, opts...); err != nil {
-		return fmt.Errorf("overlay: %w", err)
-	}
-	return nil
+	return o.store.CommitActive(ctx, "overlay", name, key, func(s storage.Snapshot) (snapshot.Usage, error) {
+		return storage.DiskUsage(ctx, o.fsDir(s.ID))
+	}, opts...)
 }
 
 // Mounts returns the mounts of the active snapshot or view key.
 func (o *Overlay) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error) {
-	s, err := o.store.GetSnapshot(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("overlay: mounts: %w", err)
-	}
-	m, err := o.mounts(key, s)
-	if err != nil {
-		return nil, fmt.Errorf("overlay: mounts: %w", err)
-	}
-	return m, nil
+	return o.store.MountsOf(ctx, "overlay", key, o.mounts)
 }
 
 // Remove deletes the snapshot key: first its record, then its directory.

@@ -257,40 +257,17 @@ func (u *Unionfs) releaseApplyMount(id uint64) error {
 // it unmounts ApplyDir's stack, keeps the upper directory with its
 // whiteouts as the layer, and records its disk usage.
 func (u *Unionfs) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
-	if err := snapshot.ValidKey(name); err != nil {
-		return fmt.Errorf("unionfs: commit snapshot %q: name: %w", key, err)
-	}
-	s, err := u.store.GetSnapshot(ctx, key)
-	if err != nil {
-		return fmt.Errorf("unionfs: commit: %w", err)
-	}
-	if s.Kind != snapshot.KindActive {
-		return fmt.Errorf("unionfs: commit snapshot %q: it is %s: %w", key, s.Kind, snapshot.ErrNotActive)
-	}
-	if err := u.releaseApplyMount(s.ID); err != nil {
-		return fmt.Errorf("unionfs: commit snapshot %q: %w", key, err)
-	}
-	usage, err := storage.DiskUsage(ctx, u.fsDir(s.ID))
-	if err != nil {
-		return fmt.Errorf("unionfs: commit snapshot %q: %w", key, err)
-	}
-	if _, err := u.store.Commit(ctx, key, name, usage, opts...); err != nil {
-		return fmt.Errorf("unionfs: %w", err)
-	}
-	return nil
+	return u.store.CommitActive(ctx, "unionfs", name, key, func(s storage.Snapshot) (snapshot.Usage, error) {
+		if err := u.releaseApplyMount(s.ID); err != nil {
+			return snapshot.Usage{}, err
+		}
+		return storage.DiskUsage(ctx, u.fsDir(s.ID))
+	}, opts...)
 }
 
 // Mounts returns the mount plan of the active snapshot or view key.
 func (u *Unionfs) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error) {
-	s, err := u.store.GetSnapshot(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("unionfs: mounts: %w", err)
-	}
-	m, err := u.mounts(key, s)
-	if err != nil {
-		return nil, fmt.Errorf("unionfs: mounts: %w", err)
-	}
-	return m, nil
+	return u.store.MountsOf(ctx, "unionfs", key, u.mounts)
 }
 
 // Remove deletes the snapshot key: it unmounts ApplyDir's stack, then

@@ -41,3 +41,42 @@ func RemoveSnapshot(ctx context.Context, s *Store, d *Dirs, name, key string) (R
 	}
 	return rec, nil
 }
+
+// CommitActive is Commit for a directory snapshotter: it checks the new
+// name, checks that key is active, asks usage for what the snapshot uses
+// (the snapshotter's own accounting, and any work to finish first), and
+// records the commit.
+func (s *Store) CommitActive(ctx context.Context, name, snapName, key string, usage func(Snapshot) (snapshot.Usage, error), opts ...snapshot.Opt) error {
+	if err := snapshot.ValidKey(snapName); err != nil {
+		return fmt.Errorf("%s: commit snapshot %q: name: %w", name, key, err)
+	}
+	snap, err := s.GetSnapshot(ctx, key)
+	if err != nil {
+		return fmt.Errorf("%s: commit: %w", name, err)
+	}
+	if snap.Kind != snapshot.KindActive {
+		return fmt.Errorf("%s: commit snapshot %q: it is %s: %w", name, key, snap.Kind, snapshot.ErrNotActive)
+	}
+	u, err := usage(snap)
+	if err != nil {
+		return fmt.Errorf("%s: commit snapshot %q: %w", name, key, err)
+	}
+	if _, err := s.Commit(ctx, key, snapName, u, opts...); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// MountsOf is Mounts for a directory snapshotter: it looks key up and
+// asks mounts for the snapshotter's mounts of it.
+func (s *Store) MountsOf(ctx context.Context, name, key string, mounts func(key string, snap Snapshot) ([]snapshot.Mount, error)) ([]snapshot.Mount, error) {
+	snap, err := s.GetSnapshot(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: mounts: %w", name, err)
+	}
+	m, err := mounts(key, snap)
+	if err != nil {
+		return nil, fmt.Errorf("%s: mounts: %w", name, err)
+	}
+	return m, nil
+}
