@@ -426,7 +426,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 	}
 	sig := syscall.SIGTERM
 	if c.StopSignal != "" {
-		if s, err := ParseSignal(c.StopSignal); err == nil {
+		if s, err := ociruntime.ParseSignal(c.StopSignal); err == nil {
 			sig = s
 		}
 	}
@@ -502,9 +502,4 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		e.waitStopped(ctx, c.ID, 10*time.Second)
 	}
 	return e.destroy(ctx, c)
-}
-
-// ParseSignal reads a signal as a name (TERM, SIGTERM) or a number.
-func ParseSignal(s string) (syscall.Signal, error) {
-	return parseSignal(s)
 }

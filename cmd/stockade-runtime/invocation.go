@@ -5,11 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/stockade/stockade/ociruntime"
 )
 
 // invocation is one container command, parsed from either dialect:
@@ -243,7 +242,7 @@ func (inv *invocation) setArgs(pos []string) error {
 		}
 		inv.Signal = syscall.SIGTERM
 		if len(pos) == 2 {
-			if inv.Signal, err = parseSignal(pos[1]); err != nil {
+			if inv.Signal, err = ociruntime.ParseSignal(pos[1]); err != nil {
 				return err
 			}
 		}
@@ -278,23 +277,4 @@ func (inv *invocation) setArgs(pos []string) error {
 		return errors.New("empty container id")
 	}
 	return nil
-}
-
-// parseSignal reads a signal as runc and runj do: a number, or a name with
-// or without "SIG", in any case. The names and numbers are this system's.
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 128 {
-			return 0, fmt.Errorf("signal %d out of range", n)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stockade/stockade/ociruntime"
 )
 
 func TestParseInvocation(t *testing.T) {
@@ -134,9 +136,9 @@ func TestParseSignal(t *testing.T) {
 		{"NOPE", 0, true},
 	}
 	for _, tt := range tests {
-		got, err := parseSignal(tt.in)
+		got, err := ociruntime.ParseSignal(tt.in)
 		if got != tt.want || (err != nil) != tt.err {
-			t.Errorf("parseSignal(%q) = %v, %v", tt.in, got, err)
+			t.Errorf("ParseSignal(%q) = %v, %v", tt.in, got, err)
 		}
 	}
 }

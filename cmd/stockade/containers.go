@@ -465,7 +465,7 @@ func (a *app) restart(c *cli.Context) error {
 }
 
 func (a *app) kill(c *cli.Context) error {
-	sig, err := engine.ParseSignal(c.String("signal"))
+	sig, err := ociruntime.ParseSignal(c.String("signal"))
 	if err != nil {
 		return err
 	}

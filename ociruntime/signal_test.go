@@ -1,4 +1,4 @@
-package engine
+package ociruntime
 
 import (
 	"syscall"
@@ -15,8 +15,8 @@ func TestParseSignal(t *testing.T) {
 		{"SIGKILL", syscall.SIGKILL, ""},
 		{"hup", syscall.SIGHUP, ""},
 		{"9", syscall.SIGKILL, ""},
-		{"0", 0, `signal "0": out of range`},
-		{"NOPE", 0, `signal "NOPE": unknown signal`},
+		{"0", 0, "signal 0 out of range"},
+		{"NOPE", 0, `unknown signal "NOPE"`},
 	}
 	for _, tt := range tests {
 		got, err := ParseSignal(tt.in)
