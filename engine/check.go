@@ -75,21 +75,19 @@ func (e *Engine) Check(ctx context.Context, repair bool) ([]Problem, error) {
 	}
 	for _, key := range orphans {
 		add("snapshot "+key, "container root without a container record", func() error {
-			mount.UnmountAll(filepath.Join(e.StateDir, "c", shortID(strings.TrimPrefix(key, "ctr-")), "rootfs"))
+			mount.UnmountAll(e.rootfsDir(strings.TrimPrefix(key, "ctr-")))
 			return e.Snapshotter.Remove(ctx, key)
 		})
 	}
-	if ents, err := os.ReadDir(filepath.Join(e.StateDir, "c")); err == nil {
+	if ents, err := os.ReadDir(e.runRoot()); err == nil {
 		for _, ent := range ents {
-			if byShort[ent.Name()] {
+			short := ent.Name() // run directories are named by short id
+			if byShort[short] || monitorAlive(e.lockPath(short)) {
 				continue
 			}
-			dir := filepath.Join(e.StateDir, "c", ent.Name())
-			if monitorAlive(filepath.Join(dir, "monitor.lock")) {
-				continue
-			}
+			dir := e.runDir(short)
 			add("directory "+dir, "run-state of a container that no longer exists", func() error {
-				mount.UnmountAll(filepath.Join(dir, "rootfs"))
+				mount.UnmountAll(e.rootfsDir(short))
 				return os.RemoveAll(dir)
 			})
 		}

@@ -53,8 +53,10 @@ type Engine struct {
 
 func (e *Engine) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }
 
-// runDir is short on purpose: unix socket paths are limited to 104 bytes.
-func (e *Engine) runDir(id string) string    { return filepath.Join(e.StateDir, "c", shortID(id)) }
+// runRoot holds one run directory per container, named by short id: unix
+// socket paths under it are limited to 104 bytes.
+func (e *Engine) runRoot() string            { return filepath.Join(e.StateDir, "c") }
+func (e *Engine) runDir(id string) string    { return filepath.Join(e.runRoot(), shortID(id)) }
 func (e *Engine) rootfsDir(id string) string { return filepath.Join(e.runDir(id), "rootfs") }
 func (e *Engine) socketPath(id string) string {
 	return filepath.Join(e.runDir(id), "attach.sock")

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -187,8 +190,8 @@ func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry
 		}
 		return fn(e)
 	}
-	for i := DefaultLogMaxFiles + 7; i >= 1; i-- {
-		if err := readEntries(path+"."+strconv.Itoa(i), 0, keep); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, rotated := range rotatedLogs(path) {
+		if err := readEntries(rotated, keep); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -257,7 +260,28 @@ func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry
 	}
 }
 
-func readEntries(path string, _ int, fn func(LogEntry) error) error {
+// rotatedLogs lists path.N files, oldest (highest N) first.
+func rotatedLogs(path string) []string {
+	matches, _ := filepath.Glob(path + ".*")
+	type numbered struct {
+		n    int
+		path string
+	}
+	var files []numbered
+	for _, m := range matches {
+		if n, err := strconv.Atoi(strings.TrimPrefix(m, path+".")); err == nil && n > 0 {
+			files = append(files, numbered{n, m})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].n > files[j].n })
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.path
+	}
+	return out
+}
+
+func readEntries(path string, fn func(LogEntry) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

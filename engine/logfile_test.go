@@ -119,3 +119,37 @@ func TestReadLogFollow(t *testing.T) {
 		t.Errorf("followed %q", got)
 	}
 }
+
+// ReadLog reads every rotated file, oldest first, whatever maxFiles the
+// writer used.
+func TestReadLogManyRotations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := OpenLog(path, 200, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := w.Stream("stdout")
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(s, "line %02d\n", i)
+	}
+	s.Close()
+	w.Close()
+	if _, err := os.Stat(path + ".10"); err != nil {
+		t.Fatalf("expected 10+ rotated files: %v", err)
+	}
+	var got []string
+	if err := ReadLog(context.Background(), path, LogOptions{Tail: -1}, func(e LogEntry) error {
+		got = append(got, strings.TrimSpace(e.Log))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 40 || got[0] != "line 00" || got[39] != "line 39" {
+		t.Errorf("read %d entries: first %q last %q", len(got), got[0], got[len(got)-1])
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("out of order at %d: %q after %q", i, got[i], got[i-1])
+		}
+	}
+}

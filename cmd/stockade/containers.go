@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -585,8 +586,8 @@ func (a *app) logs(c *cli.Context) error {
 }
 
 func parseNonNegative(s string) (int, error) {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != s {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
 		return 0, errors.New("not a number")
 	}
 	return n, nil
