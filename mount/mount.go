@@ -5,9 +5,11 @@
 // system's data string) is portable and lives in options.go; only the
 // system calls are per OS. On Linux, "bind" mounts use MS_BIND and are
 // remounted read-only for "ro", and every other type ("overlay", "tmpfs",
-// ...) is passed to mount(2) with its flags and data. Other systems return
-// errors wrapping ErrNotSupported for now (the FreeBSD nmount(2) layer is
-// separate work).
+// ...) is passed to mount(2) with its flags and data. On FreeBSD every
+// mount is an nmount(2) call whose name/value iovec is built by the
+// portable NmountArgs (nmount.go): nullfs ("bind" and "rbind" map to it),
+// unionfs, tmpfs, devfs, fdescfs, procfs and zfs. Other systems return
+// errors wrapping ErrNotSupported.
 package mount
 
 import (
