@@ -13,16 +13,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stockade/stockade/freebsdabi"
 )
-
-// fiodgname is FIODGNAME, _IOW('f', 120, struct fiodgname_arg), on LP64.
-const fiodgname = 0x80106678
-
-type fiodgnameArg struct {
-	Len int32
-	_   int32
-	Buf *byte
-}
 
 // RunInit is the init helper: it carries out the InitPlan found in its
 // environment (see InitPlan) and executes the container's program. It
@@ -157,8 +150,8 @@ func setupTerminal(p *InitPlan) error {
 	master := int(r1)
 	defer unix.Close(master)
 	buf := make([]byte, 64)
-	arg := fiodgnameArg{Len: int32(len(buf)), Buf: &buf[0]}
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(master), fiodgname, uintptr(unsafe.Pointer(&arg))); e != 0 {
+	arg := freebsdabi.FiodgnameArg{Len: int32(len(buf)), Buf: &buf[0]}
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(master), freebsdabi.FIODGNAME, uintptr(unsafe.Pointer(&arg))); e != 0 {
 		return fmt.Errorf("ptsname: %w", e)
 	}
 	name := "/dev/" + cmsg(buf)

@@ -3,6 +3,7 @@ package jail
 import (
 	"syscall"
 
+	"github.com/stockade/stockade/freebsdabi"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/ociruntime"
 )
@@ -10,9 +11,9 @@ import (
 // jail_set(2) flags of <sys/jail.h>.
 const (
 	// JailCreate creates a jail.
-	JailCreate = 0x01
+	JailCreate = freebsdabi.JailCreate
 	// JailUpdate modifies an existing jail.
-	JailUpdate = 0x02
+	JailUpdate = freebsdabi.JailUpdate
 )
 
 // Kernel is what the runtime asks of the system. The FreeBSD

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/stockade/stockade/freebsdabi"
 )
 
 // ParamType is how a jail parameter's value is encoded for jail_set(2).
@@ -35,9 +37,9 @@ const (
 // sysvsem, sysvshm): JAIL_SYS_DISABLE, JAIL_SYS_NEW and JAIL_SYS_INHERIT of
 // <sys/jail.h>.
 const (
-	JailSysDisable = 0
-	JailSysNew     = 1
-	JailSysInherit = 2
+	JailSysDisable = freebsdabi.JailSysDisable
+	JailSysNew     = freebsdabi.JailSysNew
+	JailSysInherit = freebsdabi.JailSysInherit
 )
 
 // Param is one jail parameter.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/stockade/stockade/freebsdabi"
 )
 
 // InitCommand is the hidden first argument with which stockade-runtime
@@ -47,15 +49,6 @@ type InitPlan struct {
 	ExtraFiles    int        `json:"extraFiles,omitempty"`
 }
 
-// FreeBSD's RLIMIT_* numbers (<sys/resource.h>), by runtime-spec name.
-var rlimitNumbers = map[string]int{
-	"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
-	"RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_MEMLOCK": 6, "RLIMIT_NPROC": 7,
-	"RLIMIT_NOFILE": 8, "RLIMIT_SBSIZE": 9, "RLIMIT_VMEM": 10, "RLIMIT_AS": 10,
-	"RLIMIT_NPTS": 11, "RLIMIT_SWAP": 12, "RLIMIT_KQUEUES": 13, "RLIMIT_UMTXP": 14,
-	"RLIMIT_PIPEBUF": 15,
-}
-
 // NewInitPlan returns the plan of running p in jail jid. Args must not be
 // empty, Cwd must be absolute, rlimits must be FreeBSD's (RLIMIT_NICE and
 // other Linux-only ones are errors) with soft <= hard; a terminal needs a
@@ -91,7 +84,7 @@ func NewInitPlan(p *specs.Process, jid int, consoleSocket string) (*InitPlan, er
 	}
 	seen := map[int]string{}
 	for _, rl := range p.Rlimits {
-		n, ok := rlimitNumbers[rl.Type]
+		n, ok := freebsdabi.Rlimits[rl.Type]
 		if !ok {
 			return nil, specErr("process.rlimits: %s does not exist on FreeBSD", rl.Type)
 		}

@@ -13,29 +13,6 @@ import (
 	"github.com/stockade/stockade/snapshot"
 )
 
-func TestNmountFlagValues(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		ours, sys uint64
-	}{
-		{"MNT_RDONLY", mntRdonly, unix.MNT_RDONLY},
-		{"MNT_SYNCHRONOUS", mntSynchronous, unix.MNT_SYNCHRONOUS},
-		{"MNT_NOEXEC", mntNoexec, unix.MNT_NOEXEC},
-		{"MNT_NOSUID", mntNosuid, unix.MNT_NOSUID},
-		{"MNT_ASYNC", mntAsync, unix.MNT_ASYNC},
-		{"MNT_UPDATE", mntUpdate, unix.MNT_UPDATE},
-		{"MNT_FORCE", mntForce, unix.MNT_FORCE},
-		{"MNT_NOSYMFOLLOW", mntNosymfollow, unix.MNT_NOSYMFOLLOW},
-		{"MNT_NOATIME", mntNoatime, unix.MNT_NOATIME},
-		{"MNT_NOCLUSTERR", mntNoclusterr, unix.MNT_NOCLUSTERR},
-		{"MNT_NOCLUSTERW", mntNoclusterw, unix.MNT_NOCLUSTERW},
-	} {
-		if tc.ours != tc.sys {
-			t.Errorf("%s = %#x here, %#x in x/sys/unix", tc.name, tc.ours, tc.sys)
-		}
-	}
-}
-
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {

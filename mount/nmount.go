@@ -5,25 +5,24 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stockade/stockade/freebsdabi"
 	"github.com/stockade/stockade/snapshot"
 )
 
-// FreeBSD mount flag values (the MNT_* constants of <sys/mount.h>). They
-// are kernel ABI numbers, spelled out here so that the nmount(2) encoding
-// builds and is tested on every OS; mount_freebsd_test.go checks them
-// against golang.org/x/sys/unix.
+// FreeBSD mount flag values (the MNT_* constants of <sys/mount.h>), kept
+// in package freebsdabi, which checks them.
 const (
-	mntRdonly      = 0x1
-	mntSynchronous = 0x2
-	mntNoexec      = 0x4
-	mntNosuid      = 0x8
-	mntAsync       = 0x40
-	mntUpdate      = 0x10000
-	mntForce       = 0x80000
-	mntNosymfollow = 0x400000
-	mntNoatime     = 0x10000000
-	mntNoclusterr  = 0x40000000
-	mntNoclusterw  = 0x80000000
+	mntRdonly      = freebsdabi.MntRdonly
+	mntSynchronous = freebsdabi.MntSynchronous
+	mntNoexec      = freebsdabi.MntNoexec
+	mntNosuid      = freebsdabi.MntNosuid
+	mntAsync       = freebsdabi.MntAsync
+	mntUpdate      = freebsdabi.MntUpdate
+	mntForce       = freebsdabi.MntForce
+	mntNosymfollow = freebsdabi.MntNosymfollow
+	mntNoatime     = freebsdabi.MntNoatime
+	mntNoclusterr  = freebsdabi.MntNoclusterr
+	mntNoclusterw  = freebsdabi.MntNoclusterw
 )
 
 // ErrmsgLen is the size of the "errmsg" buffer passed to nmount(2), in

@@ -3,7 +3,7 @@
 # FreeBSD 14 (pkg). Packages already present are left alone.
 set -eu
 
-need_debian="docker-registry skopeo umoci runc containerd zstd tar git make bsdutils openssl gnupg qemu-system-x86 debootstrap e2fsprogs"
+need_debian="docker-registry skopeo umoci runc containerd zstd tar git make bsdutils openssl gnupg qemu-system-x86 debootstrap e2fsprogs librust-libc-dev"
 need_freebsd="go git gmake skopeo zstd"
 
 if [ "$(uname -s)" = FreeBSD ]; then

@@ -1,0 +1,136 @@
+// Package freebsdabi holds the FreeBSD kernel ABI numbers that stockade's
+// system-call layers use and that golang.org/x/sys/unix does not provide
+// (or that portable code must see on every OS): jail(2) flags and jailsys
+// values, the FIODGNAME ioctl, procctl(2) commands, the RLIMIT_* resource
+// numbers and the MNT_* mount flags.
+//
+// They are spelled out here, without build tags, so that the encoders that
+// use them build and are tested on Linux too. Two independent checks keep
+// them honest, since FreeBSD itself cannot run in this project's CI:
+//
+//   - xsys_freebsd.go fails the freebsd build when a value differs from
+//     golang.org/x/sys/unix, for every name x/sys/unix has;
+//   - TestAgainstRustLibc compares every value with the Rust libc crate's
+//     FreeBSD definitions (Debian's librust-libc-dev), which that project
+//     checks against the real FreeBSD headers.
+package freebsdabi
+
+// jail_set(2) and jail_get(2) flags, <sys/jail.h>.
+const (
+	// JailCreate creates a jail.
+	JailCreate = 0x01
+	// JailUpdate modifies an existing jail.
+	JailUpdate = 0x02
+	// JailAttach attaches the caller to the jail it creates or updates.
+	JailAttach = 0x04
+	// JailDying allows jail_get(2) and jail_set(2) on a dying jail.
+	JailDying = 0x08
+)
+
+// Values of the "jailsys" parameters (host, ip4, ip6, vnet, sysvmsg,
+// sysvsem, sysvshm, linux), <sys/jail.h>.
+const (
+	// JailSysDisable turns the feature off in the jail.
+	JailSysDisable = 0
+	// JailSysNew gives the jail its own instance.
+	JailSysNew = 1
+	// JailSysInherit shares the parent's instance.
+	JailSysInherit = 2
+)
+
+// FIODGNAME is _IOW('f', 120, struct fiodgname_arg) of <sys/filio.h> on
+// LP64 (amd64, arm64): it writes the device name of a descriptor (such as
+// "pts/3" for a pseudo-terminal master) into a caller's buffer. ptsname(3)
+// is built on it.
+const FIODGNAME = 0x80106678
+
+// FiodgnameArg is struct fiodgname_arg of <sys/filio.h> on LP64: an int
+// length, padding, and a pointer to the buffer.
+type FiodgnameArg struct {
+	// Len is the buffer's size.
+	Len int32
+	_   int32
+	// Buf is the buffer's first byte.
+	Buf *byte
+}
+
+// procctl(2): the id type of <sys/wait.h> (idtype_t) and the commands of
+// <sys/procctl.h> that stockade uses.
+const (
+	// PPid is P_PID: the id is a process id.
+	PPid = 0
+	// ProcReapAcquire is PROC_REAP_ACQUIRE: become the reaper of one's
+	// descendants.
+	ProcReapAcquire = 2
+)
+
+// Resource numbers of setrlimit(2), <sys/resource.h>.
+const (
+	RlimitCPU     = 0  // RLIMIT_CPU
+	RlimitFsize   = 1  // RLIMIT_FSIZE
+	RlimitData    = 2  // RLIMIT_DATA
+	RlimitStack   = 3  // RLIMIT_STACK
+	RlimitCore    = 4  // RLIMIT_CORE
+	RlimitRSS     = 5  // RLIMIT_RSS
+	RlimitMemlock = 6  // RLIMIT_MEMLOCK
+	RlimitNproc   = 7  // RLIMIT_NPROC
+	RlimitNofile  = 8  // RLIMIT_NOFILE
+	RlimitSbsize  = 9  // RLIMIT_SBSIZE
+	RlimitVmem    = 10 // RLIMIT_VMEM, also named RLIMIT_AS
+	RlimitNpts    = 11 // RLIMIT_NPTS
+	RlimitSwap    = 12 // RLIMIT_SWAP
+	RlimitKqueues = 13 // RLIMIT_KQUEUES
+	RlimitUmtxp   = 14 // RLIMIT_UMTXP
+	RlimitPipebuf = 15 // RLIMIT_PIPEBUF, from FreeBSD 14.0 on
+)
+
+// Rlimits maps the RLIMIT_* names (runtime-spec's process.rlimits types)
+// to FreeBSD's resource numbers.
+var Rlimits = map[string]int{
+	"RLIMIT_CPU": RlimitCPU, "RLIMIT_FSIZE": RlimitFsize, "RLIMIT_DATA": RlimitData,
+	"RLIMIT_STACK": RlimitStack, "RLIMIT_CORE": RlimitCore, "RLIMIT_RSS": RlimitRSS,
+	"RLIMIT_MEMLOCK": RlimitMemlock, "RLIMIT_NPROC": RlimitNproc, "RLIMIT_NOFILE": RlimitNofile,
+	"RLIMIT_SBSIZE": RlimitSbsize, "RLIMIT_VMEM": RlimitVmem, "RLIMIT_AS": RlimitVmem,
+	"RLIMIT_NPTS": RlimitNpts, "RLIMIT_SWAP": RlimitSwap, "RLIMIT_KQUEUES": RlimitKqueues,
+	"RLIMIT_UMTXP": RlimitUmtxp, "RLIMIT_PIPEBUF": RlimitPipebuf,
+}
+
+// Mount flags, the MNT_* constants of <sys/mount.h> that nmount(2) and
+// unmount(2) take.
+const (
+	// MntRdonly is MNT_RDONLY.
+	MntRdonly = 0x1
+	// MntSynchronous is MNT_SYNCHRONOUS.
+	MntSynchronous = 0x2
+	// MntNoexec is MNT_NOEXEC.
+	MntNoexec = 0x4
+	// MntNosuid is MNT_NOSUID.
+	MntNosuid = 0x8
+	// MntAsync is MNT_ASYNC.
+	MntAsync = 0x40
+	// MntUpdate is MNT_UPDATE.
+	MntUpdate = 0x10000
+	// MntForce is MNT_FORCE.
+	MntForce = 0x80000
+	// MntNosymfollow is MNT_NOSYMFOLLOW.
+	MntNosymfollow = 0x400000
+	// MntNoatime is MNT_NOATIME.
+	MntNoatime = 0x10000000
+	// MntNoclusterr is MNT_NOCLUSTERR.
+	MntNoclusterr = 0x40000000
+	// MntNoclusterw is MNT_NOCLUSTERW.
+	MntNoclusterw = 0x80000000
+)
+
+// Constants lists every integer constant of this package by its C name,
+// for the checks.
+var Constants = map[string]uint64{
+	"JAIL_CREATE": JailCreate, "JAIL_UPDATE": JailUpdate, "JAIL_ATTACH": JailAttach, "JAIL_DYING": JailDying,
+	"JAIL_SYS_DISABLE": JailSysDisable, "JAIL_SYS_NEW": JailSysNew, "JAIL_SYS_INHERIT": JailSysInherit,
+	"FIODGNAME": FIODGNAME,
+	"P_PID":     PPid, "PROC_REAP_ACQUIRE": ProcReapAcquire,
+	"MNT_RDONLY": MntRdonly, "MNT_SYNCHRONOUS": MntSynchronous, "MNT_NOEXEC": MntNoexec,
+	"MNT_NOSUID": MntNosuid, "MNT_ASYNC": MntAsync, "MNT_UPDATE": MntUpdate, "MNT_FORCE": MntForce,
+	"MNT_NOSYMFOLLOW": MntNosymfollow, "MNT_NOATIME": MntNoatime,
+	"MNT_NOCLUSTERR": MntNoclusterr, "MNT_NOCLUSTERW": MntNoclusterw,
+}
