@@ -18,7 +18,10 @@
 //   - RctlRules turns org.freebsd.rctl.* annotations into rctl(8) rules on
 //     the jail;
 //   - the container state (state.json, a lock, the exec fifo) lives in a
-//     directory per container under the runtime's root;
+//     directory per container under the runtime's root; Create, Start,
+//     Kill, Exec (until its process is in the jail) and Delete hold the
+//     lock while they act, State and List read state.json, which is
+//     replaced atomically;
 //   - Runtime drives the lifecycle over the small Kernel interface, keeping
 //     an undo journal so that a failed Create and Delete release exactly
 //     what was made, in reverse order;

@@ -395,3 +395,70 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// Kill, Exec and Start wait for the container's lock: when a Delete holds
+// it and removes the container, they find no container and touch nothing
+// (no signal to a pid, no process in a jail id, that may be reused).
+func TestActionsWaitForDelete(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		op   func(r *Runtime) error
+	}{
+		{"kill", func(r *Runtime) error { return r.Kill(ctx, "c1", syscall.SIGTERM, false) }},
+		{"kill --all", func(r *Runtime) error { return r.Kill(ctx, "c1", syscall.SIGKILL, true) }},
+		{"exec", func(r *Runtime) error {
+			_, err := r.Exec(ctx, "c1", ociruntime.ExecOpts{Process: lsProcess(), Detach: true})
+			return err
+		}},
+		{"start", func(r *Runtime) error { return r.Start(ctx, "c1") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, k := running(t)
+			lock, err := r.store.lock("c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			k.reset()
+			done := make(chan error, 1)
+			go func() { done <- tc.op(r) }()
+			select {
+			case err := <-done:
+				lock.Close()
+				t.Fatalf("returned while another process held the lock: %v", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if err := r.store.remove("c1"); err != nil {
+				t.Fatal(err)
+			}
+			lock.Close()
+			if err := <-done; !errors.Is(err, ociruntime.ErrNotFound) {
+				t.Errorf("after the delete: %v, want ErrNotFound", err)
+			}
+			if calls := k.log(); len(calls) != 0 {
+				t.Errorf("acted on a deleted container: %q", calls)
+			}
+		})
+	}
+}
+
+// Every operation refuses an id that is not a jail name before it touches
+// the state directory, so that "../x" cannot reach outside the root.
+func TestOperationsValidateID(t *testing.T) {
+	ctx := context.Background()
+	r := New(t.TempDir(), newFake(), nil)
+	for _, id := range []string{"../x", "a/b", "", "12"} {
+		errs := map[string]error{
+			"start":  r.Start(ctx, id),
+			"kill":   r.Kill(ctx, id, syscall.SIGTERM, false),
+			"delete": r.Delete(ctx, id, true),
+		}
+		_, errs["state"] = r.State(ctx, id)
+		_, errs["exec"] = r.Exec(ctx, id, ociruntime.ExecOpts{Process: lsProcess()})
+		for op, err := range errs {
+			if err == nil || errors.Is(err, ociruntime.ErrNotFound) || !strings.HasPrefix(err.Error(), op+": ") {
+				t.Errorf("%s %q: %v, want a refusal of the id", op, id, err)
+			}
+		}
+	}
+}

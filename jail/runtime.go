@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -371,15 +372,11 @@ func (r *Runtime) state(rec *Record) specs.State {
 // hooks, writes a byte to the exec fifo and removes it, then runs the
 // poststart hooks (whose failures are logged).
 func (r *Runtime) Start(ctx context.Context, id string) error {
-	lock, err := r.store.lock(id)
+	rec, lock, err := r.open("start", id)
 	if err != nil {
-		return fmt.Errorf("start: %w", err)
+		return err
 	}
 	defer lock.Close()
-	rec, err := r.store.read(id)
-	if err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
 	if err := CheckTransition(r.status(rec), OpStart, false); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
@@ -415,6 +412,27 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	return nil
 }
 
+// open validates id, takes the container's lock and reads its record, for
+// an operation that acts on the container: Start, Kill, Exec and Delete
+// hold the lock while they act, so that none of them acts on a container
+// another one is deleting (signals a pid or attaches to a jail id the
+// system may already have given to someone else).
+func (r *Runtime) open(op, id string) (*Record, *os.File, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	lock, err := r.store.lock(id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	rec, err := r.store.read(id)
+	if err != nil {
+		lock.Close()
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return rec, lock, nil
+}
+
 // State returns the container's state, its status derived from the
 // kernel, with the jail's id in the org.freebsd.jail.jid annotation.
 func (r *Runtime) State(_ context.Context, id string) (specs.State, error) {
@@ -431,13 +449,11 @@ func (r *Runtime) State(_ context.Context, id string) (specs.State, error) {
 // Kill signals the container's process, or with all every process of its
 // jail as well.
 func (r *Runtime) Kill(_ context.Context, id string, sig syscall.Signal, all bool) error {
-	if err := ValidateID(id); err != nil {
-		return fmt.Errorf("kill: %w", err)
-	}
-	rec, err := r.store.read(id)
+	rec, lock, err := r.open("kill", id)
 	if err != nil {
-		return fmt.Errorf("kill: %w", err)
+		return err
 	}
+	defer lock.Close()
 	if err := CheckTransition(r.status(rec), OpKill, false); err != nil {
 		return fmt.Errorf("kill %s: %w", id, err)
 	}
@@ -476,18 +492,11 @@ func (r *Runtime) signal(rec *Record, sig syscall.Signal, all bool) error {
 // and the state goes. When some release fails the state stays, with what
 // is left to do, and Delete can be run again.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
-	if err := ValidateID(id); err != nil {
-		return fmt.Errorf("delete: %w", err)
-	}
-	lock, err := r.store.lock(id)
+	rec, lock, err := r.open("delete", id)
 	if err != nil {
-		return fmt.Errorf("delete: %w", err)
+		return err
 	}
 	defer lock.Close()
-	rec, err := r.store.read(id)
-	if err != nil {
-		return fmt.Errorf("delete: %w", err)
-	}
 	status := r.status(rec)
 	if err := CheckTransition(status, OpDelete, force); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
@@ -529,13 +538,14 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 // (and stops feeding its stdin), so that a descendant holding the output
 // open cannot make Exec hang. With Detach, opts.IO is passed on as it is.
 func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (int, error) {
-	if err := ValidateID(id); err != nil {
-		return -1, fmt.Errorf("exec: %w", err)
-	}
-	rec, err := r.store.read(id)
+	rec, lock, err := r.open("exec", id)
 	if err != nil {
-		return -1, fmt.Errorf("exec: %w", err)
+		return -1, err
 	}
+	// Held until the process is in the jail (and its pid file written),
+	// not while it runs.
+	unlock := sync.OnceFunc(func() { lock.Close() })
+	defer unlock()
 	if err := CheckTransition(r.status(rec), OpExec, false); err != nil {
 		return -1, fmt.Errorf("exec %s: %w", id, err)
 	}
@@ -571,6 +581,7 @@ func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (
 			return -1, fmt.Errorf("exec %s: %w", id, err)
 		}
 	}
+	unlock()
 	if opts.Detach {
 		return 0, nil
 	}
