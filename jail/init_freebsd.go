@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -24,125 +22,81 @@ func RunInit() {
 	data := os.Getenv(InitEnv)
 	os.Unsetenv(InitEnv)
 	var plan InitPlan
-	ready := -1
 	if err := json.Unmarshal([]byte(data), &plan); err != nil {
 		fmt.Fprintf(os.Stderr, "stockade-runtime init: bad plan: %v\n", err)
-		os.Exit(126)
+		os.Exit(initExitPrepare)
 	}
-	ready = 3 + plan.ExtraFiles
-	unix.CloseOnExec(ready)
-	path, fifo, err := prepare(&plan)
-	if err != nil {
-		msg, _ := json.Marshal(ReadyMessage{Error: err.Error()})
-		unix.Write(ready, msg)
-		os.Exit(126)
+	sys := freebsdInit{readyFd: 3 + plan.ExtraFiles}
+	unix.CloseOnExec(sys.readyFd)
+	code, err := runInit(sys, &plan)
+	if code == initExitExec {
+		// A failure before it was told on the ready descriptor already.
+		fmt.Fprintf(os.Stderr, "stockade-runtime init: %v\n", err)
 	}
-	msg, _ := json.Marshal(ReadyMessage{})
-	unix.Write(ready, msg)
-	unix.Close(ready)
-	if fifo >= 0 {
-		var b [1]byte
-		for {
-			_, err := unix.Read(fifo, b[:])
-			if err != unix.EINTR {
-				break
-			}
-		}
-		unix.Close(fifo)
-	}
-	for fd := 3 + plan.ExtraFiles; fd < 1024; fd++ {
-		unix.CloseOnExec(fd)
-	}
-	err = unix.Exec(path, plan.Args, plan.Env)
-	fmt.Fprintf(os.Stderr, "stockade-runtime init: exec %s: %v\n", plan.Args[0], err)
-	os.Exit(127)
+	os.Exit(code)
 }
 
-// prepare does everything up to the wait: fifo, terminal, attach, cwd,
-// credentials, umask, rlimits, program lookup.
-func prepare(p *InitPlan) (string, int, error) {
-	if err := p.Validate(); err != nil {
-		return "", -1, err
+// freebsdInit is initSys made of FreeBSD system calls.
+type freebsdInit struct{ readyFd int }
+
+func (freebsdInit) openFifo(path string) (int, error) {
+	return unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+}
+
+func (freebsdInit) jailAttach(jid int) error {
+	if _, _, e := unix.Syscall(unix.SYS_JAIL_ATTACH, uintptr(jid), 0, 0); e != 0 {
+		return e
 	}
-	fifo := -1
-	if p.Fifo != "" {
-		fd, err := unix.Open(p.Fifo, unix.O_RDWR|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return "", -1, fmt.Errorf("exec fifo: %w", err)
-		}
-		fifo = fd
-	}
-	if p.Terminal {
-		if err := setupTerminal(p); err != nil {
-			return "", -1, fmt.Errorf("terminal: %w", err)
-		}
-	}
-	if _, _, e := unix.Syscall(unix.SYS_JAIL_ATTACH, uintptr(p.JID), 0, 0); e != 0 {
-		return "", -1, fmt.Errorf("jail_attach %d: %w", p.JID, e)
-	}
-	if err := unix.Chdir(p.Cwd); err != nil {
-		return "", -1, fmt.Errorf("chdir %s: %w", p.Cwd, err)
-	}
-	groups := make([]int, len(p.Groups))
-	for i, g := range p.Groups {
+	return nil
+}
+
+func (freebsdInit) chdir(dir string) error { return unix.Chdir(dir) }
+
+func (freebsdInit) setgroups(gids []uint32) error {
+	groups := make([]int, len(gids))
+	for i, g := range gids {
 		groups[i] = int(g)
 	}
-	if err := unix.Setgroups(groups); err != nil {
-		return "", -1, fmt.Errorf("setgroups: %w", err)
-	}
-	if err := unix.Setgid(int(p.GID)); err != nil {
-		return "", -1, fmt.Errorf("setgid %d: %w", p.GID, err)
-	}
-	for _, rl := range p.Rlimits {
-		lim := unix.Rlimit{Cur: int64(rl.Soft), Max: int64(rl.Hard)}
-		if err := unix.Setrlimit(rl.Resource, &lim); err != nil {
-			return "", -1, fmt.Errorf("setrlimit %d: %w", rl.Resource, err)
-		}
-	}
-	if err := unix.Setuid(int(p.UID)); err != nil {
-		return "", -1, fmt.Errorf("setuid %d: %w", p.UID, err)
-	}
-	if p.Umask != nil {
-		unix.Umask(int(*p.Umask))
-	}
-	path, err := lookPath(p.Args[0], p.Env)
-	if err != nil {
-		return "", -1, err
-	}
-	return path, fifo, nil
+	return unix.Setgroups(groups)
 }
 
-// lookPath finds the program as execvp would, with the process's PATH.
-func lookPath(arg0 string, env []string) (string, error) {
-	if strings.Contains(arg0, "/") {
-		if err := unix.Access(arg0, unix.X_OK); err != nil {
-			return "", fmt.Errorf("%s: %w", arg0, err)
-		}
-		return arg0, nil
-	}
-	path := "/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin:/usr/local/sbin"
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			dir = "."
-		}
-		full := filepath.Join(dir, arg0)
-		var st unix.Stat_t
-		if unix.Stat(full, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && unix.Access(full, unix.X_OK) == nil {
-			return full, nil
-		}
-	}
-	return "", fmt.Errorf("%s: executable file not found in $PATH", arg0)
+func (freebsdInit) setgid(gid uint32) error { return unix.Setgid(int(gid)) }
+func (freebsdInit) setuid(uid uint32) error { return unix.Setuid(int(uid)) }
+func (freebsdInit) umask(mask uint32)       { unix.Umask(int(mask)) }
+
+func (freebsdInit) setrlimit(rl Rlimit) error {
+	return unix.Setrlimit(rl.Resource, &unix.Rlimit{Cur: int64(rl.Soft), Max: int64(rl.Hard)})
 }
 
-// setupTerminal opens a pseudo-terminal, sends its master over the
-// console socket, applies the console size, and makes the slave the
-// controlling terminal and standard streams of a new session.
-func setupTerminal(p *InitPlan) error {
+func (freebsdInit) lookPath(arg0 string, env []string) (string, error) { return lookPath(arg0, env) }
+
+func (s freebsdInit) ready(msg []byte) {
+	unix.Write(s.readyFd, msg)
+	unix.Close(s.readyFd)
+}
+
+func (freebsdInit) waitFifo(fd int) {
+	var b [1]byte
+	for {
+		if _, err := unix.Read(fd, b[:]); err != unix.EINTR {
+			break
+		}
+	}
+	unix.Close(fd)
+}
+
+func (freebsdInit) closeOnExecFrom(from int) {
+	for fd := from; fd < 1024; fd++ {
+		unix.CloseOnExec(fd)
+	}
+}
+
+func (freebsdInit) exec(path string, args, env []string) error { return unix.Exec(path, args, env) }
+
+// terminal opens a pseudo-terminal, sends its master over the console
+// socket, applies the console size, and makes the slave the controlling
+// terminal and standard streams of a new session.
+func (freebsdInit) terminal(p *InitPlan) error {
 	r1, _, e := unix.Syscall(unix.SYS_POSIX_OPENPT, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0, 0)
 	if e != 0 {
 		return fmt.Errorf("posix_openpt: %w", e)
