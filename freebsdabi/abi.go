@@ -81,7 +81,7 @@ const (
 	RlimitSwap    = 12 // RLIMIT_SWAP
 	RlimitKqueues = 13 // RLIMIT_KQUEUES
 	RlimitUmtxp   = 14 // RLIMIT_UMTXP
-	RlimitPipebuf = 15 // RLIMIT_PIPEBUF, from FreeBSD 14.0 on
+	RlimitPipebuf = 15 // RLIMIT_PIPEBUF, from FreeBSD 14.2 on (earlier kernels refuse it)
 )
 
 // Rlimits maps the RLIMIT_* names (runtime-spec's process.rlimits types)

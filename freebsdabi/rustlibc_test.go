@@ -146,7 +146,7 @@ func TestAgainstRustLibc(t *testing.T) {
 	}
 	// Names an older crate lacks, and how they are known to be right then.
 	mayLack := map[string]func() error{
-		// RLIMIT_PIPEBUF came with FreeBSD 14.0 and RLIM_NLIMITS went from
+		// RLIMIT_PIPEBUF came with FreeBSD 14.2 and RLIM_NLIMITS went from
 		// 15 to 16: a crate without it must say there are 15 limits, so
 		// that 15 is the next number.
 		"RLIMIT_PIPEBUF": func() error {

@@ -74,8 +74,8 @@ func (f *fakeKernel) JailSet(params []Param, flags int) (int, error) {
 	return f.nextID, nil
 }
 
-func (f *fakeKernel) JailChildren(name string) (int, int, error) {
-	return 2, 2, f.rec("jail_get", "jail_get "+name)
+func (f *fakeKernel) LoadModule(param, file string) error {
+	return f.rec("kldload", "kldload "+param+" "+file)
 }
 
 func (f *fakeKernel) JailRemove(jid int) error {

@@ -119,6 +119,11 @@ func (freebsdInit) terminal(p *InitPlan) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)
 	}
+	// As grantpt(3) would for the process's user: the terminal is the
+	// container user's (its group stays tty), so that it can reopen it.
+	if err := unix.Fchown(slave, int(p.UID), -1); err != nil {
+		return fmt.Errorf("chown %s: %w", name, err)
+	}
 	conn, err := net.Dial("unix", p.ConsoleSocket)
 	if err != nil {
 		return fmt.Errorf("console socket: %w", err)

@@ -106,7 +106,7 @@ func prepareInit(sys initSys, p *InitPlan) (string, int, error) {
 	}
 	for _, rl := range p.Rlimits {
 		if err := sys.setrlimit(rl); err != nil {
-			return "", -1, fmt.Errorf("setrlimit %d: %w", rl.Resource, err)
+			return "", -1, fmt.Errorf("setrlimit %s (%d): %w", rl.Name, rl.Resource, err)
 		}
 	}
 	if err := sys.setuid(p.UID); err != nil {

@@ -23,9 +23,9 @@ type Kernel interface {
 	// JailSet calls jail_set(2) with the parameters and flags (JailCreate
 	// or JailUpdate) and returns the jail's id.
 	JailSet(params []Param, flags int) (jid int, err error)
-	// JailChildren returns the children.cur and children.max of the jail
-	// named name.
-	JailChildren(name string) (cur, max int, err error)
+	// LoadModule makes sure that the jail parameter param exists, loading
+	// the kernel module file (kldload(2)) when it does not.
+	LoadModule(param, file string) error
 	// JailRemove removes the jail and kills its processes.
 	JailRemove(jid int) error
 	// Nmount makes one mount.

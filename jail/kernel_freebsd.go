@@ -4,7 +4,6 @@ package jail
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,13 +82,31 @@ func (freebsdKernel) JailSet(params []Param, flags int) (int, error) {
 	return jid, nil
 }
 
-func (freebsdKernel) JailChildren(name string) (int, int, error) {
-	cur, max := make([]byte, 4), make([]byte, 4)
-	bufs := [][]byte{cstring("name"), cstring(name), cstring("children.cur"), cur, cstring("children.max"), max}
-	if _, err := jailCall(unix.SYS_JAIL_GET, bufs, 0); err != nil {
-		return 0, 0, fmt.Errorf("jail_get %s: %w", name, err)
+// jailParamKnown tells whether the kernel has the jail parameter: its
+// sysctl security.jail.param.<name> exists (reading a node that is one,
+// such as a jailsys parameter's, fails with EISDIR, not ENOENT).
+func jailParamKnown(name string) bool {
+	_, err := unix.SysctlRaw("security.jail.param." + name)
+	return !errors.Is(err, unix.ENOENT)
+}
+
+func (freebsdKernel) LoadModule(param, file string) error {
+	if jailParamKnown(param) {
+		return nil
 	}
-	return int(int32(binary.NativeEndian.Uint32(cur))), int(int32(binary.NativeEndian.Uint32(max))), nil
+	p, err := unix.BytePtrFromString(file)
+	if err != nil {
+		return fmt.Errorf("kldload %s: %w", file, err)
+	}
+	_, _, e := unix.Syscall(unix.SYS_KLDLOAD, uintptr(unsafe.Pointer(p)), 0, 0)
+	runtime.KeepAlive(p)
+	if e != 0 && e != unix.EEXIST {
+		return fmt.Errorf("kldload %s: %w", file, e)
+	}
+	if !jailParamKnown(param) {
+		return fmt.Errorf("kldload %s: the kernel still has no jail parameter %s", file, param)
+	}
+	return nil
 }
 
 func (freebsdKernel) JailRemove(jid int) error {

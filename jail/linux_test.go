@@ -32,9 +32,16 @@ func TestJailParamsLinux(t *testing.T) {
 			s.Linux = &specs.Linux{}
 			s.Annotations = map[string]string{AnnotationLinuxOSRelease: "6.1.0-18-amd64"}
 		}, head + linux + "6.1.0-18-amd64" + defaultsTail, true},
+		{"osrelease dashed suffix", func(s *specs.Spec) {
+			s.Annotations = map[string]string{AnnotationImageOS: "linux", AnnotationLinuxOSRelease: "4.18.0-553.el8"}
+		}, head + linux + "4.18.0-553.el8" + defaultsTail, true},
+		// linux_map_osrel refuses a suffix that starts with '.' or is empty.
 		{"osrelease dotted suffix", func(s *specs.Spec) {
 			s.Annotations = map[string]string{AnnotationImageOS: "linux", AnnotationLinuxOSRelease: "4.18.0.el8"}
-		}, head + linux + "4.18.0.el8" + defaultsTail, true},
+		}, "is not a Linux release", false},
+		{"osrelease empty suffix", func(s *specs.Spec) {
+			s.Annotations = map[string]string{AnnotationImageOS: "linux", AnnotationLinuxOSRelease: "5.15.0-"}
+		}, "is not a Linux release", false},
 		{"linux after sysv, before enforce_statfs", func(s *specs.Spec) {
 			s.Linux = &specs.Linux{}
 			s.Hostname = "h"
@@ -124,9 +131,13 @@ func TestCreateLinux(t *testing.T) {
 	if err := create(t, New(t.TempDir(), k, nil), bundle); err != nil {
 		t.Fatal(err)
 	}
-	want := happyCalls(rootfs, data)
-	for i, c := range want {
-		want[i] = strings.Replace(c, " sysvshm=1 ", " sysvshm=1 linux=1 linux.osname=Linux linux.osrelease=6.6.0 ", 1)
+	var want []string
+	for _, c := range happyCalls(rootfs, data) {
+		if strings.HasPrefix(c, "jail_set create ") {
+			// The linux.* parameters exist once the linuxulator is loaded.
+			want = append(want, "kldload linux linux64")
+		}
+		want = append(want, strings.Replace(c, " sysvshm=1 ", " sysvshm=1 linux=1 linux.osname=Linux linux.osrelease=6.6.0 ", 1))
 	}
 	if got := k.log(); !slices.Equal(got, want) {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

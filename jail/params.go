@@ -137,10 +137,11 @@ const (
 	maxLinuxUTSName = 64
 )
 
-// linuxOSRelease is what linux_map_osrel(9) accepts: at least
-// MAJOR.MINOR.PATCH with MAJOR >= 1, and after the patch level nothing or
-// a suffix starting with '-' or '.'.
-var linuxOSRelease = regexp.MustCompile(`^[1-9][0-9]*\.[0-9]+\.[0-9]+([-.][!-~]*)?$`)
+// linuxOSRelease is a subset of what the linuxulator's linux_map_osrel
+// accepts (sys/compat/linux/linux_mib.c): MAJOR.MINOR.PATCH with MAJOR >=
+// 1, then nothing or '-' and a non-empty suffix. The kernel refuses a
+// suffix starting with '.' and an empty one.
+var linuxOSRelease = regexp.MustCompile(`^[1-9][0-9]*\.[0-9]+\.[0-9]+(-[!-~]+)?$`)
 
 // IsLinuxBundle tells whether spec is for a Linux image, to run under the
 // linuxulator. The rule is: the org.opencontainers.image.os annotation
@@ -190,9 +191,27 @@ type JailConfig struct {
 	VnetInterfaces []string
 	// Linux is set for a Linux image's jail (see IsLinuxBundle).
 	Linux bool
+	// Modules are the kernel modules that must be loaded before the jail
+	// is made, because they add parameters it uses (as jail(8) loads
+	// them): the file systems of allow.mount.<fs>, and linux64 for the
+	// linux.* parameters.
+	Modules []Module
 	// Params are the jail_set(2) parameters, in order.
 	Params []Param
 }
+
+// Module is a kernel module that registers a jail parameter.
+type Module struct {
+	// Param is a jail parameter the module adds.
+	Param string
+	// File is the module's file for kldload(2), such as "linux64".
+	File string
+}
+
+// LinuxModule is the linuxulator module a Linux jail needs: linux64 (on
+// amd64 and arm64) loads the common part that registers the linux.*
+// jail parameters and runs 64-bit Linux programs.
+const LinuxModule = "linux64"
 
 // ValidateID checks that id can name a jail: not empty, no dot (dots
 // separate parent and child jails), not all digits (a number names a jail
@@ -252,6 +271,9 @@ func parseAddrs(field string, list []string, v6 bool) ([]netip.Prefix, error) {
 		}
 		if a := p.Addr(); (v6 && !(a.Is6() && !a.Is4In6())) || (!v6 && !a.Is4()) || a.Zone() != "" {
 			return nil, specErr("freebsd.jail.%s: %q is not an IPv%s address", field, s, map[bool]string{false: "4", true: "6"}[v6])
+		}
+		if a := p.Addr(); a.IsUnspecified() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			return nil, specErr("freebsd.jail.%s: %s cannot be a jail's address", field, a)
 		}
 		out = append(out, p)
 	}
@@ -321,7 +343,9 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 //	host.domainname  domainname (needs host "new")
 //	ip4, ip4.addr    freebsd.jail.ip4, ip4Addr (addresses imply "new")
 //	ip6, ip6.addr    freebsd.jail.ip6, ip6Addr
-//	vnet             freebsd.jail.vnet (new or inherit)
+//	vnet             freebsd.jail.vnet "new" (inherit is what a jail gets
+//	                 without it; passed, it would make the kernel refuse
+//	                 ip4/ip6 parameters)
 //	sysvmsg/sem/shm  freebsd.jail.sysvmsg/sysvsem/sysvshm
 //	linux            "new" (1) for a Linux image (IsLinuxBundle), with
 //	linux.osname     "Linux" and
@@ -343,9 +367,9 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 // (true or false), and org.freebsd.jail.linux.osrelease (a Linux release,
 // MAJOR.MINOR.PATCH[-suffix], for a Linux image only). Unknown
 // org.freebsd.jail.* annotations, unknown values
-// and contradictions (addresses with ip4 "disable", addresses or interface
-// with vnet "new", vnetInterfaces without vnet "new", a hostname with host
-// "inherit", ...) are errors wrapping ErrInvalidSpec.
+// and contradictions (addresses with ip4 "disable", any ip4/ip6 setting or
+// interface with vnet "new", vnetInterfaces without vnet "new", a
+// hostname with host "inherit", ...) are errors wrapping ErrInvalidSpec.
 func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
@@ -400,6 +424,10 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 		return nil, err
 	}
 	cfg.Vnet = vnetSet && vnet == JailSysNew
+	// "inherit" is what a jail without the parameter gets; passing it
+	// would make the kernel refuse any ip4/ip6 parameter beside it ("vnet
+	// jails cannot have IP address restrictions").
+	vnetSet = cfg.Vnet
 	if len(j.VnetInterfaces) > 0 && !cfg.Vnet {
 		return nil, specErr("freebsd.jail.vnetInterfaces need freebsd.jail.vnet \"new\"")
 	}
@@ -445,10 +473,10 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 			}
 			v, set = JailSysNew, true
 		}
-		if set && cfg.Vnet && v != JailSysNew {
-			// ip4/ip6 "inherit" or "disable" mean nothing in an own vnet;
-			// the spec says to leave them unset.
-			return nil, specErr("freebsd.jail.%s %q cannot be used with vnet \"new\"", fam.name, fam.share)
+		if set && cfg.Vnet {
+			// The kernel refuses every ip4/ip6 parameter of a vnet jail;
+			// its addresses are configured inside its own network stack.
+			return nil, specErr("freebsd.jail.%s %q cannot be used with vnet \"new\" (leave it unset)", fam.name, fam.share)
 		}
 		if set {
 			add(IntParam(fam.name, v))
@@ -503,6 +531,7 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 		} else if len(rel) > maxLinuxUTSName || !linuxOSRelease.MatchString(rel) {
 			return nil, specErr("annotation %s: %q is not a Linux release (want MAJOR.MINOR.PATCH with an optional -suffix, up to %d bytes)", AnnotationLinuxOSRelease, rel, maxLinuxUTSName)
 		}
+		cfg.Modules = append(cfg.Modules, Module{Param: "linux", File: LinuxModule})
 		add(IntParam("linux", JailSysNew))
 		add(StrParam("linux.osname", LinuxOSName))
 		add(StrParam("linux.osrelease", rel))
@@ -557,6 +586,7 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 			}
 			seen = append(seen, fs)
 			add(BoolParam("allow.mount."+fs, true))
+			cfg.Modules = append(cfg.Modules, Module{Param: "allow.mount." + fs, File: fs})
 		}
 		if slices.Contains(seen, "devfs") {
 			rs, err := devfsRuleset(spec.Mounts)
@@ -602,11 +632,4 @@ func validIfname(name string) error {
 		}
 	}
 	return nil
-}
-
-// ParentChildrenParams returns the parameters that raise a parent jail's
-// children.max to want, as the runtime does before creating a child jail
-// beyond the parent's limit.
-func ParentChildrenParams(parent string, want int) []Param {
-	return []Param{StrParam("name", parent), IntParam("children.max", int32(want))}
 }

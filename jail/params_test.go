@@ -42,6 +42,9 @@ func TestJailParams(t *testing.T) {
 		{"ip4 disable with addrs", func(s *specs.Spec) { s.FreeBSD.Jail.Ip4 = "disable"; s.FreeBSD.Jail.Ip4Addr = []string{"10.0.0.1"} }, "needs freebsd.jail.ip4 \"new\""},
 		{"ip4 v6 addr", func(s *specs.Spec) { s.FreeBSD.Jail.Ip4Addr = []string{"fd00::1"} }, "not an IPv4 address"},
 		{"ip4 name", func(s *specs.Spec) { s.FreeBSD.Jail.Ip4Addr = []string{"example.com"} }, "not a numeric address"},
+		{"ip4 unspecified", func(s *specs.Spec) { s.FreeBSD.Jail.Ip4Addr = []string{"0.0.0.0"} }, "cannot be a jail's address"},
+		{"ip4 broadcast", func(s *specs.Spec) { s.FreeBSD.Jail.Ip4Addr = []string{"255.255.255.255"} }, "cannot be a jail's address"},
+		{"ip6 unspecified", func(s *specs.Spec) { s.FreeBSD.Jail.Ip6Addr = []string{"::"} }, "cannot be a jail's address"},
 		{"ip4 dup", func(s *specs.Spec) { s.FreeBSD.Jail.Ip4Addr = []string{"10.0.0.1", "10.0.0.1"} }, "listed twice"},
 		{"ip6 addrs", func(s *specs.Spec) { s.FreeBSD.Jail.Ip6Addr = []string{"fd00::1"} }, head + " ip6=1 ip6.addr=fd00::1" + defaultsTail},
 		{"ip6 v4 addr", func(s *specs.Spec) { s.FreeBSD.Jail.Ip6Addr = []string{"10.0.0.1"} }, "not an IPv6 address"},
@@ -50,7 +53,14 @@ func TestJailParams(t *testing.T) {
 		{"interface without addrs", func(s *specs.Spec) { s.FreeBSD.Jail.Interface = "lo1" }, "no ip4Addr or ip6Addr"},
 		{"interface bad", func(s *specs.Spec) { s.FreeBSD.Jail.Interface = "lo 1"; s.FreeBSD.Jail.Ip4Addr = []string{"10.0.0.1"} }, "bad character"},
 		{"vnet new", func(s *specs.Spec) { s.FreeBSD.Jail.Vnet = "new"; s.FreeBSD.Jail.VnetInterfaces = []string{"epair0b"} }, head + " vnet=1" + defaultsTail},
-		{"vnet inherit", func(s *specs.Spec) { s.FreeBSD.Jail.Vnet = "inherit" }, head + " vnet=2" + defaultsTail},
+		// inherit is the default; passed, it would make the kernel refuse
+		// the ip4/ip6 parameters beside it.
+		{"vnet inherit", func(s *specs.Spec) { s.FreeBSD.Jail.Vnet = "inherit" }, head + defaultsTail},
+		{"vnet inherit with addrs", func(s *specs.Spec) {
+			s.FreeBSD.Jail.Vnet = "inherit"
+			s.FreeBSD.Jail.Ip4Addr = []string{"10.0.0.1"}
+		}, head + " ip4=1 ip4.addr=10.0.0.1" + defaultsTail},
+		{"vnet annotation inherit", func(s *specs.Spec) { s.Annotations = map[string]string{AnnotationVnet: "inherit"} }, head + defaultsTail},
 		{"vnet annotation", func(s *specs.Spec) { s.Annotations = map[string]string{AnnotationVnet: "new"} }, head + " vnet=1" + defaultsTail},
 		{"vnet annotation bad", func(s *specs.Spec) { s.Annotations = map[string]string{AnnotationVnet: "disable"} }, "want new or inherit"},
 		{"vnet annotation disagree", func(s *specs.Spec) {
@@ -65,6 +75,8 @@ func TestJailParams(t *testing.T) {
 		}, "listed twice"},
 		{"vnet with addrs", func(s *specs.Spec) { s.FreeBSD.Jail.Vnet = "new"; s.FreeBSD.Jail.Ip4Addr = []string{"10.0.0.1"} }, "cannot be used with vnet"},
 		{"vnet with ip4 inherit", func(s *specs.Spec) { s.FreeBSD.Jail.Vnet = "new"; s.FreeBSD.Jail.Ip4 = "inherit" }, "cannot be used with vnet"},
+		{"vnet with ip4 new", func(s *specs.Spec) { s.FreeBSD.Jail.Vnet = "new"; s.FreeBSD.Jail.Ip4 = "new" }, "cannot be used with vnet"},
+		{"vnet with ip6 disable", func(s *specs.Spec) { s.FreeBSD.Jail.Vnet = "new"; s.FreeBSD.Jail.Ip6 = "disable" }, "cannot be used with vnet"},
 		{"vnet with interface", func(s *specs.Spec) {
 			s.FreeBSD.Jail.Vnet = "new"
 			s.FreeBSD.Jail.Interface = "lo1"
@@ -198,26 +210,44 @@ func TestRctlRules(t *testing.T) {
 		"org.freebsd.rctl.readbps": "throttle=1m", "org.freebsd.rctl.cputime": "sigterm=100",
 		"org.freebsd.rctl.vmemoryuse": "devctl=1g", "unrelated": "x",
 	})
-	want := "jail:c1:cputime:sigterm=100 jail:c1:maxproc:deny=10 jail:c1:memoryuse:deny=536870912 jail:c1:openfiles:log=1k/process jail:c1:pcpu:deny=150 jail:c1:readbps:throttle=1m jail:c1:vmemoryuse:devctl=1g"
+	// The kernel takes amounts in plain digits: suffixes are expanded as
+	// rctl(8) does (powers of 1024).
+	want := "jail:c1:cputime:sigterm=100 jail:c1:maxproc:deny=10 jail:c1:memoryuse:deny=536870912 jail:c1:openfiles:log=1024/process jail:c1:pcpu:deny=150 jail:c1:readbps:throttle=1048576 jail:c1:vmemoryuse:devctl=1073741824"
 	if err != nil || strings.Join(got, " ") != want {
 		t.Errorf("%q %v", got, err)
 	}
 	for v, wantErr := range map[string]string{
-		"nope.memoryuse=deny=1":   "unknown resource",
-		"memoryuse=deny":          "want ACTION=AMOUNT",
-		"memoryuse=deny=lots":     "amount \"lots\"",
-		"memoryuse=deny=1x":       "amount",
-		"memoryuse=deny=1/galaxy": "per \"galaxy\"",
-		"memoryuse=explode=1":     "unknown action",
-		"cputime=deny=1":          "cannot be denied",
-		"wallclock=deny=1":        "cannot be denied",
-		"memoryuse=throttle=1":    "can be throttled",
-		"pcpu=deny=":              "amount",
+		"nope.memoryuse=deny=1":              "unknown resource",
+		"memoryuse=deny":                     "want ACTION=AMOUNT",
+		"memoryuse=deny=lots":                "amount \"lots\"",
+		"memoryuse=deny=1x":                  "amount",
+		"memoryuse=deny=1/galaxy":            "per \"galaxy\"",
+		"memoryuse=explode=1":                "unknown action",
+		"cputime=deny=1":                     "cannot be denied",
+		"wallclock=deny=1":                   "cannot be denied",
+		"memoryuse=throttle=1":               "can be throttled",
+		"pcpu=deny=":                         "amount",
+		"memoryuse=deny=8e":                  "too large",
+		"memoryuse=deny=9223372036854775808": "too large",
 	} {
 		res, val, _ := strings.Cut(v, "=")
 		_, err := RctlRules("c1", map[string]string{AnnotationRctlPrefix + res: val})
 		if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%s: %v, want %q", v, err, wantErr)
+		}
+	}
+}
+
+func TestRctlAmount(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"0", "0"}, {"512", "512"}, {"512m", "536870912"}, {"512M", "536870912"},
+		{"1k", "1024"}, {"2g", "2147483648"}, {"1t", "1099511627776"}, {"1p", "1125899906842624"},
+		{"7e", "8070450532247928832"}, {"9223372036854775807", "9223372036854775807"},
+		{"8e", ""}, {"1.5g", ""}, {"-1", ""}, {"m", ""}, {"", ""}, {"1z", ""},
+	} {
+		got, err := rctlAmount(tc.in)
+		if (err != nil) != (tc.want == "") || got != tc.want {
+			t.Errorf("rctlAmount(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -234,7 +264,7 @@ func TestNewInitPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.JID != 9 || p.Cwd != "/x" || p.UID != 5 || p.GID != 6 || len(p.Groups) != 3 || p.Groups[0] != 6 || p.Groups[2] != 8 ||
-		*p.Umask != 0o22 || p.Rlimits[0] != (Rlimit{8, 10, 20}) || p.Rlimits[1].Resource != 10 || p.ConsoleSocket != "/tmp/console.sock" {
+		*p.Umask != 0o22 || p.Rlimits[0] != (Rlimit{"RLIMIT_NOFILE", 8, 10, 20}) || p.Rlimits[1].Resource != 10 || p.ConsoleSocket != "/tmp/console.sock" {
 		t.Errorf("%+v", p)
 	}
 	for name, proc := range map[string]*specs.Process{

@@ -20,6 +20,7 @@ const InitEnv = "_STOCKADE_JAIL_INIT"
 // Rlimit is one resource limit of the process, with FreeBSD's resource
 // number.
 type Rlimit struct {
+	Name     string `json:"name"`
 	Resource int    `json:"resource"`
 	Soft     uint64 `json:"soft"`
 	Hard     uint64 `json:"hard"`
@@ -95,7 +96,7 @@ func NewInitPlan(p *specs.Process, jid int, consoleSocket string) (*InitPlan, er
 		if rl.Soft > rl.Hard {
 			return nil, specErr("process.rlimits: %s soft limit %d is above the hard limit %d", rl.Type, rl.Soft, rl.Hard)
 		}
-		plan.Rlimits = append(plan.Rlimits, Rlimit{Resource: n, Soft: rl.Soft, Hard: rl.Hard})
+		plan.Rlimits = append(plan.Rlimits, Rlimit{Name: rl.Type, Resource: n, Soft: rl.Soft, Hard: rl.Hard})
 	}
 	if p.Terminal {
 		if consoleSocket == "" {

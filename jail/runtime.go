@@ -74,7 +74,7 @@ func (c *creation) did(u UndoStep) error {
 }
 
 // Create makes the container: mounts (in spec order, each followed by its
-// devfs rules), the parent's children.max, the jail, the address aliases,
+// devfs rules), the kernel modules its parameters need, the jail, the address aliases,
 // the vnet interfaces, the rctl rules, the prestart and createRuntime
 // hooks, the exec fifo, the init helper, the pid file and the
 // createContainer hooks. Any failure releases what was made, in reverse.
@@ -182,15 +182,9 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 			}
 		}
 	}
-	if cfg.Parent != "" {
-		cur, max, err := r.k.JailChildren(cfg.Parent)
-		if err != nil {
-			return fmt.Errorf("parent jail %s: %w", cfg.Parent, err)
-		}
-		if cur+1 > max {
-			if _, err := r.k.JailSet(ParentChildrenParams(cfg.Parent, cur+1), JailUpdate); err != nil {
-				return fmt.Errorf("parent jail %s: raise children.max: %w", cfg.Parent, err)
-			}
+	for _, m := range cfg.Modules {
+		if err := r.k.LoadModule(m.Param, m.File); err != nil {
+			return fmt.Errorf("jail parameter %s: %w", m.Param, err)
 		}
 	}
 	jid, err := r.k.JailSet(cfg.Params, JailCreate)

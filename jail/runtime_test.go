@@ -188,7 +188,39 @@ func undoOf(call string) string {
 // reverse, and no state is left.
 func TestCreateRollback(t *testing.T) {
 	bundle, rootfs, data := testBundle(t, nil)
-	calls := happyCalls(rootfs, data)
+	testCreateRollback(t, bundle, happyCalls(rootfs, data))
+}
+
+// The same for a jail whose parameters need kernel modules: allow.mount
+// of tmpfs and nullfs, and a Linux image.
+func TestCreateRollbackModules(t *testing.T) {
+	bundle, rootfs, data := testBundle(t, func(s *specs.Spec) {
+		s.Annotations[AnnotationImageOS] = "linux"
+		s.FreeBSD.Jail.EnforceStatfs = intp(1)
+		s.FreeBSD.Jail.Allow = &specs.FreeBSDJailAllow{Mount: []string{"tmpfs", "nullfs"}}
+	})
+	var calls []string
+	for _, c := range happyCalls(rootfs, data) {
+		if strings.HasPrefix(c, "jail_set create ") {
+			calls = append(calls, "kldload linux linux64", "kldload allow.mount.tmpfs tmpfs", "kldload allow.mount.nullfs nullfs")
+			c = strings.Replace(c, " sysvshm=1 ", " sysvshm=1 linux=1 linux.osname=Linux linux.osrelease=5.15.0 ", 1)
+			c = strings.Replace(c, "enforce_statfs=2", "enforce_statfs=1", 1)
+			c = strings.Replace(c, "allow.nomount", "allow.mount allow.mount.tmpfs allow.mount.nullfs", 1)
+		}
+		calls = append(calls, c)
+	}
+	k := newFake()
+	if err := create(t, New(t.TempDir(), k, nil), bundle); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.log(); !slices.Equal(got, calls) {
+		t.Fatalf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(calls, "\n"))
+	}
+	testCreateRollback(t, bundle, calls)
+}
+
+func testCreateRollback(t *testing.T, bundle string, calls []string) {
+	t.Helper()
 	for i, failing := range calls {
 		k := newFake()
 		k.failOn[failing] = errors.New("boom")
@@ -243,8 +275,6 @@ func TestCreateVnetAndParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"jail_get pod",
-		"jail_set update name=pod children.max=3",
 		"jail_set create name=pod.c1 path=" + rootfs + " persist vnet=1 enforce_statfs=2 allow.noset_hostname allow.noraw_sockets allow.nochflags allow.noquotas allow.nosocket_af allow.nomlock allow.nomount",
 		"ifconfig epair0b vnet 7",
 		"start_init jid=7 args=[/bin/sh] fifo=true",

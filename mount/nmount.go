@@ -21,8 +21,6 @@ const (
 	mntForce       = freebsdabi.MntForce
 	mntNosymfollow = freebsdabi.MntNosymfollow
 	mntNoatime     = freebsdabi.MntNoatime
-	mntNoclusterr  = freebsdabi.MntNoclusterr
-	mntNoclusterw  = freebsdabi.MntNoclusterw
 )
 
 // ErrmsgLen is the size of the "errmsg" buffer passed to nmount(2), in
@@ -48,8 +46,6 @@ var nmountFlagOptions = map[string]flagOption{
 	"remount":     {false, mntUpdate},
 	"force":       {false, mntForce},
 	"nosymfollow": {false, mntNosymfollow},
-	"noclusterr":  {false, mntNoclusterr},
-	"noclusterw":  {false, mntNoclusterw},
 	"defaults":    {false, 0},
 }
 
@@ -134,8 +130,10 @@ var pseudoFS = map[string]bool{"tmpfs": true, "devfs": true, "fdescfs": true, "p
 // "overlay", which FreeBSD does not have.
 //
 // Options: flag words (ro, rw, nosuid, noexec, noatime, sync, async,
-// update/remount, force, nosymfollow, noclusterr, noclusterw) set the
-// flags argument, applied in order; Linux-only words (nodev, relatime,
+// update/remount, force, nosymfollow) set the flags argument, applied in
+// order; noclusterr and noclusterw stay named options, which the kernel
+// turns into flags (MNT_NOCLUSTERW is bit 31, which nmount's int flags
+// argument cannot carry without its sign spreading to the high flags); Linux-only words (nodev, relatime,
 // propagation, ...) are dropped; "name=value" becomes a name/value pair and
 // any other word a name with a NULL value.
 func makeNmount(m snapshot.Mount, target string) (NmountCall, error) {

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -70,8 +71,13 @@ func TestMakeNmount(t *testing.T) {
 			join(head("zfs"), []string{"from\x00", "zroot/stockade/active/c1\x00"}, tail), mntNoatime, ""},
 		{"flags apply in order", snapshot.Mount{Type: "nullfs", Source: "/s", Options: []string{"ro", "noexec", "rw", "exec", "nosuid", "suid", "nosuid"}},
 			join(head("nullfs"), []string{"target\x00", "/s\x00"}, tail), mntNosuid, ""},
-		{"update force sync", snapshot.Mount{Type: "nullfs", Source: "/s", Options: []string{"remount", "force", "sync", "nosymfollow", "noclusterr", "noclusterw", "defaults"}},
-			join(head("nullfs"), []string{"target\x00", "/s\x00"}, tail), mntUpdate | mntForce | mntSynchronous | mntNosymfollow | mntNoclusterr | mntNoclusterw, ""},
+		{"update force sync", snapshot.Mount{Type: "nullfs", Source: "/s", Options: []string{"remount", "force", "sync", "nosymfollow", "defaults"}},
+			join(head("nullfs"), []string{"target\x00", "/s\x00"}, tail), mntUpdate | mntForce | mntSynchronous | mntNosymfollow, ""},
+		// nmount's flags argument is a C int that the kernel widens with
+		// its sign: MNT_NOCLUSTERW (bit 31) would set every high flag too.
+		// Passed by name, vfs_donmount turns them into the flags itself.
+		{"cluster options by name", snapshot.Mount{Type: "nullfs", Source: "/s", Options: []string{"noclusterr", "noclusterw"}},
+			join(head("nullfs"), []string{"target\x00", "/s\x00", "noclusterr\x00", "<NULL>", "noclusterw\x00", "<NULL>"}, tail), 0, ""},
 		{"empty value kept", snapshot.Mount{Type: "tmpfs", Options: []string{"size="}},
 			join(head("tmpfs"), []string{"from\x00", "tmpfs\x00", "size\x00", "\x00"}, tail), 0, ""},
 		{"other type passes through", snapshot.Mount{Type: "linprocfs", Source: "linproc"},
@@ -150,5 +156,15 @@ func TestNmountArgs(t *testing.T) {
 	want := []string{"fstype=unionfs", "fspath=/t", "from=/u", "below", "copymode=transparent"}
 	if strings.Join(got, " ") != strings.Join(want, " ") || c.Flags != mntRdonly {
 		t.Errorf("NmountArgs = %q flags %#x, want %q flags %#x", got, c.Flags, want, mntRdonly)
+	}
+}
+
+// Every flag word sets a flag that nmount's int argument carries as it is
+// (below bit 31).
+func TestNmountFlagsFitInt(t *testing.T) {
+	for word, f := range nmountFlagOptions {
+		if f.flag > math.MaxInt32 {
+			t.Errorf("%s sets %#x, beyond a positive int", word, f.flag)
+		}
 	}
 }
