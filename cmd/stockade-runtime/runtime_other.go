@@ -8,11 +8,11 @@ import (
 	"github.com/stockade/stockade/ociruntime"
 )
 
-// errNoJailRuntime is what the container commands say on FreeBSD until the
-// jail runtime exists.
-var errNoJailRuntime = errors.New("the jail runtime is not built yet")
+// errNoRuntime is what the container commands say on an operating system
+// that has neither jails nor runc.
+var errNoRuntime = errors.New("no container runtime on this operating system (jails on FreeBSD, runc on Linux)")
 
-// newRuntime fails: the jail runtime does not exist yet.
+// newRuntime fails: there is no runtime here.
 func (r *rt) newRuntime() (ociruntime.Runtime, error) {
-	return nil, errNoJailRuntime
+	return nil, errNoRuntime
 }

@@ -4,16 +4,16 @@ package main
 
 import "testing"
 
-// Until the jail runtime exists, every container command says so, after
-// its arguments were checked.
-func TestNoJailRuntime(t *testing.T) {
+// Where there is no runtime, every container command says so, after its
+// arguments were checked.
+func TestNoRuntime(t *testing.T) {
 	tests := []struct {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"create", "c1", "/b"}, "stockade-runtime: create: the jail runtime is not built yet"},
-		{[]string{"ext", "exec", "-p", "p.json", "c1"}, "stockade-runtime: exec: the jail runtime is not built yet"},
-		{[]string{"list"}, "stockade-runtime: list: the jail runtime is not built yet"},
+		{[]string{"create", "c1", "/b"}, "stockade-runtime: create: no container runtime on this operating system (jails on FreeBSD, runc on Linux)"},
+		{[]string{"ext", "exec", "-p", "p.json", "c1"}, "stockade-runtime: exec: no container runtime on this operating system (jails on FreeBSD, runc on Linux)"},
+		{[]string{"list"}, "stockade-runtime: list: no container runtime on this operating system (jails on FreeBSD, runc on Linux)"},
 		{[]string{"kill", "c1", "NOPE"}, `stockade-runtime: kill: unknown signal "NOPE"`},
 	}
 	for _, tt := range tests {
