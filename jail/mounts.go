@@ -67,7 +67,9 @@ func (s MountStep) DevfsRules(target string) [][]string {
 // relative to the bundle. freebsd.devices are attached to the devfs mount
 // on /dev, which must exist when devices are listed. Unknown types,
 // relative destinations, and bad device paths or modes are errors wrapping
-// ErrInvalidSpec.
+// ErrInvalidSpec. For a Linux image with a mount on /dev/shm, the devfs
+// on /dev also unhides "shm", the directory the linuxulator makes in
+// devfs for it.
 //
 // Destinations are resolved when mounting, by ResolveTarget, since earlier
 // mounts change what a later destination's path goes through.
@@ -134,6 +136,14 @@ func PlanMounts(spec *specs.Spec, bundle, rootfs string) ([]MountStep, error) {
 			}
 		}
 		steps[devfsAt].Devices = spec.FreeBSD.Devices
+	}
+	// The linuxulator adds a "shm" directory to every devfs, the only way
+	// to have one there (devfs has no mkdir): a Linux jail's /dev/shm
+	// mount needs it unhidden in the jail's /dev.
+	if devfsAt >= 0 && IsLinuxBundle(spec) && slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool {
+		return filepath.Clean(m.Destination) == "/dev/shm"
+	}) && !slices.ContainsFunc(steps[devfsAt].Devices, func(d specs.FreeBSDDevice) bool { return d.Path == "shm" }) {
+		steps[devfsAt].Devices = append(slices.Clone(steps[devfsAt].Devices), specs.FreeBSDDevice{Path: "shm"})
 	}
 	return steps, nil
 }

@@ -154,3 +154,45 @@ func TestPlanMountsDevices(t *testing.T) {
 		})
 	}
 }
+
+// A Linux image's /dev/shm lives in the "shm" directory the linuxulator
+// adds to devfs: the /dev devfs unhides it, for Linux images with such a
+// mount only.
+func TestPlanMountsLinuxShm(t *testing.T) {
+	mode := os.FileMode(0o600)
+	mounts := []specs.Mount{
+		{Destination: "/dev", Type: "devfs", Options: []string{"ruleset=4"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Options: []string{"mode=1777"}},
+	}
+	for _, tc := range []struct {
+		name    string
+		ann     map[string]string
+		mounts  []specs.Mount
+		devices []specs.FreeBSDDevice
+		want    string // the devfs rules' paths
+	}{
+		{"linux", map[string]string{AnnotationImageOS: "linux"}, mounts, nil, "shm"},
+		{"linux with devices", map[string]string{AnnotationImageOS: "linux"}, mounts, []specs.FreeBSDDevice{{Path: "pf", Mode: &mode}}, "pf pf shm"},
+		{"linux, shm listed", map[string]string{AnnotationImageOS: "linux"}, mounts, []specs.FreeBSDDevice{{Path: "shm"}}, "shm"},
+		{"freebsd", map[string]string{AnnotationImageOS: "freebsd"}, mounts, nil, ""},
+		{"linux without /dev/shm", map[string]string{AnnotationImageOS: "linux"}, mounts[:1], nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &specs.Spec{Mounts: tc.mounts, Annotations: tc.ann, FreeBSD: &specs.FreeBSD{Devices: tc.devices}}
+			steps, err := PlanMounts(spec, "/b", "/r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var paths []string
+			for _, args := range steps[0].DevfsRules("/r/dev") {
+				paths = append(paths, args[5])
+			}
+			if got := strings.Join(paths, " "); got != tc.want {
+				t.Errorf("devfs rules for %q, want %q", got, tc.want)
+			}
+			if len(tc.devices) > 0 && len(spec.FreeBSD.Devices) != len(tc.devices) {
+				t.Errorf("the spec's devices changed: %v", spec.FreeBSD.Devices)
+			}
+		})
+	}
+}

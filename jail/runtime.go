@@ -73,8 +73,8 @@ func (c *creation) did(u UndoStep) error {
 	return c.r.store.write(c.rec)
 }
 
-// Create makes the container: mounts (in spec order, each followed by its
-// devfs rules), the kernel modules its parameters need, the jail, the address aliases,
+// Create makes the container: the kernel modules its parameters need,
+// mounts (in spec order, each followed by its devfs rules), the jail, the address aliases,
 // the vnet interfaces, the rctl rules, the prestart and createRuntime
 // hooks, the exec fifo, the init helper, the pid file and the
 // createContainer hooks. Any failure releases what was made, in reverse.
@@ -153,6 +153,13 @@ func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateO
 
 func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig, steps []MountStep, rules []string, plan *InitPlan, opts ociruntime.CreateOpts) error {
 	rec := c.rec
+	// First, as the mounts may need them too (linux64 makes /dev/shm).
+	// Modules are not unloaded: jail(8) leaves them too.
+	for _, m := range cfg.Modules {
+		if err := r.k.LoadModule(m.Param, m.File); err != nil {
+			return fmt.Errorf("jail parameter %s: %w", m.Param, err)
+		}
+	}
 	for _, s := range steps {
 		file := false
 		if s.Mount.Type == "nullfs" && s.Destination != "/" {
@@ -180,11 +187,6 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 			if err := r.k.Devfs(args...); err != nil {
 				return fmt.Errorf("devfs rules on %s: %w", s.Destination, err)
 			}
-		}
-	}
-	for _, m := range cfg.Modules {
-		if err := r.k.LoadModule(m.Param, m.File); err != nil {
-			return fmt.Errorf("jail parameter %s: %w", m.Param, err)
 		}
 	}
 	jid, err := r.k.JailSet(cfg.Params, JailCreate)

@@ -199,10 +199,9 @@ func TestCreateRollbackModules(t *testing.T) {
 		s.FreeBSD.Jail.EnforceStatfs = intp(1)
 		s.FreeBSD.Jail.Allow = &specs.FreeBSDJailAllow{Mount: []string{"tmpfs", "nullfs"}}
 	})
-	var calls []string
+	calls := []string{"kldload linux linux64", "kldload allow.mount.tmpfs tmpfs", "kldload allow.mount.nullfs nullfs"}
 	for _, c := range happyCalls(rootfs, data) {
 		if strings.HasPrefix(c, "jail_set create ") {
-			calls = append(calls, "kldload linux linux64", "kldload allow.mount.tmpfs tmpfs", "kldload allow.mount.nullfs nullfs")
 			c = strings.Replace(c, " sysvshm=1 ", " sysvshm=1 linux=1 linux.osname=Linux linux.osrelease=5.15.0 ", 1)
 			c = strings.Replace(c, "enforce_statfs=2", "enforce_statfs=1", 1)
 			c = strings.Replace(c, "allow.nomount", "allow.mount allow.mount.tmpfs allow.mount.nullfs", 1)
