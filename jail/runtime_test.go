@@ -19,7 +19,7 @@ import (
 
 // testBundle writes a bundle whose spec has devfs (with a device),
 // fdescfs, a read-only nullfs, an address on lo1 and a memory limit.
-func testBundle(t *testing.T, edit func(*specs.Spec)) (bundle, rootfs, data string) {
+func testBundle(t testing.TB, edit func(*specs.Spec)) (bundle, rootfs, data string) {
 	t.Helper()
 	bundle = t.TempDir()
 	rootfs = filepath.Join(bundle, "rootfs")
