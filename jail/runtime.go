@@ -74,10 +74,11 @@ func (c *creation) did(u UndoStep) error {
 }
 
 // Create makes the container: the kernel modules its parameters need,
-// mounts (in spec order, each followed by its devfs rules), the jail, the address aliases,
-// the vnet interfaces, the rctl rules, the prestart and createRuntime
-// hooks, the exec fifo, the init helper, the pid file and the
-// createContainer hooks. Any failure releases what was made, in reverse.
+// the mounts (in spec order, each followed by its devfs rules), the jail,
+// the address aliases, the vnet interfaces, the rctl rules, the prestart
+// and createRuntime hooks, the exec fifo, the init helper, the pid file
+// and the createContainer hooks. Any failure releases what was made, in
+// reverse.
 func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateOpts) (err error) {
 	if err := ValidateID(id); err != nil {
 		return fmt.Errorf("create: %w", err)
