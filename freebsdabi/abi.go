@@ -121,16 +121,3 @@ const (
 	// MntNoclusterw is MNT_NOCLUSTERW.
 	MntNoclusterw = 0x80000000
 )
-
-// Constants lists every integer constant of this package by its C name,
-// for the checks.
-var Constants = map[string]uint64{
-	"JAIL_CREATE": JailCreate, "JAIL_UPDATE": JailUpdate, "JAIL_ATTACH": JailAttach, "JAIL_DYING": JailDying,
-	"JAIL_SYS_DISABLE": JailSysDisable, "JAIL_SYS_NEW": JailSysNew, "JAIL_SYS_INHERIT": JailSysInherit,
-	"FIODGNAME": FIODGNAME,
-	"P_PID":     PPid, "PROC_REAP_ACQUIRE": ProcReapAcquire,
-	"MNT_RDONLY": MntRdonly, "MNT_SYNCHRONOUS": MntSynchronous, "MNT_NOEXEC": MntNoexec,
-	"MNT_NOSUID": MntNosuid, "MNT_ASYNC": MntAsync, "MNT_UPDATE": MntUpdate, "MNT_FORCE": MntForce,
-	"MNT_NOSYMFOLLOW": MntNosymfollow, "MNT_NOATIME": MntNoatime,
-	"MNT_NOCLUSTERR": MntNoclusterr, "MNT_NOCLUSTERW": MntNoclusterw,
-}

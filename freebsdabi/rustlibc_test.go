@@ -3,6 +3,7 @@ package freebsdabi
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -138,7 +139,7 @@ func TestAgainstRustLibc(t *testing.T) {
 	t.Logf("reference: %s (%d constants)", src, len(defs))
 
 	want := map[string]uint64{}
-	for name, v := range Constants {
+	for name, v := range constants {
 		want[name] = v
 	}
 	for name, v := range Rlimits {
@@ -158,12 +159,7 @@ func TestAgainstRustLibc(t *testing.T) {
 		},
 	}
 	checked := 0
-	names := make([]string, 0, len(want))
-	for name := range want {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		exprs := defs[name]
 		if len(exprs) == 0 {
 			check, ok := mayLack[name]
@@ -248,4 +244,16 @@ func TestEvalRust(t *testing.T) {
 			t.Errorf("evalRust(%q) = %#x, %v; want %#x, bad=%v", tc.expr, got, err, tc.want, tc.bad)
 		}
 	}
+}
+
+// constants lists every integer constant of the package by its C name.
+var constants = map[string]uint64{
+	"JAIL_CREATE": JailCreate, "JAIL_UPDATE": JailUpdate, "JAIL_ATTACH": JailAttach, "JAIL_DYING": JailDying,
+	"JAIL_SYS_DISABLE": JailSysDisable, "JAIL_SYS_NEW": JailSysNew, "JAIL_SYS_INHERIT": JailSysInherit,
+	"FIODGNAME": FIODGNAME,
+	"P_PID":     PPid, "PROC_REAP_ACQUIRE": ProcReapAcquire,
+	"MNT_RDONLY": MntRdonly, "MNT_SYNCHRONOUS": MntSynchronous, "MNT_NOEXEC": MntNoexec,
+	"MNT_NOSUID": MntNosuid, "MNT_ASYNC": MntAsync, "MNT_UPDATE": MntUpdate, "MNT_FORCE": MntForce,
+	"MNT_NOSYMFOLLOW": MntNosymfollow, "MNT_NOATIME": MntNoatime,
+	"MNT_NOCLUSTERR": MntNoclusterr, "MNT_NOCLUSTERW": MntNoclusterw,
 }

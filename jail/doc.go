@@ -37,8 +37,8 @@
 // Create writes an InitPlan into the container's directory and starts the
 // helper. The helper opens the exec fifo (read-write, so it does not
 // block), opens the pseudo-terminal when asked, attaches to the jail,
-// changes to the working directory, sets groups, gid, uid, umask and
-// rlimits, resolves the program, tells Create it is ready (or why it
+// changes to the working directory, sets groups, gid, rlimits (while it
+// may still raise them), uid and umask, resolves the program, tells Create it is ready (or why it
 // failed) on a pipe, then blocks reading the fifo. Start writes a byte to
 // the fifo and removes it; the helper then executes the program, keeping
 // its pid. A non-detached Exec copies the streams that are not files

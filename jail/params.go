@@ -3,6 +3,7 @@ package jail
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -292,12 +293,7 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 		}
 		j.Parent = v
 	}
-	keys := make([]string, 0, len(ann))
-	for k := range ann {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(ann)) {
 		v := ann[k]
 		switch {
 		case !strings.HasPrefix(k, AnnotationJailPrefix):
@@ -419,15 +415,15 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 	}
 
 	// vnet
-	vnet, vnetSet, err := sharing("vnet", j.Vnet, JailSysNew, JailSysInherit)
+	vnet, _, err := sharing("vnet", j.Vnet, JailSysNew, JailSysInherit)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Vnet = vnetSet && vnet == JailSysNew
-	// "inherit" is what a jail without the parameter gets; passing it
-	// would make the kernel refuse any ip4/ip6 parameter beside it ("vnet
-	// jails cannot have IP address restrictions").
-	vnetSet = cfg.Vnet
+	// Only "new" is passed: "inherit" is what a jail without the parameter
+	// gets, and passing it would make the kernel refuse any ip4/ip6
+	// parameter beside it ("vnet jails cannot have IP address
+	// restrictions").
+	cfg.Vnet = j.Vnet != "" && vnet == JailSysNew
 	if len(j.VnetInterfaces) > 0 && !cfg.Vnet {
 		return nil, specErr("freebsd.jail.vnetInterfaces need freebsd.jail.vnet \"new\"")
 	}
@@ -440,8 +436,8 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 		}
 		cfg.VnetInterfaces = append(cfg.VnetInterfaces, ifc)
 	}
-	if vnetSet {
-		add(IntParam("vnet", vnet))
+	if cfg.Vnet {
+		add(IntParam("vnet", JailSysNew))
 	}
 
 	// ip4, ip6

@@ -29,7 +29,7 @@ type Rlimit struct {
 // InitPlan is everything the init helper does, in this order: open Fifo
 // (read-write), open a pseudo-terminal and send its master over
 // ConsoleSocket (when Terminal), jail_attach(JID), chdir(Cwd), setgroups,
-// setgid, setuid, umask, setrlimit, find Args[0] in the jail's PATH, report
+// setgid, setrlimit, setuid, umask, find Args[0] in the jail's PATH, report
 // readiness on descriptor 3+ExtraFiles, wait for a byte on the fifo (when
 // Fifo is set), mark every descriptor from 3+ExtraFiles on close-on-exec,
 // and execute Args with Env.
