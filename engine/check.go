@@ -100,6 +100,19 @@ func (e *Engine) Check(ctx context.Context, repair bool) ([]Problem, error) {
 			}
 		}
 	}
+	// Hooks find their own leftovers (interfaces, rules, leases) against
+	// the reconciled records.
+	for _, h := range e.Hooks {
+		hc, ok := h.(HookChecker)
+		if !ok {
+			continue
+		}
+		ps, err := hc.Check(ctx, all, repair)
+		problems = append(problems, ps...)
+		if err != nil {
+			return problems, fmt.Errorf("check %s: %w", h.Name(), err)
+		}
+	}
 	if repair && e.Images != nil {
 		if err := e.Images.GC(ctx); err != nil {
 			return problems, err

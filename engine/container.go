@@ -9,6 +9,7 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -54,6 +55,8 @@ type Container struct {
 	StopSignal string `json:"stopSignal,omitempty"`
 	// Labels are free-form annotations of the container.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Extensions hold each Hook's data, by hook name (see Hook).
+	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
 
 	// State is the last state the monitor recorded.
 	State State `json:"state"`

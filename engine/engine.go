@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,9 @@ type Engine struct {
 	// re-exec of stockade). waitAttach asks the monitor to wait for its
 	// first client before it starts the container.
 	MonitorCommand func(id string, waitAttach bool) *exec.Cmd
+	// Hooks take part in every container's lifecycle (network, NRI), in
+	// this order; see Hook.
+	Hooks []Hook
 }
 
 func (e *Engine) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }
@@ -94,6 +98,8 @@ type CreateOptions struct {
 	// StorageLabels go on the container's root snapshot, for example
 	// LabelStorageSize for a quota (--storage-opt size=).
 	StorageLabels map[string]string
+	// Extensions are the hooks' requests, by hook name (see Hook).
+	Extensions map[string]json.RawMessage
 }
 
 // Labels on a container's root snapshot. The zfs snapshotter reads them:
@@ -126,7 +132,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		Snapshotter: e.SnapshotterName, SnapshotKey: "ctr-" + id,
 		Created: time.Now().UTC(), Restart: opts.Restart, AutoRemove: opts.AutoRemove,
 		Interactive: opts.Interactive, Terminal: opts.Spec.Terminal, Labels: opts.Labels,
-		State: State{Status: StatusCreated},
+		Extensions: maps.Clone(opts.Extensions),
+		State:      State{Status: StatusCreated},
 	}
 	// Reserve the name first, so two creates of one name cannot both win.
 	err = e.DB.Update(ctx, func(tx *bolt.Tx) error {
@@ -185,11 +192,16 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
+	if err := e.hooksCreate(ctx, c, spec); err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
 	if err := bundle.Write(e.containerDir(id), spec); err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
+	exts := c.Extensions
 	c, err = e.update(ctx, id, func(rec *Container) error {
 		rec.Command = spec.Process.Args
+		rec.Extensions = exts
 		return nil
 	})
 	if err != nil {
@@ -246,6 +258,9 @@ func (e *Engine) destroy(ctx context.Context, c *Container) error {
 	var errs []error
 	if err := e.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("runtime: %w", err))
+	}
+	if err := e.hooksRemove(ctx, c); err != nil {
+		errs = append(errs, err)
 	}
 	if err := mount.UnmountAll(e.rootfsDir(c.ID)); err != nil && !errors.Is(err, mount.ErrNotMounted) && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("unmount: %w", err))

@@ -90,6 +90,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		started := time.Now()
 		exitCode, runErr = e.runOnce(ctx, c, logw, hub, wait, report)
 		wait = false
+		e.hooksStopped(context.WithoutCancel(ctx), c)
 		if runErr != nil {
 			e.setState(context.WithoutCancel(ctx), c.ID, func(s *State) {
 				s.Error = runErr.Error()
@@ -156,6 +157,11 @@ func (e *Engine) sleepUnlessStopped(ctx context.Context, id string, d time.Durat
 
 // runOnce creates, starts and waits for the container's process once.
 func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string)) (int, error) {
+	if err := e.hooksPrestart(ctx, c); err != nil {
+		serr := &StartError{Container: c.Name, Msg: err.Error()}
+		report(serr.Msg)
+		return 0, serr
+	}
 	if c.Terminal {
 		return e.runOnceTTY(ctx, c, logw, hub, waitAttach, report)
 	}
@@ -235,6 +241,14 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		report(serr.Msg)
 		return 0, serr
 	}
+	if err := e.hooksCreated(ctx, c, st.Pid); err != nil {
+		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
+		waitExit(st.Pid)
+		e.Runtime.Delete(ctx, c.ID, true)
+		serr := &StartError{Container: c.Name, Msg: err.Error()}
+		report(serr.Msg)
+		return 0, serr
+	}
 	if waitAttach {
 		report("ok")
 		hub.waitStart(ctx)
@@ -255,6 +269,7 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		s.StartedAt = now
 		s.Error = ""
 	})
+	e.hooksStarted(ctx, c, st.Pid)
 	report("ok")
 	code := waitExit(st.Pid)
 	done := make(chan struct{})
