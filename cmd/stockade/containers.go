@@ -48,6 +48,9 @@ func (a *app) engine(c *cli.Context) (*engine.Engine, error) {
 		Snapshotter: svc.Snapshotter, SnapshotterName: svc.SnapshotterName,
 		Runtime: rt, GOOS: runtime.GOOS, Log: a.log,
 	}
+	if e.Hooks, err = a.hooks(c, e); err != nil {
+		return nil, err
+	}
 	e.MonitorCommand = func(id string, waitAttach bool) *exec.Cmd {
 		args := append(append([]string{}, global...), "monitor")
 		if waitAttach {
