@@ -135,18 +135,39 @@ func (s State) Describe(now time.Time) string {
 	return string(s.Status)
 }
 
+// humanDuration renders d the way docker's ps does: singular and plural
+// agree, and "About a minute"/"About an hour" stand for one.
 func humanDuration(d time.Duration) string {
+	secs := int(d.Seconds())
 	switch {
-	case d < time.Second:
-		return "less than a second"
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
+	case secs < 1:
+		return "Less than a second"
+	case secs == 1:
+		return "1 second"
+	case secs < 60:
+		return fmt.Sprintf("%d seconds", secs)
 	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
+	mins := int(d.Minutes())
+	switch {
+	case mins == 1:
+		return "About a minute"
+	case mins < 60:
+		return fmt.Sprintf("%d minutes", mins)
+	}
+	hours := int(d.Hours() + 0.5)
+	switch {
+	case hours == 1:
+		return "About an hour"
+	case hours < 48:
+		return fmt.Sprintf("%d hours", hours)
+	case hours < 24*7*2:
+		return fmt.Sprintf("%d days", hours/24)
+	case hours < 24*30*2:
+		return fmt.Sprintf("%d weeks", hours/24/7)
+	case hours < 24*365*2:
+		return fmt.Sprintf("%d months", hours/24/30)
+	}
+	return fmt.Sprintf("%d years", hours/24/365)
 }
 
 // ShortID returns the first 12 hex digits of the id.

@@ -44,7 +44,16 @@ func TestDescribe(t *testing.T) {
 		s    State
 		want string
 	}{
-		{State{Status: StatusRunning, StartedAt: now.Add(-90 * time.Second)}, "Up 1 minutes"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-90 * time.Second)}, "Up About a minute"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-1 * time.Second)}, "Up 1 second"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-22 * time.Second)}, "Up 22 seconds"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-300 * time.Millisecond)}, "Up Less than a second"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-5 * time.Minute)}, "Up 5 minutes"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-70 * time.Minute)}, "Up About an hour"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-5 * time.Hour)}, "Up 5 hours"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-72 * time.Hour)}, "Up 3 days"},
+		{State{Status: StatusRunning, StartedAt: now.Add(-21 * 24 * time.Hour)}, "Up 3 weeks"},
+		{State{Status: StatusExited, ExitCode: 0, FinishedAt: now.Add(-61 * time.Second)}, "Exited (0) About a minute ago"},
 		{State{Status: StatusExited, ExitCode: 3, FinishedAt: now.Add(-5 * time.Second)}, "Exited (3) 5 seconds ago"},
 		{State{Status: StatusCreated}, "Created"},
 		{State{Status: StatusRestarting, ExitCode: 1}, "Restarting (1)"},
