@@ -55,8 +55,13 @@ func New(w io.Writer, format Format, level slog.Level) *slog.Logger {
 }
 
 // replaceAttr writes the time with nanoseconds (slog's default keeps
-// milliseconds) and the level in lower case.
+// milliseconds), the level in lower case, and durations as text lines
+// write them ("10s", "1.5ms"): slog's JSON handler would print a
+// nanosecond integer.
 func replaceAttr(groups []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
 	if len(groups) > 0 {
 		return a
 	}

@@ -39,6 +39,22 @@ func TestJSONLines(t *testing.T) {
 	}
 }
 
+func TestDurationsAsText(t *testing.T) {
+	for _, format := range []Format{JSON, Text} {
+		var buf bytes.Buffer
+		New(&buf, format, slog.LevelInfo).Info("restarting", "wait", 10*time.Second, slog.Group("g", "took", 1500*time.Microsecond))
+		out := buf.String()
+		for _, want := range []string{"10s", "1.5ms"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("format %v: %q lacks %q", format, out, want)
+			}
+		}
+		if strings.Contains(out, "10000000000") {
+			t.Errorf("format %v: duration as nanoseconds: %q", format, out)
+		}
+	}
+}
+
 func TestNanoseconds(t *testing.T) {
 	a := replaceAttr(nil, slog.Time(slog.TimeKey, time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)))
 	if got := a.Value.String(); got != "2026-11-25T10:00:00.123456789Z" {
