@@ -31,6 +31,10 @@ const (
 	BucketMeta       = "meta"
 	BucketImages     = "images"
 	BucketContainers = "containers"
+	// BucketNetworks holds the network package's networks, BucketLeases
+	// its address leases.
+	BucketNetworks = "networks"
+	BucketLeases   = "leases"
 )
 
 // SchemaVersion is the schema this build of stockade writes.
@@ -41,6 +45,15 @@ var migrations = []func(tx *bolt.Tx) error{
 	// 0 -> 1: the initial buckets.
 	func(tx *bolt.Tx) error {
 		for _, b := range []string{BucketImages, BucketContainers} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	// 1 -> 2: networks and their address leases.
+	func(tx *bolt.Tx) error {
+		for _, b := range []string{BucketNetworks, BucketLeases} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
