@@ -104,7 +104,7 @@ func (c *registryClient) manifest(ctx context.Context, ref string, want digest.D
 	}
 	defer resp.Body.Close()
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return ocispec.Descriptor{}, nil, fmt.Errorf("fetch manifest %s: %w", ref, err)
+		return ocispec.Descriptor{}, nil, fmt.Errorf("fetch manifest %s: %w", ref, registryError(err))
 	}
 	if resp.ContentLength > maxManifestSize {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("fetch manifest %s: %d bytes is more than the %d allowed", ref, resp.ContentLength, maxManifestSize)
@@ -241,7 +241,7 @@ func (c *registryClient) fetchOnce(ctx context.Context, desc ocispec.Descriptor,
 			}
 		}
 	default:
-		return fmt.Errorf("fetch blob: %w", transport.CheckError(resp, http.StatusOK, http.StatusPartialContent))
+		return fmt.Errorf("fetch blob: %w", registryError(transport.CheckError(resp, http.StatusOK, http.StatusPartialContent)))
 	}
 	if resp.StatusCode == http.StatusPartialContent && resp.ContentLength >= 0 && resp.ContentLength != desc.Size-off {
 		return fmt.Errorf("%w: registry sends %d bytes from offset %d, descriptor says %d in all", content.ErrSizeMismatch, resp.ContentLength, off, desc.Size)
@@ -282,4 +282,47 @@ func contentRangeStart(v string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(a, 10, 64)
 	return n, err == nil
+}
+
+// RegistryError is a registry's refusal, said in words a user can act on.
+// It wraps the registry's own error (a *transport.Error).
+type RegistryError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Msg is the short reason: "not found", "authentication required"...
+	Msg string
+	err error
+}
+
+func (e *RegistryError) Error() string { return e.Msg }
+func (e *RegistryError) Unwrap() error { return e.err }
+
+// registryError turns go-containerregistry's transport error, which prints
+// the registry's error codes and detail maps ("MANIFEST_UNKNOWN: manifest
+// unknown; map[Tag:nope]"), into a short reason. Other errors pass through.
+func registryError(err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	msg := ""
+	switch te.StatusCode {
+	case http.StatusNotFound:
+		msg = "not found in the registry"
+	case http.StatusUnauthorized:
+		msg = "authentication required (stockade login, or credentials in ~/.docker/config.json)"
+	case http.StatusForbidden:
+		msg = "access denied by the registry"
+	case http.StatusTooManyRequests:
+		msg = "the registry is rate-limiting requests"
+	default:
+		msg = fmt.Sprintf("the registry answered %d %s", te.StatusCode, strings.ToLower(http.StatusText(te.StatusCode)))
+	}
+	for _, d := range te.Errors {
+		if d.Message != "" && te.StatusCode != http.StatusNotFound {
+			msg += ": " + d.Message
+			break
+		}
+	}
+	return &RegistryError{Status: te.StatusCode, Msg: msg, err: err}
 }
