@@ -3,7 +3,7 @@
 # FreeBSD 14 (pkg). Packages already present are left alone.
 set -eu
 
-need_debian="docker-registry skopeo umoci runc containerd zstd tar git make bsdutils openssl gnupg qemu-system-x86 debootstrap e2fsprogs librust-libc-dev"
+need_debian="docker-registry skopeo umoci runc containerd zstd tar git make bsdutils openssl gnupg qemu-system-x86 debootstrap e2fsprogs util-linux librust-libc-dev busybox-static nftables iproute2 curl"
 need_freebsd="go git gmake skopeo zstd"
 
 if [ "$(uname -s)" = FreeBSD ]; then
@@ -25,8 +25,31 @@ if [ -n "$missing" ]; then
 		exit 1
 	fi
 	echo "== apt-get install$missing"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# Another apt (unattended-upgrades, cloud-init, a second job) may hold
+	# the dpkg lock: wait for it, up to 10 minutes, instead of failing.
+	# DPkg::Lock::Timeout covers dpkg's locks; apt-get update's lock on
+	# /var/lib/apt/lists is not covered by it (apt 2.6), so update retries.
+	lock="-o DPkg::Lock::Timeout=600"
+	waited=0
+	while ! out=$(apt-get $lock update -qq 2>&1); do
+		case $out in
+		*"Could not get lock"* | *"Unable to lock"*) ;;
+		*)
+			printf '%s\n' "$out" >&2
+			exit 1
+			;;
+		esac
+		if [ "$waited" -ge 600 ]; then
+			printf '%s\n' "$out" >&2
+			echo "another apt held the lock for 10 minutes; giving up" >&2
+			exit 1
+		fi
+		[ "$waited" -gt 0 ] || echo "== another apt holds the lock: waiting for it (up to 10 minutes)"
+		sleep 5
+		waited=$((waited + 5))
+	done
+	[ -z "$out" ] || printf '%s\n' "$out"
+	DEBIAN_FRONTEND=noninteractive apt-get $lock install -y -qq --no-install-recommends $missing >/dev/null
 fi
 if ! command -v go >/dev/null 2>&1; then
 	echo "Go 1.26 is required: install it into /usr/local/go (FreeBSD: pkg install go)" >&2
