@@ -90,7 +90,13 @@ func OpenFile(ctx context.Context, path, what string, migrations []func(*bolt.Tx
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	db := &DB{path: path, what: what, LockTimeout: 2 * time.Minute}
-	if err := db.Update(ctx, func(tx *bolt.Tx) error { return migrate(tx, migrations) }); err != nil {
+	err := db.Update(ctx, func(tx *bolt.Tx) error {
+		if err := migrate(tx, migrations); err != nil {
+			return fmt.Errorf("%s %s: %w", what, path, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return db, nil
@@ -156,12 +162,23 @@ func (db *DB) run(ctx context.Context, readOnly bool, fn func(*bolt.Tx) error) e
 		return err
 	}
 	defer bdb.Close()
+	// An error of fn is the caller's own (a record not found, a name in
+	// use) and passes unchanged; only the store's own failures name the
+	// file.
+	var fnErr error
+	wrapped := func(tx *bolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	}
 	if readOnly {
-		err = bdb.View(fn)
+		err = bdb.View(wrapped)
 	} else {
-		err = bdb.Update(fn)
+		err = bdb.Update(wrapped)
 	}
 	if err != nil {
+		if fnErr != nil && errors.Is(err, fnErr) {
+			return fnErr
+		}
 		return fmt.Errorf("%s %s: %w", db.what, db.path, err)
 	}
 	return nil

@@ -274,3 +274,19 @@ func helperProcess(path string) error {
 	}
 	return nil
 }
+
+// A callback's own error (a record not found) reaches the caller as it
+// was, without the store's file name in front of it.
+func TestCallbackErrorUnchanged(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := errors.New(`image "nope": image not found`)
+	for _, run := range []func(context.Context, func(*bolt.Tx) error) error{db.View, db.Update} {
+		err := run(context.Background(), func(*bolt.Tx) error { return mine })
+		if err != mine {
+			t.Errorf("got %v, want the callback's error unchanged", err)
+		}
+	}
+}
