@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -53,19 +54,60 @@ type ZFS struct {
 	Dataset string `toml:"dataset" json:"dataset"`
 }
 
-// NRI is the [nri] table.
+// NRI is the [nri] table: current NRI (github.com/containerd/nri) under
+// containerd's key names, and NRI 0.1 in its own sub-table.
 type NRI struct {
-	// Enable turns NRI plugin calls on.
+	// Enable turns current NRI on: pre-installed plugins, and external
+	// plugins through `stockade system service`.
 	Enable bool `toml:"enable" json:"enable"`
-	// PluginPath holds 0.1-style plugin binaries.
-	PluginPath string `toml:"plugin_path" json:"plugin_path"`
-	// PluginConfigPath holds per-plugin configuration (resource.d).
-	PluginConfigPath string `toml:"plugin_config_path" json:"plugin_config_path"`
-	// ConfigFile is the 0.1-style plugin list (conf.json).
-	ConfigFile string `toml:"config_file" json:"config_file"`
-	// SocketPath is where current NRI plugins connect.
+	// SocketPath is where external plugins connect (to the service).
 	SocketPath string `toml:"socket_path" json:"socket_path"`
+	// PluginPath holds pre-installed plugins, named NN-NAME.
+	PluginPath string `toml:"plugin_path" json:"plugin_path"`
+	// PluginConfigPath holds the pre-installed plugins' configurations
+	// (NN-NAME.conf or NAME.conf).
+	PluginConfigPath string `toml:"plugin_config_path" json:"plugin_config_path"`
+	// PluginRegistrationTimeout bounds a plugin's registration.
+	PluginRegistrationTimeout Duration `toml:"plugin_registration_timeout" json:"plugin_registration_timeout"`
+	// PluginRequestTimeout bounds each request to a plugin; it also bounds
+	// each run of an NRI 0.1 plugin binary.
+	PluginRequestTimeout Duration `toml:"plugin_request_timeout" json:"plugin_request_timeout"`
+	// V010 is the [nri.v010] table.
+	V010 NRIV010 `toml:"v010" json:"v010"`
 }
+
+// NRIV010 is the [nri.v010] table: NRI 0.1 plugin binaries, as
+// containerd 1.5 ran them.
+type NRIV010 struct {
+	// Enable turns NRI 0.1 plugin calls on.
+	Enable bool `toml:"enable" json:"enable"`
+	// PluginPath holds the plugin binaries.
+	PluginPath string `toml:"plugin_path" json:"plugin_path"`
+	// ConfigFile is the plugin list (conf.json).
+	ConfigFile string `toml:"config_file" json:"config_file"`
+	// ConfigDir holds one more plugin per *.conf file, after ConfigFile's.
+	ConfigDir string `toml:"config_dir" json:"config_dir"`
+}
+
+// Duration is a time.Duration written as text ("5s") in TOML and JSON.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration such as "2s" or "500ms".
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 2s or 500ms", text)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// oldNRIKeys are the NRI 0.1 keys that [nri] held before current NRI took
+// the table over; a file using them gets an error that says where they went.
+var oldNRIKeys = map[string]string{"nri.config_file": "config_file", "nri.config_dir": "config_dir"}
 
 // Runc is the [runc] table.
 type Runc struct {
@@ -88,10 +130,16 @@ func Defaults(goos string) Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		NRI: NRI{
-			PluginPath:       "/opt/nri/bin",
-			PluginConfigPath: "/etc/nri/resource.d",
-			ConfigFile:       "/etc/nri/conf.json",
-			SocketPath:       "/var/run/nri/nri.sock",
+			SocketPath:                "/var/run/nri/nri.sock",
+			PluginPath:                "/opt/nri/plugins",
+			PluginConfigPath:          "/etc/nri/conf.d",
+			PluginRegistrationTimeout: Duration(5 * time.Second),
+			PluginRequestTimeout:      Duration(2 * time.Second),
+			V010: NRIV010{
+				PluginPath: "/opt/nri/bin",
+				ConfigFile: "/etc/nri/conf.json",
+				ConfigDir:  "/etc/nri/resource.d",
+			},
 		},
 	}
 	switch goos {
@@ -167,6 +215,11 @@ func (c *Config) mergeFile(path string, required bool) error {
 		return fmt.Errorf("config %s: %s", path, describeTOMLError(err))
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		for _, k := range undecoded {
+			if key, ok := oldNRIKeys[k.String()]; ok {
+				return fmt.Errorf("config %s: [nri] %s is an NRI 0.1 key: move it to [nri.v010] (see docs/CONFIG.md)", path, key)
+			}
+		}
 		names := make([]string, len(undecoded))
 		for i, k := range undecoded {
 			names[i] = fmt.Sprintf("%q", k.String())
@@ -262,6 +315,12 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("log_format: %q is not one of text, json", c.LogFormat)
+	}
+	if c.NRI.PluginRegistrationTimeout <= 0 {
+		return fmt.Errorf("nri.plugin_registration_timeout: %s must be positive", time.Duration(c.NRI.PluginRegistrationTimeout))
+	}
+	if c.NRI.PluginRequestTimeout <= 0 {
+		return fmt.Errorf("nri.plugin_request_timeout: %s must be positive", time.Duration(c.NRI.PluginRequestTimeout))
 	}
 	return nil
 }

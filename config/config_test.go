@@ -1,11 +1,13 @@
 package config
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -70,8 +72,74 @@ binary = "crun"
 	if c.ZFS.Dataset != "zroot/stockade" || !c.NRI.Enable || c.NRI.PluginPath != "/usr/local/libexec/nri" || c.Runc.Binary != "crun" {
 		t.Errorf("tables not read: %+v", c)
 	}
-	if c.NRI.ConfigFile != "/etc/nri/conf.json" {
-		t.Errorf("nri.config_file default lost: %q", c.NRI.ConfigFile)
+	if c.NRI.V010.ConfigFile != "/etc/nri/conf.json" {
+		t.Errorf("nri.v010.config_file default lost: %q", c.NRI.V010.ConfigFile)
+	}
+}
+
+func TestNRI(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		for _, goos := range []string{"linux", "freebsd"} {
+			n := Defaults(goos).NRI
+			want := NRI{
+				SocketPath: "/var/run/nri/nri.sock", PluginPath: "/opt/nri/plugins", PluginConfigPath: "/etc/nri/conf.d",
+				PluginRegistrationTimeout: Duration(5 * time.Second), PluginRequestTimeout: Duration(2 * time.Second),
+				V010: NRIV010{PluginPath: "/opt/nri/bin", ConfigFile: "/etc/nri/conf.json", ConfigDir: "/etc/nri/resource.d"},
+			}
+			if !reflect.DeepEqual(n, want) {
+				t.Errorf("%s: %+v, want %+v", goos, n, want)
+			}
+		}
+	})
+	t.Run("file", func(t *testing.T) {
+		path := writeFile(t, `
+[nri]
+enable = true
+socket_path = "/run/x/nri.sock"
+plugin_path = "/p"
+plugin_config_path = "/pc"
+plugin_registration_timeout = "1500ms"
+plugin_request_timeout = "3s"
+[nri.v010]
+enable = true
+plugin_path = "/b"
+config_file = "/c.json"
+config_dir = "/d"
+`)
+		c, err := Load("linux", path, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := NRI{
+			Enable: true, SocketPath: "/run/x/nri.sock", PluginPath: "/p", PluginConfigPath: "/pc",
+			PluginRegistrationTimeout: Duration(1500 * time.Millisecond), PluginRequestTimeout: Duration(3 * time.Second),
+			V010: NRIV010{Enable: true, PluginPath: "/b", ConfigFile: "/c.json", ConfigDir: "/d"},
+		}
+		if !reflect.DeepEqual(c.NRI, want) {
+			t.Errorf("got %+v, want %+v", c.NRI, want)
+		}
+		js, err := json.Marshal(c.NRI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(js), `"plugin_request_timeout":"3s"`) {
+			t.Errorf("durations must print as text in JSON: %s", js)
+		}
+	})
+	for _, tt := range []struct{ name, file, want string }{
+		{"old config_file", "[nri]\nenable = true\nconfig_file = \"/etc/nri/conf.json\"\n", "[nri] config_file is an NRI 0.1 key: move it to [nri.v010]"},
+		{"old config_dir", "[nri]\nconfig_dir = \"/etc/nri/resource.d\"\n", "[nri] config_dir is an NRI 0.1 key: move it to [nri.v010]"},
+		{"bad duration", "[nri]\nplugin_request_timeout = \"soon\"\n", `"soon" is not a duration`},
+		{"zero timeout", "[nri]\nplugin_request_timeout = \"0s\"\n", "nri.plugin_request_timeout: 0s must be positive"},
+		{"zero registration", "[nri]\nplugin_registration_timeout = \"0s\"\n", "nri.plugin_registration_timeout: 0s must be positive"},
+		{"unknown v010 key", "[nri.v010]\nsocket_path = \"/x\"\n", `unknown key "nri.v010.socket_path"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load("linux", writeFile(t, tt.file), true, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line containing %q", err, tt.want)
+			}
+		})
 	}
 }
 

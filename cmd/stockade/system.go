@@ -103,7 +103,7 @@ func (a *app) systemInfo(c *cli.Context) error {
 		{"default registry", cfg.DefaultRegistry},
 		{"insecure registries", strings.Join(cfg.InsecureRegistries, ", ")},
 		{"zfs dataset", cfg.ZFS.Dataset},
-		{"nri", fmt.Sprintf("enable=%t plugins=%s config=%s", cfg.NRI.Enable, cfg.NRI.PluginPath, cfg.NRI.ConfigFile)},
+		{"nri", fmt.Sprintf("enable=%t plugins=%s v010=%t config=%s", cfg.NRI.Enable, cfg.NRI.PluginPath, cfg.NRI.V010.Enable, cfg.NRI.V010.ConfigFile)},
 		{"log", cfg.LogLevel + ", " + cfg.LogFormat},
 	}
 	for _, r := range rows {
