@@ -1,0 +1,288 @@
+// Package dns serves the names of a network's containers and writes the
+// name files every container reads: /etc/resolv.conf, /etc/hosts and
+// /etc/hostname.
+//
+// A Server runs on the host, one per network, listening on the network's
+// gateway addresses (UDP and TCP, port 53). It answers A, AAAA and PTR
+// queries for the names a LookupFunc knows, from the callback on every
+// query and with a short TTL, so answers follow containers as they start,
+// stop and move. Names are matched case-insensitively, bare ("web",
+// "web.") or under the network domain ("web.dns.stockade."). Every other
+// query is forwarded to the host's resolvers (ParseResolvConf, Upstreams).
+//
+// The generators (ResolvConf, Hosts, Hostname) and the parsers are pure
+// functions; ContainerResolvConf is the rule for what a container on a
+// network is given.
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// DefaultDomain is the network domain: a container "web" is also
+// "web.dns.stockade". The server is authoritative for it (an unknown name
+// under it is NXDOMAIN, never forwarded), and ContainerResolvConf puts it
+// first in a container's search list so a bare name is answered on the
+// first try without a query leaving the host.
+const DefaultDomain = "dns.stockade"
+
+// Defaults for the zero values of Config.
+const (
+	// DefaultTTL is the TTL of local answers: short, so a container that
+	// stops or moves is seen within seconds by resolvers that cache.
+	DefaultTTL = 2 * time.Second
+	// DefaultTimeout bounds one upstream attempt (UDP and its TCP retry).
+	DefaultTimeout = 2 * time.Second
+	// DefaultMaxInflight is how many queries are handled at once; more are
+	// answered SERVFAIL at once rather than queued.
+	DefaultMaxInflight = 256
+	// DefaultMaxTCPConns is how many TCP connections are open at once;
+	// more wait in the kernel's accept queue.
+	DefaultMaxTCPConns = 64
+)
+
+// LookupFunc returns the addresses of a name on the network: name is
+// lower-case, without a trailing dot and without the network domain.
+// ok is false for a name the network does not know; a known name with no
+// address of the asked family is answered NOERROR with no records. It is
+// called for every query of class IN, so it should be cheap.
+type LookupFunc func(ctx context.Context, name string) (addrs []netip.Addr, ok bool)
+
+// ReverseFunc returns the names of an address on the network (for PTR
+// queries); ok is false for an address it does not know.
+type ReverseFunc func(ctx context.Context, addr netip.Addr) (names []string, ok bool)
+
+// Config is what a Server serves and where.
+type Config struct {
+	// Listen are the addresses to serve on, "IP:PORT", each over UDP and
+	// TCP on the same port (port 0 picks one, for tests).
+	Listen []string
+	// Lookup answers names; required.
+	Lookup LookupFunc
+	// Reverse answers PTR queries; optional.
+	Reverse ReverseFunc
+	// Subnets are the network's ranges: a PTR query for an address in
+	// them that Reverse does not know is NXDOMAIN, not forwarded.
+	Subnets []netip.Prefix
+	// Domain is the network domain; empty means DefaultDomain.
+	Domain string
+	// Upstreams are the resolvers other names go to, "IP:PORT", tried in
+	// order (see Upstreams). Empty: other names are SERVFAIL.
+	Upstreams []string
+	// TTL of local answers, whole seconds; zero means DefaultTTL.
+	TTL time.Duration
+	// Timeout of one upstream attempt; zero means DefaultTimeout.
+	Timeout time.Duration
+	// MaxInflight and MaxTCPConns bound the work clients can cause; zero
+	// means the defaults.
+	MaxInflight int
+	MaxTCPConns int
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a network's name server. Listen makes one with its sockets
+// bound; Serve answers until its context is done.
+type Server struct {
+	cfg       Config
+	domain    string // lower-case, no dots at either end
+	ttl       uint32
+	upstreams []string
+	sem       chan struct{}
+	log       *slog.Logger
+	udp       []net.PacketConn
+	tcp       []net.Listener
+	addrs     []netip.AddrPort
+	udpClient *mdns.Client
+	tcpClient *mdns.Client
+	closeOnce sync.Once
+}
+
+// Listen validates cfg and binds its addresses, UDP and TCP. An address
+// that is not usable yet (EADDRNOTAVAIL, such as an IPv6 address still in
+// duplicate address detection) is retried until ctx is done.
+func Listen(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Lookup == nil {
+		return nil, errors.New("dns server: no lookup function")
+	}
+	if len(cfg.Listen) == 0 {
+		return nil, errors.New("dns server: no listen address")
+	}
+	domain := strings.Trim(strings.ToLower(cfg.Domain), ".")
+	if domain == "" {
+		domain = DefaultDomain
+	}
+	if _, ok := mdns.IsDomainName(domain); !ok {
+		return nil, fmt.Errorf("dns server: domain %q: not a domain name", cfg.Domain)
+	}
+	s := &Server{
+		cfg:    cfg,
+		domain: domain,
+		ttl:    uint32(orDefault(cfg.TTL, DefaultTTL) / time.Second),
+		sem:    make(chan struct{}, orDefault(cfg.MaxInflight, DefaultMaxInflight)),
+		log:    cfg.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	timeout := orDefault(cfg.Timeout, DefaultTimeout)
+	s.udpClient = &mdns.Client{Net: "udp", Timeout: timeout, UDPSize: mdns.DefaultMsgSize}
+	s.tcpClient = &mdns.Client{Net: "tcp", Timeout: timeout}
+	for _, a := range cfg.Listen {
+		if err := s.bind(ctx, a); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	for _, u := range cfg.Upstreams {
+		ap, err := netip.ParseAddrPort(u)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("dns server: upstream %q: %w", u, err)
+		}
+		if s.isSelf(ap) {
+			s.log.Warn("dns server: skipping upstream that is this server", "upstream", u)
+			continue
+		}
+		s.upstreams = append(s.upstreams, u)
+	}
+	return s, nil
+}
+
+func orDefault[T comparable](v, d T) T {
+	var zero T
+	if v == zero {
+		return d
+	}
+	return v
+}
+
+func (s *Server) isSelf(ap netip.AddrPort) bool {
+	for _, a := range s.addrs {
+		if a.Port() == ap.Port() && (a.Addr() == ap.Addr() || a.Addr().IsUnspecified()) {
+			return true
+		}
+	}
+	return false
+}
+
+// bind opens UDP and TCP on one address, the same port for both.
+func (s *Server) bind(ctx context.Context, addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("dns server: listen address %q: %w", addr, err)
+	}
+	var lc net.ListenConfig
+	for attempt := 0; ; attempt++ {
+		pc, err := lc.ListenPacket(ctx, "udp", ap.String())
+		if err != nil {
+			if errors.Is(err, syscall.EADDRNOTAVAIL) && ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			return fmt.Errorf("dns server: listen udp %s: %w", ap, err)
+		}
+		bound := netip.AddrPortFrom(ap.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+		l, err := lc.Listen(ctx, "tcp", bound.String())
+		if err != nil {
+			pc.Close()
+			// A port picked for UDP may be taken for TCP: pick again.
+			if ap.Port() == 0 && errors.Is(err, syscall.EADDRINUSE) && attempt < 10 {
+				continue
+			}
+			return fmt.Errorf("dns server: listen tcp %s: %w", bound, err)
+		}
+		s.udp = append(s.udp, pc)
+		s.tcp = append(s.tcp, newLimitListener(l, orDefault(s.cfg.MaxTCPConns, DefaultMaxTCPConns)))
+		s.addrs = append(s.addrs, bound)
+		return nil
+	}
+}
+
+// Addrs are the addresses the server listens on, UDP and TCP each.
+func (s *Server) Addrs() []netip.AddrPort { return append([]netip.AddrPort(nil), s.addrs...) }
+
+// Upstreams are the resolvers the server forwards to, in order.
+func (s *Server) Upstreams() []string { return append([]string(nil), s.upstreams...) }
+
+// Close closes the sockets of a server that is not serving; Serve closes
+// them itself when it returns.
+func (s *Server) Close() error {
+	var errs []error
+	s.closeOnce.Do(func() {
+		for _, pc := range s.udp {
+			errs = append(errs, pc.Close())
+		}
+		for _, l := range s.tcp {
+			errs = append(errs, l.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Serve answers queries until ctx is done, then stops (waiting up to the
+// upstream timeout for queries in flight) and returns nil. It returns an
+// error if a socket fails.
+func (s *Server) Serve(ctx context.Context) error {
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) { s.handle(hctx, w, r) })
+
+	var servers []*mdns.Server
+	for _, pc := range s.udp {
+		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: h, UDPSize: mdns.DefaultMsgSize})
+	}
+	for _, l := range s.tcp {
+		servers = append(servers, &mdns.Server{
+			Listener:      l,
+			Handler:       h,
+			ReadTimeout:   2 * time.Second,
+			WriteTimeout:  2 * time.Second,
+			IdleTimeout:   func() time.Duration { return 8 * time.Second },
+			MaxTCPQueries: 128,
+		})
+	}
+	errc := make(chan error, len(servers))
+	var started sync.WaitGroup
+	for _, srv := range servers {
+		started.Add(1)
+		var once sync.Once
+		done := func() { once.Do(started.Done) }
+		srv.NotifyStartedFunc = done
+		go func() {
+			err := srv.ActivateAndServe()
+			done() // a server that failed to start
+			errc <- err
+		}()
+	}
+	started.Wait()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("dns server: %w", err)
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), orDefault(s.cfg.Timeout, DefaultTimeout))
+	defer scancel()
+	for _, srv := range servers {
+		srv.ShutdownContext(sctx)
+	}
+	s.Close()
+	return err
+}
