@@ -60,6 +60,10 @@ type Endpoint struct {
 	ContainerID   string `json:"containerID"`
 	ContainerName string `json:"containerName"`
 	Network       string `json:"network"`
+	// Driver is the network's driver (Network.Driver), for Driver.Spec,
+	// which sees only the endpoint: "alias" on FreeBSD asks for a jail
+	// with ip4.addr/ip6.addr instead of a vnet.
+	Driver string `json:"driver,omitempty"`
 	// IfName is the interface's name in the container ("eth0"); HostIf the
 	// host end (a veth or an epair half), named from the container id.
 	IfName string `json:"ifName"`
