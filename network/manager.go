@@ -1,0 +1,452 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/stockade/stockade/engine"
+)
+
+// Manager is the network's engine.Hook: it leases addresses at create,
+// attaches containers to their networks before they run, detaches them
+// when they stop and frees their addresses when they go. It is also an
+// engine.HookChecker.
+type Manager struct {
+	Store *Store
+	// Driver makes networks real on this OS; nil when the OS has none,
+	// and then only --network host and none work.
+	Driver Driver
+	// Routes are the host's routes the default network's subnet avoids.
+	Routes RouteReader
+	// Ports probes host ports; BindProbe when nil.
+	Ports PortProbe
+	// DataDir holds each container's generated /etc files, in
+	// DataDir/<container id>.
+	DataDir string
+	// StateDir holds the containers' network namespaces (Linux), in
+	// StateDir/netns/<short id>.
+	StateDir string
+	// HostResolvConf is the host's resolv.conf (search domains and
+	// options are copied from it); "/etc/resolv.conf" when empty.
+	HostResolvConf string
+	// GOOS is the OS the bundles are for (the shape of bind mounts).
+	GOOS string
+	// StartDNS starts network n's name server unless one runs; nil leaves
+	// containers with the host's name servers.
+	StartDNS func(ctx context.Context, n *Network) error
+	Log      *slog.Logger
+}
+
+var (
+	_ engine.Hook        = (*Manager)(nil)
+	_ engine.HookChecker = (*Manager)(nil)
+)
+
+// Name is HookName.
+func (m *Manager) Name() string { return HookName }
+
+func (m *Manager) logger() *slog.Logger {
+	if m.Log != nil {
+		return m.Log
+	}
+	return slog.Default()
+}
+
+func (m *Manager) probe() PortProbe {
+	if m.Ports != nil {
+		return m.Ports
+	}
+	return BindProbe{}
+}
+
+// FilesDir is where a container's resolv.conf, hosts and hostname are.
+func (m *Manager) FilesDir(containerID string) string { return filepath.Join(m.DataDir, containerID) }
+
+// NetNSPath is the Linux network namespace of a container.
+func (m *Manager) NetNSPath(containerID string) string {
+	id := containerID
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return filepath.Join(m.StateDir, "netns", id)
+}
+
+func (m *Manager) sandbox(c *engine.Container, pid int) Sandbox {
+	return Sandbox{ContainerID: c.ID, NetNS: m.NetNSPath(c.ID), Pid: pid}
+}
+
+// ContainerExtension reads the network extension of a container record.
+func ContainerExtension(c *engine.Container) (*Extension, error) {
+	var ext Extension
+	if _, err := c.Extension(HookName, &ext); err != nil {
+		return nil, err
+	}
+	return &ext, nil
+}
+
+// Resolve returns the network a request names: the default network
+// (made on first use) for "" and "bridge".
+func (m *Manager) Resolve(ctx context.Context, name string) (*Network, error) {
+	if name == "" || name == ModeBridge || name == DefaultName {
+		routes := m.Routes
+		if routes == nil {
+			routes = HostRoutes{}
+		}
+		return m.Store.EnsureDefault(ctx, routes)
+	}
+	n, err := m.Store.Get(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("--network %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// Create leases the container's addresses and host ports, writes its
+// /etc files, mounts them in the spec and lets the driver adapt the spec.
+func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.Spec) error {
+	ext, err := ContainerExtension(c)
+	if err != nil {
+		return err
+	}
+	if !ext.Managed() {
+		return nil
+	}
+	if err := ext.Validate(); err != nil {
+		return err
+	}
+	if m.Driver == nil {
+		return fmt.Errorf("--network %s: this host has no network driver (use --network host or none)", orDefault(ext.Network))
+	}
+	n, err := m.Resolve(ctx, ext.Network)
+	if err != nil {
+		return err
+	}
+	portSpecs, err := ext.specs()
+	if err != nil {
+		return err
+	}
+	taken, err := m.Store.PublishedPorts(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	ports, err := AssignPorts(portSpecs, taken, m.probe())
+	if err != nil {
+		return err
+	}
+	mac := ext.MAC
+	if mac == "" {
+		if mac, err = NewMAC(); err != nil {
+			return err
+		}
+	} else if mac, err = ParseMAC(mac); err != nil {
+		return err
+	}
+	n, a4, a6, err := m.Store.Take(ctx, LeaseRequest{Network: n.Name, ContainerID: c.ID, ContainerName: c.Name,
+		Addr: ext.IP, Addr6: ext.IP6, Ports: ports})
+	if err != nil {
+		return err
+	}
+	ep := Endpoint{ContainerID: c.ID, ContainerName: c.Name, Network: n.Name, IfName: "eth0",
+		HostIf: HostIfName(c.ID), MAC: mac, Addr: a4, Addr6: a6, Aliases: ext.Aliases, Ports: ports}
+	if err := m.writeFiles(c, n, &ep, ext, spec); err != nil {
+		return err
+	}
+	if err := m.Driver.Spec(&ep, m.sandbox(c, 0), spec); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	ext.Endpoints = []Endpoint{ep}
+	return c.SetExtension(HookName, ext)
+}
+
+func orDefault(name string) string {
+	if name == "" {
+		return DefaultName
+	}
+	return name
+}
+
+// writeFiles writes the container's resolv.conf, hosts and hostname and
+// bind-mounts them over the image's.
+func (m *Manager) writeFiles(c *engine.Container, n *Network, ep *Endpoint, ext *Extension, spec *specs.Spec) error {
+	hostname := c.ID[:min(12, len(c.ID))]
+	if spec.Hostname != "" {
+		hostname = spec.Hostname
+	}
+	self := []netip.Addr{ep.Addr.Addr()}
+	if ep.Addr6.IsValid() {
+		self = append(self, ep.Addr6.Addr())
+	}
+	hosts, err := hostsFile(hostname, self, ep.Aliases, ext.AddHosts)
+	if err != nil {
+		return err
+	}
+	search, options := ext.DNSSearch, ext.DNSOptions
+	host := readHostResolv(m.hostResolvConf())
+	if len(search) == 0 {
+		search = host.search
+	}
+	if len(options) == 0 {
+		options = host.options
+	}
+	servers := []netip.Addr{n.Gateway}
+	if m.StartDNS == nil {
+		servers = host.nameservers
+	}
+	files := containerFiles{
+		resolv:   resolvFile(servers, ext.DNS, search, options),
+		hosts:    hosts,
+		hostname: []byte(hostname + "\n"),
+	}
+	dir := m.FilesDir(c.ID)
+	if err := files.write(dir); err != nil {
+		return fmt.Errorf("container %s: network files: %w", c.Name, err)
+	}
+	for _, f := range []string{"resolv.conf", "hosts", "hostname"} {
+		addBind(spec, filepath.Join(dir, f), "/etc/"+f, m.GOOS)
+	}
+	return nil
+}
+
+func (m *Manager) hostResolvConf() string {
+	if m.HostResolvConf != "" {
+		return m.HostResolvConf
+	}
+	return "/etc/resolv.conf"
+}
+
+type hostResolv struct {
+	nameservers     []netip.Addr
+	search, options []string
+}
+
+// readHostResolv reads the host's resolv.conf; a missing file is empty.
+func readHostResolv(path string) hostResolv {
+	var h hostResolv
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return h
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() {
+				h.nameservers = append(h.nameservers, a)
+			}
+		case "search", "domain":
+			h.search = f[1:]
+		case "options":
+			h.options = f[1:]
+		}
+	}
+	return h
+}
+
+// addBind mounts the file src at dst, replacing a mount of dst.
+func addBind(spec *specs.Spec, src, dst, goos string) {
+	mnt := specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", "rprivate"}}
+	if goos == "freebsd" {
+		mnt = specs.Mount{Destination: dst, Type: "nullfs", Source: src}
+	}
+	spec.Mounts = slices.DeleteFunc(spec.Mounts, func(x specs.Mount) bool { return x.Destination == dst })
+	spec.Mounts = append(spec.Mounts, mnt)
+}
+
+// Prestart attaches the container when the driver attaches before the
+// runtime creates it (Linux).
+func (m *Manager) Prestart(ctx context.Context, c *engine.Container) error {
+	if m.Driver == nil || m.Driver.AttachPhase() != BeforeCreate {
+		return nil
+	}
+	return m.attach(ctx, c, 0)
+}
+
+// Created attaches the container when the driver attaches after the
+// runtime made its stack (FreeBSD's vnet jail).
+func (m *Manager) Created(ctx context.Context, c *engine.Container, pid int) error {
+	if m.Driver == nil || m.Driver.AttachPhase() != AfterCreate {
+		return nil
+	}
+	return m.attach(ctx, c, pid)
+}
+
+// Started does nothing: the container is attached before it runs.
+func (m *Manager) Started(context.Context, *engine.Container, int) {}
+
+func (m *Manager) attach(ctx context.Context, c *engine.Container, pid int) error {
+	ext, err := ContainerExtension(c)
+	if err != nil || len(ext.Endpoints) == 0 {
+		return err
+	}
+	for i := range ext.Endpoints {
+		ep := &ext.Endpoints[i]
+		n, err := m.Store.Get(ctx, ep.Network)
+		if err != nil {
+			return err
+		}
+		for _, p := range ep.Ports {
+			if err := m.probe().Free(p); err != nil {
+				return fmt.Errorf("container %s: %w", c.Name, err)
+			}
+		}
+		if err := m.Driver.Preflight(ctx, n); err != nil {
+			return err
+		}
+		if err := m.Driver.EnsureNetwork(ctx, n); err != nil {
+			return fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		if err := m.Driver.Attach(ctx, n, ep, m.sandbox(c, pid)); err != nil {
+			return fmt.Errorf("container %s: network %s: %w", c.Name, n.Name, err)
+		}
+		if m.StartDNS != nil && len(ext.DNS) == 0 {
+			if err := m.StartDNS(ctx, n); err != nil {
+				m.logger().Warn("network name server", "network", n.Name, "error", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Stopped detaches the container; its addresses stay leased.
+func (m *Manager) Stopped(ctx context.Context, c *engine.Container) {
+	if err := m.detach(ctx, c); err != nil {
+		m.logger().Warn("detach from network", "container", c.Name, "error", err)
+	}
+}
+
+func (m *Manager) detach(ctx context.Context, c *engine.Container) error {
+	ext, err := ContainerExtension(c)
+	if err != nil || len(ext.Endpoints) == 0 || m.Driver == nil {
+		return err
+	}
+	var errs []error
+	for i := range ext.Endpoints {
+		ep := &ext.Endpoints[i]
+		n, err := m.Store.Get(ctx, ep.Network)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := m.Driver.Detach(ctx, n, ep, m.sandbox(c, 0)); err != nil {
+			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Remove detaches the container, frees its leases and deletes its files.
+// It works from the container's id alone when a create failed before the
+// endpoints were recorded.
+func (m *Manager) Remove(ctx context.Context, c *engine.Container) error {
+	errs := []error{m.detach(ctx, c)}
+	if _, err := m.Store.Release(ctx, c.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(m.FilesDir(c.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Check finds leases and files of containers that no longer exist and,
+// through the driver, host objects that belong to no network or running
+// container; repair removes them.
+func (m *Manager) Check(ctx context.Context, containers []*engine.Container, repair bool) ([]engine.Problem, error) {
+	byID := map[string]*engine.Container{}
+	var attached []*Endpoint
+	for _, c := range containers {
+		byID[c.ID] = c
+		if !c.State.Running() {
+			continue
+		}
+		ext, err := ContainerExtension(c)
+		if err != nil {
+			continue
+		}
+		for i := range ext.Endpoints {
+			attached = append(attached, &ext.Endpoints[i])
+		}
+	}
+	var problems []engine.Problem
+	add := func(what, issue string, fix func() error) {
+		p := engine.Problem{What: what, Issue: issue}
+		if repair {
+			if err := fix(); err != nil {
+				p.Error = err.Error()
+			} else {
+				p.Repaired = true
+			}
+		}
+		problems = append(problems, p)
+	}
+	leases, err := m.Store.Leases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	released := map[string]bool{}
+	for _, l := range leases {
+		if byID[l.ContainerID] != nil {
+			continue
+		}
+		id := l.ContainerID
+		add(fmt.Sprintf("lease %s on network %s", l.Addr, l.Network),
+			fmt.Sprintf("held by container %s, which no longer exists", l.ContainerName),
+			func() error {
+				if released[id] {
+					return nil
+				}
+				released[id] = true
+				_, err := m.Store.Release(ctx, id)
+				return err
+			})
+	}
+	if entries, err := os.ReadDir(m.DataDir); err == nil {
+		for _, e := range entries {
+			if byID[e.Name()] == nil {
+				dir := filepath.Join(m.DataDir, e.Name())
+				add(dir, "network files of a container that no longer exists", func() error { return os.RemoveAll(dir) })
+			}
+		}
+	}
+	if m.Driver != nil {
+		nets, err := m.Store.List(ctx)
+		if err != nil {
+			return problems, err
+		}
+		dp, err := m.Driver.Check(ctx, nets, attached, repair)
+		for _, p := range dp {
+			problems = append(problems, engine.Problem{What: p.What, Issue: p.Issue, Repaired: p.Repaired, Error: p.Error})
+		}
+		if err != nil {
+			return problems, fmt.Errorf("network driver %s: %w", m.Driver.Name(), err)
+		}
+	}
+	return problems, nil
+}
+
+// RemoveNetwork deletes a network: refused while containers use it; then
+// its host side goes.
+func (m *Manager) RemoveNetwork(ctx context.Context, name string) error {
+	n, err := m.Store.Delete(ctx, name)
+	if err != nil {
+		return err
+	}
+	if m.Driver != nil {
+		if err := m.Driver.RemoveNetwork(ctx, n); err != nil {
+			return fmt.Errorf("network %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package network
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"regexp"
+)
+
+// Names of the network modes the command line accepts besides networks.
+const (
+	// ModeHost and ModeNone are handled by the bundle: the host's stack,
+	// or a stack of the container's own with loopback only.
+	ModeHost = "host"
+	ModeNone = "none"
+	// ModeBridge is docker's name for the default network.
+	ModeBridge = "bridge"
+	// DefaultName is the default network's name.
+	DefaultName = "stockade"
+	// DefaultBridge is the default network's host interface.
+	DefaultBridge = "stk0"
+	// DriverBridge is the driver of bridge networks.
+	DriverBridge = "bridge"
+)
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+
+// ValidateName checks a network's name: letters, digits, '_', '.', '-'
+// (not first), at most 64 characters, and none of host, none, bridge.
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("network name %q: want letters, digits, '_', '.' or '-', starting with a letter or digit, at most 64 characters", name)
+	}
+	switch name {
+	case ModeHost, ModeNone, ModeBridge:
+		return fmt.Errorf("network name %q: reserved", name)
+	}
+	return nil
+}
+
+var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,251}[a-zA-Z0-9])?$`)
+
+// ValidateAlias checks a --network-alias: a DNS name.
+func ValidateAlias(a string) error {
+	if !aliasRE.MatchString(a) {
+		return fmt.Errorf("--network-alias %q: not a host name", a)
+	}
+	return nil
+}
+
+// BridgeName is the host interface of a bridge network: stk0 for the
+// default network, stk-<8 hex digits of the id> for others (at most 15
+// characters, which Linux and FreeBSD interface names both allow).
+func BridgeName(n *Network) string {
+	if n.Default {
+		return DefaultBridge
+	}
+	return "stk-" + n.ID[:8]
+}
+
+// HostIfName is the host end of a container's interface: "stv" and the
+// first 12 hex digits of the container's id (15 characters).
+func HostIfName(containerID string) string {
+	id := containerID
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return "stv" + id
+}
+
+// NewMAC returns a random locally administered unicast MAC address.
+func NewMAC() (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[0] = b[0]&0xfe | 0x02
+	return net.HardwareAddr(b[:]).String(), nil
+}
+
+// ParseMAC checks a --mac-address: six bytes, unicast.
+func ParseMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("--mac-address %q: not a MAC address (want for example 02:42:ac:11:00:02)", s)
+	}
+	if hw[0]&1 != 0 {
+		return "", fmt.Errorf("--mac-address %q: a multicast address", s)
+	}
+	return hw.String(), nil
+}
+
+// newID returns 64 random hex digits.
+func newID() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}

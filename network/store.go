@@ -1,0 +1,448 @@
+package network
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/stockade/stockade/metadata"
+)
+
+// ErrNotFound is returned for a network that does not exist.
+var ErrNotFound = errors.New("no such network")
+
+// Store keeps networks and address leases in the metadata store. Every
+// change is one bbolt transaction, so that parallel stockade processes
+// never hand out one address twice.
+type Store struct {
+	DB *metadata.DB
+}
+
+// Lease is one address of a network held by a container, with the host
+// ports the container publishes (held from create to rm, like the
+// address).
+type Lease struct {
+	NetworkID     string        `json:"networkID"`
+	Network       string        `json:"network"`
+	Addr          netip.Addr    `json:"addr"`
+	ContainerID   string        `json:"containerID"`
+	ContainerName string        `json:"containerName"`
+	Ports         []PortMapping `json:"ports,omitempty"`
+	Created       time.Time     `json:"created"`
+}
+
+func leaseKey(netID string, a netip.Addr) string {
+	b := a.As16()
+	return netID + "/" + hex.EncodeToString(b[:])
+}
+
+// CreateOptions are the options of `network create`.
+type CreateOptions struct {
+	Name string
+	// Subnet and Gateway are --subnet and --gateway; invalid values are
+	// chosen (a subnet off the host's routes, the first host address).
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	// IPv6 turns IPv6 on; Subnet6 and Gateway6 are --subnet6 and
+	// --gateway6 (a unique local /64 when Subnet6 is invalid).
+	IPv6     bool
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
+	Internal bool
+	Labels   map[string]string
+	// Default marks the default network (created by EnsureDefault).
+	Default bool
+}
+
+// Create records a new network. Routes are the host's route destinations
+// a chosen subnet must avoid; a given subnet must only not overlap other
+// networks.
+func (s *Store) Create(ctx context.Context, o CreateOptions, routes []netip.Prefix) (*Network, error) {
+	if err := ValidateName(o.Name); err != nil {
+		return nil, err
+	}
+	if o.Subnet.IsValid() {
+		if err := checkSubnet(o.Subnet, false); err != nil {
+			return nil, err
+		}
+	} else if o.Gateway.IsValid() {
+		return nil, fmt.Errorf("--gateway %s needs --subnet", o.Gateway)
+	}
+	if o.Subnet6.IsValid() || o.Gateway6.IsValid() {
+		o.IPv6 = true
+	}
+	if o.Subnet6.IsValid() {
+		if err := checkSubnet(o.Subnet6, true); err != nil {
+			return nil, err
+		}
+	} else if o.Gateway6.IsValid() {
+		return nil, fmt.Errorf("--gateway6 %s needs --subnet6", o.Gateway6)
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	n := &Network{Name: o.Name, ID: id, Driver: DriverBridge, Internal: o.Internal, Default: o.Default,
+		Created: time.Now().UTC(), Labels: o.Labels}
+	n.Interface = BridgeName(n)
+	if o.IPv6 && !o.Subnet6.IsValid() {
+		// A unique local /64 from the network's random id (RFC 4193).
+		raw, _ := hex.DecodeString(id[:14])
+		var b [16]byte
+		b[0] = 0xfd
+		copy(b[1:8], raw)
+		o.Subnet6 = netip.PrefixFrom(netip.AddrFrom16(b), 64)
+	}
+	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		all, err := allNetworks(tx)
+		if err != nil {
+			return err
+		}
+		var taken []netip.Prefix
+		for _, x := range all {
+			if x.Name == o.Name {
+				return fmt.Errorf("network %s: already exists", o.Name)
+			}
+			if x.Interface == n.Interface {
+				return fmt.Errorf("network %s: interface %s is network %s's", o.Name, n.Interface, x.Name)
+			}
+			taken = append(taken, x.Subnet, x.Subnet6)
+		}
+		sub := o.Subnet
+		if !sub.IsValid() {
+			cands := userCandidates
+			if o.Default {
+				cands = defaultCandidates
+			}
+			if sub, err = ChooseSubnet(cands, routes, taken); err != nil {
+				return fmt.Errorf("network %s: %w", o.Name, err)
+			}
+		}
+		for _, x := range all {
+			if x.Subnet.Overlaps(sub) {
+				return fmt.Errorf("subnet %s: overlaps network %s's %s", sub, x.Name, x.Subnet)
+			}
+			if o.Subnet6.IsValid() && x.Subnet6.IsValid() && x.Subnet6.Overlaps(o.Subnet6) {
+				return fmt.Errorf("subnet %s: overlaps network %s's %s", o.Subnet6, x.Name, x.Subnet6)
+			}
+		}
+		n.Subnet = sub
+		if n.Gateway, err = checkGateway(sub, o.Gateway); err != nil {
+			return err
+		}
+		if o.IPv6 {
+			n.Subnet6 = o.Subnet6
+			if n.Gateway6, err = checkGateway(o.Subnet6, o.Gateway6); err != nil {
+				return err
+			}
+		}
+		return metadata.PutJSON(tx, metadata.BucketNetworks, n.Name, n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func allNetworks(tx *bolt.Tx) ([]*Network, error) {
+	var out []*Network
+	err := metadata.ForEachJSON(tx, metadata.BucketNetworks, func(_ string, n *Network) error {
+		out = append(out, n)
+		return nil
+	})
+	return out, err
+}
+
+// EnsureDefault returns the default network, creating it with a subnet off
+// the host's routes on first use.
+func (s *Store) EnsureDefault(ctx context.Context, routes RouteReader) (*Network, error) {
+	n, err := s.Get(ctx, DefaultName)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return n, err
+	}
+	rs, err := routes.Routes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("default network: %w", err)
+	}
+	n, err = s.Create(ctx, CreateOptions{Name: DefaultName, Default: true}, rs)
+	if err != nil && strings.Contains(err.Error(), "already exists") {
+		return s.Get(ctx, DefaultName) // another process made it first
+	}
+	return n, err
+}
+
+// Get returns the network named name, or its id or a unique id prefix.
+func (s *Store) Get(ctx context.Context, name string) (*Network, error) {
+	var out *Network
+	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
+		n, err := getNetwork(tx, name)
+		out = n
+		return err
+	})
+	return out, err
+}
+
+func getNetwork(tx *bolt.Tx, name string) (*Network, error) {
+	var n Network
+	err := metadata.GetJSON(tx, metadata.BucketNetworks, name, &n)
+	if err == nil {
+		return &n, nil
+	}
+	if !errors.Is(err, metadata.ErrNotFound) {
+		return nil, err
+	}
+	all, err := allNetworks(tx)
+	if err != nil {
+		return nil, err
+	}
+	var found *Network
+	if len(name) >= 4 {
+		for _, x := range all {
+			if strings.HasPrefix(x.ID, name) {
+				if found != nil {
+					return nil, fmt.Errorf("network %s: the id prefix is ambiguous", name)
+				}
+				found = x
+			}
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("network %s: %w", name, ErrNotFound)
+	}
+	return found, nil
+}
+
+// List returns every network, sorted by name.
+func (s *Store) List(ctx context.Context) ([]*Network, error) {
+	var out []*Network
+	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = allNetworks(tx)
+		return err
+	})
+	return out, err
+}
+
+// Users returns the names of the containers holding leases on the network.
+func (s *Store) Users(ctx context.Context, n *Network) ([]string, error) {
+	ls, err := s.Leases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return usersOf(ls, n.ID), nil
+}
+
+func usersOf(ls []*Lease, netID string) []string {
+	var out []string
+	for _, l := range ls {
+		if l.NetworkID == netID && !slices.Contains(out, l.ContainerName) {
+			out = append(out, l.ContainerName)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Delete removes the network's record, refused while containers hold
+// leases on it.
+func (s *Store) Delete(ctx context.Context, name string) (*Network, error) {
+	var n *Network
+	err := s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if n, err = getNetwork(tx, name); err != nil {
+			return err
+		}
+		ls, err := allLeases(tx)
+		if err != nil {
+			return err
+		}
+		if users := usersOf(ls, n.ID); len(users) > 0 {
+			return fmt.Errorf("network %s: in use by %s", n.Name, strings.Join(users, ", "))
+		}
+		return metadata.Delete(tx, metadata.BucketNetworks, n.Name)
+	})
+	return n, err
+}
+
+// Leases returns every lease.
+func (s *Store) Leases(ctx context.Context) ([]*Lease, error) {
+	var out []*Lease
+	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = allLeases(tx)
+		return err
+	})
+	return out, err
+}
+
+func allLeases(tx *bolt.Tx) ([]*Lease, error) {
+	var out []*Lease
+	err := metadata.ForEachJSON(tx, metadata.BucketLeases, func(_ string, l *Lease) error {
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+// LeaseRequest asks for a container's addresses on one network.
+type LeaseRequest struct {
+	Network       string
+	ContainerID   string
+	ContainerName string
+	// Addr and Addr6 are --ip and --ip6; invalid means the next free.
+	Addr, Addr6 netip.Addr
+	// Ports are the container's published ports on this network; none may
+	// clash with another lease's.
+	Ports []PortMapping
+}
+
+// Take leases addresses in one transaction: the given ones, refused when
+// outside the subnet or taken, or the lowest free ones. The container's
+// own leases on the network (a create run again) are returned as they are.
+func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, addr6 netip.Prefix, err error) {
+	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		if n, err = getNetwork(tx, r.Network); err != nil {
+			return err
+		}
+		ls, err := allLeases(tx)
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			if l.ContainerID == r.ContainerID {
+				if l.NetworkID != n.ID {
+					continue
+				}
+				if l.Addr.Is4() {
+					addr = netip.PrefixFrom(l.Addr, n.Subnet.Bits())
+				} else {
+					addr6 = netip.PrefixFrom(l.Addr, n.Subnet6.Bits())
+				}
+				continue
+			}
+			for _, p := range r.Ports {
+				for _, q := range l.Ports {
+					if Conflicts(p, q) {
+						return fmt.Errorf("host port %s/%s: already published by container %s", hostPort(q.HostIP, q.HostPort), q.Protocol, l.ContainerName)
+					}
+				}
+			}
+		}
+		if addr.IsValid() {
+			return nil
+		}
+		b := tx.Bucket([]byte(metadata.BucketLeases))
+		if b == nil {
+			if b, err = tx.CreateBucketIfNotExists([]byte(metadata.BucketLeases)); err != nil {
+				return err
+			}
+		}
+		pick := func(sub netip.Prefix, gw, want netip.Addr, flag string) (netip.Addr, error) {
+			if want.IsValid() {
+				want = want.Unmap()
+				if !usable(sub, want) || want == gw {
+					return netip.Addr{}, fmt.Errorf("%s %s: not a free host address of network %s's subnet %s", flag, want, n.Name, sub)
+				}
+				if v := b.Get([]byte(leaseKey(n.ID, want))); v != nil {
+					return netip.Addr{}, fmt.Errorf("%s %s: already in use on network %s", flag, want, n.Name)
+				}
+				return want, nil
+			}
+			// The lowest free address; IPv6 tries the first 2^16.
+			for a, i := sub.Masked().Addr().Next(), 0; usable(sub, a) && i < 1<<16; a, i = a.Next(), i+1 {
+				if a != gw && b.Get([]byte(leaseKey(n.ID, a))) == nil {
+					return a, nil
+				}
+			}
+			return netip.Addr{}, fmt.Errorf("network %s: no free address left in %s", n.Name, sub)
+		}
+		a4, err := pick(n.Subnet, n.Gateway, r.Addr, "--ip")
+		if err != nil {
+			return err
+		}
+		var a6 netip.Addr
+		if r.Addr6.IsValid() && !n.Subnet6.IsValid() {
+			return fmt.Errorf("--ip6 %s: network %s has no IPv6", r.Addr6, n.Name)
+		}
+		if n.Subnet6.IsValid() {
+			if a6, err = pick(n.Subnet6, n.Gateway6, r.Addr6, "--ip6"); err != nil {
+				return err
+			}
+		}
+		now := time.Now().UTC()
+		for _, a := range []netip.Addr{a4, a6} {
+			if !a.IsValid() {
+				continue
+			}
+			l := Lease{NetworkID: n.ID, Network: n.Name, Addr: a, ContainerID: r.ContainerID,
+				ContainerName: r.ContainerName, Created: now}
+			if a == a4 {
+				l.Ports = r.Ports
+			}
+			if err := metadata.PutJSON(tx, metadata.BucketLeases, leaseKey(n.ID, a), l); err != nil {
+				return err
+			}
+		}
+		addr = netip.PrefixFrom(a4, n.Subnet.Bits())
+		if a6.IsValid() {
+			addr6 = netip.PrefixFrom(a6, n.Subnet6.Bits())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, netip.Prefix{}, netip.Prefix{}, err
+	}
+	return n, addr, addr6, nil
+}
+
+// Release drops every lease of the container; it reports how many.
+func (s *Store) Release(ctx context.Context, containerID string) (int, error) {
+	count := 0
+	err := s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(metadata.BucketLeases))
+		if b == nil {
+			return nil
+		}
+		var keys []string
+		err := metadata.ForEachJSON(tx, metadata.BucketLeases, func(k string, l *Lease) error {
+			if l.ContainerID == containerID {
+				keys = append(keys, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		count = len(keys)
+		return nil
+	})
+	return count, err
+}
+
+// PublishedPorts returns every host port held by a lease, except the
+// container's own.
+func (s *Store) PublishedPorts(ctx context.Context, exceptContainer string) ([]PortMapping, error) {
+	ls, err := s.Leases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []PortMapping
+	for _, l := range ls {
+		if l.ContainerID != exceptContainer {
+			out = append(out, l.Ports...)
+		}
+	}
+	return out, nil
+}
