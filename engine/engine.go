@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -385,31 +386,56 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 				msg += ": " + err.Error()
 			}
 		}
-		return nil, &StartError{Container: c.Name, Msg: msg}
+		return nil, parseSyncLine(c.Name, msg)
 	}
 	return e.Get(ctx, c.ID)
 }
 
-// StartError is a failure to start a container's process. ExitCode
-// follows Docker: 127 for a command that does not exist, 126 for one that
-// cannot be executed, 125 otherwise.
+// StartError is a failure to start a container's process. Code is the
+// exit code a CLI reports for it, as docker does: ExitNotFound for a
+// command that does not exist, ExitNotExecutable for one that cannot be
+// executed, ExitRefused (the default) for everything stockade or the
+// runtime refused. It is set from what failed, never from message text.
 type StartError struct {
+	// Op is what failed to start: "start" (the default) or "exec".
+	Op        string
 	Container string
 	Msg       string
+	Code      int
 }
 
-func (e *StartError) Error() string { return fmt.Sprintf("start %s: %s", e.Container, e.Msg) }
+func (e *StartError) Error() string {
+	op := e.Op
+	if op == "" {
+		op = "start"
+	}
+	return fmt.Sprintf("%s %s: %s", op, e.Container, e.Msg)
+}
+
+// syncLine is the error as the monitor reports it to Start: "error CODE
+// MESSAGE" on one line.
+func (e *StartError) syncLine() string {
+	return fmt.Sprintf("error %d %s", e.ExitCode(), strings.ReplaceAll(e.Msg, "\n", " "))
+}
+
+// parseSyncLine reads a monitor's report back into a StartError; a line
+// of another shape is a message with ExitRefused.
+func parseSyncLine(container, line string) *StartError {
+	if rest, ok := strings.CutPrefix(line, "error "); ok {
+		code, msg, _ := strings.Cut(rest, " ")
+		if n, err := strconv.Atoi(code); err == nil {
+			return &StartError{Container: container, Msg: msg, Code: n}
+		}
+	}
+	return &StartError{Container: container, Msg: line}
+}
 
 // ExitCode is the exit code a CLI reports for the error.
 func (e *StartError) ExitCode() int {
-	m := strings.ToLower(e.Msg)
-	switch {
-	case strings.Contains(m, "executable file not found"), strings.Contains(m, "no such file or directory"):
-		return 127
-	case strings.Contains(m, "permission denied"), strings.Contains(m, "exec format error"):
-		return 126
+	if e.Code == 0 {
+		return ExitRefused
 	}
-	return 125
+	return e.Code
 }
 
 // Kill sends sig to the container's process and marks the container

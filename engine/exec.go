@@ -69,6 +69,12 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 		}
 		proc.User = u
 	}
+	execSpec := *spec
+	execSpec.Process = &proc
+	if serr := checkCommand(c.Name, e.rootfsDir(c.ID), &execSpec); serr != nil {
+		serr.Op = "exec"
+		return serr.ExitCode(), serr
+	}
 	if opts.TTY {
 		return e.execTTY(ctx, c, &proc, opts)
 	}
@@ -78,7 +84,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 		IO:      ociruntime.IO{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr},
 	})
 	if err != nil {
-		return code, &StartError{Container: c.Name, Msg: err.Error()}
+		return code, &StartError{Op: "exec", Container: c.Name, Msg: runtimeMessage(err)}
 	}
 	return code, nil
 }
@@ -183,7 +189,7 @@ func (e *Engine) execTTY(ctx context.Context, c *Container, proc *specs.Process,
 		PidFile: pidFile,
 		IO:      ociruntime.IO{Terminal: true, ConsoleSocket: cs.Path()},
 	}); err != nil {
-		return 0, &StartError{Container: c.Name, Msg: err.Error()}
+		return 0, &StartError{Op: "exec", Container: c.Name, Msg: runtimeMessage(err)}
 	}
 	got := <-masterc
 	if got.err != nil {

@@ -158,9 +158,15 @@ func (e *Engine) sleepUnlessStopped(ctx context.Context, id string, d time.Durat
 // runOnce creates, starts and waits for the container's process once.
 func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string)) (int, error) {
 	if err := e.hooksPrestart(ctx, c); err != nil {
-		serr := &StartError{Container: c.Name, Msg: err.Error()}
-		report(serr.Msg)
+		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
+		report(serr.syncLine())
 		return 0, serr
+	}
+	if spec, err := readSpec(e.containerDir(c.ID)); err == nil {
+		if serr := checkCommand(c.Name, e.rootfsDir(c.ID), spec); serr != nil {
+			report(serr.syncLine())
+			return 0, serr
+		}
 	}
 	if c.Terminal {
 		return e.runOnceTTY(ctx, c, logw, hub, waitAttach, report)
@@ -197,8 +203,8 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		serr := &StartError{Container: c.Name, Msg: err.Error()}
-		report(serr.Msg)
+		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
+		report(serr.syncLine())
 		return 0, serr
 	}
 	var copies sync.WaitGroup
@@ -238,15 +244,15 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 	if err != nil || st.Pid <= 0 {
 		e.Runtime.Delete(ctx, c.ID, true)
 		serr := &StartError{Container: c.Name, Msg: fmt.Sprintf("no process after create: %v", err)}
-		report(serr.Msg)
+		report(serr.syncLine())
 		return 0, serr
 	}
 	if err := e.hooksCreated(ctx, c, st.Pid); err != nil {
 		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
 		waitExit(st.Pid)
 		e.Runtime.Delete(ctx, c.ID, true)
-		serr := &StartError{Container: c.Name, Msg: err.Error()}
-		report(serr.Msg)
+		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
+		report(serr.syncLine())
 		return 0, serr
 	}
 	if waitAttach {
@@ -257,8 +263,8 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
 		waitExit(st.Pid)
 		e.Runtime.Delete(ctx, c.ID, true)
-		serr := &StartError{Container: c.Name, Msg: err.Error()}
-		report(serr.Msg)
+		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
+		report(serr.syncLine())
 		return 0, serr
 	}
 	now := time.Now().UTC()
@@ -348,15 +354,15 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, 
 	devnull.Close()
 	if err != nil {
 		cs.Close()
-		serr := &StartError{Container: c.Name, Msg: err.Error()}
-		report(serr.Msg)
+		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
+		report(serr.syncLine())
 		return 0, serr
 	}
 	got := <-masterc
 	if got.err != nil {
 		e.Runtime.Delete(ctx, c.ID, true)
 		serr := &StartError{Container: c.Name, Msg: got.err.Error()}
-		report(serr.Msg)
+		report(serr.syncLine())
 		return 0, serr
 	}
 	master := got.f
@@ -597,7 +603,7 @@ func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int
 				return 0, fmt.Errorf("attach %s: exit frame: %w", shortID(id), err)
 			}
 			if m.Error != "" {
-				return m.ExitCode, &StartError{Container: shortID(id), Msg: m.Error}
+				return m.ExitCode, &StartError{Container: shortID(id), Msg: m.Error, Code: m.ExitCode}
 			}
 			return m.ExitCode, nil
 		}

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestCheckCommand(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"bin", "usr/bin", "opt/app", "data", "etc"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "bin/sh"), []byte("#!"), 0o755)
+	os.WriteFile(filepath.Join(root, "usr/bin/plain"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(root, "opt/app/run"), []byte("x"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/file"), []byte("x"), 0o755)
+	os.Symlink("/bin/sh", filepath.Join(root, "bin/ash"))
+	// A link that points out of the root must be resolved inside it.
+	os.Symlink("/../../../../../../bin/true", filepath.Join(root, "bin/escape"))
+	os.MkdirAll(filepath.Join(root, "bin/adir"), 0o755)
+
+	tests := []struct {
+		name   string
+		args   []string
+		env    []string
+		cwd    string
+		mounts []string
+		code   int // 0: no error
+	}{
+		{"in PATH", []string{"sh"}, nil, "/", nil, 0},
+		{"symlink in PATH", []string{"ash"}, nil, "/", nil, 0},
+		{"missing in PATH", []string{"nope"}, nil, "/", nil, ExitNotFound},
+		{"absolute", []string{"/opt/app/run"}, nil, "/", nil, 0},
+		{"absolute missing", []string{"/opt/app/nope"}, nil, "/", nil, ExitNotFound},
+		{"relative to cwd", []string{"./run"}, nil, "/opt/app", nil, 0},
+		{"relative missing", []string{"./run"}, nil, "/", nil, ExitNotFound},
+		{"not executable", []string{"/usr/bin/plain"}, nil, "/", nil, ExitNotExecutable},
+		{"not executable in PATH", []string{"plain"}, nil, "/", nil, ExitNotExecutable},
+		{"directory", []string{"/opt/app"}, nil, "/", nil, ExitNotExecutable},
+		{"directory in PATH is skipped", []string{"adir"}, nil, "/", nil, ExitNotFound},
+		{"component is a file", []string{"/etc/file/x"}, nil, "/", nil, ExitNotFound},
+		{"own PATH", []string{"run"}, []string{"PATH=/opt/app"}, "/", nil, 0},
+		{"own PATH without it", []string{"sh"}, []string{"PATH=/opt/app"}, "/", nil, ExitNotFound},
+		{"escaping link stays inside", []string{"escape"}, nil, "/", nil, ExitNotFound},
+		{"under a volume: the runtime decides", []string{"/data/tool"}, nil, "/", []string{"/data"}, 0},
+		{"PATH under a volume: the runtime decides", []string{"tool"}, []string{"PATH=/data"}, "/", []string{"/data"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := &specs.Spec{Process: &specs.Process{Args: tt.args, Env: tt.env, Cwd: tt.cwd}}
+			for _, m := range tt.mounts {
+				spec.Mounts = append(spec.Mounts, specs.Mount{Destination: m, Type: "bind", Source: t.TempDir()})
+			}
+			serr := checkCommand("c1", root, spec)
+			got := 0
+			if serr != nil {
+				got = serr.ExitCode()
+			}
+			if got != tt.code {
+				t.Fatalf("exit code %d (%v), want %d", got, serr, tt.code)
+			}
+		})
+	}
+}
+
+func TestStartErrorCodes(t *testing.T) {
+	// The code comes from what failed, never from the message's words.
+	if got := (&StartError{Msg: "mount /nope: no such file or directory"}).ExitCode(); got != ExitRefused {
+		t.Errorf("a runtime failure that mentions a missing file: %d, want %d", got, ExitRefused)
+	}
+	if got := (&StartError{Msg: "x", Code: ExitNotFound}).ExitCode(); got != ExitNotFound {
+		t.Errorf("got %d", got)
+	}
+	if got := (&StartError{Op: "exec", Container: "web", Msg: "boom"}).Error(); got != "exec web: boom" {
+		t.Errorf("got %q", got)
+	}
+}
