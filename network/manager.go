@@ -117,11 +117,11 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 	if err != nil {
 		return err
 	}
-	if !ext.Managed() {
-		return nil
-	}
 	if err := ext.Validate(); err != nil {
 		return err
+	}
+	if !ext.Managed() {
+		return nil
 	}
 	if m.Driver == nil {
 		return fmt.Errorf("--network %s: this host has no network driver (use --network host or none)", orDefault(ext.Network))
