@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -76,5 +77,22 @@ func TestStartErrorCodes(t *testing.T) {
 	}
 	if got := (&StartError{Op: "exec", Container: "web", Msg: "boom"}).Error(); got != "exec web: boom" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestExecBaseEnv(t *testing.T) {
+	tests := []struct {
+		env  []string
+		tty  bool
+		want string
+	}{
+		{[]string{"PATH=/bin"}, true, "PATH=/bin TERM=xterm"},
+		{[]string{"PATH=/bin", "TERM=vt100"}, true, "PATH=/bin TERM=vt100"},
+		{[]string{"PATH=/bin"}, false, "PATH=/bin"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(execBaseEnv(tt.env, tt.tty), " "); got != tt.want {
+			t.Errorf("execBaseEnv(%v, %v) = %q, want %q", tt.env, tt.tty, got, tt.want)
+		}
 	}
 }

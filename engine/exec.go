@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 	proc := *spec.Process
 	proc.Terminal = false
 	proc.Args = opts.Args
-	proc.Env = mergeEnv(proc.Env, opts.Env)
+	proc.Env = mergeEnv(execBaseEnv(proc.Env, opts.TTY), opts.Env)
 	if opts.Workdir != "" {
 		if !filepath.IsAbs(opts.Workdir) {
 			return 0, fmt.Errorf("exec -w %q: must be absolute", opts.Workdir)
@@ -105,6 +106,16 @@ func readSpec(bundleDir string) (*specs.Spec, error) {
 }
 
 // mergeEnv overrides base's variables with those of add, by key.
+// execBaseEnv is the container's environment for an exec: with a
+// terminal, TERM=xterm unless the container has a TERM (as run -t and
+// docker exec -t do).
+func execBaseEnv(env []string, tty bool) []string {
+	if !tty || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TERM=") }) {
+		return env
+	}
+	return append(slices.Clone(env), "TERM=xterm")
+}
+
 func mergeEnv(base, add []string) []string {
 	out := append([]string{}, base...)
 	for _, kv := range add {
