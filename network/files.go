@@ -1,30 +1,16 @@
 package network
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
-)
 
-// parseAddHost parses --add-host NAME:IP (IPv6 addresses may be in
-// brackets, or follow the first ':').
-func parseAddHost(s string) (string, netip.Addr, error) {
-	name, ip, ok := strings.Cut(s, ":")
-	if !ok || name == "" {
-		return "", netip.Addr{}, fmt.Errorf("--add-host %q: want NAME:IP", s)
-	}
-	a, err := netip.ParseAddr(strings.Trim(ip, "[]"))
-	if err != nil {
-		return "", netip.Addr{}, fmt.Errorf("--add-host %q: %q is not an IP address", s, ip)
-	}
-	if err := ValidateAlias(name); err != nil {
-		return "", netip.Addr{}, fmt.Errorf("--add-host %q: %q is not a host name", s, name)
-	}
-	return name, a, nil
-}
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/network/dns"
+)
 
 // containerFiles are the contents of a container's /etc/resolv.conf,
 // /etc/hosts and /etc/hostname.
@@ -32,45 +18,65 @@ type containerFiles struct {
 	resolv, hosts, hostname []byte
 }
 
-// hostsFile writes /etc/hosts: loopback names, the container's own
-// addresses with its host name and aliases, then --add-host lines.
-func hostsFile(hostname string, self []netip.Addr, aliases, addHosts []string) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	names := append([]string{hostname}, aliases...)
-	for _, a := range self {
-		fmt.Fprintf(&b, "%s\t%s\n", a, strings.Join(names, " "))
+// makeFiles builds a container's name files with package dns's rules: its
+// own addresses under its hostname and aliases in /etc/hosts, then the
+// --add-host lines; the network's name server (the gateway) in
+// resolv.conf, or the --dns servers, with the host's search list and
+// options unless told otherwise.
+func (m *Manager) makeFiles(hostname string, n *Network, ep *Endpoint, ext *Extension) (containerFiles, error) {
+	self := []netip.Addr{ep.Addr.Addr()}
+	if ep.Addr6.IsValid() {
+		self = append(self, ep.Addr6.Addr())
 	}
-	for _, h := range addHosts {
-		name, a, err := parseAddHost(h)
+	entries := dns.SelfEntries(self, append([]string{hostname}, ep.Aliases...)...)
+	for _, h := range ext.AddHosts {
+		e, err := dns.ParseAddHost(h, n.Gateway)
 		if err != nil {
-			return nil, err
+			return containerFiles{}, err
 		}
-		fmt.Fprintf(&b, "%s\t%s\n", a, name)
+		entries = append(entries, e)
 	}
-	return b.Bytes(), nil
+	host, err := dns.ReadResolvConf(m.hostResolvConf())
+	if err != nil {
+		return containerFiles{}, err
+	}
+	var servers []netip.Addr
+	if m.StartDNS != nil {
+		servers = []netip.Addr{n.Gateway}
+	}
+	rc, err := dns.ContainerResolvConf(host, dns.ContainerDNS{NetworkServers: servers, DNS: ext.DNS, Search: ext.DNSSearch, Options: ext.DNSOptions})
+	if err != nil {
+		return containerFiles{}, err
+	}
+	return containerFiles{resolv: rc.Bytes(), hosts: dns.Hosts(entries), hostname: dns.Hostname(hostname)}, nil
 }
 
-// resolvFile writes /etc/resolv.conf: the --dns servers, else the
-// network's DNS servers; --dns-search and --dns-option.
-func resolvFile(servers []netip.Addr, dns, search, options []string) []byte {
-	var b bytes.Buffer
-	if len(dns) > 0 {
-		for _, d := range dns {
-			fmt.Fprintf(&b, "nameserver %s\n", d)
-		}
-	} else {
-		for _, s := range servers {
-			fmt.Fprintf(&b, "nameserver %s\n", s)
-		}
+// writeFiles writes the container's resolv.conf, hosts and hostname and
+// bind-mounts them over the image's.
+func (m *Manager) writeFiles(c *engine.Container, n *Network, ep *Endpoint, ext *Extension, spec *specs.Spec) error {
+	hostname := c.ID[:min(12, len(c.ID))]
+	if spec.Hostname != "" {
+		hostname = spec.Hostname
 	}
-	if len(search) > 0 {
-		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	files, err := m.makeFiles(hostname, n, ep, ext)
+	if err != nil {
+		return err
 	}
-	if len(options) > 0 {
-		fmt.Fprintf(&b, "options %s\n", strings.Join(options, " "))
+	dir := m.FilesDir(c.ID)
+	if err := files.write(dir); err != nil {
+		return fmt.Errorf("container %s: network files: %w", c.Name, err)
 	}
-	return b.Bytes()
+	for _, f := range []string{"resolv.conf", "hosts", "hostname"} {
+		addBind(spec, filepath.Join(dir, f), "/etc/"+f, m.GOOS)
+	}
+	return nil
+}
+
+func (m *Manager) hostResolvConf() string {
+	if m.HostResolvConf != "" {
+		return m.HostResolvConf
+	}
+	return "/etc/resolv.conf"
 }
 
 // write puts the files in dir, each replaced atomically.
@@ -78,12 +84,15 @@ func (f containerFiles) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"resolv.conf": f.resolv, "hosts": f.hosts, "hostname": f.hostname} {
-		tmp := filepath.Join(dir, "."+name)
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	for _, x := range []struct {
+		name string
+		data []byte
+	}{{"resolv.conf", f.resolv}, {"hosts", f.hosts}, {"hostname", f.hostname}} {
+		tmp := filepath.Join(dir, "."+x.name)
+		if err := os.WriteFile(tmp, x.data, 0o644); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		if err := os.Rename(tmp, filepath.Join(dir, x.name)); err != nil {
 			return err
 		}
 	}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -155,7 +153,7 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 	if err != nil {
 		return err
 	}
-	ep := Endpoint{ContainerID: c.ID, ContainerName: c.Name, Network: n.Name, IfName: "eth0",
+	ep := Endpoint{ContainerID: c.ID, ContainerName: c.Name, Network: n.Name, Driver: n.Driver, IfName: "eth0",
 		HostIf: HostIfName(c.ID), MAC: mac, Addr: a4, Addr6: a6, Aliases: ext.Aliases, Ports: ports}
 	if err := m.writeFiles(c, n, &ep, ext, spec); err != nil {
 		return err
@@ -172,86 +170,6 @@ func orDefault(name string) string {
 		return DefaultName
 	}
 	return name
-}
-
-// writeFiles writes the container's resolv.conf, hosts and hostname and
-// bind-mounts them over the image's.
-func (m *Manager) writeFiles(c *engine.Container, n *Network, ep *Endpoint, ext *Extension, spec *specs.Spec) error {
-	hostname := c.ID[:min(12, len(c.ID))]
-	if spec.Hostname != "" {
-		hostname = spec.Hostname
-	}
-	self := []netip.Addr{ep.Addr.Addr()}
-	if ep.Addr6.IsValid() {
-		self = append(self, ep.Addr6.Addr())
-	}
-	hosts, err := hostsFile(hostname, self, ep.Aliases, ext.AddHosts)
-	if err != nil {
-		return err
-	}
-	search, options := ext.DNSSearch, ext.DNSOptions
-	host := readHostResolv(m.hostResolvConf())
-	if len(search) == 0 {
-		search = host.search
-	}
-	if len(options) == 0 {
-		options = host.options
-	}
-	servers := []netip.Addr{n.Gateway}
-	if m.StartDNS == nil {
-		servers = host.nameservers
-	}
-	files := containerFiles{
-		resolv:   resolvFile(servers, ext.DNS, search, options),
-		hosts:    hosts,
-		hostname: []byte(hostname + "\n"),
-	}
-	dir := m.FilesDir(c.ID)
-	if err := files.write(dir); err != nil {
-		return fmt.Errorf("container %s: network files: %w", c.Name, err)
-	}
-	for _, f := range []string{"resolv.conf", "hosts", "hostname"} {
-		addBind(spec, filepath.Join(dir, f), "/etc/"+f, m.GOOS)
-	}
-	return nil
-}
-
-func (m *Manager) hostResolvConf() string {
-	if m.HostResolvConf != "" {
-		return m.HostResolvConf
-	}
-	return "/etc/resolv.conf"
-}
-
-type hostResolv struct {
-	nameservers     []netip.Addr
-	search, options []string
-}
-
-// readHostResolv reads the host's resolv.conf; a missing file is empty.
-func readHostResolv(path string) hostResolv {
-	var h hostResolv
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return h
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() {
-				h.nameservers = append(h.nameservers, a)
-			}
-		case "search", "domain":
-			h.search = f[1:]
-		case "options":
-			h.options = f[1:]
-		}
-	}
-	return h
 }
 
 // addBind mounts the file src at dst, replacing a mount of dst.
@@ -310,7 +228,7 @@ func (m *Manager) attach(ctx context.Context, c *engine.Container, pid int) erro
 		if err := m.Driver.Attach(ctx, n, ep, m.sandbox(c, pid)); err != nil {
 			return fmt.Errorf("container %s: network %s: %w", c.Name, n.Name, err)
 		}
-		if m.StartDNS != nil && len(ext.DNS) == 0 {
+		if m.StartDNS != nil {
 			if err := m.StartDNS(ctx, n); err != nil {
 				m.logger().Warn("network name server", "network", n.Name, "error", err)
 			}

@@ -3,6 +3,8 @@ package network
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/stockade/stockade/network/dns"
 )
 
 // HookName is the network hook's name: its key in Container.Extensions.
@@ -97,7 +99,7 @@ func (o *Options) Validate() error {
 		}
 	}
 	for _, h := range o.AddHosts {
-		if _, _, err := parseAddHost(h); err != nil {
+		if _, err := dns.ParseAddHost(h, netip.IPv4Unspecified()); err != nil {
 			return err
 		}
 	}
