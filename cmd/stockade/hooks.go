@@ -11,5 +11,10 @@ import (
 // then NRI (current, then 0.1). Each subsystem appends its hook here.
 func (a *app) hooks(c *cli.Context, e *engine.Engine) ([]engine.Hook, error) {
 	var hs []engine.Hook
+	nri, err := a.nriHooks(e)
+	if err != nil {
+		return nil, err
+	}
+	hs = append(hs, nri...)
 	return hs, nil
 }
