@@ -1,0 +1,128 @@
+package network
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/stockade/stockade/engine"
+)
+
+func running(t *testing.T, name, network string, addr string, aliases ...string) *engine.Container {
+	c := newContainer(t, name, Options{})
+	ext := Extension{Endpoints: []Endpoint{{Network: network, Addr: netip.MustParsePrefix(addr), Aliases: aliases}}}
+	c.SetExtension(HookName, ext)
+	c.State.Status = engine.StatusRunning
+	return c
+}
+
+func TestBuildNames(t *testing.T) {
+	web := running(t, "Web", "lan", "10.1.0.2/24", "www")
+	other := running(t, "db", "other", "10.2.0.2/24")
+	stopped := running(t, "old", "lan", "10.1.0.3/24")
+	stopped.State.Status = engine.StatusExited
+	tb := BuildNames("lan", []*engine.Container{web, other, stopped})
+	for _, name := range []string{"web", "www", web.ID[:12]} {
+		if a, ok := tb.Lookup(name); !ok || len(a) != 1 || a[0].String() != "10.1.0.2" {
+			t.Errorf("Lookup(%s) = %v, %v", name, a, ok)
+		}
+	}
+	for _, name := range []string{"db", "old", "nope"} {
+		if a, ok := tb.Lookup(name); ok {
+			t.Errorf("Lookup(%s) = %v: not a running container of the network", name, a)
+		}
+	}
+	if n, ok := tb.Reverse(netip.MustParseAddr("10.1.0.2")); !ok || n[0] != "Web" {
+		t.Errorf("Reverse = %v, %v", n, ok)
+	}
+}
+
+func TestDNSService(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	mustCreate(t, s, CreateOptions{Name: "lan", Subnet: netip.MustParsePrefix("10.1.0.0/24")})
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(resolv, nil, 0o644)
+	var mu sync.Mutex
+	list := []*engine.Container{running(t, "web", "lan", "10.1.0.2/24", "www")}
+	ready := make(chan netip.AddrPort, 1)
+	svc := &DNSService{
+		Store: s, Network: "lan", HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"},
+		Refresh: 50 * time.Millisecond, Idle: 600 * time.Millisecond,
+		Containers: func(context.Context) ([]*engine.Container, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return list, nil
+		},
+		Ready: func(a []netip.AddrPort) { ready <- a[0] },
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var addr netip.AddrPort
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	query := func(name string) (int, []string) {
+		m := new(mdns.Msg)
+		m.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
+		r, _, err := (&mdns.Client{Timeout: 2 * time.Second}).Exchange(m, addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, rr := range r.Answer {
+			out = append(out, rr.(*mdns.A).A.String())
+		}
+		return r.Rcode, out
+	}
+	if rc, a := query("www.dns.stockade"); rc != mdns.RcodeSuccess || len(a) != 1 || a[0] != "10.1.0.2" {
+		t.Fatalf("www = %d %v", rc, a)
+	}
+	// The container stops: its name goes within Refresh.
+	mu.Lock()
+	list[0].State.Status = engine.StatusExited
+	mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	if rc, a := query("web.dns.stockade"); rc != mdns.RcodeNameError {
+		t.Fatalf("stopped web = %d %v", rc, a)
+	}
+	// No container runs: the server exits after Idle.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle name server did not exit")
+	}
+}
+
+func TestDNSPidFile(t *testing.T) {
+	path := DNSPidFile(t.TempDir(), "lan")
+	if DNSRunning(path) {
+		t.Fatal("running before any server")
+	}
+	f, err := LockDNSPidFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !DNSRunning(path) {
+		t.Fatal("not running while the lock is held")
+	}
+	if _, err := LockDNSPidFile(path); err != ErrDNSRunning {
+		t.Fatalf("second lock: %v", err)
+	}
+	f.Close()
+	if DNSRunning(path) {
+		t.Fatal("running after the lock went")
+	}
+}
