@@ -27,7 +27,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/stockade/stockade/linux"
+	"github.com/stockade/stockade/linux/overlay"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/snapshot"
@@ -79,7 +79,7 @@ func openTestService(root string) (*Service, error) {
 	var sn snapshot.Snapshotter
 	name := "overlay"
 	if os.Getenv("STOCKADE_TEST_SNAPSHOTTER") != "fake" {
-		if o, err := linux.NewOverlay(filepath.Join(root, "snapshots")); err == nil {
+		if o, err := overlay.New(filepath.Join(root, "snapshots")); err == nil {
 			sn = o
 		}
 	}

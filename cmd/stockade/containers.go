@@ -21,7 +21,7 @@ import (
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
-	"github.com/stockade/stockade/linux"
+	"github.com/stockade/stockade/linux/runc"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -92,7 +92,7 @@ func (a *app) runtime() (ociruntime.Runtime, error) {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("runtime %s: %w (install it, or set [runc] binary in the configuration)", bin, err)
 		}
-		return linux.NewRunc(bin, filepath.Join(a.cfg.State, "runc"), a.log), nil
+		return runc.New(bin, filepath.Join(a.cfg.State, "runc"), a.log), nil
 	}
 	if a.cfg.Runtime == "jail" {
 		return jailRuntime(filepath.Join(a.cfg.State, "jail"), a.log)

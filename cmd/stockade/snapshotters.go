@@ -9,7 +9,7 @@ import (
 
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/copysnap"
-	"github.com/stockade/stockade/linux"
+	"github.com/stockade/stockade/linux/overlay"
 	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/unionfs"
 	"github.com/stockade/stockade/zfs"
@@ -65,7 +65,7 @@ func openSnapshotterByName(ctx context.Context, name string, cfg config.Config) 
 	dir := filepath.Join(cfg.Root, "snapshots", name)
 	switch name {
 	case "overlay":
-		return linux.NewOverlay(dir)
+		return overlay.New(dir)
 	case "copy":
 		return copysnap.New(dir)
 	case "unionfs":

@@ -4,7 +4,7 @@
 //	func TestConformance(t *testing.T) {
 //		t.Run("overlay", func(t *testing.T) {
 //			snapshottest.Run(t, func(t *testing.T) snapshot.Snapshotter {
-//				s, err := linux.NewOverlay(snapshottest.Root(t))
+//				s, err := overlay.New(snapshottest.Root(t))
 //				if err != nil {
 //					t.Fatal(err)
 //				}

@@ -1,5 +1,5 @@
-// Package storage holds what the directory-based snapshotters (overlay now,
-// copy and unionfs later) share: the metadata Store that maps snapshot keys
+// Package storage holds what the directory-based snapshotters (overlay,
+// copy and unionfs) share: the metadata Store that maps snapshot keys
 // to numeric ids, kinds, parents and labels; the Dirs layout that creates
 // and deletes the per-snapshot directories without leaving half-made ones
 // behind; and DiskUsage, a du-like walk.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockade/stockade/linux"
+	"github.com/stockade/stockade/linux/overlay"
 )
 
 var (
@@ -473,7 +473,7 @@ func TestSystemCheckRepairs(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	rec := e.inspectImage(ref)
-	sn, err := linux.NewOverlay(filepath.Join(e.root, "snapshots", "overlay"))
+	sn, err := overlay.New(filepath.Join(e.root, "snapshots", "overlay"))
 	if err != nil {
 		t.Fatal(err)
 	}

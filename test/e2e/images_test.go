@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockade/stockade/linux"
+	"github.com/stockade/stockade/linux/overlay"
 	"github.com/stockade/stockade/mount"
 )
 
@@ -113,7 +113,7 @@ func (e *env) rootfs(name string) string {
 	if len(rec.ChainIDs) == 0 {
 		e.t.Fatalf("image %s has no layers", name)
 	}
-	sn, err := linux.NewOverlay(filepath.Join(e.root, "snapshots", "overlay"))
+	sn, err := overlay.New(filepath.Join(e.root, "snapshots", "overlay"))
 	if err != nil {
 		e.t.Fatal(err)
 	}

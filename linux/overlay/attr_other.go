@@ -1,6 +1,6 @@
 //go:build !unix
 
-package linux
+package overlay
 
 import "os"
 

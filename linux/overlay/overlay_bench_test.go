@@ -1,4 +1,4 @@
-package linux
+package overlay
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 func BenchmarkOverlayPrepare(b *testing.B) {
 	for _, size := range []int{5, 200} {
 		b.Run(fmt.Sprintf("parent=%dMB", size), func(b *testing.B) {
-			o, err := NewOverlay(b.TempDir())
+			o, err := New(b.TempDir())
 			if err != nil {
 				b.Skipf("overlay snapshotter unavailable: %v", err)
 			}
@@ -41,7 +41,7 @@ func BenchmarkOverlayPrepare(b *testing.B) {
 }
 
 // buildChain commits base (sizeMB of 1 MiB files), mid and top.
-func buildChain(b *testing.B, o *Overlay, sizeMB int) {
+func buildChain(b *testing.B, o *Snapshotter, sizeMB int) {
 	b.Helper()
 	ctx := context.Background()
 	if _, err := o.Prepare(ctx, "base-active", ""); err != nil {

@@ -1,4 +1,10 @@
-package linux
+// Package runc is stockade's container runtime on Linux: an
+// ociruntime.Runtime over the runc command line, or crun's.
+//
+// The package builds on every system so that the rest of stockade can name
+// it; on systems other than Linux every operation fails with an error saying
+// runc runs only on Linux.
+package runc
 
 import (
 	"bufio"
@@ -23,7 +29,7 @@ import (
 	"github.com/stockade/stockade/ociruntime"
 )
 
-// Runc is the Linux container runtime: an ociruntime.Runtime that drives the
+// Runtime is the Linux container runtime: an ociruntime.Runtime that drives the
 // runc command line, or crun's, which takes the same commands and flags.
 //
 // Every command runs as
@@ -53,8 +59,8 @@ import (
 // its namespace is an unreaped zombie, and until then runc sees the
 // container running (and `delete --force` gives up after 10 seconds).
 //
-// A Runc is safe for concurrent use.
-type Runc struct {
+// A Runtime is safe for concurrent use.
+type Runtime struct {
 	binary string
 	name   string
 	root   string
@@ -64,21 +70,21 @@ type Runc struct {
 	copies map[string]*sync.WaitGroup // output still being copied, by container id
 }
 
-var _ ociruntime.Runtime = (*Runc)(nil)
+var _ ociruntime.Runtime = (*Runtime)(nil)
 
-// NewRunc returns the runtime that drives binary ("runc", "crun", or a path;
+// New returns the runtime that drives binary ("runc", "crun", or a path;
 // a name without a slash is looked up in $PATH when a command runs, so a
 // missing binary shows up as the error of the first operation) with
 // runtime state under root, runc's --root. log receives the runtime's own
 // log lines; nil discards them.
-func NewRunc(binary, root string, log *slog.Logger) *Runc {
+func New(binary, root string, log *slog.Logger) *Runtime {
 	if binary == "" {
 		binary = "runc"
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runc{
+	return &Runtime{
 		binary: binary,
 		name:   filepath.Base(binary),
 		root:   root,
@@ -87,19 +93,19 @@ func NewRunc(binary, root string, log *slog.Logger) *Runc {
 	}
 }
 
-// Binary returns the runtime binary as given to NewRunc.
-func (r *Runc) Binary() string { return r.binary }
+// Binary returns the runtime binary as given to New.
+func (r *Runtime) Binary() string { return r.binary }
 
 // Root returns the runtime's state directory, its --root.
-func (r *Runc) Root() string { return r.root }
+func (r *Runtime) Root() string { return r.root }
 
-// RuncError is the error of a failed runc (or crun) operation. Its message
+// Error is the error of a failed runc (or crun) operation. Its message
 // is one line, "runc create ID: <what the runtime said>". Unwrap returns
 // the ociruntime error it stands for (ErrNotFound, ErrExists,
 // ErrNotRunning, ErrRunning) when the runtime's message says so, or the
 // error that kept the runtime from running (exec.ErrNotFound for a missing
 // binary, a context error, ...), so errors.Is works on it.
-type RuncError struct {
+type Error struct {
 	// Runtime is the base name of the binary, "runc" or "crun".
 	Runtime string
 	// Op is the runtime command: "create", "start", "state", "kill",
@@ -114,7 +120,7 @@ type RuncError struct {
 }
 
 // Error returns "runtime op id: msg".
-func (e *RuncError) Error() string {
+func (e *Error) Error() string {
 	s := e.Runtime + " " + e.Op
 	if e.ID != "" {
 		s += " " + e.ID
@@ -123,7 +129,7 @@ func (e *RuncError) Error() string {
 }
 
 // Unwrap returns the ociruntime error or the cause, if any.
-func (e *RuncError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Create runs `runc create --bundle B [--pid-file P] [--console-socket S]
 // [--preserve-fds N] ID` with the container's stdio wired to opts.IO
@@ -131,7 +137,7 @@ func (e *RuncError) Unwrap() error { return e.Err }
 // its error on its standard error, which is the container's. If ctx ends
 // while runc runs, runc is killed, which can leave a half-made container
 // behind for a forced Delete.
-func (r *Runc) Create(ctx context.Context, id string, opts ociruntime.CreateOpts) error {
+func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateOpts) error {
 	args := []string{"create"}
 	if opts.Bundle != "" {
 		args = append(args, "--bundle", opts.Bundle)
@@ -158,13 +164,13 @@ func (r *Runc) Create(ctx context.Context, id string, opts ociruntime.CreateOpts
 }
 
 // Start runs `runc start ID`.
-func (r *Runc) Start(ctx context.Context, id string) error {
+func (r *Runtime) Start(ctx context.Context, id string) error {
 	_, err := r.simple(ctx, "start", id, "start", id)
 	return err
 }
 
 // State runs `runc state ID` and returns what it prints.
-func (r *Runc) State(ctx context.Context, id string) (specs.State, error) {
+func (r *Runtime) State(ctx context.Context, id string) (specs.State, error) {
 	out, err := r.simple(ctx, "state", id, "state", id)
 	if err != nil {
 		return specs.State{}, err
@@ -177,7 +183,7 @@ func (r *Runc) State(ctx context.Context, id string) (specs.State, error) {
 }
 
 // Kill runs `runc kill [--all] ID SIGNAL`, the signal given by number.
-func (r *Runc) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
 	args := []string{"kill"}
 	if all {
 		args = append(args, "--all")
@@ -191,7 +197,7 @@ func (r *Runc) Kill(ctx context.Context, id string, sig syscall.Signal, all bool
 // allows) for the copying of the container's output to writers that are
 // not files to finish. As with runc, a forced delete of a container that
 // does not exist succeeds.
-func (r *Runc) Delete(ctx context.Context, id string, force bool) error {
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	args := []string{"delete"}
 	if force {
 		args = append(args, "--force")
@@ -224,7 +230,7 @@ func (r *Runc) Delete(ctx context.Context, id string, force bool) error {
 // for a process killed by signal N). When ctx ends first, runc exec is sent
 // SIGTERM, which it forwards to the process, and is killed 10 seconds
 // later if still there.
-func (r *Runc) Exec(ctx context.Context, id string, opts ociruntime.ExecOpts) (int, error) {
+func (r *Runtime) Exec(ctx context.Context, id string, opts ociruntime.ExecOpts) (int, error) {
 	if opts.Process == nil {
 		return -1, r.errorf("exec", id, nil, "no process given")
 	}
@@ -302,7 +308,7 @@ func (r *Runc) Exec(ctx context.Context, id string, opts ociruntime.ExecOpts) (i
 }
 
 // List runs `runc list --format json`.
-func (r *Runc) List(ctx context.Context) ([]specs.State, error) {
+func (r *Runtime) List(ctx context.Context) ([]specs.State, error) {
 	out, err := r.simple(ctx, "list", "", "list", "--format", "json")
 	if err != nil {
 		return nil, err
@@ -332,7 +338,7 @@ func appendIOFlags(args []string, stdio ociruntime.IO) []string {
 
 // simple runs a command whose stdio is not the container's: its standard
 // output is returned, its standard error kept for the error message.
-func (r *Runc) simple(ctx context.Context, op, id string, args ...string) ([]byte, error) {
+func (r *Runtime) simple(ctx context.Context, op, id string, args ...string) ([]byte, error) {
 	c, err := r.command(ctx, op, id, args)
 	if err != nil {
 		return nil, err
@@ -347,7 +353,7 @@ func (r *Runc) simple(ctx context.Context, op, id string, args ...string) ([]byt
 
 // runcCall is one run of the runtime binary.
 type runcCall struct {
-	r       *Runc
+	r       *Runtime
 	ctx     context.Context
 	op, id  string
 	cmd     *exec.Cmd
@@ -358,7 +364,7 @@ type runcCall struct {
 }
 
 // command prepares the runtime binary's command line, global flags first.
-func (r *Runc) command(ctx context.Context, op, id string, args []string) (*runcCall, error) {
+func (r *Runtime) command(ctx context.Context, op, id string, args []string) (*runcCall, error) {
 	if err := runcSupported(); err != nil {
 		return nil, r.errorf(op, id, err, "%v", err)
 	}
@@ -441,7 +447,7 @@ func (c *runcCall) lastError() (string, bool) {
 }
 
 // result turns the outcome of running the binary into the operation's
-// error: nil, or a RuncError with the runtime's own message.
+// error: nil, or a Error with the runtime's own message.
 func (c *runcCall) result(runErr error) error {
 	if runErr == nil {
 		return nil
@@ -462,7 +468,7 @@ func (c *runcCall) result(runErr error) error {
 	return c.fail(runErr.Error(), runErr)
 }
 
-// fail makes the RuncError of this call. Without a cause, the message is
+// fail makes the Error of this call. Without a cause, the message is
 // classified into one of ociruntime's errors.
 func (c *runcCall) fail(msg string, cause error) error {
 	msg = oneLine(msg)
@@ -475,12 +481,12 @@ func (c *runcCall) fail(msg string, cause error) error {
 		// The runtime said something else, but has no state for id.
 		cause = ociruntime.ErrNotFound
 	}
-	return &RuncError{Runtime: c.r.name, Op: c.op, ID: c.id, Msg: msg, Err: cause}
+	return &Error{Runtime: c.r.name, Op: c.op, ID: c.id, Msg: msg, Err: cause}
 }
 
-// errorf makes a RuncError for a failure of stockade's own.
-func (r *Runc) errorf(op, id string, cause error, format string, args ...any) error {
-	return &RuncError{Runtime: r.name, Op: op, ID: id, Msg: oneLine(fmt.Sprintf(format, args...)), Err: cause}
+// errorf makes a Error for a failure of stockade's own.
+func (r *Runtime) errorf(op, id string, cause error, format string, args ...any) error {
+	return &Error{Runtime: r.name, Op: op, ID: id, Msg: oneLine(fmt.Sprintf(format, args...)), Err: cause}
 }
 
 // validContainerDir reports whether the runtime has a state directory for
@@ -558,7 +564,7 @@ type attachment struct {
 // container inherits: files are passed as they are, other readers and
 // writers through pipes whose copying starts now and outlives the command.
 // Output copying is tracked under id so that Delete can wait for it.
-func (r *Runc) attach(id string, stdio ociruntime.IO) (*attachment, error) {
+func (r *Runtime) attach(id string, stdio ociruntime.IO) (*attachment, error) {
 	a := &attachment{}
 	if stdio.Terminal && stdio.ConsoleSocket != "" {
 		// The process gets a pseudo-terminal through the socket;

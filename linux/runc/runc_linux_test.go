@@ -1,4 +1,4 @@
-package linux
+package runc
 
 import (
 	"bufio"
@@ -57,10 +57,10 @@ esac
 exit 0
 `
 
-// fakeRunc returns a Runc over a shell script standing in for runc, and a
+// fakeRunc returns a Runtime over a shell script standing in for runc, and a
 // function returning the runs recorded since the last call, each with the
 // --log and --process file names replaced by LOG and PROC.
-func fakeRunc(t *testing.T, log *slog.Logger) (*Runc, func() [][]string) {
+func fakeRunc(t *testing.T, log *slog.Logger) (*Runtime, func() [][]string) {
 	t.Helper()
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "record")
@@ -68,7 +68,7 @@ func fakeRunc(t *testing.T, log *slog.Logger) (*Runc, func() [][]string) {
 	if err := os.WriteFile(bin, fmt.Appendf(nil, fakeRuncScript, rec), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := NewRunc(bin, "/state/runc", log)
+	r := New(bin, "/state/runc", log)
 	return r, func() [][]string {
 		data, _ := os.ReadFile(rec)
 		os.Remove(rec)
@@ -195,9 +195,9 @@ func TestRuncFakeOutcomes(t *testing.T) {
 			if err == nil || err.Error() != tt.wantMsg {
 				t.Fatalf("got %v\nwant %s", err, tt.wantMsg)
 			}
-			var re *RuncError
+			var re *Error
 			if !errors.As(err, &re) {
-				t.Errorf("%T is not a *RuncError", err)
+				t.Errorf("%T is not a *Error", err)
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("%v is not %v", err, tt.wantIs)
@@ -227,13 +227,13 @@ func TestRuncMissingBinary(t *testing.T) {
 		{"/nonexistent/crun", "crun create c1: runtime /nonexistent/crun: stat /nonexistent/crun: no such file or directory"},
 	}
 	for _, tt := range tests {
-		r := NewRunc(tt.binary, t.TempDir(), nil)
+		r := New(tt.binary, t.TempDir(), nil)
 		err := r.Create(context.Background(), "c1", ociruntime.CreateOpts{Bundle: t.TempDir()})
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("got %v\nwant %s", err, tt.want)
 		}
 	}
-	err := NewRunc("no-such-runc-binary", t.TempDir(), nil).Start(context.Background(), "c1")
+	err := New("no-such-runc-binary", t.TempDir(), nil).Start(context.Background(), "c1")
 	if !errors.Is(err, exec.ErrNotFound) {
 		t.Errorf("%v is not exec.ErrNotFound", err)
 	}
@@ -287,12 +287,12 @@ var subreaper struct {
 	err  error
 }
 
-// newTestRunc returns a Runc over the real runtime with its own --root,
+// newTestRunc returns a Runtime over the real runtime with its own --root,
 // skipping t when that cannot work here. This test process becomes a child
 // subreaper, as stockade's monitor is, so the containers' processes become
 // its children when runc exits and their exit statuses can be waited for.
 // Containers left behind are deleted when t ends.
-func newTestRunc(t *testing.T) *Runc {
+func newTestRunc(t *testing.T) *Runtime {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -307,7 +307,7 @@ func newTestRunc(t *testing.T) *Runc {
 		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", subreaper.err)
 	}
 	buildCtrProg(t)
-	r := NewRunc(testRuntimeBinary(), filepath.Join(t.TempDir(), "runc"), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	r := New(testRuntimeBinary(), filepath.Join(t.TempDir(), "runc"), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
 	t.Cleanup(func() {
 		ctx := context.Background()
 		list, _ := r.List(ctx)
@@ -409,7 +409,7 @@ type running struct {
 
 // runcRun creates (and, if start, starts) a container running steps, with
 // stdout and stderr on one pipe, and returns it once its pid is known.
-func runcRun(t *testing.T, r *Runc, id string, start bool, steps ...string) *running {
+func runcRun(t *testing.T, r *Runtime, id string, start bool, steps ...string) *running {
 	t.Helper()
 	ctx := context.Background()
 	outR, outW := pipe(t)
@@ -489,7 +489,7 @@ func waitPid(t *testing.T, pid int) syscall.WaitStatus {
 }
 
 // wantStatus checks the container's state.
-func wantStatus(t *testing.T, r *Runc, id string, want specs.ContainerState) specs.State {
+func wantStatus(t *testing.T, r *Runtime, id string, want specs.ContainerState) specs.State {
 	t.Helper()
 	st, err := r.State(context.Background(), id)
 	if err != nil {
@@ -502,7 +502,7 @@ func wantStatus(t *testing.T, r *Runc, id string, want specs.ContainerState) spe
 }
 
 // waitStatus polls the container's state until it is want.
-func waitStatus(t *testing.T, r *Runc, id string, want specs.ContainerState) {
+func waitStatus(t *testing.T, r *Runtime, id string, want specs.ContainerState) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

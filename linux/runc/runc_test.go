@@ -1,4 +1,4 @@
-package linux
+package runc
 
 import (
 	"errors"
@@ -60,13 +60,13 @@ func TestClassifyRuncError(t *testing.T) {
 
 func TestRuncErrorMessage(t *testing.T) {
 	tests := []struct {
-		err  *RuncError
+		err  *Error
 		want string
 	}{
-		{&RuncError{Runtime: "runc", Op: "create", ID: "c1", Msg: "container with given ID already exists", Err: ociruntime.ErrExists},
+		{&Error{Runtime: "runc", Op: "create", ID: "c1", Msg: "container with given ID already exists", Err: ociruntime.ErrExists},
 			"runc create c1: container with given ID already exists"},
-		{&RuncError{Runtime: "crun", Op: "list", Msg: "boom"}, "crun list: boom"},
-		{&RuncError{Runtime: "runc", Op: "start", ID: "c1", Msg: `runtime runc: executable file not found in $PATH`, Err: &exec.Error{Name: "runc", Err: exec.ErrNotFound}},
+		{&Error{Runtime: "crun", Op: "list", Msg: "boom"}, "crun list: boom"},
+		{&Error{Runtime: "runc", Op: "start", ID: "c1", Msg: `runtime runc: executable file not found in $PATH`, Err: &exec.Error{Name: "runc", Err: exec.ErrNotFound}},
 			"runc start c1: runtime runc: executable file not found in $PATH"},
 	}
 	for _, tt := range tests {
@@ -77,8 +77,8 @@ func TestRuncErrorMessage(t *testing.T) {
 			t.Errorf("%v does not unwrap to %v", tt.err, tt.err.Err)
 		}
 	}
-	if !errors.Is(&RuncError{Err: &exec.Error{Name: "runc", Err: exec.ErrNotFound}}, exec.ErrNotFound) {
-		t.Error("exec.ErrNotFound is not found through RuncError")
+	if !errors.Is(&Error{Err: &exec.Error{Name: "runc", Err: exec.ErrNotFound}}, exec.ErrNotFound) {
+		t.Error("exec.ErrNotFound is not found through Error")
 	}
 }
 

@@ -1,13 +1,13 @@
-// Package linux holds stockade's Linux-only storage backends. For now that
-// is Overlay, the overlayfs snapshotter.
+// Package overlay is the overlayfs snapshotter, the default storage backend
+// of stockade on Linux.
 //
 // The package builds on every system so that the rest of stockade can name
-// it; on systems other than Linux NewOverlay fails with an error saying
-// overlayfs is not supported there.
+// it; on systems other than Linux New fails with an error saying overlayfs
+// is not supported there.
 //
 // # Layout
 //
-// An Overlay root holds:
+// A Snapshotter's root holds:
 //
 //	metadata.db            the storage.Store: key -> id, kind, parent, labels
 //	snapshots/<id>/fs      the snapshot's files (the upper dir of an active one)
@@ -27,10 +27,10 @@
 // (4059-2D-2d)/(D+d+5) layers deep (10 bytes fewer when "index=off" must
 // be passed): 86 layers for the root /var/db/stockade/overlay with 7-digit
 // ids, 94 with 3-digit ids.
-// Overlay.MaxLayers computes it for a root. Prepare and View of a deeper
+// Snapshotter.MaxLayers computes it for a root. Prepare and View of a deeper
 // chain fail with an error wrapping ErrTooManyLayers, before anything is
 // recorded.
-package linux
+package overlay
 
 import (
 	"context"
@@ -49,22 +49,22 @@ import (
 // parent chain is too deep for the options of a single overlay mount.
 var ErrTooManyLayers = errors.New("too many layers for one overlay mount")
 
-// Overlay is the overlayfs snapshotter. It implements snapshot.Snapshotter
+// Snapshotter is the overlayfs snapshotter. It implements snapshot.Snapshotter
 // and is safe for concurrent use by several goroutines and by several
 // processes sharing the same root.
-type Overlay struct {
+type Snapshotter struct {
 	root     string
 	store    *storage.Store
 	dirs     *storage.Dirs
 	indexOff bool
 }
 
-var _ snapshot.Snapshotter = (*Overlay)(nil)
+var _ snapshot.Snapshotter = (*Snapshotter)(nil)
 
-// NewOverlay opens (creating it if needed) the overlay snapshotter whose
+// New opens (creating it if needed) the overlay snapshotter whose
 // files live under root. It fails when the kernel has no overlayfs or when
 // overlayfs cannot use root's file system for its upper dirs.
-func NewOverlay(root string) (*Overlay, error) {
+func New(root string) (*Snapshotter, error) {
 	if root == "" {
 		return nil, errors.New("overlay snapshotter: empty root")
 	}
@@ -89,22 +89,22 @@ func NewOverlay(root string) (*Overlay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay snapshotter at %s: %w", root, err)
 	}
-	return &Overlay{root: root, store: store, dirs: dirs, indexOff: overlayIndexOn()}, nil
+	return &Snapshotter{root: root, store: store, dirs: dirs, indexOff: overlayIndexOn()}, nil
 }
 
 // Root returns the snapshotter's root directory.
-func (o *Overlay) Root() string { return o.root }
+func (o *Snapshotter) Root() string { return o.root }
 
 // Store returns the snapshotter's metadata store.
-func (o *Overlay) Store() *storage.Store { return o.store }
+func (o *Snapshotter) Store() *storage.Store { return o.store }
 
-func (o *Overlay) fsDir(id uint64) string   { return filepath.Join(o.dirs.Path(id), "fs") }
-func (o *Overlay) workDir(id uint64) string { return filepath.Join(o.dirs.Path(id), "work") }
+func (o *Snapshotter) fsDir(id uint64) string   { return filepath.Join(o.dirs.Path(id), "fs") }
+func (o *Snapshotter) workDir(id uint64) string { return filepath.Join(o.dirs.Path(id), "work") }
 
 // MaxLayers returns how many layers a parent chain can have under this
 // root before its overlay mount options exceed mount.MaxDataLen, assuming
 // ids of up to 7 digits (ten million snapshots).
-func (o *Overlay) MaxLayers() int {
+func (o *Snapshotter) MaxLayers() int {
 	return maxLayers(o.dirs.Root(), 7, o.indexOff)
 }
 
@@ -125,7 +125,7 @@ func activeOptions(work, upper string, lowers []string, indexOff bool) []string 
 }
 
 // mounts returns the mounts of an active snapshot or view.
-func (o *Overlay) mounts(key string, s storage.Snapshot) ([]snapshot.Mount, error) {
+func (o *Snapshotter) mounts(key string, s storage.Snapshot) ([]snapshot.Mount, error) {
 	lowers := make([]string, len(s.ParentIDs))
 	for i, id := range s.ParentIDs {
 		lowers[i] = o.fsDir(id)
@@ -162,18 +162,18 @@ func (o *Overlay) mounts(key string, s storage.Snapshot) ([]snapshot.Mount, erro
 // parent ("" for none) and returns its mounts: a read-write bind mount of
 // its directory when there is no parent, or an overlay mount whose
 // lowerdir lists the parent chain's directories, nearest parent first.
-func (o *Overlay) Prepare(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
+func (o *Snapshotter) Prepare(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
 	return o.create(ctx, snapshot.KindActive, key, parent, opts)
 }
 
 // View creates a read-only snapshot of parent and returns its mounts: a
 // read-only bind mount when the chain has one layer (or none), or an
 // overlay mount with only lowerdirs otherwise.
-func (o *Overlay) View(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
+func (o *Snapshotter) View(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
 	return o.create(ctx, snapshot.KindView, key, parent, opts)
 }
 
-func (o *Overlay) create(ctx context.Context, kind snapshot.Kind, key, parent string, opts []snapshot.Opt) ([]snapshot.Mount, error) {
+func (o *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, parent string, opts []snapshot.Opt) ([]snapshot.Mount, error) {
 	if err := snapshot.ValidKey(key); err != nil {
 		return nil, fmt.Errorf("overlay: create %s snapshot: %w", kind, err)
 	}
@@ -226,14 +226,14 @@ func (o *Overlay) create(ctx context.Context, kind snapshot.Kind, key, parent st
 
 // Commit turns the active snapshot key into the committed snapshot name,
 // keeping its directory, and records its disk usage.
-func (o *Overlay) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
+func (o *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
 	return o.store.CommitActive(ctx, "overlay", name, key, func(s storage.Snapshot) (snapshot.Usage, error) {
 		return storage.DiskUsage(ctx, o.fsDir(s.ID))
 	}, opts...)
 }
 
 // Mounts returns the mounts of the active snapshot or view key.
-func (o *Overlay) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error) {
+func (o *Snapshotter) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error) {
 	return o.store.MountsOf(ctx, "overlay", key, o.mounts)
 }
 
@@ -241,25 +241,25 @@ func (o *Overlay) Mounts(ctx context.Context, key string) ([]snapshot.Mount, err
 // It fails with an error wrapping snapshot.ErrHasChildren while another
 // snapshot has key as parent. If the directory cannot be deleted the record
 // is gone all the same, and Cleanup deletes the directory later.
-func (o *Overlay) Remove(ctx context.Context, key string) error {
+func (o *Snapshotter) Remove(ctx context.Context, key string) error {
 	_, err := storage.RemoveSnapshot(ctx, o.store, o.dirs, "overlay", key)
 	return err
 }
 
 // Stat returns the Info of the snapshot key.
-func (o *Overlay) Stat(ctx context.Context, key string) (snapshot.Info, error) {
+func (o *Snapshotter) Stat(ctx context.Context, key string) (snapshot.Info, error) {
 	return o.store.StatInfo(ctx, "overlay", key)
 }
 
 // Walk calls fn for every snapshot, in key order.
-func (o *Overlay) Walk(ctx context.Context, fn func(context.Context, snapshot.Info) error) error {
+func (o *Snapshotter) Walk(ctx context.Context, fn func(context.Context, snapshot.Info) error) error {
 	return o.store.WalkInfo(ctx, fn)
 }
 
 // Usage returns the space the snapshot key uses by itself: the usage
 // recorded at commit for a committed snapshot, or a walk of its directory
 // for an active one.
-func (o *Overlay) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
+func (o *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
 	rec, err := o.store.Stat(ctx, key)
 	if err != nil {
 		return snapshot.Usage{}, fmt.Errorf("overlay: usage: %w", err)
@@ -276,7 +276,7 @@ func (o *Overlay) Usage(ctx context.Context, key string) (snapshot.Usage, error)
 
 // ApplyDir returns the upper directory of the active snapshot key, into
 // which a layer diff is written with overlayfs whiteouts.
-func (o *Overlay) ApplyDir(ctx context.Context, key string) (string, snapshot.WhiteoutFormat, error) {
+func (o *Snapshotter) ApplyDir(ctx context.Context, key string) (string, snapshot.WhiteoutFormat, error) {
 	s, err := o.store.GetSnapshot(ctx, key)
 	if err != nil {
 		return "", 0, fmt.Errorf("overlay: apply dir: %w", err)
@@ -290,7 +290,7 @@ func (o *Overlay) ApplyDir(ctx context.Context, key string) (string, snapshot.Wh
 // Cleanup deletes the directories that belong to no snapshot: those left
 // by a crash during Prepare, View or Remove. It is safe to run while other
 // processes use the snapshotter.
-func (o *Overlay) Cleanup(ctx context.Context) error {
+func (o *Snapshotter) Cleanup(ctx context.Context) error {
 	if err := o.dirs.Cleanup(ctx, o.store); err != nil {
 		return fmt.Errorf("overlay: %w", err)
 	}
@@ -300,4 +300,4 @@ func (o *Overlay) Cleanup(ctx context.Context) error {
 // Close releases the snapshotter. It holds no open files between calls, so
 // Close only exists to satisfy snapshot.Snapshotter; it may be called more
 // than once.
-func (o *Overlay) Close() error { return nil }
+func (o *Snapshotter) Close() error { return nil }

@@ -1,4 +1,4 @@
-package linux
+package overlay
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 
 // commitLayer prepares name-active on parent, writes files into it and
 // commits it as name. It returns the layer's directory.
-func commitLayer(t testing.TB, o *Overlay, name, parent string, files map[string]string) string {
+func commitLayer(t testing.TB, o *Snapshotter, name, parent string, files map[string]string) string {
 	t.Helper()
 	ctx := context.Background()
 	key := name + "-active"
@@ -365,8 +365,8 @@ func TestMaxLayersDoc(t *testing.T) {
 }
 
 func TestNewOverlayErrors(t *testing.T) {
-	if _, err := NewOverlay(""); err == nil {
-		t.Error("NewOverlay(\"\") succeeded")
+	if _, err := New(""); err == nil {
+		t.Error("New(\"\") succeeded")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("mounting needs root")
@@ -385,12 +385,12 @@ func TestNewOverlayErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mount.UnmountAll(merged)
-	_, err := NewOverlay(filepath.Join(merged, "root"))
+	_, err := New(filepath.Join(merged, "root"))
 	if err == nil {
 		t.Skip("this kernel accepts overlayfs as an upper file system")
 	}
 	if !strings.Contains(err.Error(), "cannot use") {
-		t.Errorf("NewOverlay on overlayfs: %v; want an error saying overlayfs cannot use it", err)
+		t.Errorf("New on overlayfs: %v; want an error saying overlayfs cannot use it", err)
 	}
 }
 
@@ -398,9 +398,9 @@ func TestNewOverlayErrors(t *testing.T) {
 // processes would, preparing and removing concurrently.
 func TestOverlaySharedRoot(t *testing.T) {
 	root := t.TempDir()
-	var os2 [2]*Overlay
+	var os2 [2]*Snapshotter
 	for i := range os2 {
-		o, err := NewOverlay(root)
+		o, err := New(root)
 		if err != nil {
 			t.Skipf("overlay snapshotter unavailable: %v", err)
 		}
@@ -445,7 +445,7 @@ func TestOverlaySharedRoot(t *testing.T) {
 
 // checkShared checks that o holds n snapshots with distinct ids, each with
 // its directory.
-func checkShared(t *testing.T, o *Overlay, n int) {
+func checkShared(t *testing.T, o *Snapshotter, n int) {
 	t.Helper()
 	ctx := context.Background()
 	ids := map[uint64]string{}
@@ -484,7 +484,7 @@ func TestOverlayHelperProcess(t *testing.T) {
 	parts := strings.Split(spec, ":")
 	var n int
 	fmt.Sscan(parts[2], &n)
-	o, err := NewOverlay(parts[0])
+	o, err := New(parts[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package linux
+package overlay
 
 import (
 	"testing"
@@ -9,9 +9,9 @@ import (
 
 // newTestOverlay opens an overlay snapshotter at snapshottest.Root(t),
 // skipping t where overlayfs cannot be used.
-func newTestOverlay(t *testing.T) *Overlay {
+func newTestOverlay(t *testing.T) *Snapshotter {
 	t.Helper()
-	o, err := NewOverlay(snapshottest.Root(t))
+	o, err := New(snapshottest.Root(t))
 	if err != nil {
 		t.Skipf("overlay snapshotter unavailable: %v", err)
 	}
