@@ -1,0 +1,492 @@
+//go:build linux
+
+package linux
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/stockade/stockade/network"
+	"github.com/stockade/stockade/network/networktest"
+)
+
+// The tests run the driver against the real kernel, each in a network
+// namespace of its own that stands in for the host's: nothing they make
+// is visible outside it, and they send traffic only between namespaces
+// they made.
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the Linux driver's tests need root (network namespaces, bridges, nftables)")
+	}
+}
+
+// testHost is one test's stand-in for the host: a network namespace and
+// a state directory.
+type testHost struct {
+	netns, state string
+}
+
+var (
+	hostsMu sync.Mutex
+	hosts   = map[*testing.T]*testHost{}
+)
+
+// hostFor returns t's host, making it on first use.
+func hostFor(t *testing.T) *testHost {
+	t.Helper()
+	hostsMu.Lock()
+	defer hostsMu.Unlock()
+	if h := hosts[t]; h != nil {
+		return h
+	}
+	dir := t.TempDir()
+	h := &testHost{netns: filepath.Join(dir, "hostns"), state: filepath.Join(dir, "state")}
+	if err := createNetNS(h.netns); err != nil {
+		t.Fatal(err)
+	}
+	// The test host's own loopback, as any host has.
+	inNS(t, h.netns, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	hosts[t] = h
+	t.Cleanup(func() {
+		// Sandboxes left by a failed test go with the state directory;
+		// their namespaces are unmounted first.
+		entries, _ := os.ReadDir(filepath.Join(h.state, "netns"))
+		for _, e := range entries {
+			removeNetNS(filepath.Join(h.state, "netns", e.Name()))
+		}
+		removeNetNS(h.netns)
+		hostsMu.Lock()
+		delete(hosts, t)
+		hostsMu.Unlock()
+	})
+	return h
+}
+
+func newTestDriver(t *testing.T) *Driver {
+	t.Helper()
+	needRoot(t)
+	h := hostFor(t)
+	d, err := New(Config{StateDir: h.state, HostNetNS: h.netns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+var subnetSeq struct {
+	sync.Mutex
+	n int
+}
+
+// testNetwork is a network with a unique name, id, bridge and subnets.
+func testNetwork(t *testing.T, o networktest.NetworkOptions) *network.Network {
+	subnetSeq.Lock()
+	subnetSeq.n++
+	k := subnetSeq.n
+	subnetSeq.Unlock()
+	id := networktest.RandomID(t)
+	n := &network.Network{
+		Name: "t" + id[:8], ID: id, Driver: "bridge", Interface: "stk-" + id[:8],
+		Subnet:   netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/24", 200+k/250, k%250)),
+		Gateway:  netip.MustParseAddr(fmt.Sprintf("10.%d.%d.1", 200+k/250, k%250)),
+		Internal: o.Internal,
+	}
+	if o.IPv6 {
+		n.Subnet6 = netip.MustParsePrefix(fmt.Sprintf("fd00:5700:%x::/64", k))
+		n.Gateway6 = netip.MustParseAddr(fmt.Sprintf("fd00:5700:%x::1", k))
+	}
+	return n
+}
+
+type probe struct{}
+
+func (probe) driver(d network.Driver) *Driver { return d.(*Driver) }
+
+func (p probe) HostInterface(t *testing.T, d network.Driver, name string) ([]netip.Prefix, bool) {
+	return linkAddrs(t, p.driver(d).cfg.HostNetNS, name)
+}
+
+func (p probe) SandboxInterface(t *testing.T, d network.Driver, sb network.Sandbox, name string) ([]netip.Prefix, bool) {
+	if !isNetNS(sb.NetNS) {
+		return nil, false
+	}
+	return linkAddrs(t, sb.NetNS, name)
+}
+
+func (probe) SandboxGone(t *testing.T, d network.Driver, sb network.Sandbox) bool {
+	_, err := os.Lstat(sb.NetNS)
+	return os.IsNotExist(err)
+}
+
+func (p probe) Rules(t *testing.T, d network.Driver, n *network.Network, ep *network.Endpoint) int {
+	dr := p.driver(d)
+	owner := NetworkOwner(dr.inst, n)
+	if ep != nil {
+		owner = EndpointOwner(dr.inst, n, ep)
+	}
+	count := 0
+	for _, r := range tableRules(t, dr.cfg.HostNetNS) {
+		if ruleOwner(r) == owner {
+			count++
+		}
+	}
+	return count
+}
+
+// tableRules lists the rules of stockade's table in the namespace at path.
+func tableRules(t *testing.T, path string) []*nftables.Rule {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []*nftables.Rule
+	for _, ch := range Chains {
+		rs, err := c.GetRules(table, baseChain(ch))
+		if err != nil && !isNotFound(err) {
+			t.Fatalf("list chain %s: %v", ch, err)
+		}
+		all = append(all, rs...)
+	}
+	return all
+}
+
+// linkAddrs reads an interface's addresses in the namespace at path.
+func linkAddrs(t *testing.T, path, name string) ([]netip.Prefix, bool) {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return nil, false
+	}
+	as, err := h.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []netip.Prefix
+	for _, a := range as {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+	}
+	return out, true
+}
+
+func TestConformance(t *testing.T) {
+	needRoot(t)
+	networktest.Run(t, networktest.Config{
+		New:     func(t *testing.T) network.Driver { return newTestDriver(t) },
+		Network: testNetwork,
+		Sandbox: func(t *testing.T, d network.Driver, id string) network.Sandbox {
+			return network.Sandbox{ContainerID: id, NetNS: d.(*Driver).cfg.NetNSPath(id)}
+		},
+		Probe: probe{},
+	})
+}
+
+// inNS runs fn on a thread in the namespace at path; the thread is
+// thrown away afterwards.
+func inNS(t *testing.T, path string, fn func() error) {
+	t.Helper()
+	if err := runInNS(path, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runInNS(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		ns, err := netns.GetFromPath(path)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- fmt.Errorf("enter %s: %w", path, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// serve starts an HTTP server on port in the namespace at path; it
+// answers "<name> saw <client address>".
+func serve(t *testing.T, path, network, addr, name string) {
+	t.Helper()
+	var ln net.Listener
+	inNS(t, path, func() (err error) {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s saw %s", name, r.RemoteAddr)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// get fetches http://addr/ from the namespace at path.
+func get(path, addr string) (string, error) {
+	var conn net.Conn
+	err := runInNS(path, func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, 2*time.Second)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		return "", err
+	}
+	_, body, _ := strings.Cut(string(b), "\r\n\r\n")
+	return body, nil
+}
+
+func mustGet(t *testing.T, path, addr, want string) string {
+	t.Helper()
+	body, err := get(path, addr)
+	if err != nil {
+		t.Fatalf("GET %s: %v", addr, err)
+	}
+	if !strings.HasPrefix(body, want) {
+		t.Fatalf("GET %s: %q, want %q...", addr, body, want)
+	}
+	return body
+}
+
+func mustNotGet(t *testing.T, path, addr string) {
+	t.Helper()
+	if body, err := get(path, addr); err == nil {
+		t.Fatalf("GET %s answered %q; want no connection", addr, body)
+	}
+}
+
+// container attaches a container with the given published ports and
+// returns its endpoint and sandbox.
+func container(t *testing.T, d *Driver, n *network.Network, i int, ports ...network.PortMapping) (*network.Endpoint, network.Sandbox) {
+	t.Helper()
+	id := networktest.RandomID(t)
+	ep := &network.Endpoint{
+		ContainerID: id, Network: n.Name, IfName: "eth0", HostIf: network.HostIfName(id),
+		Addr:  netip.PrefixFrom(nthAddr(n.Subnet.Addr(), i), n.Subnet.Bits()),
+		Ports: ports,
+	}
+	if n.Subnet6.IsValid() {
+		ep.Addr6 = netip.PrefixFrom(nthAddr(n.Subnet6.Addr(), i), n.Subnet6.Bits())
+	}
+	sb := network.Sandbox{ContainerID: id, NetNS: d.cfg.NetNSPath(id)}
+	if err := d.Attach(t.Context(), n, ep, sb); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Detach(t.Context(), n, ep, sb) })
+	return ep, sb
+}
+
+func nthAddr(a netip.Addr, i int) netip.Addr {
+	for range i {
+		a = a.Next()
+	}
+	return a
+}
+
+func ensure(t *testing.T, d *Driver, o networktest.NetworkOptions) *network.Network {
+	t.Helper()
+	n := testNetwork(t, o)
+	if err := d.EnsureNetwork(t.Context(), n); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.RemoveNetwork(t.Context(), n) })
+	return n
+}
+
+// TestPublishedPorts fetches a container's published port from the host
+// through 127.0.0.1, ::1 and the gateway, from another container on the
+// same network (hairpin) and from the container itself.
+func TestPublishedPorts(t *testing.T) {
+	d := newTestDriver(t)
+	host := hostFor(t)
+	n := ensure(t, d, networktest.NetworkOptions{IPv6: true})
+	web, webSB := container(t, d, n, 2, network.PortMapping{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"})
+	serve(t, webSB.NetNS, "tcp", ":80", "web")
+	_, otherSB := container(t, d, n, 3)
+
+	for _, addr := range []string{"127.0.0.1:8080", "[::1]:8080", n.Gateway.String() + ":8080", "[" + n.Gateway6.String() + "]:8080"} {
+		t.Run("host "+addr, func(t *testing.T) { mustGet(t, host.netns, addr, "web saw ") })
+	}
+	t.Run("container direct", func(t *testing.T) {
+		mustGet(t, otherSB.NetNS, netip.AddrPortFrom(web.Addr.Addr(), 80).String(), "web saw "+nthAddr(n.Subnet.Addr(), 3).String())
+	})
+	t.Run("hairpin from another container", func(t *testing.T) {
+		mustGet(t, otherSB.NetNS, n.Gateway.String()+":8080", "web saw ")
+	})
+	t.Run("hairpin to itself", func(t *testing.T) {
+		mustGet(t, webSB.NetNS, n.Gateway.String()+":8080", "web saw ")
+	})
+	t.Run("no port without publishing", func(t *testing.T) {
+		mustNotGet(t, host.netns, "127.0.0.1:8081")
+	})
+}
+
+// TestHostIPBinding: a port bound to one host address answers there only.
+func TestHostIPBinding(t *testing.T) {
+	d := newTestDriver(t)
+	host := hostFor(t)
+	n := ensure(t, d, networktest.NetworkOptions{})
+	_, sb := container(t, d, n, 2, network.PortMapping{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 9090, ContainerPort: 80, Protocol: "tcp"})
+	serve(t, sb.NetNS, "tcp", ":80", "bound")
+	mustGet(t, host.netns, "127.0.0.1:9090", "bound saw ")
+	mustNotGet(t, host.netns, n.Gateway.String()+":9090")
+}
+
+// outside gives the test host an "outside" link: a veth to a namespace
+// standing in for the world, 192.0.2.1 on its side, 192.0.2.2 on the
+// host's, with a server on it.
+func outside(t *testing.T, host *testHost) (world string, hostAddr netip.Addr) {
+	t.Helper()
+	world = filepath.Join(t.TempDir(), "world")
+	if err := createNetNS(world); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeNetNS(world) })
+	wns, err := netns.GetFromPath(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wns.Close()
+	inNS(t, host.netns, func() error {
+		la := netlink.NewLinkAttrs()
+		la.Name = "uplink"
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(wns))}); err != nil {
+			return err
+		}
+		l, err := netlink.LinkByName("uplink")
+		if err != nil {
+			return err
+		}
+		if err := netlink.AddrAdd(l, addr(netip.MustParsePrefix("192.0.2.2/24"))); err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(l)
+	})
+	inNS(t, world, func() error {
+		for _, name := range []string{"lo", "eth0"} {
+			l, err := netlink.LinkByName(name)
+			if err != nil {
+				return err
+			}
+			if name == "eth0" {
+				if err := netlink.AddrAdd(l, addr(netip.MustParsePrefix("192.0.2.1/24"))); err != nil {
+					return err
+				}
+			}
+			if err := netlink.LinkSetUp(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	serve(t, world, "tcp", "192.0.2.1:80", "world")
+	return world, netip.MustParseAddr("192.0.2.2")
+}
+
+// TestOutboundIsolationInternal: a container reaches the world through
+// the host's NAT (the world sees the host's address) and a server on the
+// host side of its bridge; an internal network's container reaches
+// neither the world nor another network; two networks do not reach each
+// other.
+func TestOutboundIsolationInternal(t *testing.T) {
+	d := newTestDriver(t)
+	host := hostFor(t)
+	_, hostAddr := outside(t, host)
+	a := ensure(t, d, networktest.NetworkOptions{})
+	b := ensure(t, d, networktest.NetworkOptions{})
+	internal := ensure(t, d, networktest.NetworkOptions{Internal: true})
+	_, aSB := container(t, d, a, 2)
+	bEP, bSB := container(t, d, b, 2)
+	serve(t, bSB.NetNS, "tcp", ":80", "b")
+	_, iSB := container(t, d, internal, 2)
+	serve(t, host.netns, "tcp", a.Gateway.String()+":7000", "host-a")
+	serve(t, host.netns, "tcp", internal.Gateway.String()+":7000", "host-internal")
+
+	t.Run("masquerade out", func(t *testing.T) {
+		mustGet(t, aSB.NetNS, "192.0.2.1:80", "world saw "+hostAddr.String()+":")
+	})
+	t.Run("host side of the bridge", func(t *testing.T) {
+		mustGet(t, aSB.NetNS, a.Gateway.String()+":7000", "host-a saw "+nthAddr(a.Subnet.Addr(), 2).String())
+	})
+	t.Run("networks isolated", func(t *testing.T) {
+		mustNotGet(t, aSB.NetNS, netip.AddrPortFrom(bEP.Addr.Addr(), 80).String())
+	})
+	t.Run("internal has no route out", func(t *testing.T) {
+		_, err := get(iSB.NetNS, "192.0.2.1:80")
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("internal container to the world: %v, want network unreachable", err)
+		}
+		mustNotGet(t, iSB.NetNS, a.Gateway.String()+":7000")
+	})
+	t.Run("internal reaches its gateway", func(t *testing.T) {
+		mustGet(t, iSB.NetNS, internal.Gateway.String()+":7000", "host-internal saw ")
+	})
+}
+
+// TestAttachAfterReboot: Attach on a host whose bridge and rules are gone
+// (a reboot) makes the network again. The network is IPv4 only: [::1]
+// reaches the container through the proxy all the same, until Detach.
+func TestAttachAfterReboot(t *testing.T) {
+	d := newTestDriver(t)
+	host := hostFor(t)
+	n := testNetwork(t, networktest.NetworkOptions{})
+	t.Cleanup(func() { d.RemoveNetwork(t.Context(), n) })
+	ep, sb := container(t, d, n, 2, network.PortMapping{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"})
+	serve(t, sb.NetNS, "tcp", ":80", "web")
+	mustGet(t, host.netns, "127.0.0.1:8080", "web saw ")
+	mustGet(t, host.netns, "[::1]:8080", "web saw "+n.Gateway.String())
+	if err := d.Detach(t.Context(), n, ep, sb); err != nil {
+		t.Fatal(err)
+	}
+	mustNotGet(t, host.netns, "[::1]:8080")
+	mustNotGet(t, host.netns, "127.0.0.1:8080")
+}

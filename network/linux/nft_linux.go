@@ -1,0 +1,349 @@
+//go:build linux
+
+package linux
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+)
+
+// table is stockade's nftables table.
+var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
+
+// baseChain is the nftables definition of a planned chain.
+func baseChain(c Chain) *nftables.Chain {
+	accept := nftables.ChainPolicyAccept
+	ch := &nftables.Chain{Name: string(c), Table: table, Policy: &accept}
+	switch c {
+	case Forward:
+		ch.Type, ch.Hooknum, ch.Priority = nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter
+	case Prerouting:
+		ch.Type, ch.Hooknum, ch.Priority = nftables.ChainTypeNAT, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest
+	case Output:
+		ch.Type, ch.Hooknum, ch.Priority = nftables.ChainTypeNAT, nftables.ChainHookOutput, nftables.ChainPriorityNATDest
+	case Postrouting:
+		ch.Type, ch.Hooknum, ch.Priority = nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource
+	}
+	return ch
+}
+
+// bridgesSet is the set of stockade's bridge names.
+func bridgesSet() *nftables.Set {
+	return &nftables.Set{Table: table, Name: BridgesSet, KeyType: nftables.TypeIFName}
+}
+
+// ifnameBytes is an interface name as the kernel compares it: padded
+// with NULs to IFNAMSIZ.
+func ifnameBytes(name string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return b
+}
+
+// comment is a rule's userdata holding owner as its comment.
+func comment(owner string) []byte {
+	return userdata.AppendString(nil, userdata.TypeComment, owner)
+}
+
+// ruleOwner reads a rule's comment.
+func ruleOwner(r *nftables.Rule) string {
+	s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	return s
+}
+
+// compile turns a planned rule into nftables expressions.
+func compile(r Rule) ([]expr.Any, error) {
+	var e []expr.Any
+	cmp := func(op expr.CmpOp, data []byte) {
+		e = append(e, &expr.Cmp{Op: op, Register: 1, Data: data})
+	}
+	eq := func(not bool) expr.CmpOp {
+		if not {
+			return expr.CmpOpNeq
+		}
+		return expr.CmpOpEq
+	}
+	addrLen, saddrOff, daddrOff := uint32(4), uint32(12), uint32(16)
+	natFamily := uint32(unix.NFPROTO_IPV4)
+	switch r.Family {
+	case IPv4:
+		e = append(e, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1})
+		cmp(expr.CmpOpEq, []byte{unix.NFPROTO_IPV4})
+	case IPv6:
+		e = append(e, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1})
+		cmp(expr.CmpOpEq, []byte{unix.NFPROTO_IPV6})
+		addrLen, saddrOff, daddrOff = 16, 8, 24
+		natFamily = unix.NFPROTO_IPV6
+	}
+	if (r.Src.IsValid() || r.Dst.IsValid() || r.Verdict == DNAT) && r.Family == Any {
+		return nil, fmt.Errorf("rule %s: addresses need a family", r)
+	}
+	if r.IIF != "" {
+		e = append(e, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1})
+		cmp(eq(r.NotIIF), ifnameBytes(r.IIF))
+	}
+	if r.OIFBridge {
+		e = append(e,
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+			&expr.Lookup{SourceRegister: 1, SetName: BridgesSet},
+		)
+	}
+	if r.OIF != "" {
+		e = append(e, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1})
+		cmp(eq(r.NotOIF), ifnameBytes(r.OIF))
+	}
+	prefix := func(off uint32, p interface {
+		Bits() int
+	}, addr []byte, op expr.CmpOp) {
+		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: addrLen})
+		bits := p.Bits()
+		if bits < int(addrLen*8) {
+			mask := make([]byte, addrLen)
+			for i := range bits {
+				mask[i/8] |= 0x80 >> (i % 8)
+			}
+			e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: addrLen, Mask: mask, Xor: make([]byte, addrLen)})
+		}
+		cmp(op, addr)
+	}
+	if r.Src.IsValid() {
+		prefix(saddrOff, r.Src, r.Src.Masked().Addr().AsSlice(), expr.CmpOpEq)
+	}
+	if r.Dst.IsValid() {
+		prefix(daddrOff, r.Dst, r.Dst.Masked().Addr().AsSlice(), eq(r.NotDst))
+	}
+	if r.DstLocal {
+		e = append(e, &expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true})
+		cmp(expr.CmpOpEq, binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL))
+	}
+	if r.CtDNAT {
+		e = append(e,
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(0x20), // IPS_DST_NAT
+				Xor:  binaryutil.NativeEndian.PutUint32(0)},
+		)
+		cmp(expr.CmpOpNeq, binaryutil.NativeEndian.PutUint32(0))
+	}
+	if r.Proto != "" {
+		var proto byte
+		switch r.Proto {
+		case "tcp":
+			proto = unix.IPPROTO_TCP
+		case "udp":
+			proto = unix.IPPROTO_UDP
+		default:
+			return nil, fmt.Errorf("rule %s: protocol %q", r, r.Proto)
+		}
+		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1})
+		cmp(expr.CmpOpEq, []byte{proto})
+	}
+	if r.DPort != 0 {
+		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2})
+		cmp(expr.CmpOpEq, binary.BigEndian.AppendUint16(nil, r.DPort))
+	}
+	switch r.Verdict {
+	case Accept:
+		e = append(e, &expr.Verdict{Kind: expr.VerdictAccept})
+	case Drop:
+		e = append(e, &expr.Verdict{Kind: expr.VerdictDrop})
+	case Masquerade:
+		e = append(e, &expr.Masq{})
+	case DNAT:
+		to := r.To.Addr()
+		if (r.Family == IPv4) != to.Is4() {
+			return nil, fmt.Errorf("rule %s: target's family differs from the rule's", r)
+		}
+		e = append(e,
+			&expr.Immediate{Register: 1, Data: to.AsSlice()},
+			&expr.Immediate{Register: 2, Data: binary.BigEndian.AppendUint16(nil, r.To.Port())},
+			&expr.NAT{Type: expr.NATTypeDestNAT, Family: natFamily, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+		)
+	default:
+		return nil, fmt.Errorf("rule %s: unknown verdict %d", r, r.Verdict)
+	}
+	return e, nil
+}
+
+// nft applies plans to the kernel's nftables over one netlink
+// connection; changes are sent in one batch by flush.
+type nft struct {
+	c *nftables.Conn
+}
+
+func newNFT(opts ...nftables.ConnOption) (*nft, error) {
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return &nft{c: c}, nil
+}
+
+// ensureTable creates stockade's table, its chains, its set and its
+// static rules when they are missing.
+func (t *nft) ensureTable() error {
+	t.c.AddTable(table)
+	for _, c := range Chains {
+		t.c.AddChain(baseChain(c))
+	}
+	if err := t.c.AddSet(bridgesSet(), nil); err != nil {
+		return fmt.Errorf("nftables set %s: %w", BridgesSet, err)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return t.ensureRules(StaticOwner, StaticRules())
+}
+
+// rules lists the rules of chain c (none if the table is missing).
+func (t *nft) rules(c Chain) ([]*nftables.Rule, error) {
+	rs, err := t.c.GetRules(table, baseChain(c))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("nftables: list chain %s: %w", c, err)
+	}
+	return rs, nil
+}
+
+// ensureRules adds owner's rules unless the chains already have as many
+// rules of owner as planned; a partial set is replaced.
+func (t *nft) ensureRules(owner string, plan []Rule) error {
+	want := map[Chain]int{}
+	for _, r := range plan {
+		want[r.Chain]++
+	}
+	have := map[Chain]int{}
+	for _, c := range Chains {
+		rs, err := t.rules(c)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if ruleOwner(r) == owner {
+				have[c]++
+			}
+		}
+	}
+	same := len(want) == len(have)
+	for c, n := range want {
+		if have[c] != n {
+			same = false
+		}
+	}
+	if same {
+		return nil
+	}
+	if _, err := t.deleteRules(func(o string) bool { return o == owner }); err != nil {
+		return err
+	}
+	for _, r := range plan {
+		exprs, err := compile(r)
+		if err != nil {
+			return err
+		}
+		nr := &nftables.Rule{Table: table, Chain: baseChain(r.Chain), Exprs: exprs, UserData: comment(owner)}
+		if r.First {
+			t.c.InsertRule(nr)
+		} else {
+			t.c.AddRule(nr)
+		}
+	}
+	return t.flush()
+}
+
+// deleteRules removes the rules whose comment match selects and returns
+// their comments.
+func (t *nft) deleteRules(match func(owner string) bool) ([]string, error) {
+	var owners []string
+	for _, c := range Chains {
+		rs, err := t.rules(c)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if o := ruleOwner(r); match(o) {
+				if err := t.c.DelRule(r); err != nil {
+					return nil, fmt.Errorf("nftables: delete rule %q: %w", o, err)
+				}
+				owners = append(owners, string(c)+" "+o)
+			}
+		}
+	}
+	if len(owners) == 0 {
+		return nil, nil
+	}
+	return owners, t.flush()
+}
+
+// owners lists the comments of every rule in the table, by chain.
+func (t *nft) owners() (map[Chain][]string, error) {
+	m := map[Chain][]string{}
+	for _, c := range Chains {
+		rs, err := t.rules(c)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			m[c] = append(m[c], ruleOwner(r))
+		}
+	}
+	return m, nil
+}
+
+// setBridge adds or removes a bridge in the bridges set.
+func (t *nft) setBridge(name string, present bool) error {
+	el := []nftables.SetElement{{Key: ifnameBytes(name)}}
+	var err error
+	if present {
+		err = t.c.SetAddElements(bridgesSet(), el)
+	} else {
+		err = t.c.SetDeleteElements(bridgesSet(), el)
+	}
+	if err != nil {
+		return fmt.Errorf("nftables set %s: %w", BridgesSet, err)
+	}
+	if err := t.flush(); err != nil && (present || !isNotFound(err)) {
+		return err
+	}
+	return nil
+}
+
+// bridges lists the names in the bridges set.
+func (t *nft) bridges() ([]string, error) {
+	els, err := t.c.GetSetElements(bridgesSet())
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("nftables set %s: %w", BridgesSet, err)
+	}
+	var names []string
+	for _, el := range els {
+		names = append(names, cString(el.Key))
+	}
+	return names, nil
+}
+
+func (t *nft) flush() error {
+	if err := t.c.Flush(); err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	return nil
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
