@@ -10,6 +10,10 @@ LDFLAGS  := -s -w -X github.com/stockade/stockade/version.Version=$(VERSION) -X 
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 CROSS    := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64
 GOFILES   = $(shell git ls-files --cached --others --exclude-standard '*.go')
+# Test results (test2json events) for the summary at the end of make test.
+RESULTS  ?= $(CURDIR)/dist/test-results
+GOTESTSUM = $(GO) tool gotestsum --format pkgname
+UNIT_PKGS ?= ./...
 
 .PHONY: all build test unit test-zfs lint cross install demo clean help
 
@@ -17,8 +21,8 @@ all: build
 
 help:
 	@echo "make build    build bin/stockade and bin/stockade-runtime"
-	@echo "make test     lint + cross + all tests (what CI runs)"
-	@echo "make unit     go test ./... only"
+	@echo "make test     lint + cross + all tests (what CI runs), then the counts"
+	@echo "make unit     go test ./... only (through gotestsum: a summary with the counts)"
 	@echo "make test-zfs the zfs snapshotter on real OpenZFS (a qemu VM on Linux)"
 	@echo "make lint     gofmt and go vet for linux and freebsd"
 	@echo "make cross    CGO_ENABLED=0 builds for $(CROSS)"
@@ -44,14 +48,37 @@ cross:
 	done
 
 unit:
-	$(GO) test -count=1 ./...
+	@mkdir -p $(RESULTS)
+	$(GOTESTSUM) --jsonfile $(RESULTS)/unit.json -- -count=1 $(UNIT_PKGS)
 
 # The zfs snapshotter against real OpenZFS: in a qemu VM on Linux
-# (../shared/zfsvm), on the host's pool on FreeBSD (STOCKADE_TEST_ZPOOL).
+# (test/zfs/run.sh, see test/zfs/README.md), on the host's pool on FreeBSD
+# (STOCKADE_TEST_ZPOOL).
 test-zfs:
-	@if [ "$$(uname -s)" = Linux ]; then ./test/zfs/run.sh; else $(GO) test -count=1 -v ./zfs/; fi
+	@mkdir -p $(RESULTS)
+	@if [ "$$(uname -s)" = Linux ]; then \
+		STOCKADE_TEST_RESULTS=$(RESULTS) ./test/zfs/run.sh; \
+	else \
+		$(GOTESTSUM) --format testname --jsonfile $(RESULTS)/zfs.json -- -count=1 ./zfs/; \
+	fi
 
-test: lint cross unit test-zfs
+# Every step runs even when one before it failed; the summary at the end
+# counts the tests of all of them (and a failed step as a failure), and the
+# exit status is non-zero if anything failed. The zfs package runs in
+# test-zfs only: on the host without a pool its tests would only skip.
+test:
+	@rm -rf $(RESULTS); mkdir -p $(RESULTS)
+	@rc=0; \
+	for step in lint cross unit test-zfs; do \
+		echo "== make $$step"; \
+		if [ $$step = unit ]; then \
+			$(MAKE) --no-print-directory unit UNIT_PKGS="$$($(GO) list -e ./... | grep -v '/stockade/zfs$$' | tr '\n' ' ')"; \
+		else \
+			$(MAKE) --no-print-directory $$step; \
+		fi || { st=$$?; rc=1; echo "make $$step: exit status $$st" >>$(RESULTS)/failed-steps; }; \
+	done; \
+	./test/run.sh --summary $(RESULTS) || rc=1; \
+	exit $$rc
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)
