@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/stockade/stockade/internal/flock"
 )
 
 // A container's monitor holds an exclusive flock on its lock file for as
@@ -16,6 +16,10 @@ import (
 // monitor alive" is answered by trying to take the lock, which no pid
 // reuse can fool.
 
+// monitorLockWait bounds how long a new monitor waits for probes by
+// monitorAlive, which hold a shared lock for an instant, to let go.
+const monitorLockWait = 2 * time.Second
+
 // monitorAlive reports whether some process holds the lock at path.
 func monitorAlive(path string) bool {
 	f, err := os.Open(path)
@@ -23,31 +27,22 @@ func monitorAlive(path string) bool {
 		return false
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
-	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false
+	ok, err := flock.TryLock(f, flock.Shared)
+	return !ok && err == nil
 }
 
 // acquireMonitorLock takes the lock at path for the life of the process.
 // It waits briefly for probes by monitorAlive to let go, and fails when
 // another monitor holds it.
 func acquireMonitorLock(ctx context.Context, path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	ctx, cancel := context.WithTimeout(ctx, monitorLockWait)
+	defer cancel()
+	f, err := flock.Acquire(ctx, path, flock.Exclusive)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("monitor lock %s: another monitor holds it", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("monitor lock: %w", err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) || ctx.Err() != nil {
-			f.Close()
-			return nil, fmt.Errorf("monitor lock %s: another monitor holds it", path)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return f, nil
 }

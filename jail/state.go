@@ -1,6 +1,7 @@
 package jail
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +11,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/flock"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -81,13 +82,7 @@ func (s store) lock(id string) (*os.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("container %s: lock: %w", id, err)
 		}
-		for {
-			err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-			if err != unix.EINTR {
-				break
-			}
-		}
-		if err != nil {
+		if err := flock.Lock(context.Background(), f, flock.Exclusive); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("container %s: lock: %w", id, err)
 		}
@@ -120,7 +115,7 @@ func (s store) create(rec *Record) (*os.File, error) {
 	}
 	f, err := os.OpenFile(filepath.Join(s.dir(rec.ID), LockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err == nil {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = flock.Lock(context.Background(), f, flock.Exclusive)
 	}
 	if err == nil {
 		err = s.write(rec)

@@ -62,6 +62,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/stockade/stockade/internal/flock"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/snapshot/storage"
@@ -200,7 +201,7 @@ func (u *Unionfs) create(ctx context.Context, kind snapshot.Kind, key, parent st
 // goroutines and processes.
 func (u *Unionfs) lockMounts() (func(), error) {
 	u.mu.Lock()
-	f, err := lockFile(filepath.Join(u.mnt, "lock"))
+	f, err := flock.Acquire(context.Background(), filepath.Join(u.mnt, "lock"), flock.Exclusive)
 	if err != nil {
 		u.mu.Unlock()
 		return nil, err

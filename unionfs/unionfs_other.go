@@ -5,7 +5,6 @@ package unionfs
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 )
 
@@ -17,5 +16,3 @@ func platformSupported() error {
 func checkFS(root string) error { return platformSupported() }
 
 func isMountPoint(path string) (bool, error) { return false, platformSupported() }
-
-func lockFile(path string) (*os.File, error) { return nil, platformSupported() }

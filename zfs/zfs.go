@@ -116,6 +116,7 @@ import (
 
 	gozfs "github.com/mistifyio/go-zfs/v3"
 
+	"github.com/stockade/stockade/internal/flock"
 	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/snapshot/storage"
 )
@@ -345,28 +346,12 @@ func (z *Snapshotter) Root() string { return z.root }
 // processes until ctx is done.
 func (z *Snapshotter) lock(ctx context.Context) (func(), error) {
 	z.mu.Lock()
-	f, err := os.OpenFile(z.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := flock.Acquire(ctx, z.lockPath, flock.Exclusive)
 	if err != nil {
 		z.mu.Unlock()
-		return nil, fmt.Errorf("lock %s: %w", z.lockPath, err)
+		return nil, fmt.Errorf("zfs: %w", err)
 	}
-	delay := time.Millisecond
-	for {
-		ok, err := tryLock(f)
-		if err == nil && ok {
-			return func() { f.Close(); z.mu.Unlock() }, nil
-		}
-		if err == nil {
-			err = ctx.Err()
-		}
-		if err != nil {
-			f.Close()
-			z.mu.Unlock()
-			return nil, fmt.Errorf("lock %s: %w", z.lockPath, err)
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
-	}
+	return func() { f.Close(); z.mu.Unlock() }, nil
 }
 
 // found is what a lookup learned about a key.

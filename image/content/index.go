@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/stockade/stockade/internal/flock"
 )
 
 // maxIndexSize bounds index.json when it is read.
@@ -46,7 +47,7 @@ func (s *Store) readIndex() (ocispec.Index, error) {
 // reads the index, calls fn, and writes the result to a temporary file that
 // is renamed over index.json. Nothing is written when fn fails.
 func (s *Store) UpdateIndex(ctx context.Context, fn func(*ocispec.Index) error) error {
-	unlock, err := lockFile(ctx, s.lockPath("index"), syscall.LOCK_EX, true)
+	unlock, err := lockFile(ctx, s.lockPath("index"), flock.Exclusive, true)
 	if err != nil {
 		return fmt.Errorf("update index: %w", err)
 	}

@@ -9,10 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/stockade/stockade/internal/flock"
 )
 
 // Writer streams one blob into the store. It holds an exclusive flock on
@@ -55,7 +56,7 @@ func (s *Store) Writer(ctx context.Context, desc ocispec.Descriptor) (*Writer, e
 		if err != nil {
 			return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
 		}
-		if err := flock(ctx, f, syscall.LOCK_EX, true); err != nil {
+		if err := flock.Lock(ctx, f, flock.Exclusive); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
 		}
@@ -313,7 +314,7 @@ func (s *Store) DiscardPartial(d digest.Digest) error {
 		return fmt.Errorf("blob %s: %w", d, err)
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if ok, err := flock.TryLock(f, flock.Exclusive); !ok || err != nil {
 		return nil // a writer holds it
 	}
 	fi, err := f.Stat()

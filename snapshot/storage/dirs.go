@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/stockade/stockade/internal/flock"
 )
 
 // Name prefixes of the entries of a Dirs root that are not snapshots.
@@ -94,7 +96,7 @@ func lockDir(p string) (f *os.File, ok bool, err error) {
 		}
 		return nil, false, err
 	}
-	locked, err := tryLock(f)
+	locked, err := flock.TryLock(f, flock.Exclusive)
 	if err != nil || !locked {
 		f.Close()
 		return nil, false, err

@@ -1,0 +1,251 @@
+package flock
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// holderEnv, when set in the environment of this test binary, makes it a
+// helper process: it takes the lock "<mode>:<path>" names, prints "locked",
+// and holds it until its standard input closes or it is killed.
+const holderEnv = "FLOCK_TEST_HOLD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(holderEnv); spec != "" {
+		os.Exit(hold(spec))
+	}
+	os.Exit(m.Run())
+}
+
+func hold(spec string) int {
+	mode := Exclusive
+	if spec[0] == 's' {
+		mode = Shared
+	}
+	f, err := Acquire(context.Background(), spec[2:], mode)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer f.Close()
+	fmt.Println("locked")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	return 0
+}
+
+// startHolder runs a helper process that holds a lock of mode on path.
+// Killing it (the returned function) drops the lock as any crash does.
+func startHolder(t *testing.T, path string, mode Mode) (kill func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%c:%s", holderEnv, mode.String()[0], path))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	kill = func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		stdin.Close()
+	}
+	t.Cleanup(kill)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		kill()
+		t.Fatalf("holder process: %q, %v", line, err)
+	}
+	return kill
+}
+
+func open(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestModes checks which pairs of locks, held through two separately
+// opened files of one process, conflict.
+func TestModes(t *testing.T) {
+	tests := []struct {
+		held, want Mode
+		ok         bool
+	}{
+		{Exclusive, Exclusive, false},
+		{Exclusive, Shared, false},
+		{Shared, Exclusive, false},
+		{Shared, Shared, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.held.String()+"/"+tc.want.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lock")
+			a, b := open(t, path), open(t, path)
+			if ok, err := TryLock(a, tc.held); !ok || err != nil {
+				t.Fatalf("TryLock(%s) on a free file = %v, %v", tc.held, ok, err)
+			}
+			ok, err := TryLock(b, tc.want)
+			if err != nil || ok != tc.ok {
+				t.Fatalf("TryLock(%s) while %s is held = %v, %v; want %v", tc.want, tc.held, ok, err, tc.ok)
+			}
+			if err := Unlock(a); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := TryLock(b, Exclusive); !ok || err != nil {
+				t.Errorf("TryLock(exclusive) after the other's Unlock = %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+// TestOtherProcess checks a lock held by another process: TryLock and a
+// Lock bounded by a deadline fail while it lives, and the kernel drops its
+// lock when it is killed.
+func TestOtherProcess(t *testing.T) {
+	for _, mode := range []Mode{Exclusive, Shared} {
+		t.Run(mode.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lock")
+			kill := startHolder(t, path, mode)
+			f := open(t, path)
+			if ok, err := TryLock(f, Exclusive); ok || err != nil {
+				t.Fatalf("TryLock(exclusive) while another process holds a %s lock = %v, %v", mode, ok, err)
+			}
+			if mode == Shared {
+				if ok, err := TryLock(f, Shared); !ok || err != nil {
+					t.Fatalf("TryLock(shared) beside another process's shared lock = %v, %v", ok, err)
+				}
+				if err := Unlock(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			defer cancel()
+			if err := Lock(ctx, f, Exclusive); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Lock with a deadline while another process holds the lock: %v, want DeadlineExceeded", err)
+			}
+			kill()
+			ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if err := Lock(ctx, f, Exclusive); err != nil {
+				t.Fatalf("Lock after the holder was killed: %v", err)
+			}
+		})
+	}
+}
+
+// TestLockWaits checks that Lock, cancellable or not, returns once the
+// holder lets go, holding the lock.
+func TestLockWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func(t *testing.T) context.Context
+	}{
+		{"cancellable", func(t *testing.T) context.Context { return t.Context() }},
+		{"background", func(*testing.T) context.Context { return context.Background() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lock")
+			holder, waiter := open(t, path), open(t, path)
+			if err := Lock(t.Context(), holder, Exclusive); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- Lock(tc.ctx(t), waiter, Shared) }()
+			select {
+			case err := <-done:
+				t.Fatalf("Lock returned %v while the lock was held", err)
+			case <-time.After(30 * time.Millisecond):
+			}
+			holder.Close()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Lock after the holder closed its file: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Lock still waiting 10 s after the holder closed its file")
+			}
+			third := open(t, path)
+			if ok, err := TryLock(third, Exclusive); ok || err != nil {
+				t.Errorf("TryLock(exclusive) beside the waiter's new lock = %v, %v; want false", ok, err)
+			}
+		})
+	}
+}
+
+// TestCancelWhileWaiting cancels a waiting Lock: it returns the context's
+// error and leaves no lock behind.
+func TestCancelWhileWaiting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	holder, waiter := open(t, path), open(t, path)
+	if err := Lock(t.Context(), holder, Exclusive); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Lock(ctx, waiter, Exclusive) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Lock: %v, want Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Lock still waiting 10 s after its context was cancelled")
+	}
+	holder.Close()
+	third := open(t, path)
+	if ok, err := TryLock(third, Exclusive); !ok || err != nil {
+		t.Errorf("TryLock(exclusive) after a cancelled Lock and the holder's close = %v, %v; want true", ok, err)
+	}
+	if err := Lock(ctx, waiter, Exclusive); !errors.Is(err, context.Canceled) {
+		t.Errorf("Lock with a cancelled context on a free file: %v, want Canceled", err)
+	}
+}
+
+func TestAcquire(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "lock")
+	if _, err := Acquire(t.Context(), path, Exclusive); err == nil {
+		t.Fatal("Acquire in a missing directory succeeded")
+	}
+	path = filepath.Join(t.TempDir(), "lock")
+	f, err := Acquire(t.Context(), path, Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("lock file: %v, %v; want mode 0600", fi, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if g, err := Acquire(ctx, path, Shared); !errors.Is(err, context.DeadlineExceeded) {
+		if g != nil {
+			g.Close()
+		}
+		t.Fatalf("second Acquire while held: %v, want DeadlineExceeded", err)
+	}
+	f.Close()
+	g, err := Acquire(t.Context(), path, Shared)
+	if err != nil {
+		t.Fatalf("Acquire after the first was closed: %v", err)
+	}
+	g.Close()
+}
