@@ -30,7 +30,7 @@ func (s *Server) handle(ctx context.Context, w mdns.ResponseWriter, r *mdns.Msg)
 	default:
 		m = s.answer(ctx, r)
 		if m == nil {
-			m = s.forward(ctx, r)
+			m = s.forward(ctx, r, s.upstreamsFor(ctx, w.RemoteAddr()))
 		}
 	}
 	s.write(w, r, m)
@@ -191,12 +191,37 @@ func reverseName(name string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// upstreamsFor are the resolvers for a query from client.
+func (s *Server) upstreamsFor(ctx context.Context, client net.Addr) []string {
+	if s.cfg.ClientUpstreams != nil {
+		var a netip.Addr
+		switch c := client.(type) {
+		case *net.UDPAddr:
+			a = c.AddrPort().Addr()
+		case *net.TCPAddr:
+			a = c.AddrPort().Addr()
+		}
+		if a.IsValid() {
+			var ups []string
+			for _, u := range s.cfg.ClientUpstreams(ctx, a.Unmap()) {
+				if ap, err := netip.ParseAddrPort(u); err == nil && !s.isSelf(ap) {
+					ups = append(ups, u)
+				}
+			}
+			if len(ups) > 0 {
+				return ups
+			}
+		}
+	}
+	return *s.upstreams.Load()
+}
+
 // forward sends r to the upstreams in order and returns the first answer
 // that is not SERVFAIL or REFUSED; UDP first, TCP when the UDP answer is
 // truncated. SERVFAIL when every upstream fails.
-func (s *Server) forward(ctx context.Context, r *mdns.Msg) *mdns.Msg {
+func (s *Server) forward(ctx context.Context, r *mdns.Msg, upstreams []string) *mdns.Msg {
 	var last *mdns.Msg
-	for _, up := range s.upstreams {
+	for _, up := range upstreams {
 		if ctx.Err() != nil {
 			break
 		}

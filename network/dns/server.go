@@ -22,8 +22,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,8 +81,13 @@ type Config struct {
 	// Domain is the network domain; empty means DefaultDomain.
 	Domain string
 	// Upstreams are the resolvers other names go to, "IP:PORT", tried in
-	// order (see Upstreams). Empty: other names are SERVFAIL.
+	// order (see Upstreams). Empty: other names are SERVFAIL. SetUpstreams
+	// and FollowResolvConf change them while serving.
 	Upstreams []string
+	// ClientUpstreams, when set, names the resolvers for one client (a
+	// container started with --dns): a non-empty result replaces
+	// Upstreams for that query. It is called for forwarded queries only.
+	ClientUpstreams func(ctx context.Context, client netip.Addr) []string
 	// TTL of local answers, whole seconds; zero means DefaultTTL.
 	TTL time.Duration
 	// Timeout of one upstream attempt; zero means DefaultTimeout.
@@ -98,7 +106,7 @@ type Server struct {
 	cfg       Config
 	domain    string // lower-case, no dots at either end
 	ttl       uint32
-	upstreams []string
+	upstreams atomic.Pointer[[]string]
 	sem       chan struct{}
 	log       *slog.Logger
 	udp       []net.PacketConn
@@ -145,19 +153,64 @@ func Listen(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	for _, u := range cfg.Upstreams {
+	if err := s.SetUpstreams(cfg.Upstreams); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetUpstreams replaces the resolvers other names go to ("IP:PORT", in
+// order); queries already forwarded finish with the old ones. The server's
+// own addresses are skipped (they would loop).
+func (s *Server) SetUpstreams(upstreams []string) error {
+	var ups []string
+	for _, u := range upstreams {
 		ap, err := netip.ParseAddrPort(u)
 		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("dns server: upstream %q: %w", u, err)
+			return fmt.Errorf("dns server: upstream %q: %w", u, err)
 		}
 		if s.isSelf(ap) {
 			s.log.Warn("dns server: skipping upstream that is this server", "upstream", u)
 			continue
 		}
-		s.upstreams = append(s.upstreams, u)
+		ups = append(ups, u)
 	}
-	return s, nil
+	s.upstreams.Store(&ups)
+	return nil
+}
+
+// FollowResolvConf keeps the upstreams equal to the resolvers of the file
+// at path (as Upstreams gives them, without the server itself), reading it
+// every interval (zero: every 2
+// seconds) until ctx is done, so a host whose resolvers change (DHCP, a
+// VPN, NetworkManager) is followed without a restart. A file that is
+// missing or cannot be read leaves the upstreams as they are.
+func (s *Server) FollowResolvConf(ctx context.Context, path string, interval time.Duration) {
+	var last []string
+	t := time.NewTicker(orDefault(interval, 2*time.Second))
+	defer t.Stop()
+	for {
+		if _, err := os.Stat(path); err != nil {
+			s.log.Debug("dns server: keeping upstreams", "err", err)
+		} else if rc, err := ReadResolvConf(path); err != nil {
+			s.log.Warn("dns server: keeping upstreams", "err", err)
+		} else if ups := Upstreams(rc, nil); last == nil || !slices.Equal(ups, last) {
+			// SetUpstreams drops the server's own address and port.
+			if err := s.SetUpstreams(ups); err == nil {
+				s.log.Info("dns server: upstreams changed", "path", path, "upstreams", s.Upstreams())
+			}
+			last = ups
+			if last == nil {
+				last = []string{}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func orDefault[T comparable](v, d T) T {
@@ -217,7 +270,7 @@ func (s *Server) bind(ctx context.Context, addr string) error {
 func (s *Server) Addrs() []netip.AddrPort { return append([]netip.AddrPort(nil), s.addrs...) }
 
 // Upstreams are the resolvers the server forwards to, in order.
-func (s *Server) Upstreams() []string { return append([]string(nil), s.upstreams...) }
+func (s *Server) Upstreams() []string { return slices.Clone(*s.upstreams.Load()) }
 
 // Close closes the sockets of a server that is not serving; Serve closes
 // them itself when it returns.

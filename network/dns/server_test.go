@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,6 +136,9 @@ func startServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	if cfg.Listen == nil {
 		cfg.Listen = []string{"127.0.0.1:0"}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s, err := Listen(context.Background(), cfg)
 	if err != nil {
@@ -696,6 +703,107 @@ func TestSelfUpstreamSkipped(t *testing.T) {
 	}
 }
 
+// answerA is an upstream handler that answers every A query with addr.
+func answerA(t testing.TB, addr string) func(w mdns.ResponseWriter, r *mdns.Msg) {
+	return func(w mdns.ResponseWriter, r *mdns.Msg) {
+		m := new(mdns.Msg)
+		m.SetReply(r)
+		m.Answer = append(m.Answer, mustRR(t, r.Question[0].Name+" 60 IN A "+addr))
+		w.WriteMsg(m)
+	}
+}
+
+func TestClientUpstreams(t *testing.T) {
+	tb := newTable()
+	hostUp := startUpstream(t, answerA(t, "192.0.2.1"))
+	ownUp := startUpstream(t, answerA(t, "192.0.2.2"))
+	var asked []netip.Addr
+	var mu sync.Mutex
+	s, err := Listen(context.Background(), Config{
+		Lookup:    tb.lookup,
+		Listen:    []string{"127.0.0.1:0", "[::1]:0"},
+		Upstreams: []string{hostUp.addr},
+		ClientUpstreams: func(_ context.Context, client netip.Addr) []string {
+			mu.Lock()
+			asked = append(asked, client)
+			mu.Unlock()
+			if client == netip.MustParseAddr("127.0.0.1") {
+				return []string{ownUp.addr}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx)
+	for i, want := range []string{"192.0.2.2", "192.0.2.1"} { // from 127.0.0.1, from ::1
+		m := new(mdns.Msg)
+		m.SetQuestion("www.example.test.", mdns.TypeA)
+		r, _, err := (&mdns.Client{Timeout: 5 * time.Second}).Exchange(m, s.Addrs()[i].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(answers(r), " "); got != want {
+			t.Errorf("via %s: %q, want %q", s.Addrs()[i], got, want)
+		}
+	}
+	// Local names do not ask.
+	m := new(mdns.Msg)
+	m.SetQuestion("web.", mdns.TypeA)
+	if _, _, err := (&mdns.Client{Timeout: 5 * time.Second}).Exchange(m, s.Addrs()[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := addrs("127.0.0.1", "::1"); !reflect.DeepEqual(asked, want) {
+		t.Errorf("ClientUpstreams asked for %v, want %v", asked, want)
+	}
+}
+
+func TestFollowResolvConf(t *testing.T) {
+	tb := newTable()
+	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{"127.0.0.9:53"}})
+	path := filepath.Join(t.TempDir(), "resolv.conf")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.FollowResolvConf(ctx, path, 10*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !slices.Equal(s.Upstreams(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("upstreams %q, want %q", s.Upstreams(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// No file yet: the configured upstreams stay.
+	time.Sleep(50 * time.Millisecond)
+	waitFor("127.0.0.9:53")
+	write := func(content string) {
+		t.Helper()
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("nameserver 127.0.0.53\n")
+	waitFor("127.0.0.53:53")
+	write("nameserver ::1\nnameserver 127.0.0.1\n")
+	waitFor("[::1]:53", "127.0.0.1:53")
+	os.Remove(path)
+	time.Sleep(50 * time.Millisecond)
+	waitFor("[::1]:53", "127.0.0.1:53")
+}
+
 var errSink error
 
 func BenchmarkQuery(b *testing.B) {
@@ -705,6 +813,7 @@ func BenchmarkQuery(b *testing.B) {
 	for _, bc := range []struct{ name, q string }{{"local", "web."}, {"forwarded", "www.example.test."}} {
 		b.Run(bc.name, func(b *testing.B) {
 			start := time.Now()
+			b.SetParallelism(4)
 			b.RunParallel(func(pb *testing.PB) {
 				c := &mdns.Client{Timeout: 5 * time.Second}
 				conn, err := c.Dial(s.Addrs()[0].String())
