@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/flock"
 	"github.com/stockade/stockade/network"
 )
 
@@ -113,22 +114,12 @@ func (h *host) sysctl(key, value string) error {
 
 // lock takes the driver's lock file, shared by every stockade process on
 // the state directory: planning a table's rules reads before it writes.
-func (d *Driver) lock() (unlock func(), err error) {
+func (d *Driver) lock(ctx context.Context) (unlock func(), err error) {
 	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("network lock: %w", err)
 	}
-	f, err := os.OpenFile(d.cfg.lockPath(), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := flock.Acquire(ctx, d.cfg.lockPath(), flock.Exclusive)
 	if err != nil {
-		return nil, fmt.Errorf("network lock: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("network lock %s: %w", d.cfg.lockPath(), err)
 	}
 	return func() { f.Close() }, nil
@@ -150,7 +141,7 @@ func (d *Driver) Preflight(ctx context.Context, n *network.Network) error {
 // EnsureNetwork creates n's bridge with its gateway addresses, turns on
 // forwarding, and adds its rules.
 func (d *Driver) EnsureNetwork(ctx context.Context, n *network.Network) error {
-	unlock, err := d.lock()
+	unlock, err := d.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -243,7 +234,7 @@ func (d *Driver) ensureNetwork(h *host, n *network.Network) error {
 // RemoveNetwork removes n's rules, its endpoints' rules and veths, and its
 // bridge.
 func (d *Driver) RemoveNetwork(ctx context.Context, n *network.Network) error {
-	unlock, err := d.lock()
+	unlock, err := d.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -283,7 +274,7 @@ func (d *Driver) RemoveNetwork(ctx context.Context, n *network.Network) error {
 // pair from n's bridge into it with ep's addresses, MAC and routes, and
 // the rules of its published ports. A failed Attach leaves nothing.
 func (d *Driver) Attach(ctx context.Context, n *network.Network, ep *network.Endpoint, sb network.Sandbox) error {
-	unlock, err := d.lock()
+	unlock, err := d.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -528,7 +519,7 @@ func (d *Driver) inHostNS(fn func() error) error {
 // Detach removes the endpoint's rules, its veth pair and, when no other
 // network's interface is left in it, the network namespace.
 func (d *Driver) Detach(ctx context.Context, n *network.Network, ep *network.Endpoint, sb network.Sandbox) error {
-	unlock, err := d.lock()
+	unlock, err := d.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -606,7 +597,7 @@ func otherLinks(path, skip string) ([]string, error) {
 // rules (by their comment), names in the bridges set whose bridge is gone,
 // and network namespaces in the state directory; repair removes them.
 func (d *Driver) Check(ctx context.Context, nets []*network.Network, attached []*network.Endpoint, repair bool) ([]network.Problem, error) {
-	unlock, err := d.lock()
+	unlock, err := d.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
