@@ -109,6 +109,11 @@ func TestContainerResolvConf(t *testing.T) {
 			ResolvConfig{Nameservers: addrs("10.88.0.1", "192.0.2.99"), Search: []string{DefaultDomain, "a.example", "b.example"}, Options: []string{"ndots:3"}},
 		},
 		{
+			"network with its own domain",
+			ContainerDNS{NetworkServers: gw[:1], Domain: "net1.test."},
+			ResolvConfig{Nameservers: gw[:1], Search: []string{"net1.test", "corp.example"}, Options: []string{"edns0"}},
+		},
+		{
 			"--dns-search . drops the host's",
 			ContainerDNS{NetworkServers: gw[:1], Search: []string{"."}},
 			ResolvConfig{Nameservers: gw[:1], Search: []string{DefaultDomain}, Options: []string{"edns0"}},

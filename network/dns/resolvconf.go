@@ -3,6 +3,7 @@ package dns
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"net/netip"
@@ -108,13 +109,17 @@ type ContainerDNS struct {
 	DNS     []string
 	Search  []string
 	Options []string
+	// Domain is the network domain (Config.Domain); empty means
+	// DefaultDomain.
+	Domain string
 }
 
 // ContainerResolvConf is the resolv.conf a container gets.
 //
 // Nameservers: the network's DNS addresses, then the --dns servers. With
 // no network server, the --dns servers, else the host's resolvers that
-// the container can reach (loopback ones only with --network host).
+// the container can reach (loopback and link-local ones only with
+// --network host). The C resolvers use the first three.
 // Search: the network domain first when the network serves names, then
 // --dns-search when given ("." alone means none), else the host's.
 // Options: --dns-option when given, else the host's.
@@ -145,7 +150,7 @@ func ContainerResolvConf(host ResolvConfig, c ContainerDNS) (ResolvConfig, error
 	}
 
 	if len(c.NetworkServers) > 0 {
-		rc.Search = append(rc.Search, DefaultDomain)
+		rc.Search = append(rc.Search, cmp.Or(strings.Trim(c.Domain, "."), DefaultDomain))
 	}
 	search := host.Search
 	if len(c.Search) > 0 {
