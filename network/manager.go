@@ -111,9 +111,10 @@ func (m *Manager) Resolve(ctx context.Context, name string) (*Network, error) {
 // Create leases the container's addresses and host ports, writes its
 // /etc files, mounts them in the spec and lets the driver adapt the spec.
 func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.Spec) error {
-	ext, err := ContainerExtension(c)
-	if err != nil {
-		return err
+	var ext Extension
+	found, err := c.Extension(HookName, &ext)
+	if err != nil || !found {
+		return err // no request: a container made without the network (as --network none)
 	}
 	if err := ext.Validate(); err != nil {
 		return err
@@ -155,14 +156,14 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 	}
 	ep := Endpoint{ContainerID: c.ID, ContainerName: c.Name, Network: n.Name, Driver: n.Driver, IfName: "eth0",
 		HostIf: HostIfName(c.ID), MAC: mac, Addr: a4, Addr6: a6, Aliases: ext.Aliases, Ports: ports}
-	if err := m.writeFiles(c, n, &ep, ext, spec); err != nil {
+	if err := m.writeFiles(c, n, &ep, &ext, spec); err != nil {
 		return err
 	}
 	if err := m.Driver.Spec(&ep, m.sandbox(c, 0), spec); err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	ext.Endpoints = []Endpoint{ep}
-	return c.SetExtension(HookName, ext)
+	return c.SetExtension(HookName, &ext)
 }
 
 func orDefault(name string) string {

@@ -261,6 +261,12 @@ func TestManagerBadInputLeavesNothing(t *testing.T) {
 			t.Fatalf("a bad create reached the driver: %v", d.calls)
 		}
 	}
+	// No request at all (a container made without the command line's
+	// network options) is left alone, as none.
+	bare := &engine.Container{ID: strings.Repeat("ab", 32), Name: "bare"}
+	if err := m.Create(ctx, bare, &specs.Spec{}); err != nil || bare.Extensions != nil {
+		t.Fatalf("no request: %v, %v", err, bare.Extensions)
+	}
 	// host and none are the bundle's: nothing here.
 	for _, mode := range []string{"host", "none"} {
 		c := newContainer(t, "h", Options{Network: mode})

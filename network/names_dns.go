@@ -206,8 +206,8 @@ func DNSPidFile(stateDir, network string) string {
 // ErrDNSRunning is returned by LockDNSPidFile when a server runs already.
 var ErrDNSRunning = errors.New("a name server runs for this network already")
 
-// LockDNSPidFile takes the pid file's lock for this process and writes its
-// pid; the lock goes with the process.
+// LockDNSPidFile takes the pid file's lock for this process; the lock goes
+// with the process. MarkDNSReady writes the pid once the server serves.
 func LockDNSPidFile(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
@@ -223,9 +223,18 @@ func LockDNSPidFile(path string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	f.Truncate(0)
-	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// MarkDNSReady writes this process's pid into the locked pid file: the
+// server is bound and answering.
+func MarkDNSReady(f *os.File) error {
+	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return err
 }
 
 // DNSRunning reports whether a process holds the pid file's lock.
@@ -240,4 +249,11 @@ func DNSRunning(path string) bool {
 	}
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return false
+}
+
+// DNSReady reports whether a server holds the lock and has written its
+// pid (it serves).
+func DNSReady(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Size() > 0 && DNSRunning(path)
 }

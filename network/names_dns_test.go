@@ -115,14 +115,17 @@ func TestDNSPidFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !DNSRunning(path) {
-		t.Fatal("not running while the lock is held")
+	if !DNSRunning(path) || DNSReady(path) {
+		t.Fatal("not running, or ready before serving, while the lock is held")
+	}
+	if err := MarkDNSReady(f); err != nil || !DNSReady(path) {
+		t.Fatalf("not ready once marked: %v", err)
 	}
 	if _, err := LockDNSPidFile(path); err != ErrDNSRunning {
 		t.Fatalf("second lock: %v", err)
 	}
 	f.Close()
-	if DNSRunning(path) {
+	if DNSRunning(path) || DNSReady(path) {
 		t.Fatal("running after the lock went")
 	}
 }

@@ -10,7 +10,11 @@ import (
 // network first, so that NRI plugins see a container with its network,
 // then NRI (current, then 0.1). Each subsystem appends its hook here.
 func (a *app) hooks(c *cli.Context, e *engine.Engine) ([]engine.Hook, error) {
-	var hs []engine.Hook
+	net, err := a.networkHook(c, e)
+	if err != nil {
+		return nil, err
+	}
+	hs := []engine.Hook{net}
 	nri, err := a.nriHooks(e)
 	if err != nil {
 		return nil, err
