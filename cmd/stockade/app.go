@@ -172,6 +172,7 @@ func (a *app) setup(c *cli.Context) error {
 
 func (a *app) commands() []*cli.Command {
 	cmds := append(append(append(a.imageCommands(), a.containerCommands()...), a.snapshotCommands()...), a.systemCommand())
+	cmds = append(cmds, a.networkCommands()...)
 	oneLineUsageErrors(cmds, "")
 	return cmds
 }
