@@ -38,7 +38,7 @@ const (
 	// example "10G" (see ParseSize). The quota limits the space the
 	// snapshot itself uses (what it writes, plus its snapshots); the data
 	// it shares with its parent layers is not counted.
-	LabelSize = "stockade.io/size"
+	LabelSize = snapshot.LabelSize
 	// LabelContainer marks an active snapshot or view as the root file
 	// system of the named container. Check never treats such a snapshot as
 	// abandoned, and its value is copied to the PropContainer property.

@@ -12,19 +12,9 @@ import (
 	"github.com/stockade/stockade/snapshot"
 )
 
-// SnapshotInfo describes one ZFS snapshot of a container root.
-type SnapshotInfo struct {
-	// Name is the name given to Snapshot.
-	Name string `json:"name"`
-	// Dataset is the snapshot's full ZFS name, <dataset>@<name>.
-	Dataset string `json:"dataset"`
-	// Created is when it was taken (to the second).
-	Created time.Time `json:"created"`
-	// Used is the space only this snapshot holds: what destroying it frees.
-	Used uint64 `json:"used"`
-	// Referenced is the size of the file system as the snapshot shows it.
-	Referenced uint64 `json:"referenced"`
-}
+// SnapshotInfo describes one ZFS snapshot of a container root; Dataset is
+// the snapshot's full ZFS name, <dataset>@<name>.
+type SnapshotInfo = snapshot.RootSnapshot
 
 // DatasetOf returns the dataset that holds the snapshot key's files.
 func (z *Snapshotter) DatasetOf(ctx context.Context, key string) (string, error) {

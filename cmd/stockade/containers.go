@@ -23,6 +23,7 @@ import (
 	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/linux/runc"
 	"github.com/stockade/stockade/ociruntime"
+	"github.com/stockade/stockade/snapshot"
 )
 
 // engine opens, once per command, the engine over the image service.
@@ -274,10 +275,14 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		if !ok || k != "size" || v == "" {
 			return nil, fmt.Errorf("--storage-opt %q: only size=SIZE is known", kv)
 		}
-		if e.SnapshotterName != "zfs" {
+		q, ok := e.Snapshotter.(snapshot.Quota)
+		if !ok {
 			return nil, fmt.Errorf("--storage-opt size: needs the zfs snapshotter (this is %s)", e.SnapshotterName)
 		}
-		storage[engine.LabelStorageSize] = v
+		if _, err := q.ParseQuota(v); err != nil {
+			return nil, fmt.Errorf("--storage-opt %q: %w", kv, err)
+		}
+		storage[snapshot.LabelSize] = v
 	}
 	return e.Create(c.Context, engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,

@@ -10,8 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/version"
-	"github.com/stockade/stockade/zfs"
 )
 
 func formatFlag() cli.Flag {
@@ -132,16 +132,15 @@ func (a *app) systemCheck(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	// The zfs snapshotter keeps its records in the pool: it checks itself.
-	if z, ok := e.Snapshotter.(*zfs.Snapshotter); ok {
-		zp, err := z.Check(c.Context, !c.Bool("dry-run"))
+	// A snapshotter that keeps records of its own (zfs, in the pool's
+	// properties) checks them itself.
+	if ck, ok := e.Snapshotter.(snapshot.Checker); ok {
+		sp, err := ck.CheckSnapshots(c.Context, !c.Bool("dry-run"))
 		if err != nil {
 			return err
 		}
-		for _, p := range zp {
-			problems = append(problems, engine.Problem{
-				What: "dataset " + p.Dataset, Issue: string(p.Kind) + ": " + p.Detail, Repaired: p.Repaired,
-			})
+		for _, p := range sp {
+			problems = append(problems, engine.Problem{What: p.What, Issue: p.Issue, Repaired: p.Repaired})
 		}
 	}
 	if asJSON {

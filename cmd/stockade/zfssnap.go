@@ -7,7 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/engine"
-	"github.com/stockade/stockade/zfs"
+	"github.com/stockade/stockade/snapshot"
 )
 
 // snapshotCommands are the ZFS snapshots of container roots: what FreeBSD
@@ -30,8 +30,9 @@ func (a *app) snapshotCommands() []*cli.Command {
 	}
 }
 
-// zfsContainer resolves a container whose root is on the zfs snapshotter.
-func (a *app) zfsContainer(c *cli.Context, nargs int) (*zfs.Snapshotter, *engine.Container, error) {
+// zfsContainer resolves a container whose root is on a snapshotter that
+// can snapshot roots (zfs).
+func (a *app) zfsContainer(c *cli.Context, nargs int) (snapshot.RootSnapshotter, *engine.Container, error) {
 	if err := args(c, nargs, nargs); err != nil {
 		return nil, nil, err
 	}
@@ -39,7 +40,7 @@ func (a *app) zfsContainer(c *cli.Context, nargs int) (*zfs.Snapshotter, *engine
 	if err != nil {
 		return nil, nil, err
 	}
-	z, ok := e.Snapshotter.(*zfs.Snapshotter)
+	z, ok := e.Snapshotter.(snapshot.RootSnapshotter)
 	if !ok {
 		return nil, nil, fmt.Errorf("%s: container snapshots need the zfs snapshotter (this is %s)", c.Command.FullName(), e.SnapshotterName)
 	}
@@ -81,7 +82,7 @@ func (a *app) snapshotList(c *cli.Context) error {
 	}
 	if asJSON {
 		if snaps == nil {
-			snaps = []zfs.SnapshotInfo{}
+			snaps = []snapshot.RootSnapshot{}
 		}
 		return writeJSON(a.stdout, snaps)
 	}

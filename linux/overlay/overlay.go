@@ -59,7 +59,10 @@ type Snapshotter struct {
 	indexOff bool
 }
 
-var _ snapshot.Snapshotter = (*Snapshotter)(nil)
+var (
+	_ snapshot.Snapshotter = (*Snapshotter)(nil)
+	_ snapshot.Cleaner     = (*Snapshotter)(nil)
+)
 
 // New opens (creating it if needed) the overlay snapshotter whose
 // files live under root. It fails when the kernel has no overlayfs or when
