@@ -25,12 +25,15 @@ import (
 type NameTable struct {
 	addrs map[string][]netip.Addr
 	names map[netip.Addr][]string
+	// upstreams are the --dns servers of containers that gave some, by
+	// the containers' addresses.
+	upstreams map[netip.Addr][]string
 }
 
 // BuildNames makes the name table of network from container records:
 // only running containers with an endpoint on it count.
 func BuildNames(network string, containers []*engine.Container) *NameTable {
-	t := &NameTable{addrs: map[string][]netip.Addr{}, names: map[netip.Addr][]string{}}
+	t := &NameTable{addrs: map[string][]netip.Addr{}, names: map[netip.Addr][]string{}, upstreams: map[netip.Addr][]string{}}
 	for _, c := range containers {
 		if !c.State.Running() {
 			continue
@@ -58,8 +61,17 @@ func BuildNames(network string, containers []*engine.Container) *NameTable {
 					}
 				}
 			}
+			var ups []string
+			for _, d := range ext.DNS {
+				if a, err := netip.ParseAddr(d); err == nil {
+					ups = append(ups, netip.AddrPortFrom(a, 53).String())
+				}
+			}
 			for _, a := range as {
 				t.names[a] = append(t.names[a], c.Name)
+				if len(ups) > 0 {
+					t.upstreams[a] = ups
+				}
 			}
 		}
 	}
@@ -77,6 +89,10 @@ func (t *NameTable) Reverse(a netip.Addr) ([]string, bool) {
 	n, ok := t.names[a]
 	return n, ok
 }
+
+// Upstreams returns the --dns servers of the container at a client
+// address, "IP:53"; none when it gave none.
+func (t *NameTable) Upstreams(client netip.Addr) []string { return t.upstreams[client.Unmap()] }
 
 // Len is the number of names.
 func (t *NameTable) Len() int { return len(t.addrs) }
@@ -164,7 +180,10 @@ func (d *DNSService) Run(ctx context.Context) error {
 		Reverse:   func(ctx context.Context, a netip.Addr) ([]string, bool) { return current(ctx).Reverse(a) },
 		Subnets:   subnets,
 		Upstreams: dns.Upstreams(host, self),
-		Logger:    log,
+		ClientUpstreams: func(ctx context.Context, client netip.Addr) []string {
+			return current(ctx).Upstreams(client)
+		},
+		Logger: log,
 	})
 	cancelListen()
 	if err != nil {
@@ -175,6 +194,7 @@ func (d *DNSService) Run(ctx context.Context) error {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
+	go srv.FollowResolvConf(sctx, d.HostResolvConf, 0)
 	go func() {
 		last := time.Now()
 		tick := time.NewTicker(min(idle/2, 5*time.Second))

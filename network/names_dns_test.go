@@ -24,6 +24,9 @@ func running(t *testing.T, name, network string, addr string, aliases ...string)
 
 func TestBuildNames(t *testing.T) {
 	web := running(t, "Web", "lan", "10.1.0.2/24", "www")
+	ext, _ := ContainerExtension(web)
+	ext.DNS = []string{"192.0.2.1"}
+	web.SetExtension(HookName, ext)
 	other := running(t, "db", "other", "10.2.0.2/24")
 	stopped := running(t, "old", "lan", "10.1.0.3/24")
 	stopped.State.Status = engine.StatusExited
@@ -40,6 +43,9 @@ func TestBuildNames(t *testing.T) {
 	}
 	if n, ok := tb.Reverse(netip.MustParseAddr("10.1.0.2")); !ok || n[0] != "Web" {
 		t.Errorf("Reverse = %v, %v", n, ok)
+	}
+	if u := tb.Upstreams(netip.MustParseAddr("10.1.0.2")); len(u) != 1 || u[0] != "192.0.2.1:53" {
+		t.Errorf("Upstreams(web) = %v", u)
 	}
 }
 
