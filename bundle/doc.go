@@ -43,10 +43,13 @@
 // # Network
 //
 // Options.Network is "host", "none" or empty. Empty means "none"
-// (NetworkDefault): stockade has no bridge or vnet networking yet, and
-// sharing the host's network stack is a choice the user makes explicitly,
-// not a default. When bridge/vnet networking lands it will become the
-// default, as docker's bridge is.
+// (NetworkDefault): a network stack of the container's own with loopback
+// only. That is also where a bridge network starts: the command line's
+// default is the network "stockade", and for it and every named network
+// the bundle gets "none" and the network hook (package network) then
+// gives the stack its interface (Linux: the spec's network namespace
+// becomes a path the driver made; FreeBSD: the driver makes the jail a
+// vnet jail).
 //
 //	network   Linux                          FreeBSD
 //	none      own network namespace (lo)     ip4 "disable", ip6 "disable" (no IP, not even loopback)

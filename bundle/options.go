@@ -72,7 +72,9 @@ const (
 	NetworkHost = "host"
 	// NetworkNone gives the container no network (Linux: a loopback only).
 	NetworkNone = "none"
-	// NetworkDefault is what an empty Options.Network means.
+	// NetworkDefault is what an empty Options.Network means: a stack of
+	// the container's own, which the network hook attaches to a bridge
+	// network when the command line asked for one (its default).
 	NetworkDefault = NetworkNone
 )
 
