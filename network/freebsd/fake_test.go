@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +26,8 @@ type fakeHost struct {
 	ifs     map[string]string // "name" or "jid:name" → vnet ("" host, else jid)
 	peer    map[string]string // epair end → other end
 	groups  map[string][]string
-	aliases map[string]bool // "IFACE ADDR"
+	aliases map[string]bool           // "IFACE ADDR"
+	addrs   map[string][]netip.Prefix // by the key of ifs
 	epairs  int
 	bridges int
 }
@@ -33,7 +35,7 @@ type fakeHost struct {
 func newFakeHost() *fakeHost {
 	return &fakeHost{
 		stdin: map[string]string{}, failOn: map[string]error{}, out: map[string]string{},
-		ifs: map[string]string{"em0": "", "lo0": ""}, peer: map[string]string{}, groups: map[string][]string{}, aliases: map[string]bool{},
+		ifs: map[string]string{"em0": "", "lo0": ""}, peer: map[string]string{}, groups: map[string][]string{}, aliases: map[string]bool{}, addrs: map[string][]netip.Prefix{},
 	}
 }
 
@@ -147,6 +149,8 @@ func (f *fakeHost) ifconfig(a []string) (string, error) {
 	rekey := func(from, to string) {
 		f.ifs[to] = f.ifs[from]
 		delete(f.ifs, from)
+		f.addrs[to] = f.addrs[from]
+		delete(f.addrs, from)
 		if p, ok := f.peer[from]; ok {
 			f.peer[to], f.peer[p] = p, to
 			delete(f.peer, from)
@@ -157,10 +161,19 @@ func (f *fakeHost) ifconfig(a []string) (string, error) {
 		switch a[i] {
 		case "destroy":
 			delete(f.ifs, key)
+			delete(f.addrs, key)
 			if p, ok := f.peer[key]; ok {
 				delete(f.ifs, p)
+				delete(f.addrs, p)
 			}
 			return "", nil
+		case "inet", "inet6":
+			if i+1 < len(a) {
+				if p, err := netip.ParsePrefix(a[i+1]); err == nil && !slices.Contains(a, "alias") {
+					f.addrs[key] = append(f.addrs[key], p)
+					i++
+				}
+			}
 		case "name":
 			to := a[i+1]
 			if vnet != "" {
