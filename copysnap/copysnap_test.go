@@ -86,10 +86,10 @@ func TestMounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, _ := c.store.GetSnapshot(ctx, tc.key)
+			s, _ := c.Store().GetSnapshot(ctx, tc.key)
 			want := tc.wantSource
 			if want == "<own>" {
-				want = c.fsDir(s.ID)
+				want = c.FSDir(s.ID)
 			}
 			if len(m) != 1 || m[0].Type != bindType || m[0].Source != want || len(m[0].Options) != 1 || m[0].Options[0] != tc.wantOpt {
 				t.Errorf("mounts %v, want %s %s (%s)", m, bindType, want, tc.wantOpt)
@@ -140,12 +140,12 @@ func TestPrepareRefusesEarly(t *testing.T) {
 		t.Errorf("Prepare on a missing parent: %v", err)
 	}
 	// An unreadable parent tree fails the copy.
-	s, _ := c.store.GetSnapshot(ctx, "l1")
-	bad := filepath.Join(c.fsDir(s.ID), "bad")
+	s, _ := c.Store().GetSnapshot(ctx, "l1")
+	bad := filepath.Join(c.FSDir(s.ID), "bad")
 	if err := os.Symlink("x", bad); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(filepath.Join(c.fsDir(s.ID), "sub"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(c.FSDir(s.ID), "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	ctx2, cancel := context.WithCancel(ctx)

@@ -73,13 +73,11 @@ import (
 var ErrNoWhiteouts = errors.New("file system has no whiteouts for unionfs")
 
 // Unionfs is the unionfs snapshotter. It implements snapshot.Snapshotter
-// and is safe for concurrent use by several goroutines and processes
-// sharing the same root.
+// and snapshot.Cleaner on storage.Base, and is safe for concurrent use by
+// several goroutines and processes sharing the same root.
 type Unionfs struct {
-	root  string
-	store *storage.Store
-	dirs  *storage.Dirs
-	mnt   string
+	*storage.Base
+	mnt string
 	// mu orders this process's mounts and unmounts of ApplyDir's stacks;
 	// the lock file <root>/mnt/lock orders other processes'.
 	mu sync.Mutex
@@ -112,89 +110,57 @@ func New(root string) (*Unionfs, error) {
 	if err := checkFS(root); err != nil {
 		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
 	}
-	dirs, err := storage.NewDirs(filepath.Join(root, "snapshots"))
+	u := &Unionfs{mnt: filepath.Join(root, "mnt")}
+	if err := os.MkdirAll(u.mnt, 0o700); err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+	}
+	u.Base, err = storage.NewBase(context.Background(), root, storage.Backend{
+		Name:      "unionfs",
+		Mounts:    u.mounts,
+		Whiteouts: snapshot.WhiteoutDelete,
+		ApplyDir:  u.applyDir,
+		Release:   u.releaseApplyMount,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
+		return nil, err
 	}
-	mnt := filepath.Join(root, "mnt")
-	if err := os.MkdirAll(mnt, 0o700); err != nil {
-		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
-	}
-	store, err := storage.Open(context.Background(), filepath.Join(root, storage.FileName))
-	if err != nil {
-		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
-	}
-	return &Unionfs{root: root, store: store, dirs: dirs, mnt: mnt}, nil
+	return u, nil
 }
 
-// Root returns the snapshotter's root directory.
-func (u *Unionfs) Root() string { return u.root }
+func (u *Unionfs) applyMountPoint(id uint64) string {
+	return filepath.Join(u.mnt, strconv.FormatUint(id, 10))
+}
 
-func (u *Unionfs) fsDir(id uint64) string    { return filepath.Join(u.dirs.Path(id), "fs") }
-func (u *Unionfs) applyDir(id uint64) string { return filepath.Join(u.mnt, strconv.FormatUint(id, 10)) }
-
-// mounts returns the mounts of an active snapshot or view.
+// mounts returns the mount plan of an active snapshot or view: a writable
+// unionfs upper directory over the parents (or a read-write nullfs mount
+// of its directory when there is no parent) for an active snapshot, the
+// parents stacked read-only for a view.
 func (u *Unionfs) mounts(key string, s storage.Snapshot) ([]snapshot.Mount, error) {
 	lowers := make([]string, len(s.ParentIDs))
 	for i, id := range s.ParentIDs {
-		lowers[i] = u.fsDir(id)
+		lowers[i] = u.FSDir(id)
 	}
 	switch {
 	case s.Kind == snapshot.KindActive:
-		return MountPlan(u.fsDir(s.ID), lowers), nil
+		return MountPlan(u.FSDir(s.ID), lowers), nil
 	case s.Kind == snapshot.KindView && len(lowers) == 0:
-		return MountPlan("", []string{u.fsDir(s.ID)}), nil
+		return MountPlan("", []string{u.FSDir(s.ID)}), nil
 	case s.Kind == snapshot.KindView:
 		return MountPlan("", lowers), nil
 	}
 	return nil, fmt.Errorf("snapshot %q is %s: %w", key, s.Kind, snapshot.ErrNotActive)
 }
 
-// Prepare creates an active snapshot on top of the committed snapshot
-// parent ("" for none) and returns its mount plan: a writable unionfs
-// upper directory over the parents, or a read-write nullfs mount of its
-// directory when there is no parent.
-func (u *Unionfs) Prepare(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
-	return u.create(ctx, snapshot.KindActive, key, parent, opts)
-}
-
-// View creates a read-only snapshot of parent and returns its mount plan:
-// the parents stacked read-only.
-func (u *Unionfs) View(ctx context.Context, key, parent string, opts ...snapshot.Opt) ([]snapshot.Mount, error) {
-	return u.create(ctx, snapshot.KindView, key, parent, opts)
-}
-
-func (u *Unionfs) create(ctx context.Context, kind snapshot.Kind, key, parent string, opts []snapshot.Opt) ([]snapshot.Mount, error) {
-	if err := snapshot.ValidKey(key); err != nil {
-		return nil, fmt.Errorf("unionfs: create %s snapshot: %w", kind, err)
+// applyDir returns where a layer diff for the active snapshot s is
+// written, with snapshot.WhiteoutDelete: its own directory when it has no
+// parent, or else a unionfs mount of its stack under <root>/mnt, made on
+// the first call and kept until Commit or Remove (Release), through which
+// deletions become whiteouts in the upper directory.
+func (u *Unionfs) applyDir(key string, s storage.Snapshot) (string, error) {
+	if len(s.ParentIDs) == 0 {
+		return u.FSDir(s.ID), nil
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("unionfs: snapshot %q: %w", key, err)
-	}
-	st, err := u.dirs.Stage()
-	if err != nil {
-		return nil, fmt.Errorf("unionfs: snapshot %q: %w", key, err)
-	}
-	defer st.Close()
-	if err := os.Mkdir(filepath.Join(st.Path(), "fs"), 0o755); err != nil {
-		return nil, fmt.Errorf("unionfs: snapshot %q: %w", key, err)
-	}
-	var mounts []snapshot.Mount
-	_, err = u.store.Create(ctx, kind, key, parent, opts, func(s storage.Snapshot) error {
-		m, err := u.mounts(key, s)
-		if err != nil {
-			return err
-		}
-		if err := st.Install(s.ID); err != nil {
-			return err
-		}
-		mounts = m
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("unionfs: %w", err)
-	}
-	return mounts, nil
+	return u.ensureApplyMount(key, s)
 }
 
 // lockMounts orders the mounts and unmounts of ApplyDir's stacks across
@@ -212,7 +178,7 @@ func (u *Unionfs) lockMounts() (func(), error) {
 // ensureApplyMount mounts the stack of active snapshot s at its apply
 // directory unless it is mounted already.
 func (u *Unionfs) ensureApplyMount(key string, s storage.Snapshot) (string, error) {
-	dir := u.applyDir(s.ID)
+	dir := u.applyMountPoint(s.ID)
 	unlock, err := u.lockMounts()
 	if err != nil {
 		return "", err
@@ -235,9 +201,10 @@ func (u *Unionfs) ensureApplyMount(key string, s storage.Snapshot) (string, erro
 }
 
 // releaseApplyMount unmounts snapshot id's apply directory, if mounted,
-// and removes it.
+// and removes it. Commit calls it before measuring the upper directory,
+// Remove before deleting it.
 func (u *Unionfs) releaseApplyMount(id uint64) error {
-	dir := u.applyDir(id)
+	dir := u.applyMountPoint(id)
 	unlock, err := u.lockMounts()
 	if err != nil {
 		return err
@@ -254,97 +221,12 @@ func (u *Unionfs) releaseApplyMount(id uint64) error {
 	return nil
 }
 
-// Commit turns the active snapshot key into the committed snapshot name:
-// it unmounts ApplyDir's stack, keeps the upper directory with its
-// whiteouts as the layer, and records its disk usage.
-func (u *Unionfs) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
-	return u.store.CommitActive(ctx, "unionfs", name, key, func(s storage.Snapshot) (snapshot.Usage, error) {
-		if err := u.releaseApplyMount(s.ID); err != nil {
-			return snapshot.Usage{}, err
-		}
-		return storage.DiskUsage(ctx, u.fsDir(s.ID))
-	}, opts...)
-}
-
-// Mounts returns the mount plan of the active snapshot or view key.
-func (u *Unionfs) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error) {
-	return u.store.MountsOf(ctx, "unionfs", key, u.mounts)
-}
-
-// Remove deletes the snapshot key: it unmounts ApplyDir's stack, then
-// deletes the record, then the directory. It fails with an error wrapping
-// snapshot.ErrHasChildren while another snapshot has key as parent.
-func (u *Unionfs) Remove(ctx context.Context, key string) error {
-	rec, err := u.store.Stat(ctx, key)
-	if err != nil {
-		return fmt.Errorf("unionfs: %w", err)
-	}
-	if rec.Kind == snapshot.KindActive {
-		if err := u.releaseApplyMount(rec.ID); err != nil {
-			return fmt.Errorf("unionfs: remove snapshot %q: %w", key, err)
-		}
-	}
-	_, err = storage.RemoveSnapshot(ctx, u.store, u.dirs, "unionfs", key)
-	return err
-}
-
-// Stat returns the Info of the snapshot key.
-func (u *Unionfs) Stat(ctx context.Context, key string) (snapshot.Info, error) {
-	return u.store.StatInfo(ctx, "unionfs", key)
-}
-
-// Walk calls fn for every snapshot, in key order.
-func (u *Unionfs) Walk(ctx context.Context, fn func(context.Context, snapshot.Info) error) error {
-	return u.store.WalkInfo(ctx, fn)
-}
-
-// Usage returns the space the snapshot key uses by itself: the usage
-// recorded at commit for a committed snapshot, or a walk of its directory
-// for an active one. Whiteouts have no inode and are not counted.
-func (u *Unionfs) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
-	rec, err := u.store.Stat(ctx, key)
-	if err != nil {
-		return snapshot.Usage{}, fmt.Errorf("unionfs: usage: %w", err)
-	}
-	if rec.Kind == snapshot.KindCommitted {
-		return rec.Usage, nil
-	}
-	usage, err := storage.DiskUsage(ctx, u.fsDir(rec.ID))
-	if err != nil {
-		return snapshot.Usage{}, fmt.Errorf("unionfs: usage of snapshot %q: %w", key, err)
-	}
-	return usage, nil
-}
-
-// ApplyDir returns where a layer diff for the active snapshot key is
-// written, with snapshot.WhiteoutDelete: its own directory when it has no
-// parent, or else a unionfs mount of its stack under <root>/mnt, made on
-// the first call and kept until Commit or Remove, through which deletions
-// become whiteouts in the upper directory.
-func (u *Unionfs) ApplyDir(ctx context.Context, key string) (string, snapshot.WhiteoutFormat, error) {
-	s, err := u.store.GetSnapshot(ctx, key)
-	if err != nil {
-		return "", 0, fmt.Errorf("unionfs: apply dir: %w", err)
-	}
-	if s.Kind != snapshot.KindActive {
-		return "", 0, fmt.Errorf("unionfs: apply dir of snapshot %q: it is %s: %w", key, s.Kind, snapshot.ErrNotActive)
-	}
-	if len(s.ParentIDs) == 0 {
-		return u.fsDir(s.ID), snapshot.WhiteoutDelete, nil
-	}
-	dir, err := u.ensureApplyMount(key, s)
-	if err != nil {
-		return "", 0, fmt.Errorf("unionfs: apply dir of snapshot %q: %w", key, err)
-	}
-	return dir, snapshot.WhiteoutDelete, nil
-}
-
-// Cleanup deletes what crashes leave: directories that belong to no
-// snapshot, and apply mounts of snapshots that are no longer active. It is
-// safe to run while other processes use the snapshotter.
+// Cleanup deletes what crashes leave: apply mounts of snapshots that are
+// no longer active, and directories that belong to no snapshot. It is safe
+// to run while other processes use the snapshotter.
 func (u *Unionfs) Cleanup(ctx context.Context) error {
 	active := map[uint64]bool{}
-	err := u.store.Walk(ctx, func(ctx context.Context, r storage.Record) error {
+	err := u.Store().Walk(ctx, func(ctx context.Context, r storage.Record) error {
 		if r.Kind == snapshot.KindActive {
 			active[r.ID] = true
 		}
@@ -364,19 +246,8 @@ func (u *Unionfs) Cleanup(ctx context.Context) error {
 			continue
 		}
 		if err := u.releaseApplyMount(id); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("unionfs: %w", err))
 		}
 	}
-	if err := u.dirs.Cleanup(ctx, u.store); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("unionfs: %w", err)
-	}
-	return nil
+	return errors.Join(append(errs, u.Base.Cleanup(ctx))...)
 }
-
-// Close releases the snapshotter. It holds no open files between calls, so
-// Close only exists to satisfy snapshot.Snapshotter; it may be called more
-// than once. ApplyDir's mounts stay until Commit or Remove.
-func (u *Unionfs) Close() error { return nil }

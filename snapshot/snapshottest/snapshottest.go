@@ -60,6 +60,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T) snapshot.Snapshotter) {
 		{"CommitErrors", testCommitErrors},
 		{"DuplicateKeys", testDuplicateKeys},
 		{"InvalidKeys", testInvalidKeys},
+		{"KeysCheckedFirst", testKeysCheckedFirst},
 		{"ParentErrors", testParentErrors},
 		{"KindErrors", testKindErrors},
 		{"CrashBeforeCommit", testCrashBeforeCommit},
@@ -575,6 +576,32 @@ func testInvalidKeys(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
 		t.Errorf("invalid keys left snapshots behind: %v", walkAll(t, s))
 	}
 	removeAll(t, s, "active", "base")
+}
+
+// testKeysCheckedFirst checks that Prepare and View check the key and the
+// parent's key before anything else: a bad one is reported as
+// ErrInvalidKey even when the context is already done, and nothing is
+// recorded.
+func testKeysCheckedFirst(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
+	s := open(t)
+	layer(t, s, "base", "")
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, tc := range []struct {
+		what string
+		fn   func() error
+	}{
+		{"Prepare with bad key", func() error { _, err := s.Prepare(done, "a/b", "base"); return err }},
+		{"Prepare with bad parent", func() error { _, err := s.Prepare(done, "ok", "../base"); return err }},
+		{"View with bad key", func() error { _, err := s.View(done, "a b", "base"); return err }},
+		{"View with bad parent", func() error { _, err := s.View(done, "ok", "base/x"); return err }},
+	} {
+		wantErr(t, tc.what+" and a cancelled context", tc.fn(), snapshot.ErrInvalidKey)
+	}
+	if all := walkAll(t, s); len(all) != 1 {
+		t.Errorf("refused keys left snapshots behind: %v", all)
+	}
+	removeAll(t, s, "base")
 }
 
 // testParentErrors checks that parents must exist and be committed.

@@ -1,8 +1,10 @@
 // Package storage holds what the directory-based snapshotters (overlay,
-// copy and unionfs) share: the metadata Store that maps snapshot keys
-// to numeric ids, kinds, parents and labels; the Dirs layout that creates
-// and deletes the per-snapshot directories without leaving half-made ones
-// behind; and DiskUsage, a du-like walk.
+// copy and unionfs) share: Base, the snapshot.Snapshotter methods written
+// once, which each of them embeds and completes with a Backend; the
+// metadata Store that maps snapshot keys to numeric ids, kinds, parents and
+// labels; the Dirs layout that creates and deletes the per-snapshot
+// directories without leaving half-made ones behind; and DiskUsage, a
+// du-like walk.
 //
 // The Store is a bbolt file of its own under the snapshotter's root. Like
 // metadata.DB it is opened for each transaction and closed right after, so
