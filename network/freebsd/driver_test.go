@@ -82,6 +82,9 @@ func TestEnsureNetworkCommands(t *testing.T) {
 		"nat on em0 inet6 from fd00:88::/64 to ! fd00:88::/64 -> (em0)\n",
 		"pass in quick on stk-aaaaaaaa inet from 10.88.0.0/24 to 10.88.0.0/24\n",
 		"block drop in quick on stk-aaaaaaaa inet from any to (stockade:network)\n",
+		"pass in quick on stk-aaaaaaaa inet6 proto icmp6 icmp6-type { neighbrsol, neighbradv, routersol }\n" +
+			"pass in quick on stk-aaaaaaaa inet6 from fd00:88::/64 to fd00:88::/64\n" +
+			"block drop in quick on stk-aaaaaaaa inet6 from any to (stockade:network)\n",
 	} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("rules lack %q:\n%s", want, rules)
@@ -193,10 +196,10 @@ func TestAttachDetachCommands(t *testing.T) {
 	})
 	eq(t, "endpoint rules", strings.Split(strings.TrimSpace(h.stdin["stockade/ep-0123456789ab-aaaaaaaa"]), "\n"), []string{
 		"# stockade container app (" + ctrID + ") on network web",
-		"nat on stk-aaaaaaaa inet proto tcp from 10.88.0.0/24 to 10.88.0.2 port 80 -> 10.88.0.1",
-		"nat on stk-aaaaaaaa inet6 proto tcp from fd00:88::/64 to fd00:88::2 port 80 -> fd00:88::1",
-		"rdr pass on ! lo0 inet proto tcp from any to self port " + hp + " -> 10.88.0.2 port 80",
-		"rdr pass on ! lo0 inet6 proto tcp from any to self port " + hp + " -> fd00:88::2 port 80",
+		"nat on stk-aaaaaaaa inet proto tcp from 10.88.0.0/24 to 10.88.0.2 port 80 tagged STOCKADE_RDR -> 10.88.0.1",
+		"nat on stk-aaaaaaaa inet6 proto tcp from fd00:88::/64 to fd00:88::2 port 80 tagged STOCKADE_RDR -> fd00:88::1",
+		"rdr pass on ! lo0 inet proto tcp from any to self port " + hp + " tag STOCKADE_RDR -> 10.88.0.2 port 80",
+		"rdr pass on ! lo0 inet6 proto tcp from any to self port " + hp + " tag STOCKADE_RDR -> fd00:88::2 port 80",
 	})
 	// The proxies hold the published ports.
 	for _, p := range ep.Ports {

@@ -17,9 +17,10 @@ import (
 
 // networkRules is the ruleset of a network's anchor: outbound NAT on the
 // interfaces that carry the default routes (ext4, ext6; "" when the host
-// has none), traffic within the network passed, traffic to any other
-// stockade network blocked, and for an internal network everything that
-// leaves the network blocked.
+// has none), traffic within the network (and IPv6 neighbour discovery)
+// passed, traffic to any other stockade network blocked (the bridges'
+// group, as pf follows it: "(stockade:network)"), and for an internal
+// network everything else that leaves the network blocked.
 func networkRules(n *network.Network, ext4, ext6 string) string {
 	var b strings.Builder
 	br := bridgeName(n)
@@ -39,6 +40,11 @@ func networkRules(n *network.Network, ext4, ext6 string) string {
 		}
 	}
 	for _, f := range fams {
+		if f.af == "inet6" {
+			// Neighbour discovery runs between link-local addresses,
+			// which are in no subnet of the network.
+			fmt.Fprintf(&b, "pass in quick on %s inet6 proto icmp6 icmp6-type { neighbrsol, neighbradv, routersol }\n", br)
+		}
 		fmt.Fprintf(&b, "pass in quick on %s %s from %s to %s\n", br, f.af, f.subnet, f.subnet)
 		fmt.Fprintf(&b, "block drop in quick on %s %s from any to (%s:network)\n", br, f.af, bridgeGroup)
 		if n.Internal {
@@ -48,12 +54,17 @@ func networkRules(n *network.Network, ext4, ext6 string) string {
 	return b.String()
 }
 
+// rdrTag marks the packets a published port's rdr redirected, so that the
+// hairpin NAT rewrites those only, not the network's direct traffic to the
+// same container port.
+const rdrTag = "STOCKADE_RDR"
+
 // endpointRules is the ruleset of a container's anchor on a bridge
 // network: for each published port not bound to a loopback address, an
 // rdr from the host's addresses (or the one asked) on every interface but
-// lo0 to the container, and a NAT of the network's own traffic to it
-// (hairpin: a container that reaches a published port through the host
-// gets the answer back through the host). Loopback traffic is the
+// lo0 to the container, tagged, and a NAT of the tagged packets from the
+// network itself (hairpin: a container that reaches a published port
+// through the host gets the answer back through the host). Loopback traffic is the
 // proxy's; see proxy.go. It returns "" when there is nothing to load.
 func endpointRules(n *network.Network, ep *network.Endpoint) string {
 	var nat, rdr []string
@@ -84,13 +95,13 @@ func endpointRules(n *network.Network, ep *network.Endpoint) string {
 			if !f.applicable {
 				continue
 			}
-			rdr = append(rdr, fmt.Sprintf("rdr pass on ! lo0 %s proto %s from any to %s port %d -> %s port %d",
-				f.af, p.Protocol, f.to, p.HostPort, f.ctr, p.ContainerPort))
+			rdr = append(rdr, fmt.Sprintf("rdr pass on ! lo0 %s proto %s from any to %s port %d tag %s -> %s port %d",
+				f.af, p.Protocol, f.to, p.HostPort, rdrTag, f.ctr, p.ContainerPort))
 			key := fmt.Sprintf("%s/%s/%d", f.af, p.Protocol, p.ContainerPort)
 			if !seen[key] && f.gateway.IsValid() {
 				seen[key] = true
-				nat = append(nat, fmt.Sprintf("nat on %s %s proto %s from %s to %s port %d -> %s",
-					br, f.af, p.Protocol, f.subnet, f.ctr, p.ContainerPort, f.gateway))
+				nat = append(nat, fmt.Sprintf("nat on %s %s proto %s from %s to %s port %d tagged %s -> %s",
+					br, f.af, p.Protocol, f.subnet, f.ctr, p.ContainerPort, rdrTag, f.gateway))
 			}
 		}
 	}
