@@ -11,7 +11,7 @@ import (
 	"github.com/stockade/stockade/snapshot/snapshottest"
 )
 
-func newTestCopy(t *testing.T) *Copy {
+func newTestCopy(t testing.TB) *Copy {
 	t.Helper()
 	c, err := New(snapshottest.Root(t))
 	if err != nil {
@@ -24,6 +24,12 @@ func TestConformance(t *testing.T) {
 	t.Run("copy", func(t *testing.T) {
 		snapshottest.Run(t, func(t *testing.T) snapshot.Snapshotter { return newTestCopy(t) })
 	})
+}
+
+// BenchmarkPrepare runs the shared Prepare benchmark. Prepare copies the
+// whole chain, so its time grows with the parent's size.
+func BenchmarkPrepare(b *testing.B) {
+	snapshottest.BenchmarkPrepare(b, func(b *testing.B) snapshot.Snapshotter { return newTestCopy(b) })
 }
 
 // commitLayer prepares name-active on parent, writes files into it and

@@ -25,6 +25,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// BenchmarkPrepare runs the shared Prepare benchmark. A container root is
+// a clone of the top layer's snapshot, so the time must not depend on the
+// parent's size.
+func BenchmarkPrepare(b *testing.B) {
+	snapshottest.BenchmarkPrepare(b, func(b *testing.B) snapshot.Snapshotter { return newTestSnapshotter(b) })
+}
+
 // commitLayer prepares name-active on parent, writes files into it and
 // commits it as name.
 func commitLayer(t testing.TB, z *Snapshotter, name, parent string, files map[string]string) {

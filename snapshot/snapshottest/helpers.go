@@ -68,7 +68,7 @@ func link(path, target string) op { return op{kind: opLink, path: path, target: 
 
 // apply writes ops into the ApplyDir of the active snapshot key, with
 // deletions in the snapshotter's whiteout format.
-func apply(t *testing.T, s snapshot.Snapshotter, key string, ops ...op) {
+func apply(t testing.TB, s snapshot.Snapshotter, key string, ops ...op) {
 	t.Helper()
 	root, format, err := s.ApplyDir(t.Context(), key)
 	if err != nil {
@@ -109,7 +109,7 @@ func apply(t *testing.T, s snapshot.Snapshotter, key string, ops ...op) {
 }
 
 // layer prepares key on parent, applies ops and commits it as name.
-func layer(t *testing.T, s snapshot.Snapshotter, name, parent string, ops ...op) {
+func layer(t testing.TB, s snapshot.Snapshotter, name, parent string, ops ...op) {
 	t.Helper()
 	ctx := t.Context()
 	key := name + "-active"
