@@ -25,7 +25,7 @@ var (
 	ufsDone func()
 )
 
-func ufsRoot(t *testing.T) string {
+func ufsRoot(t testing.TB) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the unionfs snapshotter mounts: run as root")
@@ -75,12 +75,12 @@ func TestMain(m *testing.M) {
 
 var (
 	rootsMu sync.Mutex
-	roots   = map[*testing.T]string{}
+	roots   = map[testing.TB]string{}
 )
 
 // testRoot returns a directory on UFS private to t, the same on every
 // call with the same t, so that the crash subtest reopens the same storage.
-func testRoot(t *testing.T) string {
+func testRoot(t testing.TB) string {
 	t.Helper()
 	base := ufsRoot(t)
 	rootsMu.Lock()
@@ -114,6 +114,18 @@ func TestConformance(t *testing.T) {
 			}
 			return u
 		})
+	})
+}
+
+// BenchmarkPrepare runs the shared Prepare benchmark. Prepare makes an
+// empty upper directory, so its time must not depend on the parent's size.
+func BenchmarkPrepare(b *testing.B) {
+	snapshottest.BenchmarkPrepare(b, func(b *testing.B) snapshot.Snapshotter {
+		u, err := New(testRoot(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return u
 	})
 }
 
