@@ -91,21 +91,23 @@ func ContainerExtension(c *engine.Container) (*Extension, error) {
 	return &ext, nil
 }
 
-// Resolve returns the network a request names: the default network
-// (made on first use) for "" and "bridge".
-func (m *Manager) Resolve(ctx context.Context, name string) (*Network, error) {
-	if name == "" || name == ModeBridge || name == DefaultName {
-		routes := m.Routes
-		if routes == nil {
-			routes = HostRoutes{}
+func (m *Manager) routes() RouteReader {
+	if m.Routes != nil {
+		return m.Routes
+	}
+	return HostRoutes{}
+}
+
+// network returns an endpoint's network: the copy the container's record
+// keeps (a network cannot change or go while a container holds an
+// address on it), else the store's.
+func (m *Manager) network(ctx context.Context, ext *Extension, name string) (*Network, error) {
+	for _, n := range ext.Networks {
+		if n != nil && n.Name == name {
+			return n, nil
 		}
-		return m.Store.EnsureDefault(ctx, routes)
 	}
-	n, err := m.Store.Get(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("--network %s: %w", name, err)
-	}
-	return n, nil
+	return m.Store.Get(ctx, name)
 }
 
 // Create leases the container's addresses and host ports, writes its
@@ -125,19 +127,7 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 	if m.Driver == nil {
 		return fmt.Errorf("--network %s: this host has no network driver (use --network host or none)", orDefault(ext.Network))
 	}
-	n, err := m.Resolve(ctx, ext.Network)
-	if err != nil {
-		return err
-	}
 	portSpecs, err := ext.specs()
-	if err != nil {
-		return err
-	}
-	taken, err := m.Store.PublishedPorts(ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	ports, err := AssignPorts(portSpecs, taken, m.probe())
 	if err != nil {
 		return err
 	}
@@ -149,8 +139,15 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 	} else if mac, err = ParseMAC(mac); err != nil {
 		return err
 	}
-	n, a4, a6, err := m.Store.Take(ctx, LeaseRequest{Network: n.Name, ContainerID: c.ID, ContainerName: c.Name,
-		Addr: ext.IP, Addr6: ext.IP6, Ports: ports})
+	name := ext.Network
+	if name == "" || name == ModeBridge {
+		name = DefaultName
+	}
+	n, a4, a6, ports, err := m.Store.Take(ctx, LeaseRequest{Network: name, ContainerID: c.ID, ContainerName: c.Name,
+		Addr: ext.IP, Addr6: ext.IP6, Ports: portSpecs, Probe: m.probe(), Routes: m.routes()})
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("--network %s: %w", name, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -163,6 +160,7 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	ext.Endpoints = []Endpoint{ep}
+	ext.Networks = []*Network{n}
 	return c.SetExtension(HookName, &ext)
 }
 
@@ -211,7 +209,7 @@ func (m *Manager) attach(ctx context.Context, c *engine.Container, pid int) erro
 	}
 	for i := range ext.Endpoints {
 		ep := &ext.Endpoints[i]
-		n, err := m.Store.Get(ctx, ep.Network)
+		n, err := m.network(ctx, ext, ep.Network)
 		if err != nil {
 			return err
 		}
@@ -253,7 +251,7 @@ func (m *Manager) detach(ctx context.Context, c *engine.Container) error {
 	var errs []error
 	for i := range ext.Endpoints {
 		ep := &ext.Endpoints[i]
-		n, err := m.Store.Get(ctx, ep.Network)
+		n, err := m.network(ctx, ext, ep.Network)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -57,7 +57,7 @@ func (d *recordingDriver) Check(_ context.Context, nets []*Network, attached []*
 	return []Problem{{What: "interface stvdeadbeef", Issue: "left over", Repaired: repair}}, nil
 }
 
-func newManager(t *testing.T, phase Phase) (*Manager, *recordingDriver, *[]string) {
+func newManager(t testing.TB, phase Phase) (*Manager, *recordingDriver, *[]string) {
 	t.Helper()
 	dir := t.TempDir()
 	resolv := filepath.Join(dir, "resolv.conf")
@@ -73,7 +73,7 @@ func newManager(t *testing.T, phase Phase) (*Manager, *recordingDriver, *[]strin
 	return m, d, &dns
 }
 
-func newContainer(t *testing.T, name string, o Options) *engine.Container {
+func newContainer(t testing.TB, name string, o Options) *engine.Container {
 	t.Helper()
 	id, err := newID()
 	if err != nil {

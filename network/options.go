@@ -41,6 +41,9 @@ type Options struct {
 type Extension struct {
 	Options
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Networks are the endpoints' networks as they were at create, so
+	// that starts and stops need not read the store.
+	Networks []*Network `json:"networks,omitempty"`
 }
 
 // Managed reports whether the hook attaches the container (false for host

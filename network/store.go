@@ -65,6 +65,21 @@ type CreateOptions struct {
 // a chosen subnet must avoid; a given subnet must only not overlap other
 // networks.
 func (s *Store) Create(ctx context.Context, o CreateOptions, routes []netip.Prefix) (*Network, error) {
+	var n *Network
+	err := s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		n, err = createTx(tx, o, RouteList(routes))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// createTx records a new network in tx; the host's routes are read only
+// when a subnet is to be chosen.
+func createTx(tx *bolt.Tx, o CreateOptions, routes RouteReader) (*Network, error) {
 	if err := ValidateName(o.Name); err != nil {
 		return nil, err
 	}
@@ -100,52 +115,55 @@ func (s *Store) Create(ctx context.Context, o CreateOptions, routes []netip.Pref
 		copy(b[1:8], raw)
 		o.Subnet6 = netip.PrefixFrom(netip.AddrFrom16(b), 64)
 	}
-	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
-		all, err := allNetworks(tx)
-		if err != nil {
-			return err
-		}
-		var taken []netip.Prefix
-		for _, x := range all {
-			if x.Name == o.Name {
-				return fmt.Errorf("network %s: already exists", o.Name)
-			}
-			if x.Interface == n.Interface {
-				return fmt.Errorf("network %s: interface %s is network %s's", o.Name, n.Interface, x.Name)
-			}
-			taken = append(taken, x.Subnet, x.Subnet6)
-		}
-		sub := o.Subnet
-		if !sub.IsValid() {
-			cands := userCandidates
-			if o.Default {
-				cands = defaultCandidates
-			}
-			if sub, err = ChooseSubnet(cands, routes, taken); err != nil {
-				return fmt.Errorf("network %s: %w", o.Name, err)
-			}
-		}
-		for _, x := range all {
-			if x.Subnet.Overlaps(sub) {
-				return fmt.Errorf("subnet %s: overlaps network %s's %s", sub, x.Name, x.Subnet)
-			}
-			if o.Subnet6.IsValid() && x.Subnet6.IsValid() && x.Subnet6.Overlaps(o.Subnet6) {
-				return fmt.Errorf("subnet %s: overlaps network %s's %s", o.Subnet6, x.Name, x.Subnet6)
-			}
-		}
-		n.Subnet = sub
-		if n.Gateway, err = checkGateway(sub, o.Gateway); err != nil {
-			return err
-		}
-		if o.IPv6 {
-			n.Subnet6 = o.Subnet6
-			if n.Gateway6, err = checkGateway(o.Subnet6, o.Gateway6); err != nil {
-				return err
-			}
-		}
-		return metadata.PutJSON(tx, metadata.BucketNetworks, n.Name, n)
-	})
+	all, err := allNetworks(tx)
 	if err != nil {
+		return nil, err
+	}
+	var taken []netip.Prefix
+	for _, x := range all {
+		if x.Name == o.Name {
+			return nil, fmt.Errorf("network %s: already exists", o.Name)
+		}
+		if x.Interface == n.Interface {
+			return nil, fmt.Errorf("network %s: interface %s is network %s's", o.Name, n.Interface, x.Name)
+		}
+		taken = append(taken, x.Subnet, x.Subnet6)
+	}
+	sub := o.Subnet
+	if !sub.IsValid() {
+		cands := userCandidates
+		if o.Default {
+			cands = defaultCandidates
+		}
+		var rs []netip.Prefix
+		if routes != nil {
+			if rs, err = routes.Routes(context.Background()); err != nil {
+				return nil, fmt.Errorf("network %s: %w", o.Name, err)
+			}
+		}
+		if sub, err = ChooseSubnet(cands, rs, taken); err != nil {
+			return nil, fmt.Errorf("network %s: %w", o.Name, err)
+		}
+	}
+	for _, x := range all {
+		if x.Subnet.Overlaps(sub) {
+			return nil, fmt.Errorf("subnet %s: overlaps network %s's %s", sub, x.Name, x.Subnet)
+		}
+		if o.Subnet6.IsValid() && x.Subnet6.IsValid() && x.Subnet6.Overlaps(o.Subnet6) {
+			return nil, fmt.Errorf("subnet %s: overlaps network %s's %s", o.Subnet6, x.Name, x.Subnet6)
+		}
+	}
+	n.Subnet = sub
+	if n.Gateway, err = checkGateway(sub, o.Gateway); err != nil {
+		return nil, err
+	}
+	if o.IPv6 {
+		n.Subnet6 = o.Subnet6
+		if n.Gateway6, err = checkGateway(o.Subnet6, o.Gateway6); err != nil {
+			return nil, err
+		}
+	}
+	if err := metadata.PutJSON(tx, metadata.BucketNetworks, n.Name, n); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -163,19 +181,21 @@ func allNetworks(tx *bolt.Tx) ([]*Network, error) {
 // EnsureDefault returns the default network, creating it with a subnet off
 // the host's routes on first use.
 func (s *Store) EnsureDefault(ctx context.Context, routes RouteReader) (*Network, error) {
-	n, err := s.Get(ctx, DefaultName)
+	var n *Network
+	err := s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		n, err = defaultTx(tx, routes)
+		return err
+	})
+	return n, err
+}
+
+func defaultTx(tx *bolt.Tx, routes RouteReader) (*Network, error) {
+	n, err := getNetwork(tx, DefaultName)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return n, err
 	}
-	rs, err := routes.Routes(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("default network: %w", err)
-	}
-	n, err = s.Create(ctx, CreateOptions{Name: DefaultName, Default: true}, rs)
-	if err != nil && strings.Contains(err.Error(), "already exists") {
-		return s.Get(ctx, DefaultName) // another process made it first
-	}
-	return n, err
+	return createTx(tx, CreateOptions{Name: DefaultName, Default: true}, routes)
 }
 
 // Get returns the network named name, or its id or a unique id prefix.
@@ -298,45 +318,61 @@ type LeaseRequest struct {
 	ContainerName string
 	// Addr and Addr6 are --ip and --ip6; invalid means the next free.
 	Addr, Addr6 netip.Addr
-	// Ports are the container's published ports on this network; none may
-	// clash with another lease's.
-	Ports []PortMapping
+	// Ports are the container's published ports (-p, -P); none may clash
+	// with another lease's. Probe checks given host ports and picks free
+	// ones (BindProbe when nil).
+	Ports []PortSpec
+	Probe PortProbe
+	// Routes are read when Network is the default network and has to be
+	// made (nil: no routes to avoid).
+	Routes RouteReader
 }
 
-// Take leases addresses in one transaction: the given ones, refused when
-// outside the subnet or taken, or the lowest free ones. The container's
-// own leases on the network (a create run again) are returned as they are.
-func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, addr6 netip.Prefix, err error) {
+// Take leases addresses and host ports in one transaction: the given
+// addresses, refused when outside the subnet or taken, or the lowest free
+// ones; the host ports of r.Ports, refused when another container
+// publishes them or the host has them bound. The default network is made
+// on first use in the same transaction. The container's own leases on the
+// network (a create run again) are returned as they are.
+func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, addr6 netip.Prefix, ports []PortMapping, err error) {
+	probe := r.Probe
+	if probe == nil {
+		probe = BindProbe{}
+	}
 	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
-		if n, err = getNetwork(tx, r.Network); err != nil {
+		if r.Network == DefaultName {
+			n, err = defaultTx(tx, r.Routes)
+		} else {
+			n, err = getNetwork(tx, r.Network)
+		}
+		if err != nil {
 			return err
 		}
 		ls, err := allLeases(tx)
 		if err != nil {
 			return err
 		}
+		var taken []PortMapping
 		for _, l := range ls {
-			if l.ContainerID == r.ContainerID {
-				if l.NetworkID != n.ID {
-					continue
-				}
-				if l.Addr.Is4() {
-					addr = netip.PrefixFrom(l.Addr, n.Subnet.Bits())
-				} else {
-					addr6 = netip.PrefixFrom(l.Addr, n.Subnet6.Bits())
-				}
+			if l.ContainerID != r.ContainerID {
+				taken = append(taken, l.Ports...)
 				continue
 			}
-			for _, p := range r.Ports {
-				for _, q := range l.Ports {
-					if Conflicts(p, q) {
-						return fmt.Errorf("host port %s/%s: already published by container %s", hostPort(q.HostIP, q.HostPort), q.Protocol, l.ContainerName)
-					}
-				}
+			if l.NetworkID != n.ID {
+				continue
+			}
+			if l.Addr.Is4() {
+				addr = netip.PrefixFrom(l.Addr, n.Subnet.Bits())
+				ports = l.Ports
+			} else {
+				addr6 = netip.PrefixFrom(l.Addr, n.Subnet6.Bits())
 			}
 		}
 		if addr.IsValid() {
 			return nil
+		}
+		if ports, err = AssignPorts(r.Ports, taken, probe); err != nil {
+			return err
 		}
 		b := tx.Bucket([]byte(metadata.BucketLeases))
 		if b == nil {
@@ -384,7 +420,7 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 			l := Lease{NetworkID: n.ID, Network: n.Name, Addr: a, ContainerID: r.ContainerID,
 				ContainerName: r.ContainerName, Created: now}
 			if a == a4 {
-				l.Ports = r.Ports
+				l.Ports = ports
 			}
 			if err := metadata.PutJSON(tx, metadata.BucketLeases, leaseKey(n.ID, a), l); err != nil {
 				return err
@@ -397,9 +433,9 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 		return nil
 	})
 	if err != nil {
-		return nil, netip.Prefix{}, netip.Prefix{}, err
+		return nil, netip.Prefix{}, netip.Prefix{}, nil, err
 	}
-	return n, addr, addr6, nil
+	return n, addr, addr6, ports, nil
 }
 
 // Release drops every lease of the container; it reports how many.

@@ -14,7 +14,7 @@ import (
 	"github.com/stockade/stockade/metadata"
 )
 
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	db, err := metadata.Open(t.Context(), filepath.Join(t.TempDir(), "metadata.db"))
 	if err != nil {
@@ -107,7 +107,7 @@ func TestLeases(t *testing.T) {
 	// Five host addresses (.1-.6 less the gateway .1).
 	var got []string
 	for i := range 5 {
-		_, a, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: fmt.Sprint("c", i), ContainerName: fmt.Sprint("n", i)})
+		_, a, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: fmt.Sprint("c", i), ContainerName: fmt.Sprint("n", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,11 +116,11 @@ func TestLeases(t *testing.T) {
 	if strings.Join(got, " ") != "10.60.0.2/29 10.60.0.3/29 10.60.0.4/29 10.60.0.5/29 10.60.0.6/29" {
 		t.Fatalf("leases = %v", got)
 	}
-	if _, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "c9"}); err == nil || err.Error() != "network small: no free address left in 10.60.0.0/29" {
+	if _, _, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "c9"}); err == nil || err.Error() != "network small: no free address left in 10.60.0.0/29" {
 		t.Fatalf("exhausted: %v", err)
 	}
 	// A create run again gets its own lease back.
-	if _, a, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "c3"}); err != nil || a.String() != "10.60.0.5/29" {
+	if _, a, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "c3"}); err != nil || a.String() != "10.60.0.5/29" {
 		t.Fatalf("again: %v, %v", a, err)
 	}
 	if users, _ := s.Users(ctx, n); strings.Join(users, ",") != "n0,n1,n2,n3,n4" {
@@ -132,7 +132,7 @@ func TestLeases(t *testing.T) {
 	if c, err := s.Release(ctx, "c2"); err != nil || c != 1 {
 		t.Fatalf("Release = %d, %v", c, err)
 	}
-	if _, a, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "c10"}); err != nil || a.String() != "10.60.0.4/29" {
+	if _, a, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "c10"}); err != nil || a.String() != "10.60.0.4/29" {
 		t.Fatalf("freed address not reused: %v, %v", a, err)
 	}
 	for _, tc := range []struct {
@@ -143,12 +143,12 @@ func TestLeases(t *testing.T) {
 		{"10.60.0.1", "not a free host address"},
 		{"10.60.0.7", "not a free host address"},
 	} {
-		_, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "x", Addr: netip.MustParseAddr(tc.ip)})
+		_, _, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "x", Addr: netip.MustParseAddr(tc.ip)})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("--ip %s: %v; want %q", tc.ip, err, tc.want)
 		}
 	}
-	if _, _, _, err := s.Take(ctx, LeaseRequest{Network: "nope", ContainerID: "x"}); err == nil || err.Error() != "network nope: no such network" {
+	if _, _, _, _, err := s.Take(ctx, LeaseRequest{Network: "nope", ContainerID: "x"}); err == nil || err.Error() != "network nope: no such network" {
 		t.Fatalf("unknown network: %v", err)
 	}
 	ls, _ := s.Leases(ctx)
@@ -162,26 +162,34 @@ func TestLeaseIPv6AndPorts(t *testing.T) {
 	ctx := t.Context()
 	mustCreate(t, s, CreateOptions{Name: "dual", Subnet: netip.MustParsePrefix("10.70.0.0/24"), Subnet6: netip.MustParsePrefix("fd70::/64")})
 	mustCreate(t, s, CreateOptions{Name: "v4", Subnet: netip.MustParsePrefix("10.71.0.0/24")})
-	port := []PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}
-	_, a, a6, err := s.Take(ctx, LeaseRequest{Network: "dual", ContainerID: "c1", ContainerName: "web", Ports: port, Addr6: netip.MustParseAddr("fd70::10")})
+	spec := func(s string) []PortSpec {
+		sp, err := ParsePortSpec(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []PortSpec{sp}
+	}
+	probe := &fakeProbe{busy: map[uint16]bool{}, next: 40000}
+	port := spec("8080:80")
+	_, a, a6, _, err := s.Take(ctx, LeaseRequest{Network: "dual", ContainerID: "c1", ContainerName: "web", Ports: port, Probe: probe, Addr6: netip.MustParseAddr("fd70::10")})
 	if err != nil || a.String() != "10.70.0.2/24" || a6.String() != "fd70::10/64" {
 		t.Fatalf("dual = %v %v %v", a, a6, err)
 	}
-	_, _, a6, _ = s.Take(ctx, LeaseRequest{Network: "dual", ContainerID: "c2"})
+	_, _, a6, _, _ = s.Take(ctx, LeaseRequest{Network: "dual", ContainerID: "c2"})
 	if a6.String() != "fd70::2/64" {
 		t.Fatalf("next v6 = %v", a6)
 	}
 	// Another network, same host port: refused, naming the holder; no
 	// lease is left of the refused take.
-	_, _, _, err = s.Take(ctx, LeaseRequest{Network: "v4", ContainerID: "c3", Ports: []PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 8080, Protocol: "tcp"}}})
-	if err == nil || err.Error() != "host port :8080/tcp: already published by container web" {
+	_, _, _, _, err = s.Take(ctx, LeaseRequest{Network: "v4", ContainerID: "c3", Ports: spec("127.0.0.1:8080:80"), Probe: probe})
+	if err == nil || err.Error() != `-p "127.0.0.1:8080:80": host port 127.0.0.1:8080/tcp is already published by another container` {
 		t.Fatalf("port clash: %v", err)
 	}
-	_, _, _, err = s.Take(ctx, LeaseRequest{Network: "v4", ContainerID: "c3", Addr6: netip.MustParseAddr("fd70::3")})
+	_, _, _, _, err = s.Take(ctx, LeaseRequest{Network: "v4", ContainerID: "c3", Addr6: netip.MustParseAddr("fd70::3")})
 	if err == nil || !strings.Contains(err.Error(), "network v4 has no IPv6") {
 		t.Fatalf("ip6 on a v4 network: %v", err)
 	}
-	_, _, _, err = s.Take(ctx, LeaseRequest{Network: "dual", ContainerID: "c3", Addr6: netip.MustParseAddr("fd70::10")})
+	_, _, _, _, err = s.Take(ctx, LeaseRequest{Network: "dual", ContainerID: "c3", Addr6: netip.MustParseAddr("fd70::10")})
 	if err == nil || !strings.Contains(err.Error(), "--ip6 fd70::10: already in use") {
 		t.Fatalf("taken v6: %v", err)
 	}
@@ -194,6 +202,17 @@ func TestLeaseIPv6AndPorts(t *testing.T) {
 	if pp, _ := s.PublishedPorts(ctx, "c2"); len(pp) != 1 || pp[0].HostPort != 8080 {
 		t.Fatalf("published = %v", pp)
 	}
+	// A busy host port is refused in the take, which leaves nothing.
+	probe.busy[9090] = true
+	_, _, _, _, err = s.Take(ctx, LeaseRequest{Network: "v4", ContainerID: "c4", Ports: spec("9090:80"), Probe: probe})
+	if err == nil || !strings.Contains(err.Error(), "9090") {
+		t.Fatalf("busy port: %v", err)
+	}
+	// The default network is made by its first take.
+	n, a, _, ports, err := s.Take(ctx, LeaseRequest{Network: DefaultName, ContainerID: "c5", Ports: spec("80"), Probe: probe, Routes: RouteList(nil)})
+	if err != nil || !n.Default || a.String() != "10.88.0.2/16" || len(ports) != 1 || ports[0].HostPort != 40001 {
+		t.Fatalf("default take = %+v %v %v %v", n, a, ports, err)
+	}
 }
 
 func TestParallelLeases(t *testing.T) {
@@ -203,7 +222,7 @@ func TestParallelLeases(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range addrs {
 		wg.Go(func() {
-			_, a, _, err := s.Take(t.Context(), LeaseRequest{Network: "p", ContainerID: fmt.Sprint("c", i)})
+			_, a, _, _, err := s.Take(t.Context(), LeaseRequest{Network: "p", ContainerID: fmt.Sprint("c", i)})
 			if err != nil {
 				t.Error(err)
 			}
@@ -238,7 +257,7 @@ func TestParallelLeasesProcesses(t *testing.T) {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
-		_, a, _, err := (&Store{DB: d}).Take(context.Background(), LeaseRequest{Network: "p", ContainerID: os.Getenv("STOCKADE_NETWORK_TAKE_ID")})
+		_, a, _, _, err := (&Store{DB: d}).Take(context.Background(), LeaseRequest{Network: "p", ContainerID: os.Getenv("STOCKADE_NETWORK_TAKE_ID")})
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
