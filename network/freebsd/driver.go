@@ -191,7 +191,13 @@ func (d *Driver) EnsureNetwork(ctx context.Context, n *network.Network) (err err
 		}
 		u.cmd(d.h, "ifconfig", made, "destroy")
 		if _, err := run(ctx, d.h, "ifconfig", made, "name", br); err != nil {
-			return err
+			// Another process (a container of the same network starting
+			// at the same time) made the bridge meanwhile: use that one.
+			if _, err2 := run(ctx, d.h, "ifconfig", br); err2 != nil {
+				return err
+			}
+			u.rollback(ctx, d.log)
+			return d.loadNetworkRules(ctx, n, u)
 		}
 		u.replaceCmd(d.h, "ifconfig", br, "destroy")
 		gw := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
@@ -208,6 +214,11 @@ func (d *Driver) EnsureNetwork(ctx context.Context, n *network.Network) (err err
 			return err
 		}
 	}
+	return d.loadNetworkRules(ctx, n, u)
+}
+
+// loadNetworkRules loads the network's anchor.
+func (d *Driver) loadNetworkRules(ctx context.Context, n *network.Network, u *undo) error {
 	var ext4, ext6 string
 	if !n.Internal {
 		ext4 = d.defaultIf(ctx, "-inet")

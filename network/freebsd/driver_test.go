@@ -235,6 +235,31 @@ func TestAttachDetachCommands(t *testing.T) {
 	}
 }
 
+// Two processes make the same network at once: the one that loses the
+// race to name the bridge destroys its own and uses the other's.
+func TestEnsureNetworkRace(t *testing.T) {
+	d, h := newTestDriver()
+	n := testNet()
+	h.ifs["stk-aaaaaaaa"] = "" // made by the other process after our probe
+	h.failOn["ifconfig stk-aaaaaaaa"] = errLine("ifconfig: interface stk-aaaaaaaa does not exist")
+	// The probe fails once only: the next look finds the other's bridge.
+	h.failOn["#1"] = h.failOn["ifconfig stk-aaaaaaaa"]
+	delete(h.failOn, "ifconfig stk-aaaaaaaa")
+	if err := d.EnsureNetwork(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "calls", h.log(), []string{
+		"ifconfig stk-aaaaaaaa",
+		"ifconfig bridge create",
+		"ifconfig bridge0 name stk-aaaaaaaa",
+		"ifconfig stk-aaaaaaaa",
+		"ifconfig bridge0 destroy",
+		"route -n get -inet default",
+		"pfctl -a stockade/net-aaaaaaaaaaaa -f -",
+	})
+	eq(t, "state", h.state(), []string{"anchor stockade/net-aaaaaaaaaaaa", "if stk-aaaaaaaa@"})
+}
+
 func itoaU(p uint16) string { return strconv.Itoa(int(p)) }
 
 func TestAttachInternalHasNoRoute(t *testing.T) {

@@ -179,6 +179,9 @@ func (f *fakeHost) ifconfig(a []string) (string, error) {
 			if vnet != "" {
 				to = vnet + ":" + to
 			}
+			if _, taken := f.ifs[to]; taken {
+				return "", errLine("ifconfig: ioctl SIOCSIFNAME (set name): File exists")
+			}
 			rekey(key, to)
 			i++
 		case "vnet":
