@@ -67,22 +67,16 @@ type Copy struct {
 	*storage.Base
 }
 
-var _ snapshot.Snapshotter = (*Copy)(nil)
+var (
+	_ snapshot.Snapshotter = (*Copy)(nil)
+	_ snapshot.Cleaner     = (*Copy)(nil)
+)
 
 // New opens (creating it if needed) the copy snapshotter whose files live
 // under root.
 func New(root string) (*Copy, error) {
-	if root == "" {
-		return nil, errors.New("copy snapshotter: empty root")
-	}
-	root, err := filepath.Abs(root)
-	if err != nil {
-		return nil, fmt.Errorf("copy snapshotter at %s: %w", root, err)
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("copy snapshotter at %s: %w", root, err)
-	}
 	c := &Copy{}
+	var err error
 	c.Base, err = storage.NewBase(context.Background(), root, storage.Backend{
 		Name:      "copy",
 		Mounts:    c.mounts,

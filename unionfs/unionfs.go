@@ -83,46 +83,37 @@ type Unionfs struct {
 	mu sync.Mutex
 }
 
-var _ snapshot.Snapshotter = (*Unionfs)(nil)
+var (
+	_ snapshot.Snapshotter = (*Unionfs)(nil)
+	_ snapshot.Cleaner     = (*Unionfs)(nil)
+)
 
 // New opens (creating it if needed) the unionfs snapshotter whose files
 // live under root. It fails on systems other than FreeBSD, and when root
 // is on a file system without whiteouts.
 func New(root string) (*Unionfs, error) {
-	if root == "" {
-		return nil, errors.New("unionfs snapshotter: empty root")
-	}
 	if err := platformSupported(); err != nil {
 		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
 	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
-	}
-	// Mount points are compared by path: resolve symbolic links (FreeBSD's
-	// /home is one) once.
-	root, err := filepath.Abs(root)
-	if err == nil {
-		root, err = filepath.EvalSymlinks(root)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
-	}
-	if err := checkFS(root); err != nil {
-		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
-	}
-	u := &Unionfs{mnt: filepath.Join(root, "mnt")}
-	if err := os.MkdirAll(u.mnt, 0o700); err != nil {
-		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", root, err)
-	}
+	u := &Unionfs{}
+	var err error
 	u.Base, err = storage.NewBase(context.Background(), root, storage.Backend{
-		Name:      "unionfs",
-		Mounts:    u.mounts,
-		Whiteouts: snapshot.WhiteoutDelete,
-		ApplyDir:  u.applyDir,
-		Release:   u.releaseApplyMount,
+		Name: "unionfs",
+		// Mount points are compared by path: resolve symbolic links
+		// (FreeBSD's /home is one) once.
+		ResolveLinks: true,
+		Check:        checkFS,
+		Mounts:       u.mounts,
+		Whiteouts:    snapshot.WhiteoutDelete,
+		ApplyDir:     u.applyDir,
+		Release:      u.releaseApplyMount,
 	})
 	if err != nil {
 		return nil, err
+	}
+	u.mnt = filepath.Join(u.Root(), "mnt")
+	if err := os.MkdirAll(u.mnt, 0o700); err != nil {
+		return nil, fmt.Errorf("unionfs snapshotter at %s: %w", u.Root(), err)
 	}
 	return u, nil
 }

@@ -84,12 +84,12 @@ func TestOverlayMounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := o.store.GetSnapshot(ctx, tc.key)
+			s, err := o.Store().GetSnapshot(ctx, tc.key)
 			if err != nil {
 				t.Fatal(err)
 			}
 			expand := func(v string) string {
-				v = strings.ReplaceAll(v, "<fs>", o.fsDir(s.ID))
+				v = strings.ReplaceAll(v, "<fs>", o.FSDir(s.ID))
 				return strings.ReplaceAll(v, "<work>", o.workDir(s.ID))
 			}
 			var opts []string
@@ -109,7 +109,7 @@ func TestOverlayMounts(t *testing.T) {
 			}
 			if !tc.view {
 				dir, format, err := o.ApplyDir(ctx, tc.key)
-				if err != nil || dir != o.fsDir(s.ID) || format != snapshot.WhiteoutOverlay {
+				if err != nil || dir != o.FSDir(s.ID) || format != snapshot.WhiteoutOverlay {
 					t.Errorf("ApplyDir(%q) = %q, %v, %v", tc.key, dir, format, err)
 				}
 			}
@@ -163,24 +163,24 @@ func TestOverlayCleanup(t *testing.T) {
 	}
 	kept := map[string]bool{}
 	for _, k := range []string{"base", "active", "view"} {
-		s, err := o.store.GetSnapshot(ctx, k)
+		s, err := o.Store().GetSnapshot(ctx, k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		kept[filepath.Base(o.dirs.Path(s.ID))] = true
+		kept[filepath.Base(o.Dirs().Path(s.ID))] = true
 	}
 
 	// A removal that crashed after deleting the record.
 	if _, err := o.Prepare(ctx, "half-removed", "base"); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := o.store.Remove(ctx, "half-removed")
+	rec, err := o.Store().Remove(ctx, "half-removed")
 	if err != nil {
 		t.Fatal(err)
 	}
-	halfRemoved := filepath.Base(o.dirs.Path(rec.ID))
+	halfRemoved := filepath.Base(o.Dirs().Path(rec.ID))
 
-	root := o.dirs.Root()
+	root := o.Dirs().Root()
 	mk := func(name string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Join(root, name, "fs", "sub"), 0o755); err != nil {
@@ -196,7 +196,7 @@ func TestOverlayCleanup(t *testing.T) {
 		mk(n)
 	}
 	// A staged dir whose maker is alive (this test) must survive.
-	live, err := o.dirs.Stage()
+	live, err := o.Dirs().Stage()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,12 +245,12 @@ func TestOverlayLeftoverDir(t *testing.T) {
 	o := newTestOverlay(t)
 	ctx := t.Context()
 	commitLayer(t, o, "base", "", nil)
-	base, err := o.store.GetSnapshot(ctx, "base")
+	base, err := o.Store().GetSnapshot(ctx, "base")
 	if err != nil {
 		t.Fatal(err)
 	}
 	next := base.ID + 1
-	junk := filepath.Join(o.fsDir(next), "junk")
+	junk := filepath.Join(o.FSDir(next), "junk")
 	if err := os.MkdirAll(filepath.Dir(junk), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestOverlayLeftoverDir(t *testing.T) {
 	if _, err := o.Prepare(ctx, "ctr", "base"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := o.store.GetSnapshot(ctx, "ctr")
+	s, err := o.Store().GetSnapshot(ctx, "ctr")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestOverlayFailedPrepare(t *testing.T) {
 			t.Errorf("Prepare(%q, %q) succeeded", tc.key, tc.parent)
 		}
 	}
-	ents, err := os.ReadDir(o.dirs.Root())
+	ents, err := os.ReadDir(o.Dirs().Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,8 +300,8 @@ func TestOverlayFailedPrepare(t *testing.T) {
 func TestOverlayTooManyLayers(t *testing.T) {
 	o := newTestOverlay(t)
 	ctx := t.Context()
-	max := maxLayers(o.dirs.Root(), 1, o.indexOff)
-	t.Logf("root %s: MaxLayers (7-digit ids) %d, with the ids of this test about %d", o.dirs.Root(), o.MaxLayers(), max)
+	max := maxLayers(o.Dirs().Root(), 1, o.indexOff)
+	t.Logf("root %s: MaxLayers (7-digit ids) %d, with the ids of this test about %d", o.Dirs().Root(), o.MaxLayers(), max)
 	parent := ""
 	var depth int
 	var err error
@@ -324,7 +324,7 @@ func TestOverlayTooManyLayers(t *testing.T) {
 	}
 	// ids grow from 1 digit to 2 or 3 along the chain: the reached depth
 	// lies between the bounds for 3-digit and 1-digit ids.
-	if lo := maxLayers(o.dirs.Root(), 3, o.indexOff); depth < lo || depth > max {
+	if lo := maxLayers(o.Dirs().Root(), 3, o.indexOff); depth < lo || depth > max {
 		t.Errorf("chain stopped at %d layers, want between %d and %d", depth, lo, max)
 	}
 	if _, err := o.View(ctx, "too-deep-view", parent); err != nil {
@@ -449,12 +449,12 @@ func checkShared(t *testing.T, o *Snapshotter, n int) {
 	t.Helper()
 	ctx := context.Background()
 	ids := map[uint64]string{}
-	err := o.store.Walk(ctx, func(_ context.Context, r storage.Record) error {
+	err := o.Store().Walk(ctx, func(_ context.Context, r storage.Record) error {
 		if other, dup := ids[r.ID]; dup {
 			t.Errorf("%q and %q share id %d", r.Name, other, r.ID)
 		}
 		ids[r.ID] = r.Name
-		if _, err := os.Stat(o.fsDir(r.ID)); err != nil {
+		if _, err := os.Stat(o.FSDir(r.ID)); err != nil {
 			t.Errorf("%q: %v", r.Name, err)
 		}
 		return nil
@@ -465,9 +465,9 @@ func checkShared(t *testing.T, o *Snapshotter, n int) {
 	if len(ids) != n {
 		t.Errorf("%d snapshots, want %d", len(ids), n)
 	}
-	ents, _ := os.ReadDir(o.dirs.Root())
+	ents, _ := os.ReadDir(o.Dirs().Root())
 	if len(ents) != n {
-		t.Errorf("%d entries in %s, want %d", len(ents), o.dirs.Root(), n)
+		t.Errorf("%d entries in %s, want %d", len(ents), o.Dirs().Root(), n)
 	}
 }
 

@@ -16,6 +16,13 @@ import (
 type Backend struct {
 	// Name prefixes the snapshotter's errors ("overlay: ...").
 	Name string
+	// ResolveLinks makes the root the path with its symbolic links
+	// resolved, for a snapshotter that compares mount points by path.
+	ResolveLinks bool
+	// Check, when set, refuses a root that the snapshotter cannot use (a
+	// file system without what it needs). It is called once the root
+	// exists.
+	Check func(root string) error
 	// Mounts returns the mounts that show the active snapshot or view s,
 	// whose key is key. It is called inside the store's transaction, so it
 	// must not call the store. For any other kind it fails with an error
@@ -61,25 +68,49 @@ type Base struct {
 	backend Backend
 }
 
-var _ snapshot.Snapshotter = (*Base)(nil)
+var (
+	_ snapshot.Snapshotter = (*Base)(nil)
+	_ snapshot.Cleaner     = (*Base)(nil)
+)
 
-// NewBase opens the directories and the store of the snapshotter whose
-// root is root, an absolute path to an existing directory, creating them
-// if needed.
+// NewBase opens (creating them if needed) the root directory, the
+// snapshots' directories and the store of the snapshotter whose files live
+// under root.
 func NewBase(ctx context.Context, root string, backend Backend) (*Base, error) {
 	if backend.Mounts == nil {
 		return nil, fmt.Errorf("%s snapshotter: no Mounts function", backend.Name)
 	}
-	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("%s snapshotter at %s: root is not an absolute path", backend.Name, root)
+	if root == "" {
+		return nil, fmt.Errorf("%s snapshotter: empty root", backend.Name)
+	}
+	fail := func(err error) (*Base, error) {
+		return nil, fmt.Errorf("%s snapshotter at %s: %w", backend.Name, root, err)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return fail(err)
+	}
+	root = abs
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fail(err)
+	}
+	if backend.ResolveLinks {
+		if root, err = filepath.EvalSymlinks(root); err != nil {
+			return fail(err)
+		}
+	}
+	if backend.Check != nil {
+		if err := backend.Check(root); err != nil {
+			return fail(err)
+		}
 	}
 	dirs, err := NewDirs(filepath.Join(root, "snapshots"))
 	if err != nil {
-		return nil, fmt.Errorf("%s snapshotter at %s: %w", backend.Name, root, err)
+		return fail(err)
 	}
 	store, err := Open(ctx, filepath.Join(root, FileName))
 	if err != nil {
-		return nil, fmt.Errorf("%s snapshotter at %s: %w", backend.Name, root, err)
+		return fail(err)
 	}
 	return &Base{root: root, store: store, dirs: dirs, backend: backend}, nil
 }

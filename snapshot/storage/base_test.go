@@ -134,10 +134,50 @@ func TestBaseFailedCreate(t *testing.T) {
 
 func TestNewBaseErrors(t *testing.T) {
 	mounts := func(string, Snapshot) ([]snapshot.Mount, error) { return nil, nil }
-	if _, err := NewBase(t.Context(), "relative", Backend{Name: "x", Mounts: mounts}); err == nil {
-		t.Error("NewBase with a relative root succeeded")
+	if _, err := NewBase(t.Context(), "", Backend{Name: "x", Mounts: mounts}); err == nil {
+		t.Error("NewBase with an empty root succeeded")
 	}
 	if _, err := NewBase(t.Context(), t.TempDir(), Backend{Name: "x"}); err == nil {
 		t.Error("NewBase without Mounts succeeded")
+	}
+	bad := errors.New("no whiteouts here")
+	root := filepath.Join(t.TempDir(), "root")
+	_, err := NewBase(t.Context(), root, Backend{Name: "x", Mounts: mounts, Check: func(string) error { return bad }})
+	if !errors.Is(err, bad) {
+		t.Errorf("NewBase with a failing Check: %v, want it wrapped", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("NewBase with a failing Check made a store: %v", err)
+	}
+}
+
+// TestNewBaseRoot checks that a relative root is made absolute and
+// created, and that ResolveLinks resolves a symbolic link in it.
+func TestNewBaseRoot(t *testing.T) {
+	mounts := func(string, Snapshot) ([]snapshot.Mount, error) { return nil, nil }
+	dir := t.TempDir()
+	t.Chdir(dir)
+	b, err := NewBase(t.Context(), "rel/root", Backend{Name: "x", Mounts: mounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "rel/root"); b.Root() != want {
+		t.Errorf("Root() = %s, want %s", b.Root(), want)
+	}
+	if err := os.Symlink(filepath.Join(dir, "rel"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, resolve := range []bool{false, true} {
+		b, err := NewBase(t.Context(), filepath.Join(dir, "link/root"), Backend{Name: "x", Mounts: mounts, ResolveLinks: resolve})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := filepath.Join(dir, "link/root")
+		if resolve {
+			want = filepath.Join(dir, "rel/root")
+		}
+		if b.Root() != want {
+			t.Errorf("ResolveLinks %v: Root() = %s, want %s", resolve, b.Root(), want)
+		}
 	}
 }
