@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	types "github.com/containerd/nri/types/v1" //nolint:staticcheck
 )
@@ -233,4 +234,150 @@ func processesOf(dir string) []string {
 		}
 	}
 	return pids
+}
+
+// nriEnv is a ctrEnv with current NRI on and the test plugin installed as
+// the pre-installed plugins named (NN-NAME), each configured with cfg
+// (a JSON object; "record" is added). It returns the env, the image, the
+// plugin directory and the record file.
+func nriEnv(t *testing.T, names []string, cfg map[string]map[string]any) (*env, string, string, string) {
+	e, ref := ctrEnv(t)
+	plugins := filepath.Join(e.dir, "nri-plugins")
+	confs := filepath.Join(e.dir, "nri-conf")
+	rec := filepath.Join(e.dir, "nri-record")
+	os.MkdirAll(confs, 0o755)
+	os.MkdirAll(plugins, 0o755)
+	for _, n := range names {
+		install(t, testBin(t, "nriplugin"), plugins, n)
+		c := map[string]any{"record": rec}
+		for k, v := range cfg[n] {
+			c[k] = v
+		}
+		data, _ := json.Marshal(c)
+		if err := os.WriteFile(filepath.Join(confs, n+".conf"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.writeConfig(fmt.Sprintf(`
+[nri]
+enable = true
+plugin_path = %q
+plugin_config_path = %q
+socket_path = %q
+plugin_request_timeout = "5s"
+plugin_registration_timeout = "10s"
+`, plugins, confs, filepath.Join(e.dir, "nri.sock")))
+	return e, ref, plugins, rec
+}
+
+// recorded returns the lines the recording plugins wrote about the
+// container name (or "-"), as "PLUGIN EVENT [DETAIL]", and empties the file.
+func recorded(t *testing.T, rec, name string) []string {
+	t.Helper()
+	data, err := os.ReadFile(rec)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[2] == name {
+			out = append(out, strings.Join(append(f[:2:2], f[3:]...), " "))
+		}
+	}
+	return out
+}
+
+func TestNRIPreinstalled(t *testing.T) {
+	mnt := t.TempDir()
+	e, ref, plugins, rec := nriEnv(t, []string{"10-adjust", "20-reject", "30-recorder", "40-crash"},
+		map[string]map[string]any{"10-adjust": {"adjust": true, "mount": mnt}})
+
+	t.Run("adjustments seen from inside the container", func(t *testing.T) {
+		for _, tt := range []struct{ args, want string }{
+			{"env NRI_ADDED", "NRI_ADDED=adjust"},
+			{"nofile", "nofile=4242/4242"},
+			{"write /nri/hello from-inside", "wrote /nri/hello"},
+		} {
+			r := e.run(append([]string{"run", "--rm", ref}, strings.Fields(tt.args)...)...)
+			if r.code != 0 || strings.TrimSpace(r.stdout) != tt.want {
+				t.Errorf("run %s: want %q: %s", tt.args, tt.want, r)
+			}
+		}
+		if data, err := os.ReadFile(filepath.Join(mnt, "hello")); err != nil || string(data) != "from-inside" {
+			t.Errorf("the plugin's mount: host side has %q, %v", data, err)
+		}
+		id := strings.TrimSpace(e.must("create", "--name", "annotated", ref).stdout)
+		var spec struct {
+			Annotations map[string]string `json:"annotations"`
+		}
+		data, err := os.ReadFile(filepath.Join(e.root, "containers", id, "config.json"))
+		if err != nil || json.Unmarshal(data, &spec) != nil || spec.Annotations["nri.test/added"] != "adjust" {
+			t.Errorf("bundle annotations %v (%v): want nri.test/added=adjust", spec.Annotations, err)
+		}
+		e.must("rm", "annotated")
+	})
+
+	t.Run("every event, also the stop of a container that exited on its own", func(t *testing.T) {
+		recorded(t, rec, "selfexit")
+		e.must("run", "-d", "--name", "selfexit", ref, "exit", "3")
+		eventually(t, 20*time.Second, "selfexit to exit", func() bool { return e.psOne("selfexit").State.Status == "exited" })
+		// The monitor sends StopContainer after recording the exit.
+		eventually(t, 10*time.Second, "StopContainer", func() bool {
+			data, _ := os.ReadFile(rec)
+			return strings.Contains(string(data), "recorder StopContainer selfexit")
+		})
+		e.must("rm", "selfexit")
+		var got []string
+		for _, l := range recorded(t, rec, "selfexit") {
+			if strings.HasPrefix(l, "recorder ") {
+				got = append(got, strings.TrimPrefix(l, "recorder "))
+			}
+		}
+		want := []string{
+			"RunPodSandbox", "CreateContainer pod=selfexit", "StartContainer pid=true", "PostStartContainer",
+			"StopContainer exit=3", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("recorder saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		data, _ := os.ReadFile(rec)
+		if !strings.Contains(string(data), "recorder Synchronize -") || !strings.Contains(string(data), "recorder Configure - stockade") {
+			t.Errorf("no Configure/Synchronize recorded:\n%s", data)
+		}
+	})
+
+	t.Run("a plugin that rejects fails the create and leaves nothing", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"run", "--rm", "--annotation", "nri.test/reject=reject", ref, "echo", "never"},
+			{"run", "--name", "rejected", "--annotation", "nri.test/reject=reject", ref, "echo", "never"},
+			{"create", "--name", "rejected", "--annotation", "nri.test/reject=reject", ref},
+		} {
+			r := e.run(args...)
+			if r.code == 0 || !strings.Contains(r.stderr, "nri plugin 20-reject: rejected by the test policy") || strings.Contains(r.stdout, "never") {
+				t.Errorf("%v: want the plugin's refusal: %s", args, r)
+			}
+			if ps := e.ps(); len(ps) != 0 {
+				t.Errorf("%v left containers: %+v", args, ps)
+			}
+		}
+		entries, _ := os.ReadDir(filepath.Join(e.root, "containers"))
+		if len(entries) != 0 {
+			t.Errorf("bundles left: %v", entries)
+		}
+	})
+
+	t.Run("a plugin that crashes mid-request is dropped, the container runs", func(t *testing.T) {
+		r := e.run("run", "--rm", "--annotation", "nri.test/crash=crash", ref, "env", "NRI_ADDED")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "NRI_ADDED=adjust" {
+			t.Fatalf("want the container run without the crashed plugin: %s", r)
+		}
+		if !strings.Contains(r.stderr, "40-crash") {
+			t.Errorf("the crash is not reported: %s", r.stderr)
+		}
+	})
+
+	if left := processesOf(plugins); len(left) > 0 {
+		t.Errorf("plugin processes left: %v", left)
+	}
 }

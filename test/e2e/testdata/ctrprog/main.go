@@ -55,6 +55,10 @@ func main() {
 		}
 	case "cat":
 		io.Copy(os.Stdout, os.Stdin)
+	case "nofile":
+		var rl unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+		fmt.Printf("nofile=%d/%d\n", rl.Cur, rl.Max)
 	case "sleep":
 		d, _ := time.ParseDuration(args[0])
 		time.Sleep(d)
