@@ -28,14 +28,12 @@ func TestConformance(t *testing.T) {
 			if h == nil {
 				h = newFakeHost()
 				for k, v := range map[string]string{
-					"sysctl -n kern.osreldate":           "1402000\n",
-					"pfctl -s info":                      "Status: Enabled for 0 days 00:00:01\n",
-					"pfctl -s nat":                       "nat-anchor \"stockade/*\" all\nrdr-anchor \"stockade/*\" all\n",
-					"pfctl -s rules":                     "anchor \"stockade/*\" all\n",
-					"sysctl -n net.inet.ip.forwarding":   "1\n",
-					"sysctl -n net.inet6.ip6.forwarding": "1\n",
-					"route -n get -inet default":         "  interface: em0\n",
-					"route -n get -inet6 default":        "  interface: em0\n",
+					"sysctl -i kern.osreldate net.inet.ip.forwarding net.inet6.ip6.forwarding": "kern.osreldate: 1402000\nnet.inet.ip.forwarding: 1\nnet.inet6.ip6.forwarding: 1\n",
+					"pfctl -s info":               "Status: Enabled for 0 days 00:00:01\n",
+					"pfctl -s nat":                "nat-anchor \"stockade/*\" all\nrdr-anchor \"stockade/*\" all\n",
+					"pfctl -s rules":              "anchor \"stockade/*\" all\n",
+					"route -n get -inet default":  "  interface: em0\n",
+					"route -n get -inet6 default": "  interface: em0\n",
 				} {
 					h.out[k] = v
 				}

@@ -63,10 +63,15 @@ func (d *Driver) Preflight(ctx context.Context, n *network.Network) error {
 		return nil
 	}
 	var bad []string
-	if out, err := run(ctx, d.h, "sysctl", "-n", "kern.osreldate"); err != nil {
-		bad = append(bad, fmt.Sprintf("cannot read kern.osreldate: %v", err))
-	} else if v, err := strconv.Atoi(strings.TrimSpace(out)); err != nil || v < MinOSRelDate {
-		bad = append(bad, fmt.Sprintf("FreeBSD 13.3 or later is needed (ifconfig -j, route -j), this is kern.osreldate %s: upgrade the host", strings.TrimSpace(out)))
+	// One sysctl for the three values; -i skips a name the kernel lacks
+	// (net.inet6 without INET6), which then reads as off.
+	out, err := run(ctx, d.h, "sysctl", "-i", "kern.osreldate", "net.inet.ip.forwarding", "net.inet6.ip6.forwarding")
+	if err != nil {
+		return fmt.Errorf("network %s: read kern.osreldate and forwarding: %w", n.Name, err)
+	}
+	vals := parseSysctl(out)
+	if v, err := strconv.Atoi(vals["kern.osreldate"]); err != nil || v < MinOSRelDate {
+		bad = append(bad, fmt.Sprintf("FreeBSD 13.3 or later is needed (ifconfig -j, route -j), this is kern.osreldate %q: upgrade the host", vals["kern.osreldate"]))
 	}
 	if out, err := run(ctx, d.h, "pfctl", "-s", "info"); err != nil {
 		bad = append(bad, "pf is not loaded: kldload pf, and pf_enable=YES in /etc/rc.conf")
@@ -91,10 +96,10 @@ func (d *Driver) Preflight(ctx context.Context, n *network.Network) error {
 		}
 	}
 	if !n.Internal {
-		if !sysctlOn(ctx, d.h, "net.inet.ip.forwarding") {
+		if vals["net.inet.ip.forwarding"] != "1" {
 			bad = append(bad, "IPv4 forwarding is off: sysctl net.inet.ip.forwarding=1, and gateway_enable=YES in /etc/rc.conf")
 		}
-		if n.Subnet6.IsValid() && !sysctlOn(ctx, d.h, "net.inet6.ip6.forwarding") {
+		if n.Subnet6.IsValid() && vals["net.inet6.ip6.forwarding"] != "1" {
 			bad = append(bad, "IPv6 forwarding is off: sysctl net.inet6.ip6.forwarding=1, and ipv6_gateway_enable=YES in /etc/rc.conf")
 		}
 	}
@@ -116,9 +121,15 @@ func hasRuleLine(out, line string) bool {
 	return false
 }
 
-func sysctlOn(ctx context.Context, h Host, name string) bool {
-	out, err := run(ctx, h, "sysctl", "-n", name)
-	return err == nil && strings.TrimSpace(out) == "1"
+// parseSysctl reads sysctl(8)'s "name: value" lines.
+func parseSysctl(out string) map[string]string {
+	vals := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			vals[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return vals
 }
 
 // Spec makes the jail a vnet jail for a bridge network: vnet "new", and

@@ -452,13 +452,12 @@ func TestSpecVnet(t *testing.T) {
 }
 
 func TestPreflight(t *testing.T) {
+	const sysctls = "sysctl -i kern.osreldate net.inet.ip.forwarding net.inet6.ip6.forwarding"
 	good := map[string]string{
-		"sysctl -n kern.osreldate":           "1402000\n",
-		"pfctl -s info":                      "Status: Enabled for 0 days 00:10:00           Debug: Urgent\n",
-		"pfctl -s nat":                       "nat-anchor \"stockade/*\" all\nrdr-anchor \"stockade/*\" all\n",
-		"pfctl -s rules":                     "block drop in all\nanchor \"stockade/*\" all\npass out all flags S/SA keep state\n",
-		"sysctl -n net.inet.ip.forwarding":   "1\n",
-		"sysctl -n net.inet6.ip6.forwarding": "1\n",
+		sysctls:          "kern.osreldate: 1402000\nnet.inet.ip.forwarding: 1\nnet.inet6.ip6.forwarding: 1\n",
+		"pfctl -s info":  "Status: Enabled for 0 days 00:10:00           Debug: Urgent\n",
+		"pfctl -s nat":   "nat-anchor \"stockade/*\" all\nrdr-anchor \"stockade/*\" all\n",
+		"pfctl -s rules": "block drop in all\nanchor \"stockade/*\" all\npass out all flags S/SA keep state\n",
 	}
 	for _, tc := range []struct {
 		name     string
@@ -468,17 +467,18 @@ func TestPreflight(t *testing.T) {
 		want     []string
 	}{
 		{name: "ok"},
-		{name: "old", change: map[string]string{"sysctl -n kern.osreldate": "1302000\n"}, want: []string{"FreeBSD 13.3 or later", "1302000"}},
+		{name: "old", change: map[string]string{sysctls: "kern.osreldate: 1302000\nnet.inet.ip.forwarding: 1\nnet.inet6.ip6.forwarding: 1\n"}, want: []string{"FreeBSD 13.3 or later", "1302000"}},
 		{name: "no pf", fail: "pfctl -s info", want: []string{"pf is not loaded: kldload pf"}},
 		{name: "pf off", change: map[string]string{"pfctl -s info": "Status: Disabled\n"}, want: []string{"pf is disabled: pfctl -e"}},
 		{name: "no rdr anchor", change: map[string]string{"pfctl -s nat": "nat-anchor \"stockade/*\" all\n"},
 			want: []string{`lacks rdr-anchor "stockade/*"`, "/etc/pf.conf"}},
 		{name: "no anchors", change: map[string]string{"pfctl -s nat": "", "pfctl -s rules": "anchor \"other/*\" all\n"},
 			want: []string{`lacks nat-anchor "stockade/*", rdr-anchor "stockade/*", anchor "stockade/*"`}},
-		{name: "no forwarding", change: map[string]string{"sysctl -n net.inet.ip.forwarding": "0\n"}, want: []string{"sysctl net.inet.ip.forwarding=1", "gateway_enable=YES"}},
-		{name: "no forwarding6", change: map[string]string{"sysctl -n net.inet6.ip6.forwarding": "0\n"}, want: []string{"net.inet6.ip6.forwarding=1"}},
-		{name: "internal needs no forwarding", internal: true, change: map[string]string{"sysctl -n net.inet.ip.forwarding": "0\n"}},
-		{name: "two at once", change: map[string]string{"pfctl -s info": "Status: Disabled\n", "sysctl -n net.inet.ip.forwarding": "0\n"},
+		{name: "no forwarding", change: map[string]string{sysctls: "kern.osreldate: 1402000\nnet.inet.ip.forwarding: 0\nnet.inet6.ip6.forwarding: 1\n"}, want: []string{"sysctl net.inet.ip.forwarding=1", "gateway_enable=YES"}},
+		{name: "no forwarding6", change: map[string]string{sysctls: "kern.osreldate: 1402000\nnet.inet.ip.forwarding: 1\nnet.inet6.ip6.forwarding: 0\n"}, want: []string{"net.inet6.ip6.forwarding=1"}},
+		{name: "no INET6 in the kernel", change: map[string]string{sysctls: "kern.osreldate: 1402000\nnet.inet.ip.forwarding: 1\n"}, want: []string{"IPv6 forwarding is off"}},
+		{name: "internal needs no forwarding", internal: true, change: map[string]string{sysctls: "kern.osreldate: 1402000\nnet.inet.ip.forwarding: 0\nnet.inet6.ip6.forwarding: 0\n"}},
+		{name: "two at once", change: map[string]string{"pfctl -s info": "Status: Disabled\n", sysctls: "kern.osreldate: 1402000\nnet.inet.ip.forwarding: 0\nnet.inet6.ip6.forwarding: 1\n"},
 			want: []string{"pf is disabled", "; IPv4 forwarding is off"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
