@@ -29,7 +29,7 @@ var e2eBuild struct {
 }
 
 // e2eBinaries builds stockade-runtime and the container test program
-// (../../linux/testdata/ctrprog) once, with CGO_ENABLED=0, and makes this
+// (../../linux/runc/testdata/ctrprog) once, with CGO_ENABLED=0, and makes this
 // test process a child subreaper (as containerd's shim is), so that the
 // containers' processes become its children and their exit statuses can
 // be waited for.
@@ -53,7 +53,7 @@ func e2eBinaries(t *testing.T) (bin, prog string) {
 		if _, err := os.Stat(goBin); err != nil {
 			goBin = "go"
 		}
-		for _, build := range [][]string{{b.bin, "."}, {b.prog, "../../linux/testdata/ctrprog"}} {
+		for _, build := range [][]string{{b.bin, "."}, {b.prog, "../../linux/runc/testdata/ctrprog"}} {
 			cmd := exec.Command(goBin, "build", "-o", build[0], build[1])
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
 			if out, err := cmd.CombinedOutput(); err != nil {
