@@ -286,10 +286,13 @@ func (c *Config) Set(key, value string) error {
 	return nil
 }
 
-// Snapshotters lists the snapshotter names stockade knows.
+// Snapshotters lists the snapshotter names stockade knows: the rows of
+// backend.Snapshotters, in its order (backend's tests check that they
+// agree). Which of them works on a system is the table's to say.
 var Snapshotters = []string{"overlay", "zfs", "unionfs", "copy"}
 
-// Runtimes lists the runtime names stockade knows.
+// Runtimes lists the runtime names stockade knows: the rows of
+// backend.Runtimes, in its order (backend's tests check that they agree).
 var Runtimes = []string{"jail", "runc", "crun"}
 
 // Validate checks values that have a fixed set of choices.

@@ -18,10 +18,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/stockade/stockade/backend"
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
-	"github.com/stockade/stockade/linux/runc"
 	"github.com/stockade/stockade/ociruntime"
 	"github.com/stockade/stockade/snapshot"
 )
@@ -80,25 +80,21 @@ func (a *app) globalArgs(c *cli.Context) []string {
 	return args
 }
 
-// runtime returns the configured container runtime.
+// runtime returns the configured container runtime. A runtime whose
+// program is missing is stockade's own error (125), found before anything
+// is created.
 func (a *app) runtime() (ociruntime.Runtime, error) {
-	switch a.cfg.Runtime {
-	case "runc", "crun":
-		bin := a.cfg.Runc.Binary
-		if a.cfg.Runtime == "crun" && (bin == "" || bin == "runc") {
-			bin = "crun"
-		}
-		// A missing runtime is stockade's own error (125), found before
-		// anything is created.
-		if _, err := exec.LookPath(bin); err != nil {
-			return nil, fmt.Errorf("runtime %s: %w (install it, or set [runc] binary in the configuration)", bin, err)
-		}
-		return runc.New(bin, filepath.Join(a.cfg.State, "runc"), a.log), nil
+	be, err := backend.Runtimes().Lookup(a.cfg.Runtime, runtime.GOOS)
+	if err != nil {
+		return nil, err
 	}
-	if a.cfg.Runtime == "jail" {
-		return jailRuntime(filepath.Join(a.cfg.State, "jail"), a.log)
+	opts := backend.RuntimeOptions{Dir: filepath.Join(a.cfg.State, be.StateDir), Binary: a.cfg.Runc.Binary, Log: a.log}
+	if be.Probe != nil {
+		if err := be.Probe(opts); err != nil {
+			return nil, err
+		}
 	}
-	return nil, fmt.Errorf("runtime %q is not available on %s", a.cfg.Runtime, runtime.GOOS)
+	return be.Open(opts)
 }
 
 func runFlags() []cli.Flag {

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/stockade/stockade/backend"
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/crypt"
 	"github.com/stockade/stockade/image"
@@ -32,8 +33,9 @@ func (a *app) imageService(c *cli.Context) (*image.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := chooseSnapshotter(a.cfg, runtime.GOOS, hostProbes(a.cfg.Root))
-	sn, err := openSnapshotterByName(c.Context, name, a.cfg)
+	snapshotters := backend.Snapshotters(backend.SystemHost())
+	name := snapshotters.Choose(a.cfg, runtime.GOOS)
+	sn, err := snapshotters.Open(c.Context, name, a.cfg)
 	if err != nil {
 		return nil, err
 	}
