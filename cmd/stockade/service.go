@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/nri"
 	"github.com/stockade/stockade/nri/v010"
@@ -151,4 +153,67 @@ func (a *app) service(c *cli.Context) error {
 	case err := <-done:
 		return fmt.Errorf("system service: %w", err)
 	}
+}
+
+// nriInfo is what `system info` says of NRI.
+type nriInfo struct {
+	// Enable is [nri] enable; Service whether `system service` runs.
+	Enable  bool `json:"enable"`
+	Service bool `json:"service"`
+	// Plugins are the current plugins: those registered with the service
+	// when it runs, else the pre-installed ones each command starts.
+	Plugins []string `json:"plugins"`
+	// V010Enable is [nri.v010] enable; V010Plugins its plugin types, in
+	// invocation order.
+	V010Enable  bool     `json:"v010_enable"`
+	V010Plugins []string `json:"v010_plugins"`
+	// Error is why a list could not be read.
+	Error string `json:"error,omitempty"`
+}
+
+func (a *app) nriInfo(ctx context.Context) nriInfo {
+	n := a.cfg.NRI
+	info := nriInfo{Enable: n.Enable, V010Enable: n.V010.Enable, Plugins: []string{}, V010Plugins: []string{}}
+	var errs []error
+	if n.Enable {
+		if c, err := nri.DialService(ctx, nri.ServiceSocket(a.cfg.State)); err == nil {
+			info.Service = true
+			ps, err := c.Plugins(ctx)
+			errs = append(errs, err)
+			info.Plugins = append(info.Plugins, ps...)
+		} else if entries, err := os.ReadDir(n.PluginPath); err == nil {
+			for _, e := range entries {
+				if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+					info.Plugins = append(info.Plugins, e.Name())
+				}
+			}
+		}
+	}
+	if n.V010.Enable {
+		client, err := v010.Load(v010.Config{PluginPath: n.V010.PluginPath, ConfigFile: n.V010.ConfigFile, ConfigDir: n.V010.ConfigDir})
+		errs = append(errs, err)
+		if err == nil {
+			info.V010Plugins = append(info.V010Plugins, client.Plugins()...)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		info.Error = err.Error()
+	}
+	return info
+}
+
+// rows are the NRI lines of `system info`.
+func (i nriInfo) rows(cfg config.NRI) [][2]string {
+	cur := fmt.Sprintf("enable=%t socket=%s service=%s", i.Enable, cfg.SocketPath, map[bool]string{true: "running", false: "not running"}[i.Service])
+	v010 := fmt.Sprintf("enable=%t config=%s", i.V010Enable, cfg.V010.ConfigFile)
+	rows := [][2]string{
+		{"nri", cur},
+		{"nri plugins", orDefault(strings.Join(i.Plugins, ", "), "none")},
+		{"nri 0.1", v010},
+		{"nri 0.1 plugins", orDefault(strings.Join(i.V010Plugins, ", "), "none")},
+	}
+	if i.Error != "" {
+		rows = append(rows, [2]string{"nri error", i.Error})
+	}
+	return rows
 }

@@ -61,18 +61,20 @@ func (a *app) systemCommand() *cli.Command {
 				Usage:  "remove stopped containers and unused content",
 				Action: a.systemPrune,
 			},
+			a.serviceCommand(),
 		},
 	}
 }
 
 type systemInfo struct {
-	Version  string `json:"version"`
-	Commit   string `json:"commit"`
-	GoOS     string `json:"os"`
-	GoArch   string `json:"arch"`
-	GoVer    string `json:"go"`
-	Config   any    `json:"config"`
-	ConfFile string `json:"config_file"`
+	Version  string  `json:"version"`
+	Commit   string  `json:"commit"`
+	GoOS     string  `json:"os"`
+	GoArch   string  `json:"arch"`
+	GoVer    string  `json:"go"`
+	Config   any     `json:"config"`
+	ConfFile string  `json:"config_file"`
+	NRI      nriInfo `json:"nri"`
 }
 
 func (a *app) systemInfo(c *cli.Context) error {
@@ -83,7 +85,7 @@ func (a *app) systemInfo(c *cli.Context) error {
 	ver, commit := version.Get()
 	info := systemInfo{
 		Version: ver, Commit: commit, GoOS: runtime.GOOS, GoArch: runtime.GOARCH,
-		GoVer: runtime.Version(), Config: a.cfg, ConfFile: c.String("config"),
+		GoVer: runtime.Version(), Config: a.cfg, ConfFile: c.String("config"), NRI: a.nriInfo(c.Context),
 	}
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)
@@ -103,9 +105,9 @@ func (a *app) systemInfo(c *cli.Context) error {
 		{"default registry", cfg.DefaultRegistry},
 		{"insecure registries", strings.Join(cfg.InsecureRegistries, ", ")},
 		{"zfs dataset", cfg.ZFS.Dataset},
-		{"nri", fmt.Sprintf("enable=%t plugins=%s v010=%t config=%s", cfg.NRI.Enable, cfg.NRI.PluginPath, cfg.NRI.V010.Enable, cfg.NRI.V010.ConfigFile)},
 		{"log", cfg.LogLevel + ", " + cfg.LogFormat},
 	}
+	rows = append(rows, info.NRI.rows(cfg.NRI)...)
 	for _, r := range rows {
 		fmt.Fprintf(a.stdout, "%-20s %s\n", r[0]+":", r[1])
 	}

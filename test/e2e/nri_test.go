@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -291,17 +292,17 @@ func recorded(t *testing.T, rec, name string) []string {
 func TestNRIPreinstalled(t *testing.T) {
 	mnt := t.TempDir()
 	e, ref, plugins, rec := nriEnv(t, []string{"10-adjust", "20-reject", "30-recorder", "40-crash"},
-		map[string]map[string]any{"10-adjust": {"adjust": true, "mount": mnt}})
+		map[string]map[string]any{"10-adjust": {"adjust": true, "rlimit": true, "mount": mnt}})
 
 	t.Run("adjustments seen from inside the container", func(t *testing.T) {
 		for _, tt := range []struct{ args, want string }{
-			{"env NRI_ADDED", "NRI_ADDED=adjust"},
+			{"env NRI_ADJUST", "NRI_ADJUST=yes"},
 			{"nofile", "nofile=4242/4242"},
 			{"write /nri/hello from-inside", "wrote /nri/hello"},
 		} {
 			r := e.run(append([]string{"run", "--rm", ref}, strings.Fields(tt.args)...)...)
-			if r.code != 0 || strings.TrimSpace(r.stdout) != tt.want {
-				t.Errorf("run %s: want %q: %s", tt.args, tt.want, r)
+			if r.code != 0 || strings.TrimSpace(r.stdout) != tt.want || r.stderr != "" {
+				t.Errorf("run %s: want %q and nothing on stderr: %s", tt.args, tt.want, r)
 			}
 		}
 		if data, err := os.ReadFile(filepath.Join(mnt, "hello")); err != nil || string(data) != "from-inside" {
@@ -312,8 +313,8 @@ func TestNRIPreinstalled(t *testing.T) {
 			Annotations map[string]string `json:"annotations"`
 		}
 		data, err := os.ReadFile(filepath.Join(e.root, "containers", id, "config.json"))
-		if err != nil || json.Unmarshal(data, &spec) != nil || spec.Annotations["nri.test/added"] != "adjust" {
-			t.Errorf("bundle annotations %v (%v): want nri.test/added=adjust", spec.Annotations, err)
+		if err != nil || json.Unmarshal(data, &spec) != nil || spec.Annotations["nri.test/adjust"] != "yes" {
+			t.Errorf("bundle annotations %v (%v): want nri.test/adjust=yes", spec.Annotations, err)
 		}
 		e.must("rm", "annotated")
 	})
@@ -368,8 +369,8 @@ func TestNRIPreinstalled(t *testing.T) {
 	})
 
 	t.Run("a plugin that crashes mid-request is dropped, the container runs", func(t *testing.T) {
-		r := e.run("run", "--rm", "--annotation", "nri.test/crash=crash", ref, "env", "NRI_ADDED")
-		if r.code != 0 || strings.TrimSpace(r.stdout) != "NRI_ADDED=adjust" {
+		r := e.run("run", "--rm", "--annotation", "nri.test/crash=crash", ref, "env", "NRI_ADJUST")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "NRI_ADJUST=yes" {
 			t.Fatalf("want the container run without the crashed plugin: %s", r)
 		}
 		if !strings.Contains(r.stderr, "40-crash") {
@@ -380,4 +381,186 @@ func TestNRIPreinstalled(t *testing.T) {
 	if left := processesOf(plugins); len(left) > 0 {
 		t.Errorf("plugin processes left: %v", left)
 	}
+}
+
+// startService starts `stockade system service` in the env and waits until
+// it serves. It returns the process and its stderr.
+func (e *env) startService(t *testing.T) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(stockadeBin, "--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml"), "system", "service")
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	eventually(t, 20*time.Second, "the service to start", func() bool {
+		return strings.Contains(logs.String(), "NRI service started")
+	})
+	return cmd, logs
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type infoNRI struct {
+	NRI struct {
+		Service     bool     `json:"service"`
+		Plugins     []string `json:"plugins"`
+		V010Plugins []string `json:"v010_plugins"`
+	} `json:"nri"`
+}
+
+func (e *env) nriInfo() infoNRI {
+	e.t.Helper()
+	var info infoNRI
+	r := e.must("system", "info", "--format", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
+		e.t.Fatalf("system info: %v: %s", err, r.stdout)
+	}
+	return info
+}
+
+func TestNRIService(t *testing.T) {
+	e, ref, plugins, rec := nriEnv(t, []string{"10-adjust"}, map[string]map[string]any{"10-adjust": {"adjust": true}})
+	e.must("run", "-d", "--name", "longrun", ref, "sleep", "60s")
+
+	if r := e.must("system", "info"); !strings.Contains(r.stdout, "service=not running") || !strings.Contains(r.stdout, "10-adjust") {
+		t.Errorf("system info without the service:\n%s", r.stdout)
+	}
+	svc, logs := e.startService(t)
+
+	// An external plugin connects to [nri] socket_path.
+	extConf := filepath.Join(e.dir, "ext.json")
+	os.WriteFile(extConf, []byte(fmt.Sprintf(`{"record":%q,"adjust":true}`, rec)), 0o644)
+	ext := exec.Command(testBin(t, "nriplugin"), "-name", "ext", "-idx", "50", "-socket", filepath.Join(e.dir, "nri.sock"), "-config", extConf)
+	var extLog syncBuffer
+	ext.Stdout, ext.Stderr = &extLog, &extLog
+	if err := ext.Start(); err != nil {
+		t.Fatal(err)
+	}
+	extDone := make(chan error, 1)
+	go func() { extDone <- ext.Wait() }()
+	t.Cleanup(func() { ext.Process.Kill() })
+	eventually(t, 20*time.Second, "the external plugin to register", func() bool {
+		return slicesContain(e.nriInfo().NRI.Plugins, "50-ext")
+	})
+	if info := e.nriInfo(); !info.NRI.Service || !slicesContain(info.NRI.Plugins, "10-adjust") {
+		t.Errorf("system info with the service: %+v", info)
+	}
+	if data, _ := os.ReadFile(rec); !strings.Contains(string(data), "ext Synchronize - pods=1 containers=1") {
+		t.Errorf("the external plugin was not synchronized with the running container:\n%s", data)
+	}
+
+	t.Run("external and pre-installed plugins adjust containers", func(t *testing.T) {
+		for _, v := range []string{"NRI_EXT", "NRI_ADJUST"} {
+			if r := e.run("run", "--rm", ref, "env", v); r.code != 0 || strings.TrimSpace(r.stdout) != v+"=yes" {
+				t.Errorf("env %s: %s", v, r)
+			}
+		}
+	})
+
+	t.Run("the external plugin sees every event", func(t *testing.T) {
+		e.must("run", "-d", "--name", "selfexit", ref, "exit", "3")
+		eventually(t, 20*time.Second, "StopContainer", func() bool {
+			data, _ := os.ReadFile(rec)
+			return strings.Contains(string(data), "ext StopContainer selfexit")
+		})
+		e.must("rm", "selfexit")
+		var got []string
+		for _, l := range recorded(t, rec, "selfexit") {
+			if strings.HasPrefix(l, "ext ") {
+				got = append(got, strings.TrimPrefix(l, "ext "))
+			}
+		}
+		want := []string{
+			"RunPodSandbox", "CreateContainer pod=selfexit", "StartContainer pid=true", "PostStartContainer",
+			"StopContainer exit=3", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("external plugin saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+
+	t.Run("an external plugin's refusal fails the create", func(t *testing.T) {
+		r := e.run("run", "--name", "refused", "--annotation", "nri.test/reject=ext", ref, "echo", "never")
+		if r.code == 0 || !strings.Contains(r.stderr, "nri plugin 50-ext: rejected by the test policy") {
+			t.Errorf("want the external plugin's refusal: %s", r)
+		}
+		for _, p := range e.ps() {
+			if p.Name == "refused" {
+				t.Errorf("container left: %+v", p)
+			}
+		}
+	})
+
+	t.Run("an external plugin that crashes mid-request is dropped", func(t *testing.T) {
+		r := e.run("run", "--rm", "--annotation", "nri.test/crash=ext", ref, "echo", "survived")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "survived" {
+			t.Fatalf("want the container to run without the plugin: %s", r)
+		}
+		select {
+		case <-extDone:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the plugin did not exit")
+		}
+		eventually(t, 10*time.Second, "the crashed plugin to leave the list", func() bool {
+			return !slicesContain(e.nriInfo().NRI.Plugins, "50-ext")
+		})
+	})
+
+	t.Run("SIGTERM stops the service cleanly", func(t *testing.T) {
+		svc.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- svc.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("service exit: %v\n%s", err, logs.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("service still running 15s after SIGTERM:\n%s", logs.String())
+		}
+		for _, p := range []string{filepath.Join(e.dir, "nri.sock"), filepath.Join(e.state, "nri-service.sock")} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("%s left: %v", p, err)
+			}
+		}
+		if left := processesOf(plugins); len(left) > 0 {
+			t.Errorf("plugin processes left: %v", left)
+		}
+		// Without the service, commands start the pre-installed plugins.
+		if r := e.run("run", "--rm", ref, "env", "NRI_ADJUST"); r.code != 0 || strings.TrimSpace(r.stdout) != "NRI_ADJUST=yes" {
+			t.Errorf("pre-installed plugin without the service: %s", r)
+		}
+	})
+}
+
+func slicesContain(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

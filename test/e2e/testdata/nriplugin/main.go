@@ -4,13 +4,13 @@
 // run by hand as an external plugin, from -config. The configuration is
 // JSON:
 //
-//	{"record": FILE, "adjust": true, "mount": DIR}
+//	{"record": FILE, "adjust": true, "rlimit": true, "mount": DIR}
 //
-// record appends "PLUGIN EVENT CONTAINER [DETAIL]" lines to FILE for every
-// event. adjust adds to every container the env NRI_ADDED=PLUGIN, the
-// annotation nri.test/added=PLUGIN, RLIMIT_NOFILE 4242 and, with mount, a
-// bind mount of DIR on /nri (PLUGIN is the plugin's name without its
-// index). Annotations of the container pick a
+// PLUGIN below is the plugin's name without its index. record appends
+// "PLUGIN EVENT CONTAINER [DETAIL]" lines to FILE for every event. adjust
+// adds to every container the env NRI_PLUGIN=yes (the name in upper case)
+// and the annotation nri.test/PLUGIN=yes; rlimit sets RLIMIT_NOFILE to
+// 4242; mount bind-mounts DIR on /nri. Annotations of the container pick a
 // misbehaviour: nri.test/reject=PLUGIN fails CreateContainer,
 // nri.test/crash=PLUGIN exits the plugin in the middle of CreateContainer.
 package main
@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/containerd/nri/pkg/api"
@@ -31,6 +32,7 @@ import (
 type config struct {
 	Record string `json:"record"`
 	Adjust bool   `json:"adjust"`
+	Rlimit bool   `json:"rlimit"`
 	Mount  string `json:"mount"`
 }
 
@@ -107,9 +109,11 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 		return nil, nil, nil
 	}
 	adj := &api.ContainerAdjustment{}
-	adj.AddEnv("NRI_ADDED", p.name)
-	adj.AddAnnotation("nri.test/added", p.name)
-	adj.AddRlimit("RLIMIT_NOFILE", 4242, 4242)
+	adj.AddEnv("NRI_"+strings.ToUpper(strings.ReplaceAll(p.name, "-", "_")), "yes")
+	adj.AddAnnotation("nri.test/"+p.name, "yes")
+	if p.cfg.Rlimit {
+		adj.AddRlimit("RLIMIT_NOFILE", 4242, 4242)
+	}
 	if p.cfg.Mount != "" {
 		adj.AddMount(&api.Mount{Destination: "/nri", Source: p.cfg.Mount, Type: "bind", Options: []string{"rbind", "rw"}})
 	}
