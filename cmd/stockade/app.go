@@ -188,3 +188,12 @@ func oneLineUsageErrors(cmds []*cli.Command, parent string) {
 		oneLineUsageErrors(cmd.Subcommands, name)
 	}
 }
+
+// args checks the number of positional arguments.
+func args(c *cli.Context, min, max int) error {
+	n := c.NArg()
+	if n < min || (max >= 0 && n > max) {
+		return fmt.Errorf("%s: wrong number of arguments (usage: %s %s)", c.Command.FullName(), c.Command.FullName(), c.Command.ArgsUsage)
+	}
+	return nil
+}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -114,15 +112,6 @@ func keyFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "key", Usage: "decrypt with the private key in `FILE[:PASSWORD]` (PEM, DER, JWK, GPG secret key, PKCS#11 key file) or provider:NAME (repeatable; the keys of decryption_keys_path are always tried)"},
 		&cli.StringSliceFlag{Name: "dec-recipient", Usage: "pkcs7:`CERT`: the certificate PKCS7 decryption needs with its key (repeatable)"},
 	}
-}
-
-// args checks the number of positional arguments.
-func args(c *cli.Context, min, max int) error {
-	n := c.NArg()
-	if n < min || (max >= 0 && n > max) {
-		return fmt.Errorf("%s: wrong number of arguments (usage: %s %s)", c.Command.FullName(), c.Command.FullName(), c.Command.ArgsUsage)
-	}
-	return nil
 }
 
 func (a *app) pull(c *cli.Context) error {
@@ -407,39 +396,4 @@ func (a *app) exportImage(c *cli.Context) error {
 		return err
 	}
 	return svc.Export(c.Context, c.Args().Get(0), c.Args().Get(1))
-}
-
-func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
-
-func since(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := time.Since(t).Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours ago", int(d.Hours()))
-	}
-	return strings.TrimSpace(fmt.Sprintf("%d days ago", int(d.Hours()/24)))
 }

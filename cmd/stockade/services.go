@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,8 +19,10 @@ import (
 	"github.com/stockade/stockade/backend"
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/crypt"
+	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/metadata"
+	"github.com/stockade/stockade/ociruntime"
 )
 
 // imageService opens, once per command, what the image commands need: the
@@ -130,4 +133,75 @@ func recipients(c *cli.Context, flag string) (image.EncryptFunc, error) {
 		return nil, err
 	}
 	return rc.Encrypt, nil
+}
+
+// engine opens, once per command, the engine over the image service.
+func (a *app) engine(c *cli.Context) (*engine.Engine, error) {
+	if a.eng != nil {
+		return a.eng, nil
+	}
+	svc, err := a.imageService(c)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := a.runtime()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the stockade binary: %w", err)
+	}
+	global := a.globalArgs(c)
+	e := &engine.Engine{
+		Root: a.cfg.Root, StateDir: a.cfg.State, DB: svc.DB, Images: svc,
+		Snapshotter: svc.Snapshotter, SnapshotterName: svc.SnapshotterName,
+		Runtime: rt, GOOS: runtime.GOOS, Log: a.log,
+	}
+	if e.Hooks, err = a.hooks(c, e); err != nil {
+		return nil, err
+	}
+	e.MonitorCommand = func(id string, waitAttach bool) *exec.Cmd {
+		args := append(append([]string{}, global...), "monitor")
+		if waitAttach {
+			args = append(args, "--wait-attach")
+		}
+		cmd := exec.Command(self, append(args, id)...)
+		if f, err := os.OpenFile(filepath.Join(a.cfg.State, "monitor.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+			cmd.Stderr = f
+		}
+		return cmd
+	}
+	a.eng = e
+	return e, nil
+}
+
+// globalArgs repeats this invocation's effective global settings for a
+// re-exec of stockade (the monitor).
+func (a *app) globalArgs(c *cli.Context) []string {
+	args := []string{"--root", a.cfg.Root, "--state", a.cfg.State, "--log-level", a.cfg.LogLevel, "--log-format", a.cfg.LogFormat}
+	if a.cfg.Snapshotter != "" {
+		args = append(args, "--snapshotter", a.cfg.Snapshotter)
+	}
+	if c.IsSet("config") {
+		args = append(args, "--config", c.String("config"))
+	}
+	return args
+}
+
+// runtime returns the configured container runtime. A runtime whose
+// program is missing is stockade's own error (125), found before anything
+// is created.
+func (a *app) runtime() (ociruntime.Runtime, error) {
+	be, err := backend.Runtimes().Lookup(a.cfg.Runtime, runtime.GOOS)
+	if err != nil {
+		return nil, err
+	}
+	opts := backend.RuntimeOptions{Dir: filepath.Join(a.cfg.State, be.StateDir), Binary: a.cfg.Runc.Binary, Log: a.log}
+	if be.Probe != nil {
+		if err := be.Probe(opts); err != nil {
+			return nil, err
+		}
+	}
+	return be.Open(opts)
 }

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/stockade/stockade/bundle"
+	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/snapshot"
+	"github.com/urfave/cli/v2"
+)
+
+// runFlags are the flags run and create share.
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "name", Usage: "container name (default: generated)"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V (K alone takes it from here)"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro]"},
+		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user[:group] or uid[:gid]"},
+		&cli.StringFlag{Name: "hostname", Usage: "container host name"},
+		&cli.StringFlag{Name: "entrypoint", Usage: "override the image's entrypoint"},
+		&cli.StringFlag{Name: "restart", Value: "no", Usage: "no, on-failure[:N], always, unless-stopped"},
+		&cli.StringFlag{Name: "network", Usage: "host or none"},
+		&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit, e.g. 512m"},
+		&cli.StringFlag{Name: "cpus", Usage: "CPU limit, e.g. 1.5"},
+		&cli.Int64Flag{Name: "pids-limit", Usage: "maximum number of processes"},
+		&cli.BoolFlag{Name: "read-only", Usage: "mount the root file system read-only"},
+		&cli.StringSliceFlag{Name: "tmpfs", Usage: "mount a tmpfs at PATH[:OPTIONS]"},
+		&cli.StringSliceFlag{Name: "annotation", Usage: "add an OCI annotation K=V"},
+		&cli.StringSliceFlag{Name: "storage-opt", Usage: "root file system option: size=SIZE (a quota, zfs snapshotter)"},
+		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		&cli.StringFlag{Name: "platform", Usage: "platform of an image to pull"},
+		&cli.StringSliceFlag{Name: "key", Usage: "decryption key FILE[:password] for an encrypted image to pull (repeatable)"},
+		&cli.StringSliceFlag{Name: "dec-recipient", Usage: "pkcs7:CERT needed with PKCS7 keys (repeatable)"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no pull progress"},
+	}
+}
+
+// createFromFlags pulls the image if needed and creates the container.
+func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool) (*engine.Container, error) {
+	if c.NArg() < 1 {
+		return nil, fmt.Errorf("%s: an IMAGE is required (usage: %s %s)", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
+	}
+	ref := c.Args().First()
+	img, err := e.Images.Get(c.Context, ref)
+	if errors.Is(err, image.ErrNotFound) {
+		dec, derr := a.decrypter(c)
+		if derr != nil {
+			return nil, derr
+		}
+		img, err = e.Images.Pull(c.Context, ref, image.PullOptions{Platform: c.String("platform"), Decrypt: dec})
+	}
+	if err != nil {
+		return nil, err
+	}
+	policy, err := engine.ParseRestartPolicy(c.String("restart"))
+	if err != nil {
+		return nil, err
+	}
+	if autoRemove && policy.Name != "no" {
+		return nil, errors.New("--rm and --restart cannot be used together")
+	}
+	env, err := expandEnv(c.StringSlice("env"))
+	if err != nil {
+		return nil, err
+	}
+	annotations := map[string]string{}
+	for _, kv := range c.StringSlice("annotation") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--annotation %q: want KEY=VALUE", kv)
+		}
+		annotations[k] = v
+	}
+	opts := bundle.Options{
+		Args:        c.Args().Tail(),
+		Env:         env,
+		Volumes:     c.StringSlice("volume"),
+		Workdir:     c.String("workdir"),
+		User:        c.String("user"),
+		Hostname:    c.String("hostname"),
+		ReadOnly:    c.Bool("read-only"),
+		Tmpfs:       c.StringSlice("tmpfs"),
+		Memory:      c.String("memory"),
+		CPUs:        c.String("cpus"),
+		PidsLimit:   c.Int64("pids-limit"),
+		Network:     c.String("network"),
+		Annotations: annotations,
+		Terminal:    c.Bool("tty"),
+	}
+	if c.IsSet("entrypoint") {
+		opts.EntrypointSet = true
+		if ep := c.String("entrypoint"); ep != "" {
+			opts.Entrypoint = []string{ep}
+		}
+	}
+	storage := map[string]string{}
+	for _, kv := range c.StringSlice("storage-opt") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k != "size" || v == "" {
+			return nil, fmt.Errorf("--storage-opt %q: only size=SIZE is known", kv)
+		}
+		q, ok := e.Snapshotter.(snapshot.Quota)
+		if !ok {
+			return nil, fmt.Errorf("--storage-opt size: needs the zfs snapshotter (this is %s)", e.SnapshotterName)
+		}
+		if _, err := q.ParseQuota(v); err != nil {
+			return nil, fmt.Errorf("--storage-opt %q: %w", kv, err)
+		}
+		storage[snapshot.LabelSize] = v
+	}
+	return e.Create(c.Context, engine.CreateOptions{
+		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
+		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
+	})
+}
+
+// expandEnv turns "K" into "K=<value here>", as docker -e does.
+func expandEnv(in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, kv := range in {
+		if kv == "" || kv[0] == '=' {
+			return nil, fmt.Errorf("-e %q: want KEY=VALUE or KEY", kv)
+		}
+		if !strings.Contains(kv, "=") {
+			v, ok := os.LookupEnv(kv)
+			if !ok {
+				continue
+			}
+			kv += "=" + v
+		}
+		out = append(out, kv)
+	}
+	return out, nil
+}
+
+// create is `create [flags] IMAGE [CMD...]`: it prints the new id.
+func (a *app) create(c *cli.Context) error {
+	e, err := a.engine(c)
+	if err != nil {
+		return err
+	}
+	ctr, err := a.createFromFlags(c, e, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, ctr.ID)
+	return nil
+}
+
+// run is `run [flags] IMAGE [CMD...]`: create, start, and unless -d,
+// attach and exit with the container's code.
+func (a *app) run(c *cli.Context) error {
+	e, err := a.engine(c)
+	if err != nil {
+		return err
+	}
+	detach := c.Bool("detach")
+	ctr, err := a.createFromFlags(c, e, c.Bool("rm"))
+	if err != nil {
+		return err
+	}
+	if _, err := e.Start(c.Context, ctr.ID, !detach); err != nil {
+		if c.Bool("rm") {
+			e.Remove(context.WithoutCancel(c.Context), ctr.ID, true)
+		}
+		return startExit(err)
+	}
+	if detach {
+		fmt.Fprintln(a.stdout, ctr.ID)
+		return nil
+	}
+	return a.attach(c, e, ctr, true)
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stockade/stockade/engine"
+	"github.com/urfave/cli/v2"
+)
+
+// psEntry is one container in `ps --format json`.
+type psEntry struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Image    string            `json:"image"`
+	Command  []string          `json:"command"`
+	Created  time.Time         `json:"created"`
+	Status   string            `json:"status"`
+	State    engine.State      `json:"state"`
+	Restart  string            `json:"restart"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	ExitCode int               `json:"exitCode"`
+}
+
+// ps is `ps [-a] [-q] [--format json]`.
+func (a *app) ps(c *cli.Context) error {
+	asJSON, err := checkFormat(c)
+	if err != nil {
+		return err
+	}
+	e, err := a.engine(c)
+	if err != nil {
+		return err
+	}
+	all, err := e.List(c.Context)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	entries := []psEntry{}
+	for _, ctr := range all {
+		if !c.Bool("all") && !ctr.State.Running() {
+			continue
+		}
+		entries = append(entries, psEntry{
+			ID: ctr.ID, Name: ctr.Name, Image: ctr.Image, Command: ctr.Command, Created: ctr.Created,
+			Status: ctr.State.Describe(now), State: ctr.State, Restart: ctr.Restart.String(),
+			Labels: ctr.Labels, ExitCode: ctr.State.ExitCode,
+		})
+	}
+	if asJSON {
+		return writeJSON(a.stdout, entries)
+	}
+	if c.Bool("quiet") {
+		for _, p := range entries {
+			fmt.Fprintln(a.stdout, p.ID[:12])
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAME")
+	for _, p := range entries {
+		cmd := strings.Join(p.Command, " ")
+		if len(cmd) > 30 {
+			cmd = cmd[:27] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\n", p.ID[:12], p.Image, cmd, since(p.Created), p.Status, p.Name)
+	}
+	return tw.Flush()
+}
