@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -218,20 +219,26 @@ func (m *Manager) attach(ctx context.Context, c *engine.Container, pid int) erro
 				return fmt.Errorf("container %s: %w", c.Name, err)
 			}
 		}
+		t0 := time.Now()
 		if err := m.Driver.Preflight(ctx, n); err != nil {
 			return err
 		}
+		t1 := time.Now()
 		if err := m.Driver.EnsureNetwork(ctx, n); err != nil {
 			return fmt.Errorf("network %s: %w", n.Name, err)
 		}
+		t2 := time.Now()
 		if err := m.Driver.Attach(ctx, n, ep, m.sandbox(c, pid)); err != nil {
 			return fmt.Errorf("container %s: network %s: %w", c.Name, n.Name, err)
 		}
+		t3 := time.Now()
 		if m.StartDNS != nil {
 			if err := m.StartDNS(ctx, n); err != nil {
 				m.logger().Warn("network name server", "network", n.Name, "error", err)
 			}
 		}
+		m.logger().Debug("attached", "container", c.Name, "network", n.Name, "addr", ep.Addr,
+			"preflight", t1.Sub(t0), "ensure", t2.Sub(t1), "attach", t3.Sub(t2), "dns", time.Since(t3))
 	}
 	return nil
 }
