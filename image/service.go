@@ -276,6 +276,9 @@ func (s *Service) Remove(ctx context.Context, names ...string) error {
 
 // GC removes blobs not reachable from index.json and image layer
 // snapshots no image uses, waiting for running pulls to finish first.
+// Then a snapshotter that can (snapshot.Cleaner) removes what interrupted
+// operations left under its root: directories of a Prepare or Remove that
+// never finished, stale mounts. `system check` and `system prune` run it.
 func (s *Service) GC(ctx context.Context) error {
 	store, err := s.Content(ctx)
 	if err != nil {
@@ -283,6 +286,11 @@ func (s *Service) GC(ctx context.Context) error {
 	}
 	if err := s.collect(ctx, store, true); err != nil {
 		return fmt.Errorf("gc: %w", err)
+	}
+	if c, ok := s.Snapshotter.(snapshot.Cleaner); ok {
+		if err := c.Cleanup(ctx); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
 	}
 	return nil
 }
