@@ -27,8 +27,9 @@ type Problem struct {
 // Check looks for what an interrupted command can leave behind and, when
 // repair is set, fixes it: container records that say running without a
 // monitor, container roots without a record, run directories without a
-// container, stale layer extractions and unreferenced content (through
-// the image service's garbage collection).
+// container, stale layer extractions, unreferenced content and what
+// crashes left under the snapshotter's root (through the image service's
+// garbage collection, which calls a snapshot.Cleaner's Cleanup).
 func (e *Engine) Check(ctx context.Context, repair bool) ([]Problem, error) {
 	all, err := e.records(ctx)
 	if err != nil {
