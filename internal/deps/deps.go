@@ -6,9 +6,6 @@
 package deps
 
 import (
-	_ "github.com/containerd/nri/pkg/adaptation"
-	_ "github.com/containerd/nri/pkg/stub"
-	_ "github.com/containerd/nri/types/v1"
 	_ "github.com/google/nftables"
 	_ "github.com/miekg/dns"
 	_ "github.com/vishvananda/netlink"
