@@ -7,16 +7,17 @@ import (
 	"os"
 	"strings"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/snapshot"
-	"github.com/urfave/cli/v2"
 )
 
 // runFlags are the flags run and create share.
 func runFlags() []cli.Flag {
-	return []cli.Flag{
+	return append(networkFlags(),
 		&cli.StringFlag{Name: "name", Usage: "container name (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V (K alone takes it from here)"},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro]"},
@@ -25,7 +26,6 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "hostname", Usage: "container host name"},
 		&cli.StringFlag{Name: "entrypoint", Usage: "override the image's entrypoint"},
 		&cli.StringFlag{Name: "restart", Value: "no", Usage: "no, on-failure[:N], always, unless-stopped"},
-		&cli.StringFlag{Name: "network", Usage: "host or none"},
 		&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit, e.g. 512m"},
 		&cli.StringFlag{Name: "cpus", Usage: "CPU limit, e.g. 1.5"},
 		&cli.Int64Flag{Name: "pids-limit", Usage: "maximum number of processes"},
@@ -39,7 +39,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "key", Usage: "decryption key FILE[:password] for an encrypted image to pull (repeatable)"},
 		&cli.StringSliceFlag{Name: "dec-recipient", Usage: "pkcs7:CERT needed with PKCS7 keys (repeatable)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no pull progress"},
-	}
+	)
 }
 
 // createFromFlags pulls the image if needed and creates the container.
@@ -78,6 +78,10 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		}
 		annotations[k] = v
 	}
+	exts, netMode, err := networkRequest(c, e.Images, img)
+	if err != nil {
+		return nil, err
+	}
 	opts := bundle.Options{
 		Args:        c.Args().Tail(),
 		Env:         env,
@@ -90,7 +94,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		Memory:      c.String("memory"),
 		CPUs:        c.String("cpus"),
 		PidsLimit:   c.Int64("pids-limit"),
-		Network:     c.String("network"),
+		Network:     netMode,
 		Annotations: annotations,
 		Terminal:    c.Bool("tty"),
 	}
@@ -118,6 +122,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	return e.Create(c.Context, engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
 		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
+		Extensions: exts,
 	})
 }
 

@@ -6,8 +6,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/stockade/stockade/engine"
 	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/engine"
 )
 
 // psEntry is one container in `ps --format json`.
@@ -22,6 +23,8 @@ type psEntry struct {
 	Restart  string            `json:"restart"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	ExitCode int               `json:"exitCode"`
+	// Ports are the published ports, "127.0.0.1:8080->80/tcp".
+	Ports []string `json:"ports,omitempty"`
 }
 
 // ps is `ps [-a] [-q] [--format json]`.
@@ -47,7 +50,7 @@ func (a *app) ps(c *cli.Context) error {
 		entries = append(entries, psEntry{
 			ID: ctr.ID, Name: ctr.Name, Image: ctr.Image, Command: ctr.Command, Created: ctr.Created,
 			Status: ctr.State.Describe(now), State: ctr.State, Restart: ctr.Restart.String(),
-			Labels: ctr.Labels, ExitCode: ctr.State.ExitCode,
+			Labels: ctr.Labels, ExitCode: ctr.State.ExitCode, Ports: formatPorts(ctr),
 		})
 	}
 	if asJSON {
@@ -60,13 +63,13 @@ func (a *app) ps(c *cli.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAME")
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAME")
 	for _, p := range entries {
 		cmd := strings.Join(p.Command, " ")
 		if len(cmd) > 30 {
 			cmd = cmd[:27] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\n", p.ID[:12], p.Image, cmd, since(p.Created), p.Status, p.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", p.ID[:12], p.Image, cmd, since(p.Created), p.Status, strings.Join(p.Ports, ", "), p.Name)
 	}
 	return tw.Flush()
 }
