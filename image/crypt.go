@@ -270,7 +270,7 @@ func (s *Service) rewriteImage(ctx context.Context, src, dst string, check func(
 	var created []digest.Digest
 	for _, c := range rec.ChainIDs {
 		if _, err := s.Snapshotter.Stat(ctx, c.String()); errors.Is(err, snapshot.ErrNotFound) {
-			created, err = s.fetchAndUnpack(ctx, nil, store, img, nil)
+			created, err = s.unpackImage(ctx, store, img, nil, storedBlobs)
 			if err != nil {
 				release()
 				leased = false

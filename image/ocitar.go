@@ -318,7 +318,7 @@ func (s *Service) importImage(ctx context.Context, store *content.Store, desc oc
 			return nil, nil, err
 		}
 	}
-	created, err := s.fetchAndUnpack(ctx, nil, store, img, s.Decrypt)
+	created, err := s.unpackImage(ctx, store, img, s.Decrypt, storedBlobs)
 	if err != nil {
 		return nil, created, err
 	}

@@ -6,9 +6,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/stockade/stockade/engine"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/stockade/stockade/engine"
 )
 
 // attach streams a container's output until it exits and returns its

@@ -1,8 +1,6 @@
 package main
 
-import (
-	"github.com/urfave/cli/v2"
-)
+import "github.com/urfave/cli/v2"
 
 // containerCommands are the container verbs; each one's action lives in
 // the file of its family (create.go, lifecycle.go, ps.go, logs.go,

@@ -1,8 +1,9 @@
 package main
 
 import (
-	"github.com/stockade/stockade/engine"
 	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/engine"
 )
 
 // exec is `exec [-i] [-t] [-d] [-e] [-u] [-w] CONTAINER CMD...`; it exits

@@ -6,9 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/ociruntime"
-	"github.com/urfave/cli/v2"
 )
 
 // startExit maps a start failure to Docker's exit codes: 127 when the

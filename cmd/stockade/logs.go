@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/stockade/stockade/engine"
 	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/engine"
 )
 
 // logs is `logs [-f] [--tail N] [--since T] [--timestamps] CONTAINER`.
