@@ -58,7 +58,7 @@ func (a *app) systemCommand() *cli.Command {
 			},
 			{
 				Name:   "prune",
-				Usage:  "remove stopped containers and unused content",
+				Usage:  "remove stopped containers, unused networks and unused content",
 				Action: a.systemPrune,
 			},
 			a.serviceCommand(),
@@ -253,6 +253,9 @@ func (a *app) systemPrune(c *cli.Context) error {
 			}
 			fmt.Fprintf(a.stdout, "removed container %s\n", ctr.Name)
 		}
+	}
+	if err := a.networkPrune(c); err != nil {
+		return err
 	}
 	return e.Images.GC(c.Context)
 }
