@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+// AttachOptions are the streams of Attach.
+type AttachOptions struct {
+	// Stdin, when set, is sent to the container (which must be
+	// interactive); its end closes the container's stdin.
+	Stdin io.Reader
+	// Stdout and Stderr receive the container's output.
+	Stdout, Stderr io.Writer
+	// Start starts a container whose monitor waits for its first client.
+	Start bool
+	// Resize carries terminal sizes (rows, cols) to a container with a
+	// pseudo-terminal.
+	Resize <-chan [2]uint16
+}
+
+// Attach connects to the container's monitor, streams until the
+// container exits for good, and returns its exit code.
+func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", e.socketPath(id))
+	if err != nil {
+		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+	}
+	defer conn.Close()
+	var wmu sync.Mutex // frames from the stdin and resize goroutines
+	hello, _ := json.Marshal(AttachHello{Stdin: opts.Stdin != nil, Start: opts.Start})
+	if err := WriteFrame(conn, FrameHello, hello); err != nil {
+		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+	}
+	if opts.Stdin != nil {
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := opts.Stdin.Read(buf)
+				if n > 0 {
+					wmu.Lock()
+					werr := WriteFrame(conn, FrameStdin, buf[:n])
+					wmu.Unlock()
+					if werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					wmu.Lock()
+					WriteFrame(conn, FrameStdinClose, nil)
+					wmu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	if opts.Resize != nil {
+		go func() {
+			for sz := range opts.Resize {
+				wmu.Lock()
+				err := WriteFrame(conn, FrameResize, ResizePayload(sz[0], sz[1]))
+				wmu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		conn.Close()
+	}()
+	for {
+		kind, payload, err := ReadFrame(conn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			// The monitor went away without an exit frame: ask the record.
+			c, gerr := e.Get(context.WithoutCancel(ctx), id)
+			if gerr != nil {
+				return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+			}
+			return c.State.ExitCode, nil
+		}
+		switch kind {
+		case FrameStdout:
+			if opts.Stdout != nil {
+				opts.Stdout.Write(payload)
+			}
+		case FrameStderr:
+			if opts.Stderr != nil {
+				opts.Stderr.Write(payload)
+			}
+		case FrameExit:
+			var m ExitMessage
+			if err := json.Unmarshal(payload, &m); err != nil {
+				return 0, fmt.Errorf("attach %s: exit frame: %w", shortID(id), err)
+			}
+			if m.Error != "" {
+				return m.ExitCode, &StartError{Container: shortID(id), Msg: m.Error, Code: m.ExitCode}
+			}
+			return m.ExitCode, nil
+		}
+	}
+}
