@@ -277,3 +277,23 @@ func DNSReady(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.Size() > 0 && DNSRunning(path)
 }
+
+// StopDNS asks the name server of a network, if one runs, to exit
+// (SIGTERM to the pid its locked pid file names); network rm uses it.
+func StopDNS(path string) error {
+	if !DNSRunning(path) {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("%s: no pid", path)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stop name server %d: %w", pid, err)
+	}
+	return nil
+}

@@ -130,6 +130,9 @@ func TestDNSPidFile(t *testing.T) {
 	if _, err := LockDNSPidFile(path); err != ErrDNSRunning {
 		t.Fatalf("second lock: %v", err)
 	}
+	if err := StopDNS(path + ".other"); err != nil {
+		t.Fatalf("StopDNS of no server: %v", err)
+	}
 	f.Close()
 	if DNSRunning(path) || DNSReady(path) {
 		t.Fatal("running after the lock went")

@@ -101,6 +101,13 @@ func (a *app) dnsStarter(global []string) func(ctx context.Context, n *network.N
 	}
 }
 
+// stopDNS stops the name server of a removed network.
+func (a *app) stopDNS(name string) {
+	if err := network.StopDNS(network.DNSPidFile(a.networkStateDir(), name)); err != nil {
+		a.log.Warn("network name server", "network", name, "error", err)
+	}
+}
+
 func (a *app) networkCommands() []*cli.Command {
 	return []*cli.Command{
 		{
@@ -348,6 +355,7 @@ func (a *app) networkRemove(c *cli.Context) error {
 			errs = append(errs, err)
 			continue
 		}
+		a.stopDNS(name)
 		fmt.Fprintln(a.stdout, name)
 	}
 	return errors.Join(errs...)
@@ -389,6 +397,7 @@ func (a *app) pruneNetworks(c *cli.Context) ([]string, error) {
 			errs = append(errs, err)
 			continue
 		}
+		a.stopDNS(n.Name)
 		removed = append(removed, n.Name)
 	}
 	return removed, errors.Join(errs...)
