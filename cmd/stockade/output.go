@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/urfave/cli/v2"
 )
 
 // writeJSON writes v as indented JSON, the shape of every --format json.
@@ -43,4 +45,21 @@ func since(t time.Time) string {
 		return fmt.Sprintf("%d hours ago", int(d.Hours()))
 	}
 	return strings.TrimSpace(fmt.Sprintf("%d days ago", int(d.Hours()/24)))
+}
+
+// formatFlag is the --format flag of the listings: table or json.
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "format", Usage: "output format: table or json", Value: "table"}
+}
+
+// checkFormat reads --format: true for json.
+func checkFormat(c *cli.Context) (bool, error) {
+	switch f := c.String("format"); f {
+	case "table", "":
+		return false, nil
+	case "json":
+		return true, nil
+	default:
+		return false, fmt.Errorf("--format %q is not one of table, json", f)
+	}
 }

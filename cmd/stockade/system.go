@@ -14,21 +14,6 @@ import (
 	"github.com/stockade/stockade/version"
 )
 
-func formatFlag() cli.Flag {
-	return &cli.StringFlag{Name: "format", Usage: "output format: table or json", Value: "table"}
-}
-
-func checkFormat(c *cli.Context) (bool, error) {
-	switch f := c.String("format"); f {
-	case "table", "":
-		return false, nil
-	case "json":
-		return true, nil
-	default:
-		return false, fmt.Errorf("--format %q is not one of table, json", f)
-	}
-}
-
 func (a *app) systemCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "system",
