@@ -18,8 +18,6 @@ const (
 	ModeBridge = "bridge"
 	// DefaultName is the default network's name.
 	DefaultName = "stockade"
-	// DefaultBridge is the default network's host interface.
-	DefaultBridge = "stk0"
 	// DriverBridge is the driver of bridge networks.
 	DriverBridge = "bridge"
 )
@@ -49,13 +47,12 @@ func ValidateAlias(a string) error {
 	return nil
 }
 
-// BridgeName is the host interface of a bridge network: stk0 for the
-// default network, stk-<8 hex digits of the id> for others (at most 15
-// characters, which Linux and FreeBSD interface names both allow).
+// BridgeName is the host interface of a bridge network: "stk-" and the
+// first 8 hex digits of the network's id (12 characters, which Linux and
+// FreeBSD interface names both allow). The default network is named so
+// too: several stockade stores on one host (tests, or a second --root)
+// each have a default network, and their bridges must not meet.
 func BridgeName(n *Network) string {
-	if n.Default {
-		return DefaultBridge
-	}
 	return "stk-" + n.ID[:8]
 }
 

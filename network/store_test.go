@@ -95,7 +95,7 @@ func TestEnsureDefault(t *testing.T) {
 		}
 	}
 	n, _ := s.Get(t.Context(), DefaultName)
-	if !n.Default || n.Interface != "stk0" || n.Subnet.String() != "10.89.0.0/16" {
+	if !n.Default || n.Interface != "stk-"+n.ID[:8] || n.Subnet.String() != "10.89.0.0/16" {
 		t.Fatalf("default network = %+v", n)
 	}
 }

@@ -131,9 +131,6 @@ func TestNames(t *testing.T) {
 	if b := BridgeName(n); b != "stk-01234567" || len(b) > 15 {
 		t.Errorf("bridge = %q", b)
 	}
-	if b := BridgeName(&Network{Default: true}); b != "stk0" {
-		t.Errorf("default bridge = %q", b)
-	}
 	if h := HostIfName("abcdef0123456789"); h != "stvabcdef012345" || len(h) > 15 {
 		t.Errorf("host if = %q", h)
 	}
