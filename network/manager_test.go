@@ -148,9 +148,9 @@ func TestManagerLifecycle(t *testing.T) {
 	}
 	want := []string{
 		"Spec 10.88.0.2/16",
-		"Preflight stockade", "EnsureNetwork stockade stk-"+mustGet(t, m, "stockade").ID[:8], "Attach stockade 10.88.0.2/16 stv" + c.ID[:12] + " pid=0",
+		"Preflight stockade", "EnsureNetwork stockade stk-" + mustGet(t, m, "stockade").ID[:8], "Attach stockade 10.88.0.2/16 stv" + c.ID[:12] + " pid=0",
 		"Detach stockade 10.88.0.2/16",
-		"Preflight stockade", "EnsureNetwork stockade stk-"+mustGet(t, m, "stockade").ID[:8], "Attach stockade 10.88.0.2/16 stv" + c.ID[:12] + " pid=0",
+		"Preflight stockade", "EnsureNetwork stockade stk-" + mustGet(t, m, "stockade").ID[:8], "Attach stockade 10.88.0.2/16 stv" + c.ID[:12] + " pid=0",
 		"Detach stockade 10.88.0.2/16",
 		"Detach stockade 10.88.0.2/16",
 	}
