@@ -72,7 +72,7 @@ bench_on_exit "'$STOCKADE' ${S[*]} --config '$T/none.toml' ps -aq 2>/dev/null | 
 once() {
 	local c=$1 t0 t1
 	t0=$(date +%s%N)
-	bench_nice "$STOCKADE" "${S[@]}" --config "$T/$c.toml" run --rm "$REF" /bin/true >"$T/out" 2>&1 ||
+	bench_nice "$STOCKADE" "${S[@]}" --config "$T/$c.toml" run --rm --network none "$REF" /bin/true >"$T/out" 2>&1 ||
 		{ cat "$T/out" >&2; bench_die "run with $c failed"; }
 	t1=$(date +%s%N)
 	eval "T_$c+=(\$(((t1 - t0) / 1000)))"

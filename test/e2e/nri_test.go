@@ -128,7 +128,7 @@ func TestNRI010(t *testing.T) {
 	e, ref, rec := nri010Env(t)
 
 	t.Run("create and delete, in order, with what a plugin needs", func(t *testing.T) {
-		id := strings.TrimSpace(e.must("run", "-d", "--name", "n1", "--annotation", "test.nri010/rec-a=note", "--memory", "64m", ref, "sleep", "30s").stdout)
+		id := strings.TrimSpace(e.must("run", "--network", "none", "-d", "--name", "n1", "--annotation", "test.nri010/rec-a=note", "--memory", "64m", ref, "sleep", "30s").stdout)
 		pid := e.psOne("n1").State.Pid
 		if pid <= 0 {
 			t.Fatalf("no pid for n1: %+v", e.psOne("n1"))
@@ -175,7 +175,7 @@ func TestNRI010(t *testing.T) {
 	})
 
 	t.Run("a container that exits on its own gets its delete", func(t *testing.T) {
-		r := e.run("run", "--rm", ref, "echo", "hi")
+		r := e.run("run", "--network", "none", "--rm", ref, "echo", "hi")
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "hi" {
 			t.Fatal(r)
 		}
@@ -196,7 +196,7 @@ func TestNRI010(t *testing.T) {
 		{"no answer in time", "test.nri010/rec-b=hang", "nri plugin rec-b: no answer within 3s (killed)", []string{"rec-a", "rec-b"}},
 	} {
 		t.Run("start fails on "+tt.name, func(t *testing.T) {
-			r := e.run("run", "--rm", "--name", "refused", "--annotation", tt.annotation, ref, "echo", "never")
+			r := e.run("run", "--network", "none", "--rm", "--name", "refused", "--annotation", tt.annotation, ref, "echo", "never")
 			if r.code == 0 || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stdout, "never") {
 				t.Fatalf("want a failed start with %q: %s", tt.want, r)
 			}
@@ -300,7 +300,7 @@ func TestNRIPreinstalled(t *testing.T) {
 			{"nofile", "nofile=4242/4242"},
 			{"write /nri/hello from-inside", "wrote /nri/hello"},
 		} {
-			r := e.run(append([]string{"run", "--rm", ref}, strings.Fields(tt.args)...)...)
+			r := e.run(append([]string{"run", "--network", "none", "--rm", ref}, strings.Fields(tt.args)...)...)
 			if r.code != 0 || strings.TrimSpace(r.stdout) != tt.want || r.stderr != "" {
 				t.Errorf("run %s: want %q and nothing on stderr: %s", tt.args, tt.want, r)
 			}
@@ -308,7 +308,7 @@ func TestNRIPreinstalled(t *testing.T) {
 		if data, err := os.ReadFile(filepath.Join(mnt, "hello")); err != nil || string(data) != "from-inside" {
 			t.Errorf("the plugin's mount: host side has %q, %v", data, err)
 		}
-		id := strings.TrimSpace(e.must("create", "--name", "annotated", ref).stdout)
+		id := strings.TrimSpace(e.must("create", "--network", "none", "--name", "annotated", ref).stdout)
 		var spec struct {
 			Annotations map[string]string `json:"annotations"`
 		}
@@ -321,7 +321,7 @@ func TestNRIPreinstalled(t *testing.T) {
 
 	t.Run("every event, also the stop of a container that exited on its own", func(t *testing.T) {
 		recorded(t, rec, "selfexit")
-		e.must("run", "-d", "--name", "selfexit", ref, "exit", "3")
+		e.must("run", "--network", "none", "-d", "--name", "selfexit", ref, "exit", "3")
 		eventually(t, 20*time.Second, "selfexit to exit", func() bool { return e.psOne("selfexit").State.Status == "exited" })
 		// The monitor sends StopContainer after recording the exit.
 		eventually(t, 10*time.Second, "StopContainer", func() bool {
@@ -350,9 +350,9 @@ func TestNRIPreinstalled(t *testing.T) {
 
 	t.Run("a plugin that rejects fails the create and leaves nothing", func(t *testing.T) {
 		for _, args := range [][]string{
-			{"run", "--rm", "--annotation", "nri.test/reject=reject", ref, "echo", "never"},
-			{"run", "--name", "rejected", "--annotation", "nri.test/reject=reject", ref, "echo", "never"},
-			{"create", "--name", "rejected", "--annotation", "nri.test/reject=reject", ref},
+			{"run", "--network", "none", "--rm", "--annotation", "nri.test/reject=reject", ref, "echo", "never"},
+			{"run", "--network", "none", "--name", "rejected", "--annotation", "nri.test/reject=reject", ref, "echo", "never"},
+			{"create", "--network", "none", "--name", "rejected", "--annotation", "nri.test/reject=reject", ref},
 		} {
 			r := e.run(args...)
 			if r.code == 0 || !strings.Contains(r.stderr, "nri plugin 20-reject: rejected by the test policy") || strings.Contains(r.stdout, "never") {
@@ -369,7 +369,7 @@ func TestNRIPreinstalled(t *testing.T) {
 	})
 
 	t.Run("a plugin that crashes mid-request is dropped, the container runs", func(t *testing.T) {
-		r := e.run("run", "--rm", "--annotation", "nri.test/crash=crash", ref, "env", "NRI_ADJUST")
+		r := e.run("run", "--network", "none", "--rm", "--annotation", "nri.test/crash=crash", ref, "env", "NRI_ADJUST")
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "NRI_ADJUST=yes" {
 			t.Fatalf("want the container run without the crashed plugin: %s", r)
 		}
@@ -378,9 +378,57 @@ func TestNRIPreinstalled(t *testing.T) {
 		}
 	})
 
+	t.Run("a plugin's update of a running container goes through runc update", func(t *testing.T) {
+		e.must("run", "--network", "none", "-d", "--name", "updated", "--memory", "64m", "--annotation", "nri.test/update=recorder", ref, "sleep", "30s")
+		defer e.run("rm", "-f", "updated")
+		eventually(t, 10*time.Second, "the update", func() bool {
+			data, _ := os.ReadFile(rec)
+			return strings.Contains(string(data), "recorder UpdateContainers updated")
+		})
+		if got := recorded(t, rec, "updated"); !slicesContain(got, "recorder UpdateContainers failed=0 err=<nil>") {
+			t.Errorf("update not accepted: %q", got)
+		}
+		if got := memoryLimit(t, e.psOne("updated").State.Pid); got != 96<<20 {
+			t.Errorf("the container's cgroup memory limit is %d, want %d", got, 96<<20)
+		}
+	})
+
 	if left := processesOf(plugins); len(left) > 0 {
 		t.Errorf("plugin processes left: %v", left)
 	}
+}
+
+// memoryLimit reads the memory limit of the cgroup of pid (cgroup v1 or v2).
+func memoryLimit(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		var file string
+		switch {
+		case slicesContain(strings.Split(f[1], ","), "memory"):
+			file = filepath.Join("/sys/fs/cgroup/memory", f[2], "memory.limit_in_bytes")
+		case f[0] == "0" && f[1] == "":
+			file = filepath.Join("/sys/fs/cgroup", f[2], "memory.max")
+		default:
+			continue
+		}
+		v, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		var n int64
+		fmt.Sscan(strings.TrimSpace(string(v)), &n)
+		return n
+	}
+	t.Fatalf("no memory cgroup for pid %d:\n%s", pid, data)
+	return 0
 }
 
 // startService starts `stockade system service` in the env and waits until
@@ -443,7 +491,7 @@ func (e *env) nriInfo() infoNRI {
 
 func TestNRIService(t *testing.T) {
 	e, ref, plugins, rec := nriEnv(t, []string{"10-adjust"}, map[string]map[string]any{"10-adjust": {"adjust": true}})
-	e.must("run", "-d", "--name", "longrun", ref, "sleep", "60s")
+	e.must("run", "--network", "none", "-d", "--name", "longrun", ref, "sleep", "60s")
 
 	if r := e.must("system", "info"); !strings.Contains(r.stdout, "service=not running") || !strings.Contains(r.stdout, "10-adjust") {
 		t.Errorf("system info without the service:\n%s", r.stdout)
@@ -474,14 +522,14 @@ func TestNRIService(t *testing.T) {
 
 	t.Run("external and pre-installed plugins adjust containers", func(t *testing.T) {
 		for _, v := range []string{"NRI_EXT", "NRI_ADJUST"} {
-			if r := e.run("run", "--rm", ref, "env", v); r.code != 0 || strings.TrimSpace(r.stdout) != v+"=yes" {
+			if r := e.run("run", "--network", "none", "--rm", ref, "env", v); r.code != 0 || strings.TrimSpace(r.stdout) != v+"=yes" {
 				t.Errorf("env %s: %s", v, r)
 			}
 		}
 	})
 
 	t.Run("the external plugin sees every event", func(t *testing.T) {
-		e.must("run", "-d", "--name", "selfexit", ref, "exit", "3")
+		e.must("run", "--network", "none", "-d", "--name", "selfexit", ref, "exit", "3")
 		eventually(t, 20*time.Second, "StopContainer", func() bool {
 			data, _ := os.ReadFile(rec)
 			return strings.Contains(string(data), "ext StopContainer selfexit")
@@ -503,7 +551,7 @@ func TestNRIService(t *testing.T) {
 	})
 
 	t.Run("an external plugin's refusal fails the create", func(t *testing.T) {
-		r := e.run("run", "--name", "refused", "--annotation", "nri.test/reject=ext", ref, "echo", "never")
+		r := e.run("run", "--network", "none", "--name", "refused", "--annotation", "nri.test/reject=ext", ref, "echo", "never")
 		if r.code == 0 || !strings.Contains(r.stderr, "nri plugin 50-ext: rejected by the test policy") {
 			t.Errorf("want the external plugin's refusal: %s", r)
 		}
@@ -515,7 +563,7 @@ func TestNRIService(t *testing.T) {
 	})
 
 	t.Run("an external plugin that crashes mid-request is dropped", func(t *testing.T) {
-		r := e.run("run", "--rm", "--annotation", "nri.test/crash=ext", ref, "echo", "survived")
+		r := e.run("run", "--network", "none", "--rm", "--annotation", "nri.test/crash=ext", ref, "echo", "survived")
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "survived" {
 			t.Fatalf("want the container to run without the plugin: %s", r)
 		}
@@ -550,7 +598,7 @@ func TestNRIService(t *testing.T) {
 			t.Errorf("plugin processes left: %v", left)
 		}
 		// Without the service, commands start the pre-installed plugins.
-		if r := e.run("run", "--rm", ref, "env", "NRI_ADJUST"); r.code != 0 || strings.TrimSpace(r.stdout) != "NRI_ADJUST=yes" {
+		if r := e.run("run", "--network", "none", "--rm", ref, "env", "NRI_ADJUST"); r.code != 0 || strings.TrimSpace(r.stdout) != "NRI_ADJUST=yes" {
 			t.Errorf("pre-installed plugin without the service: %s", r)
 		}
 	})

@@ -12,7 +12,10 @@
 // and the annotation nri.test/PLUGIN=yes; rlimit sets RLIMIT_NOFILE to
 // 4242; mount bind-mounts DIR on /nri. Annotations of the container pick a
 // misbehaviour: nri.test/reject=PLUGIN fails CreateContainer,
-// nri.test/crash=PLUGIN exits the plugin in the middle of CreateContainer.
+// nri.test/crash=PLUGIN exits the plugin in the middle of CreateContainer;
+// nri.test/update=PLUGIN makes the plugin ask, at PostStartContainer, for
+// the container's memory limit to become 96 MiB (an unsolicited update)
+// and record the runtime's answer.
 package main
 
 import (
@@ -37,6 +40,7 @@ type config struct {
 }
 
 type plugin struct {
+	stub stub.Stub
 	name string
 	mu   sync.Mutex
 	cfg  config
@@ -127,6 +131,13 @@ func (p *plugin) StartContainer(_ context.Context, _ *api.PodSandbox, ctr *api.C
 
 func (p *plugin) PostStartContainer(_ context.Context, _ *api.PodSandbox, ctr *api.Container) error {
 	p.record("PostStartContainer", ctr, "")
+	if ctr.Annotations["nri.test/update"] == p.name {
+		u := &api.ContainerUpdate{}
+		u.SetContainerId(ctr.Id)
+		u.SetLinuxMemoryLimit(96 << 20)
+		failed, err := p.stub.UpdateContainers([]*api.ContainerUpdate{u})
+		p.record("UpdateContainers", ctr, fmt.Sprintf("failed=%d err=%v", len(failed), err))
+	}
 	return nil
 }
 
@@ -167,6 +178,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	p.stub = s
 	if err := s.Run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
