@@ -45,7 +45,6 @@ func TestUpdateFunc(t *testing.T) {
 	}
 }
 
-
 func TestSyncFunc(t *testing.T) {
 	ctrs := []*engine.Container{
 		{ID: "a", Name: "run", State: engine.State{Status: engine.StatusRunning, Pid: 10}},
