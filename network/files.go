@@ -51,6 +51,41 @@ func (m *Manager) makeFiles(hostname string, n *Network, ep *Endpoint, ext *Exte
 	return containerFiles{resolv: rc.Bytes(), hosts: dns.Hosts(entries), hostname: dns.Hostname(hostname)}, nil
 }
 
+// unmanagedFiles gives a container on --network host or none the name
+// files its --dns, --dns-search, --dns-option and --add-host ask for
+// (nothing when it asked for none: the bundle handles those modes).
+func (m *Manager) unmanagedFiles(c *engine.Container, ext *Extension, spec *specs.Spec) error {
+	if len(ext.DNS)+len(ext.DNSSearch)+len(ext.DNSOptions)+len(ext.AddHosts) == 0 {
+		return nil
+	}
+	var entries []dns.HostEntry
+	for _, h := range ext.AddHosts {
+		e, err := dns.ParseAddHost(h, netip.Addr{})
+		if err != nil {
+			return err
+		}
+		entries = append(entries, e)
+	}
+	host, err := dns.ReadResolvConf(m.hostResolvConf())
+	if err != nil {
+		return err
+	}
+	rc, err := dns.ContainerResolvConf(host, dns.ContainerDNS{HostNetwork: ext.Network == ModeHost,
+		DNS: ext.DNS, Search: ext.DNSSearch, Options: ext.DNSOptions})
+	if err != nil {
+		return err
+	}
+	dir := m.FilesDir(c.ID)
+	files := containerFiles{resolv: rc.Bytes(), hosts: dns.Hosts(entries)}
+	if err := files.write(dir); err != nil {
+		return fmt.Errorf("container %s: network files: %w", c.Name, err)
+	}
+	for _, f := range []string{"resolv.conf", "hosts"} {
+		addBind(spec, filepath.Join(dir, f), "/etc/"+f, m.GOOS)
+	}
+	return nil
+}
+
 // writeFiles writes the container's resolv.conf, hosts and hostname and
 // bind-mounts them over the image's.
 func (m *Manager) writeFiles(c *engine.Container, n *Network, ep *Endpoint, ext *Extension, spec *specs.Spec) error {
@@ -88,6 +123,9 @@ func (f containerFiles) write(dir string) error {
 		name string
 		data []byte
 	}{{"resolv.conf", f.resolv}, {"hosts", f.hosts}, {"hostname", f.hostname}} {
+		if x.data == nil {
+			continue
+		}
 		tmp := filepath.Join(dir, "."+x.name)
 		if err := os.WriteFile(tmp, x.data, 0o644); err != nil {
 			return err

@@ -123,7 +123,7 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 		return err
 	}
 	if !ext.Managed() {
-		return nil
+		return m.unmanagedFiles(c, &ext, spec)
 	}
 	if m.Driver == nil {
 		return fmt.Errorf("--network %s: this host has no network driver (use --network host or none)", orDefault(ext.Network))

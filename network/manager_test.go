@@ -267,6 +267,26 @@ func TestManagerBadInputLeavesNothing(t *testing.T) {
 	if err := m.Create(ctx, bare, &specs.Spec{}); err != nil || bare.Extensions != nil {
 		t.Fatalf("no request: %v, %v", err, bare.Extensions)
 	}
+	// host and none with name options get the files they ask for, and
+	// nothing else.
+	for _, mode := range []string{"host", "none"} {
+		c := newContainer(t, "named", Options{Network: mode, DNS: []string{"192.0.2.9"}, AddHosts: []string{"db:10.9.9.9"}})
+		spec := &specs.Spec{}
+		if err := m.Create(ctx, c, spec); err != nil || len(spec.Mounts) != 2 {
+			t.Fatalf("--network %s with --dns: %v, %v", mode, err, spec.Mounts)
+		}
+		resolv, _ := os.ReadFile(filepath.Join(m.FilesDir(c.ID), "resolv.conf"))
+		hosts, _ := os.ReadFile(filepath.Join(m.FilesDir(c.ID), "hosts"))
+		if !strings.Contains(string(resolv), "nameserver 192.0.2.9\n") || strings.Contains(string(resolv), "dns.stockade") || !strings.Contains(string(hosts), "10.9.9.9\tdb\n") {
+			t.Fatalf("--network %s files: %q %q", mode, resolv, hosts)
+		}
+		if err := m.Remove(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(m.FilesDir(c.ID)); !os.IsNotExist(err) {
+			t.Fatalf("--network %s: files left after rm", mode)
+		}
+	}
 	// host and none are the bundle's: nothing here.
 	for _, mode := range []string{"host", "none"} {
 		c := newContainer(t, "h", Options{Network: mode})
