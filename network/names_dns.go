@@ -160,11 +160,10 @@ func (d *DNSService) Run(ctx context.Context) error {
 		}
 		cs, err := d.Containers(ctx)
 		if err != nil {
+			// The store is unreadable (or gone with its root): answer no
+			// names, so that the server goes idle and exits.
 			log.Warn("network name server: read containers", "network", n.Name, "error", err)
-			if table == nil {
-				table = &NameTable{}
-			}
-			return table
+			cs = nil
 		}
 		table, loaded = BuildNames(n.Name, cs), time.Now()
 		return table

@@ -58,13 +58,17 @@ func TestDNSService(t *testing.T) {
 	os.WriteFile(resolv, nil, 0o644)
 	var mu sync.Mutex
 	list := []*engine.Container{running(t, "web", "lan", "10.1.0.2/24", "www")}
+	fail := false
 	ready := make(chan netip.AddrPort, 1)
 	svc := &DNSService{
 		Store: s, Network: "lan", HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"},
-		Refresh: 50 * time.Millisecond, Idle: 600 * time.Millisecond,
+		Refresh: 50 * time.Millisecond, Idle: 1500 * time.Millisecond,
 		Containers: func(context.Context) ([]*engine.Container, error) {
 			mu.Lock()
 			defer mu.Unlock()
+			if fail {
+				return nil, os.ErrNotExist
+			}
 			return list, nil
 		},
 		Ready: func(a []netip.AddrPort) { ready <- a[0] },
@@ -100,6 +104,22 @@ func TestDNSService(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if rc, a := query("web.dns.stockade"); rc != mdns.RcodeNameError {
 		t.Fatalf("stopped web = %d %v", rc, a)
+	}
+	// The store cannot be read (its root was removed): no names, and the
+	// server goes idle like with no container.
+	mu.Lock()
+	list[0].State.Status = engine.StatusRunning
+	mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	if rc, _ := query("web.dns.stockade"); rc != mdns.RcodeSuccess {
+		t.Fatalf("web running again = %d", rc)
+	}
+	mu.Lock()
+	fail = true
+	mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	if rc, _ := query("web.dns.stockade"); rc != mdns.RcodeNameError {
+		t.Fatalf("web with an unreadable store = %d", rc)
 	}
 	// No container runs: the server exits after Idle.
 	select {
