@@ -64,8 +64,26 @@ func newEnv(t *testing.T) *env {
 	if err := os.WriteFile(filepath.Join(dir, "stockade.toml"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unmountUnder(dir) })
+	t.Cleanup(func() {
+		e.removeAll()
+		unmountUnder(dir)
+	})
 	return e
+}
+
+// removeAll removes the env's containers and networks, so that no bridge,
+// rule or name server of the default network (made by the first run)
+// outlives the test.
+func (e *env) removeAll() {
+	if _, err := os.Stat(e.root); err != nil {
+		return // stockade never ran
+	}
+	if ids := strings.Fields(e.run("ps", "-a", "-q").stdout); len(ids) > 0 {
+		e.run(append([]string{"rm", "-f"}, ids...)...)
+	}
+	for _, n := range strings.Fields(e.run("network", "ls", "-q").stdout) {
+		e.run("network", "rm", n)
+	}
 }
 
 type result struct {
