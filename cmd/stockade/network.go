@@ -64,15 +64,28 @@ func (a *app) dnsStarter(global []string) func(ctx context.Context, n *network.N
 		if network.DNSReady(pidFile) {
 			return nil
 		}
+		// One starter at a time: parallel starts of a network's first
+		// containers spawn one server, not one each.
+		if err := os.MkdirAll(filepath.Dir(pidFile), 0o755); err != nil {
+			return err
+		}
+		lock, err := os.OpenFile(pidFile+".start", os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("lock %s: %w", lock.Name(), err)
+		}
+		if network.DNSReady(pidFile) {
+			return nil
+		}
 		self, err := os.Executable()
 		if err != nil {
 			return err
 		}
 		cmd := exec.Command(self, append(slices.Clone(global), "network", "dns", n.Name)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := os.MkdirAll(filepath.Dir(pidFile), 0o755); err != nil {
-			return err
-		}
 		if f, err := os.OpenFile(filepath.Join(filepath.Dir(pidFile), n.Name+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
 			cmd.Stderr = f
 			defer f.Close()
