@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -46,6 +47,10 @@ func runFlags() []cli.Flag {
 func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool) (*engine.Container, error) {
 	if c.NArg() < 1 {
 		return nil, fmt.Errorf("%s: an IMAGE is required (usage: %s %s)", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
+	}
+	// Bind-mount sources are checked before anything is pulled or made.
+	if err := checkVolumeSources(c.StringSlice("volume")); err != nil {
+		return nil, err
 	}
 	ref := c.Args().First()
 	img, err := e.Images.Get(c.Context, ref)
@@ -172,14 +177,49 @@ func (a *app) run(c *cli.Context) error {
 		return err
 	}
 	if _, err := e.Start(c.Context, ctr.ID, !detach); err != nil {
-		if c.Bool("rm") {
-			e.Remove(context.WithoutCancel(c.Context), ctr.ID, true)
-		}
+		a.removeUnstarted(c, e, ctr)
 		return startExit(err)
 	}
 	if detach {
 		fmt.Fprintln(a.stdout, ctr.ID)
 		return nil
 	}
-	return a.attach(c, e, ctr, true)
+	err = a.attach(c, e, ctr, true)
+	var se *engine.StartError
+	if errors.As(err, &se) {
+		a.removeUnstarted(c, e, ctr)
+	}
+	return err
+}
+
+// removeUnstarted removes a container that run created but that never
+// started, whatever the flags: a retry with the same name must work.
+func (a *app) removeUnstarted(c *cli.Context, e *engine.Engine, ctr *engine.Container) {
+	ctx := context.WithoutCancel(c.Context)
+	cur, err := e.Get(ctx, ctr.ID)
+	if err != nil || !cur.State.StartedAt.IsZero() {
+		return // gone already (--rm), or it did run
+	}
+	if err := e.Remove(ctx, ctr.ID, true); err != nil {
+		a.log.Warn("remove the container that did not start", "container", ctr.Name, "error", err)
+	}
+}
+
+// checkVolumeSources refuses a -v whose source does not exist on the
+// host, naming what the user typed.
+func checkVolumeSources(vols []string) error {
+	for _, v := range vols {
+		vol, err := bundle.ParseVolume(v)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(vol.Source); err != nil {
+			reason := err.Error()
+			if errors.Is(err, fs.ErrNotExist) {
+				reason = "no such file or directory"
+			}
+			return fmt.Errorf("-v %q: source %s: %s", v, vol.Source, reason)
+		}
+	}
+	return nil
 }

@@ -434,6 +434,17 @@ func TestRunErrors(t *testing.T) {
 		{"name in use", []string{"run", "--rm", "--name", "taken", ref}, 125, "taken"},
 		{"bad restart", []string{"run", "--restart", "sometimes", ref}, 125, "sometimes"},
 		{"rm and restart", []string{"run", "--rm", "--restart", "always", ref}, 125, "--rm"},
+		// A run whose container never started leaves nothing, whatever
+		// the flags (issue 14): foreground, detached, with a restart policy.
+		{"missing command, no --rm", []string{"run", "--name", "again", "--entrypoint", "/bin/nope", ref}, 127, "/bin/nope"},
+		{"missing command again", []string{"run", "--name", "again", "--entrypoint", "/bin/nope", ref}, 127, "/bin/nope"},
+		{"missing command detached", []string{"run", "-d", "--name", "again", "--entrypoint", "/bin/nope", ref}, 127, "/bin/nope"},
+		{"missing command in PATH", []string{"run", "-d", "--restart", "always", "--entrypoint", "nope", ref}, 127, `"nope"`},
+		{"not executable", []string{"run", "--entrypoint", "/etc/motd", ref}, 126, "/etc/motd"},
+		// A missing bind-mount source is a refusal (125), not "command
+		// not found" (127), and is caught before anything is made.
+		{"missing bind source", []string{"run", "-v", "/nonexistent/src:/x", ref}, 125, "/nonexistent/src"},
+		{"missing bind source detached", []string{"run", "-d", "-v", "/nonexistent/src:/x", ref}, 125, "/nonexistent/src"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -661,5 +672,30 @@ func TestBootAndShutdown(t *testing.T) {
 	}
 	if p := e.psOne("svc"); p.State.Status != "running" {
 		t.Errorf("svc after boot following a crash: %+v", p.State)
+	}
+}
+
+// TestExecErrors: a failed exec says "exec NAME", once, with docker's exit
+// codes, and never the runtime's own prefix with the 64-digit id.
+func TestExecErrors(t *testing.T) {
+	e, ref := ctrEnv(t)
+	id := strings.TrimSpace(e.must("run", "-d", "--name", "busy", ref, "sleep", "1h").stdout)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"exec", "busy", "/bin/nope"}, 127, "exec busy: "},
+		{[]string{"exec", "busy", "nope"}, 127, `"nope"`},
+		{[]string{"exec", "busy", "/etc/motd"}, 126, "permission denied"},
+	}
+	for _, tt := range tests {
+		r := e.run(tt.args...)
+		if r.code != tt.code {
+			t.Errorf("%v: exit %d, want %d: %s", tt.args, r.code, tt.code, r)
+		}
+		if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, id) || strings.Contains(r.stderr, "start ") {
+			t.Errorf("%v: stderr must be one line with %q, without the id or 'start': %q", tt.args, tt.want, r.stderr)
+		}
 	}
 }
