@@ -3,25 +3,23 @@ package image
 import (
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/stockade/stockade/copysnap"
-	"github.com/stockade/stockade/internal/flock"
 	"github.com/stockade/stockade/linux/overlay"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/snapshot/snapshottest"
 	"github.com/stockade/stockade/snapshot/storage"
 )
 
 // TestGCCleansSnapshotter leaves what crashes leave under a directory
-// snapshotter's root (the staged directory of a Prepare that never
-// finished, a directory half deleted, a directory renamed into place
-// without its record, an extraction that never committed) and checks that
-// GC removes them all, but neither a snapshot nor the staged directory of
-// a Prepare still running in another process.
+// snapshotter's root (see snapshottest.Crashed, and an extraction that
+// never committed) and checks that GC removes them all, but neither a
+// snapshot nor the staged directory of a Prepare still running in another
+// process.
 func TestGCCleansSnapshotter(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -50,7 +48,6 @@ func TestGCCleansSnapshotter(t *testing.T) {
 				t.Skipf("%s snapshotter unavailable: %v", tc.name, err)
 			}
 			defer sn.Close()
-			dirs := base.Dirs().Root()
 			if _, ok := sn.(snapshot.Cleaner); !ok {
 				t.Fatalf("%T is not a snapshot.Cleaner", sn)
 			}
@@ -67,63 +64,28 @@ func TestGCCleansSnapshotter(t *testing.T) {
 			if err := sn.Commit(ctx, "keep", "keep-a"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := sn.Prepare(ctx, extractPrefix+"crash-sha256:1", "keep"); err != nil {
-				t.Fatal(err)
-			}
 			keep, err := base.Store().GetSnapshot(ctx, "keep")
 			if err != nil {
 				t.Fatal(err)
 			}
-			leftovers := []string{"new-crashed", "rm-0123456789abcdef", "4242"}
-			for _, l := range leftovers {
-				if err := os.MkdirAll(filepath.Join(dirs, l, "fs", "etc"), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(dirs, l, "fs", "etc", "f"), []byte(l), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// A Prepare in progress elsewhere: its maker holds the lock.
-			live := filepath.Join(dirs, "new-live")
-			if err := os.Mkdir(live, 0o700); err != nil {
+			if _, err := sn.Prepare(ctx, extractPrefix+"crashed-sha256:1", "keep"); err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Open(live)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if ok, err := flock.TryLock(f, flock.Exclusive); !ok || err != nil {
-				t.Fatalf("lock %s: %v, %v", live, ok, err)
-			}
+			snapshottest.Crashed(t, base)
+			want := []string{filepath.Base(base.Dirs().Path(keep.ID)), snapshottest.Preparing(t, base)}
 
 			if err := s.GC(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := sn.Stat(ctx, extractPrefix+"crash-sha256:1"); err == nil {
+			if _, err := sn.Stat(ctx, extractPrefix+"crashed-sha256:1"); err == nil {
 				t.Error("GC left the extraction snapshot of an interrupted pull")
 			}
 			if _, err := sn.Stat(ctx, "keep"); err != nil {
 				t.Errorf("GC removed a snapshot: %v", err)
 			}
-			got := readDir(t, dirs)
-			want := []string{filepath.Base(base.Dirs().Path(keep.ID)), "new-live"}
-			if !slices.Equal(got, want) {
-				t.Errorf("after GC %s holds %q, want %q (keep's directory and the live stage)", dirs, got, want)
+			if got := snapshottest.DirNames(t, base); !slices.Equal(got, want) {
+				t.Errorf("after GC %s holds %q, want %q (keep's directory and the live stage)", base.Dirs().Root(), got, want)
 			}
 		})
 	}
-}
-
-func readDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
 }
