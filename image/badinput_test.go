@@ -220,7 +220,7 @@ func TestPullBadInput(t *testing.T) {
 				l := newLayer(t, Gzip, file("a", "1"))
 				e.serveImage("1", newImage(t, linuxAmd64, good(t), l))
 				delete(e.blobs, l.desc.Digest.String())
-				return l.desc.Digest, "BLOB_UNKNOWN"
+				return l.desc.Digest, "not found in the registry"
 			},
 		},
 		{
@@ -268,7 +268,7 @@ func TestPullBadInput(t *testing.T) {
 		{
 			name: "no such tag",
 			setup: func(t *testing.T, e *evilRegistry) (digest.Digest, string) {
-				return "", "manifests/1: BLOB_UNKNOWN"
+				return "", "manifest 1: not found in the registry"
 			},
 		},
 		{

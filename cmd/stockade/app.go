@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		Commands:                  a.commands(),
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return err
+			return flagError(err, globalFlags())
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
 			notFound = fmt.Errorf("unknown command %q (see 'stockade --help')", name)
@@ -183,7 +183,7 @@ func oneLineUsageErrors(cmds []*cli.Command, parent string) {
 	for _, cmd := range cmds {
 		name := strings.TrimSpace(parent + " " + cmd.Name)
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, flagError(err, cmd.Flags))
 		}
 		oneLineUsageErrors(cmd.Subcommands, name)
 	}
@@ -196,4 +196,66 @@ func args(c *cli.Context, min, max int) error {
 		return fmt.Errorf("%s: wrong number of arguments (usage: %s %s)", c.Command.FullName(), c.Command.FullName(), c.Command.ArgsUsage)
 	}
 	return nil
+}
+
+// flagError rewrites the flag package's "flag provided but not defined:
+// -memroy" as the user typed it, "unknown flag --memroy", with the closest
+// known flag as a suggestion. Other errors pass unchanged.
+func flagError(err error, flags []cli.Flag) error {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return err
+	}
+	typed := "--" + name
+	if len(name) == 1 {
+		typed = "-" + name
+	}
+	msg := "unknown flag " + typed
+	if best := closestFlag(name, flags); best != "" {
+		msg += " (did you mean " + best + "?)"
+	}
+	return errors.New(msg)
+}
+
+// closestFlag is the flag name nearest to name by edit distance, at most
+// a third of its length away, with its dashes; "" when none is near.
+func closestFlag(name string, flags []cli.Flag) string {
+	best, bestDist := "", len(name)/3+1
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if len(n) < 2 {
+				continue
+			}
+			if d := editDistance(name, n); d < bestDist {
+				best, bestDist = "--"+n, d
+			}
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, with a swap of two
+// neighbouring letters counted as one edit.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }

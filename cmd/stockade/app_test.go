@@ -34,8 +34,11 @@ func TestCLIErrors(t *testing.T) {
 		wantErr string // the whole stderr, one line
 	}{
 		{"unknown command", []string{"frobnicate"}, 125, `stockade: unknown command "frobnicate" (see 'stockade --help')`},
-		{"bad global flag", []string{"--bogus", "system", "info"}, 125, "stockade: flag provided but not defined: -bogus"},
-		{"bad subcommand flag", []string{"system", "info", "--bogus"}, 125, "stockade: system info: flag provided but not defined: -bogus"},
+		{"bad global flag", []string{"--bogus", "system", "info"}, 125, "stockade: unknown flag --bogus"},
+		{"bad subcommand flag", []string{"system", "info", "--bogus"}, 125, "stockade: system info: unknown flag --bogus"},
+		{"flag typo suggested", []string{"run", "--memroy", "5m", "img"}, 125, "stockade: run: unknown flag --memroy (did you mean --memory?)"},
+		{"short flag typo", []string{"run", "-Z", "img"}, 125, "stockade: run: unknown flag -Z"},
+		{"global flag typo suggested", []string{"--snapshoter", "copy", "ps"}, 125, "stockade: unknown flag --snapshoter (did you mean --snapshotter?)"},
 		{"unknown config key", []string{"--config", badConf, "system", "info"}, 125, `stockade: config ` + badConf + `: unknown key "zfs.datset"`},
 		{"missing config", []string{"--config", cfg, "system", "info"}, 125, "stockade: config " + cfg + ": no such file or directory"},
 		{"bad snapshotter flag", []string{"--snapshotter", "btrfs", "system", "info"}, 125, `stockade: snapshotter: "btrfs" is not one of overlay, zfs, unionfs, copy`},
