@@ -24,9 +24,11 @@ type containerFiles struct {
 // resolv.conf, or the --dns servers, with the host's search list and
 // options unless told otherwise.
 func (m *Manager) makeFiles(hostname string, n *Network, ep *Endpoint, ext *Extension) (containerFiles, error) {
-	self := []netip.Addr{ep.Addr.Addr()}
-	if ep.Addr6.IsValid() {
-		self = append(self, ep.Addr6.Addr())
+	var self []netip.Addr
+	for _, p := range []netip.Prefix{ep.Addr, ep.Addr6} {
+		if p.IsValid() {
+			self = append(self, p.Addr())
+		}
 	}
 	entries := dns.SelfEntries(self, append([]string{hostname}, ep.Aliases...)...)
 	for _, h := range ext.AddHosts {
@@ -41,7 +43,7 @@ func (m *Manager) makeFiles(hostname string, n *Network, ep *Endpoint, ext *Exte
 		return containerFiles{}, err
 	}
 	var servers []netip.Addr
-	if m.StartDNS != nil {
+	if m.StartDNS != nil && n.Gateway.IsValid() {
 		servers = []netip.Addr{n.Gateway}
 	}
 	rc, err := dns.ContainerResolvConf(host, dns.ContainerDNS{NetworkServers: servers, DNS: ext.DNS, Search: ext.DNSSearch, Options: ext.DNSOptions})

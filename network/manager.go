@@ -144,6 +144,9 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 	if name == "" || name == ModeBridge {
 		name = DefaultName
 	}
+	if _, alias := AliasInterface(name); alias && m.GOOS != "freebsd" {
+		return fmt.Errorf("--network %s: alias networks are FreeBSD's (jails on a host interface's addresses)", name)
+	}
 	n, a4, a6, ports, err := m.Store.Take(ctx, LeaseRequest{Network: name, ContainerID: c.ID, ContainerName: c.Name,
 		Addr: ext.IP, Addr6: ext.IP6, Ports: portSpecs, Probe: m.probe(), Routes: m.routes()})
 	if errors.Is(err, ErrNotFound) {
@@ -232,7 +235,7 @@ func (m *Manager) attach(ctx context.Context, c *engine.Container, pid int) erro
 			return fmt.Errorf("container %s: network %s: %w", c.Name, n.Name, err)
 		}
 		t3 := time.Now()
-		if m.StartDNS != nil {
+		if m.StartDNS != nil && n.Driver != DriverAlias {
 			if err := m.StartDNS(ctx, n); err != nil {
 				m.logger().Warn("network name server", "network", n.Name, "error", err)
 			}

@@ -352,3 +352,63 @@ func TestManagerCheck(t *testing.T) {
 		t.Fatalf("the gone container's port is still held: %v", pp)
 	}
 }
+
+func TestManagerAliasNetwork(t *testing.T) {
+	m, d, dns := newManager(t, AfterCreate)
+	m.GOOS = "freebsd"
+	ctx := t.Context()
+	c := newContainer(t, "app", Options{Network: "alias:em0", IP: netip.MustParseAddr("192.0.2.10")})
+	if err := m.Create(ctx, c, &specs.Spec{}); err != nil {
+		t.Fatal(err)
+	}
+	ext, _ := ContainerExtension(c)
+	ep := ext.Endpoints[0]
+	if ep.Driver != DriverAlias || ep.Network != "alias:em0" || ep.Addr.String() != "192.0.2.10/32" || ep.Addr6.IsValid() {
+		t.Fatalf("alias endpoint = %+v", ep)
+	}
+	n := mustGet(t, m, "alias:em0")
+	if n.Driver != DriverAlias || n.Interface != "em0" || n.Subnet.IsValid() {
+		t.Fatalf("alias network = %+v", n)
+	}
+	if err := m.Created(ctx, c, 7); err != nil {
+		t.Fatal(err)
+	}
+	if len(*dns) != 0 {
+		t.Fatalf("a name server for an alias network: %v", *dns)
+	}
+	resolv, _ := os.ReadFile(filepath.Join(m.FilesDir(c.ID), "resolv.conf"))
+	if strings.Contains(string(resolv), "dns.stockade") || !strings.Contains(string(resolv), "nameserver 192.0.2.53") {
+		t.Fatalf("alias resolv.conf = %q", resolv)
+	}
+	for _, tc := range []struct {
+		o    Options
+		goos string
+		want string
+	}{
+		{Options{Network: "alias:em0", IP: netip.MustParseAddr("192.0.2.10")}, "freebsd", "--ip 192.0.2.10: already in use on network alias:em0"},
+		{Options{Network: "alias:em0"}, "freebsd", "--network alias:em0: give the container's address with --ip or --ip6"},
+		{Options{Network: "alias:em0", IP: netip.MustParseAddr("192.0.2.11"), Publish: []string{"80"}}, "freebsd", "-p: not with --network alias:em0"},
+		{Options{Network: "alias:e m0", IP: netip.MustParseAddr("192.0.2.11")}, "freebsd", `--network "alias:e m0": "e m0" is not an interface name`},
+		{Options{Network: "alias:em0", IP: netip.MustParseAddr("127.0.0.2")}, "freebsd", "--ip 127.0.0.2: not a unicast address"},
+		{Options{Network: "alias:em0", IP: netip.MustParseAddr("192.0.2.11")}, "linux", "alias networks are FreeBSD's"},
+	} {
+		m.GOOS = tc.goos
+		bad := newContainer(t, "bad", tc.o)
+		if err := m.Create(ctx, bad, &specs.Spec{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v on %s: %v; want %q", tc.o, tc.goos, err, tc.want)
+		}
+		m.Remove(ctx, bad)
+	}
+	if ls, _ := m.Store.Leases(ctx); len(ls) != 1 {
+		t.Fatalf("%d leases after refusals, want 1", len(ls))
+	}
+	if err := m.Remove(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemoveNetwork(ctx, "alias:em0"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(d.calls, "|"); got != "Spec 192.0.2.10/32|Preflight alias:em0|EnsureNetwork alias:em0 em0|Attach alias:em0 192.0.2.10/32 stv"+c.ID[:12]+" pid=7|Detach alias:em0 192.0.2.10/32|RemoveNetwork alias:em0" {
+		t.Fatalf("calls = %s", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 )
 
 // Names of the network modes the command line accepts besides networks.
@@ -20,7 +21,29 @@ const (
 	DefaultName = "stockade"
 	// DriverBridge is the driver of bridge networks.
 	DriverBridge = "bridge"
+	// DriverAlias is the driver of alias networks (FreeBSD): jails
+	// without vnet whose addresses are aliases on a host interface. Such a
+	// network is named AliasPrefix+IFACE and made on first use.
+	DriverAlias = "alias"
+	AliasPrefix = "alias:"
 )
+
+var ifaceRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.]{0,14}$`)
+
+// AliasInterface reports whether name is an alias network's, alias:IFACE,
+// and returns IFACE.
+func AliasInterface(name string) (string, bool) {
+	return strings.CutPrefix(name, AliasPrefix)
+}
+
+// validateAlias checks an alias:IFACE network name.
+func validateAliasNetwork(name string) error {
+	iface, _ := AliasInterface(name)
+	if !ifaceRE.MatchString(iface) {
+		return fmt.Errorf("--network %q: %q is not an interface name", name, iface)
+	}
+	return nil
+}
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
 

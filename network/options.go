@@ -63,7 +63,17 @@ func (o *Options) BundleMode() string {
 // Validate checks what can be checked without the store: names, addresses,
 // port specs, the MAC. Errors name the flag and the value.
 func (o *Options) Validate() error {
-	if o.Network != "" && o.Network != ModeHost && o.Network != ModeNone && o.Network != ModeBridge {
+	if _, alias := AliasInterface(o.Network); alias {
+		if err := validateAliasNetwork(o.Network); err != nil {
+			return err
+		}
+		if !o.IP.IsValid() && !o.IP6.IsValid() {
+			return fmt.Errorf("--network %s: give the container's address with --ip or --ip6", o.Network)
+		}
+		if len(o.Publish) > 0 || o.PublishAll {
+			return fmt.Errorf("-p: not with --network %s (the container listens on its own address)", o.Network)
+		}
+	} else if o.Network != "" && o.Network != ModeHost && o.Network != ModeNone && o.Network != ModeBridge {
 		if err := ValidateName(o.Network); err != nil {
 			return fmt.Errorf("--network: %w", err)
 		}

@@ -340,7 +340,9 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 		probe = BindProbe{}
 	}
 	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
-		if r.Network == DefaultName {
+		if iface, ok := AliasInterface(r.Network); ok {
+			n, err = aliasTx(tx, r.Network, iface)
+		} else if r.Network == DefaultName {
 			n, err = defaultTx(tx, r.Routes)
 		} else {
 			n, err = getNetwork(tx, r.Network)
@@ -362,13 +364,13 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 				continue
 			}
 			if l.Addr.Is4() {
-				addr = netip.PrefixFrom(l.Addr, n.Subnet.Bits())
+				addr = netip.PrefixFrom(l.Addr, bits4(n))
 				ports = l.Ports
 			} else {
-				addr6 = netip.PrefixFrom(l.Addr, n.Subnet6.Bits())
+				addr6 = netip.PrefixFrom(l.Addr, bits6(n))
 			}
 		}
-		if addr.IsValid() {
+		if addr.IsValid() || addr6.IsValid() {
 			return nil
 		}
 		if ports, err = AssignPorts(r.Ports, taken, probe); err != nil {
@@ -399,17 +401,43 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 			}
 			return netip.Addr{}, fmt.Errorf("network %s: no free address left in %s", n.Name, sub)
 		}
-		a4, err := pick(n.Subnet, n.Gateway, r.Addr, "--ip")
-		if err != nil {
-			return err
-		}
-		var a6 netip.Addr
-		if r.Addr6.IsValid() && !n.Subnet6.IsValid() {
-			return fmt.Errorf("--ip6 %s: network %s has no IPv6", r.Addr6, n.Name)
-		}
-		if n.Subnet6.IsValid() {
-			if a6, err = pick(n.Subnet6, n.Gateway6, r.Addr6, "--ip6"); err != nil {
+		var a4, a6 netip.Addr
+		if n.Driver == DriverAlias {
+			// Given addresses only, on the host's interface.
+			if len(ports) > 0 {
+				return fmt.Errorf("-p: network %s has no port mapping (the container listens on its own address)", n.Name)
+			}
+			for _, x := range []struct {
+				want netip.Addr
+				flag string
+				dst  *netip.Addr
+			}{{r.Addr, "--ip", &a4}, {r.Addr6, "--ip6", &a6}} {
+				if !x.want.IsValid() {
+					continue
+				}
+				a := x.want.Unmap()
+				if !a.IsGlobalUnicast() {
+					return fmt.Errorf("%s %s: not a unicast address a jail can use", x.flag, a)
+				}
+				if b.Get([]byte(leaseKey(n.ID, a))) != nil {
+					return fmt.Errorf("%s %s: already in use on network %s", x.flag, a, n.Name)
+				}
+				*x.dst = a
+			}
+			if !a4.IsValid() && !a6.IsValid() {
+				return fmt.Errorf("--network %s: give the container's address with --ip or --ip6", n.Name)
+			}
+		} else {
+			if a4, err = pick(n.Subnet, n.Gateway, r.Addr, "--ip"); err != nil {
 				return err
+			}
+			if r.Addr6.IsValid() && !n.Subnet6.IsValid() {
+				return fmt.Errorf("--ip6 %s: network %s has no IPv6", r.Addr6, n.Name)
+			}
+			if n.Subnet6.IsValid() {
+				if a6, err = pick(n.Subnet6, n.Gateway6, r.Addr6, "--ip6"); err != nil {
+					return err
+				}
 			}
 		}
 		now := time.Now().UTC()
@@ -426,9 +454,11 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 				return err
 			}
 		}
-		addr = netip.PrefixFrom(a4, n.Subnet.Bits())
+		if a4.IsValid() {
+			addr = netip.PrefixFrom(a4, bits4(n))
+		}
 		if a6.IsValid() {
-			addr6 = netip.PrefixFrom(a6, n.Subnet6.Bits())
+			addr6 = netip.PrefixFrom(a6, bits6(n))
 		}
 		return nil
 	})
@@ -436,6 +466,40 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 		return nil, netip.Prefix{}, netip.Prefix{}, nil, err
 	}
 	return n, addr, addr6, ports, nil
+}
+
+// bits4 and bits6 are the prefix lengths of a network's addresses: its
+// subnets', or single addresses on an alias network.
+func bits4(n *Network) int {
+	if n.Driver == DriverAlias {
+		return 32
+	}
+	return n.Subnet.Bits()
+}
+
+func bits6(n *Network) int {
+	if n.Driver == DriverAlias {
+		return 128
+	}
+	return n.Subnet6.Bits()
+}
+
+// aliasTx returns the alias network of a host interface, made on first
+// use: no subnet, no gateway, no bridge.
+func aliasTx(tx *bolt.Tx, name, iface string) (*Network, error) {
+	n, err := getNetwork(tx, name)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return n, err
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	n = &Network{Name: name, ID: id, Driver: DriverAlias, Interface: iface, Created: time.Now().UTC()}
+	if err := metadata.PutJSON(tx, metadata.BucketNetworks, name, n); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // Release drops every lease of the container; it reports how many.

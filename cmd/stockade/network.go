@@ -344,7 +344,11 @@ func (a *app) networkList(c *cli.Context) error {
 		if n.Internal {
 			internal = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", n.ID[:12], n.Name, n.Driver, n.Subnet, n.Gateway, v6, internal, len(n.Containers))
+		sub, gw := "-", "-"
+		if n.Subnet.IsValid() {
+			sub, gw = n.Subnet.String(), n.Gateway.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", n.ID[:12], n.Name, n.Driver, sub, gw, v6, internal, len(n.Containers))
 	}
 	return tw.Flush()
 }
