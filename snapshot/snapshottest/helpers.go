@@ -108,6 +108,20 @@ func apply(t testing.TB, s snapshot.Snapshotter, key string, ops ...op) {
 	}
 }
 
+// baseViewActive makes the committed snapshot "base" holding ops, and on
+// it the view "view" and the active snapshot "active": the snapshots of
+// every kind that the error cases need.
+func baseViewActive(t *testing.T, s snapshot.Snapshotter, ops ...op) {
+	t.Helper()
+	layer(t, s, "base", "", ops...)
+	if _, err := s.View(t.Context(), "view", "base"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prepare(t.Context(), "active", "base"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // layer prepares key on parent, applies ops and commits it as name.
 func layer(t testing.TB, s snapshot.Snapshotter, name, parent string, ops ...op) {
 	t.Helper()

@@ -482,13 +482,7 @@ func testStatWalk(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
 func testCommitErrors(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
 	s := open(t)
 	ctx := t.Context()
-	layer(t, s, "base", "", file("f", "f"))
-	if _, err := s.View(ctx, "view", "base"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Prepare(ctx, "active", "base"); err != nil {
-		t.Fatal(err)
-	}
+	baseViewActive(t, s, file("f", "f"))
 	for _, tc := range []struct {
 		name, key string
 		want      error
@@ -518,13 +512,7 @@ func testCommitErrors(t *testing.T, open func(*testing.T) snapshot.Snapshotter) 
 func testDuplicateKeys(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
 	s := open(t)
 	ctx := t.Context()
-	layer(t, s, "base", "")
-	if _, err := s.Prepare(ctx, "active", "base"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.View(ctx, "view", "base"); err != nil {
-		t.Fatal(err)
-	}
+	baseViewActive(t, s)
 	for _, tc := range []struct {
 		what string
 		fn   func() error
@@ -608,13 +596,7 @@ func testKeysCheckedFirst(t *testing.T, open func(*testing.T) snapshot.Snapshott
 func testParentErrors(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
 	s := open(t)
 	ctx := t.Context()
-	layer(t, s, "base", "")
-	if _, err := s.Prepare(ctx, "active", "base"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.View(ctx, "view", "base"); err != nil {
-		t.Fatal(err)
-	}
+	baseViewActive(t, s)
 	for _, tc := range []struct {
 		key, parent string
 		view        bool
@@ -644,13 +626,7 @@ func testParentErrors(t *testing.T, open func(*testing.T) snapshot.Snapshotter) 
 func testKindErrors(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
 	s := open(t)
 	ctx := t.Context()
-	layer(t, s, "base", "")
-	if _, err := s.View(ctx, "view", "base"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Prepare(ctx, "active", "base"); err != nil {
-		t.Fatal(err)
-	}
+	baseViewActive(t, s)
 	mounts := func(key string) func() error {
 		return func() error { _, err := s.Mounts(ctx, key); return err }
 	}
