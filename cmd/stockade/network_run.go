@@ -18,7 +18,7 @@ import (
 // networkFlags are the network flags of run and create.
 func networkFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "NAME, host, none or bridge (default: the network stockade)"},
+		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "NAME, host, none, bridge (the default network stockade) or alias:IFACE (FreeBSD, with --ip)"},
 		&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network"},
 		&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network"},
 		&cli.StringSliceFlag{Name: "network-alias", Usage: "another name on the network (repeatable)"},
