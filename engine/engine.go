@@ -124,6 +124,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	} else if err := ValidateName(name); err != nil {
 		return nil, err
 	}
+	// Errors name the container only when the user named it: a generated
+	// name would be news to them.
+	what := "create"
+	if opts.Name != "" {
+		what += " " + name
+	}
 	img := opts.Image
 	if len(img.ChainIDs) == 0 {
 		return nil, fmt.Errorf("image %s has no layers", img.Name)
@@ -167,10 +173,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		labels[k] = v
 	}
 	if _, err := e.Snapshotter.Prepare(ctx, c.SnapshotKey, parent, snapshot.WithLabels(labels)); err != nil {
-		return nil, fmt.Errorf("create %s: root file system: %w", name, err)
+		return nil, fmt.Errorf("%s: root file system: %w", what, err)
 	}
 	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	// The image's /etc/passwd is read through a mount of the new root.
 	rootfs, unmount, err := e.mountRootfs(ctx, c)
@@ -191,13 +197,13 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	spec, err := bundle.Generate(cfg.Config, rootfs, specOpts)
 	unmount()
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := e.hooksCreate(ctx, c, spec); err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := bundle.Write(e.containerDir(id), spec); err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	exts := c.Extensions
 	c, err = e.update(ctx, id, func(rec *Container) error {

@@ -430,6 +430,9 @@ func TestRunErrors(t *testing.T) {
 		{"missing image", []string{"run", "--rm", strings.Split(ref, "/")[0] + "/no/such:image"}, 125, "no/such"},
 		{"bad volume", []string{"run", "--rm", "-v", "relative:/x", ref}, 125, "relative:/x"},
 		{"unknown user", []string{"run", "--rm", "-u", "bob", ref}, 125, `"bob"`},
+		// An unnamed container's errors do not name the generated name.
+		{"unknown user, unnamed", []string{"run", "-u", "bob", ref}, 125, `stockade: create: `},
+		{"unknown user, named", []string{"run", "--name", "mine", "-u", "bob", ref}, 125, `stockade: create mine: `},
 		{"command not in image", []string{"run", "--rm", "--entrypoint", "/bin/nope", ref}, 127, "/bin/nope"},
 		{"name in use", []string{"run", "--rm", "--name", "taken", ref}, 125, "taken"},
 		{"bad restart", []string{"run", "--restart", "sometimes", ref}, 125, "sometimes"},
