@@ -172,18 +172,23 @@ func (d *DNSService) Run(ctx context.Context) error {
 	if n.Subnet6.IsValid() {
 		subnets = append(subnets, n.Subnet6)
 	}
-	lctx, cancelListen := context.WithTimeout(ctx, 10*time.Second)
-	srv, err := dns.Listen(lctx, dns.Config{
-		Listen:    listen,
-		Lookup:    func(ctx context.Context, name string) ([]netip.Addr, bool) { return current(ctx).Lookup(name) },
-		Reverse:   func(ctx context.Context, a netip.Addr) ([]string, bool) { return current(ctx).Reverse(a) },
-		Subnets:   subnets,
-		Upstreams: dns.Upstreams(host, self),
-		ClientUpstreams: func(ctx context.Context, client netip.Addr) []string {
+	cfg := dns.Config{
+		Listen:  listen,
+		Lookup:  func(ctx context.Context, name string) ([]netip.Addr, bool) { return current(ctx).Lookup(name) },
+		Reverse: func(ctx context.Context, a netip.Addr) ([]string, bool) { return current(ctx).Reverse(a) },
+		Subnets: subnets,
+		Logger:  log,
+	}
+	// An internal network has no way out, for names neither: other names
+	// are not forwarded (SERVFAIL).
+	if !n.Internal {
+		cfg.Upstreams = dns.Upstreams(host, self)
+		cfg.ClientUpstreams = func(ctx context.Context, client netip.Addr) []string {
 			return current(ctx).Upstreams(client)
-		},
-		Logger: log,
-	})
+		}
+	}
+	lctx, cancelListen := context.WithTimeout(ctx, 10*time.Second)
+	srv, err := dns.Listen(lctx, cfg)
 	cancelListen()
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
@@ -193,7 +198,9 @@ func (d *DNSService) Run(ctx context.Context) error {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go srv.FollowResolvConf(sctx, d.HostResolvConf, 0)
+	if !n.Internal {
+		go srv.FollowResolvConf(sctx, d.HostResolvConf, 0)
+	}
 	go func() {
 		last := time.Now()
 		tick := time.NewTicker(min(idle/2, 5*time.Second))

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -156,5 +157,65 @@ func TestDNSPidFile(t *testing.T) {
 	f.Close()
 	if DNSRunning(path) || DNSReady(path) {
 		t.Fatal("running after the lock went")
+	}
+}
+
+// TestDNSInternalForwardsNothing starts an upstream on 127.0.0.77:53 (the
+// host's resolv.conf of the test) and checks that a network's server
+// forwards other names to it, and an internal network's does not.
+func TestDNSInternalForwardsNothing(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.77:53")
+	if err != nil {
+		t.Skipf("cannot bind the test upstream on 127.0.0.77:53: %v", err)
+	}
+	var mu sync.Mutex
+	seen := 0
+	up := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		mu.Lock()
+		seen++
+		mu.Unlock()
+		m := new(mdns.Msg)
+		m.SetReply(r)
+		m.Answer = append(m.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: r.Question[0].Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 1}, A: net.IPv4(192, 0, 2, 99)})
+		w.WriteMsg(m)
+	})}
+	go up.ActivateAndServe()
+	defer up.Shutdown()
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(resolv, []byte("nameserver 127.0.0.77\n"), 0o644)
+	s := newStore(t)
+	mustCreate(t, s, CreateOptions{Name: "open", Subnet: netip.MustParsePrefix("10.2.0.0/24")})
+	mustCreate(t, s, CreateOptions{Name: "closed", Subnet: netip.MustParsePrefix("10.3.0.0/24"), Internal: true})
+	for _, tc := range []struct {
+		network string
+		rcode   int
+		seen    int
+	}{{"open", mdns.RcodeSuccess, 1}, {"closed", mdns.RcodeServerFailure, 1}} {
+		ctx, cancel := context.WithCancel(t.Context())
+		ready := make(chan netip.AddrPort, 1)
+		svc := &DNSService{Store: s, Network: tc.network, HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"},
+			Containers: func(context.Context) ([]*engine.Container, error) {
+				return []*engine.Container{running(t, "web", tc.network, "10.2.0.2/24")}, nil
+			},
+			Ready: func(a []netip.AddrPort) { ready <- a[0] }}
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		var addr netip.AddrPort
+		select {
+		case addr = <-ready:
+		case err := <-done:
+			t.Fatal(err)
+		}
+		m := new(mdns.Msg)
+		m.SetQuestion("elsewhere.test.", mdns.TypeA)
+		r, _, err := (&mdns.Client{Timeout: 5 * time.Second}).Exchange(m, addr.String())
+		cancel()
+		<-done
+		mu.Lock()
+		n := seen
+		mu.Unlock()
+		if err != nil || r.Rcode != tc.rcode || n != tc.seen {
+			t.Fatalf("%s: rcode %v, %v, upstream saw %d; want %d and %d", tc.network, r, err, n, tc.rcode, tc.seen)
+		}
 	}
 }
