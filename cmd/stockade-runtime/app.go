@@ -83,7 +83,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &status) {
 		return int(status)
 	}
-	logging.Error(stderr, r.format, "stockade-runtime", err)
+	// runc prints its own fatal error on the stderr it shares with the
+	// container (create, exec): in text, that line is the one line.
+	var reported interface{ AlreadyReported() bool }
+	if !(r.format == logging.Text && errors.As(err, &reported) && reported.AlreadyReported()) {
+		logging.Error(stderr, r.format, "stockade-runtime", err)
+	}
 	if r.logOut != stderr {
 		// containerd reads the last error back from the --log file.
 		logging.Error(r.logOut, logging.JSON, "stockade-runtime", err)

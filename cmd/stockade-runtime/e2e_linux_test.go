@@ -417,3 +417,21 @@ func TestEndToEndErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateFailureOnce: runc prints a failed create's error on the stderr
+// it shares with the container; in text, stockade-runtime does not print
+// the same failure a second time.
+func TestCreateFailureOnce(t *testing.T) {
+	bin, prog := e2eBinaries(t)
+	e := &e2e{t: t, bin: bin, root: t.TempDir()}
+	bundle := e2eBundle(t, prog, "sleep:60")
+	e.create("--bundle", bundle, "dup")
+	t.Cleanup(func() { e.run(nil, "delete", "--force", "dup") })
+	code, _, stderr := e.run(nil, "create", "--bundle", bundle, "dup")
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	if n := strings.Count(stderr, "\n"); n != 1 || !strings.Contains(stderr, "already exists") {
+		t.Errorf("stderr must be the failure once, got %d lines: %q", n, stderr)
+	}
+}

@@ -117,7 +117,18 @@ type Error struct {
 	Msg string
 	// Err is what the failure means, or nil.
 	Err error
+	// Reported is set when the runtime itself already wrote the failure
+	// to the caller's stderr: create and exec hand the container's stderr
+	// to runc, which prints its fatal errors there.
+	Reported bool
 }
+
+// Message is what went wrong without the "runc create ID:" prefix.
+func (e *Error) Message() string { return e.Msg }
+
+// AlreadyReported reports whether the runtime already wrote the error to
+// the caller's stderr, so a command line need not print it again.
+func (e *Error) AlreadyReported() bool { return e.Reported }
 
 // Error returns "runtime op id: msg".
 func (e *Error) Error() string {
@@ -157,6 +168,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateO
 		return c.fail(err.Error(), err)
 	}
 	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = att.stdin, att.stdout, att.stderr
+	c.sharedStderr = att.stderr != nil
 	c.cmd.ExtraFiles = opts.IO.ExtraFiles
 	err = c.cmd.Run()
 	att.ran()
@@ -280,6 +292,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ociruntime.ExecOpts)
 			return -1, c.fail(err.Error(), err)
 		}
 		c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = att.stdin, att.stdout, att.stderr
+		c.sharedStderr = att.stderr != nil
 		err = c.cmd.Run()
 		att.ran()
 		return 0, c.result(err)
@@ -288,6 +301,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ociruntime.ExecOpts)
 	// In the foreground exec.Cmd copies non-file streams itself, and
 	// stops waiting for them WaitDelay after runc exited.
 	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = opts.IO.Stdin, opts.IO.Stdout, opts.IO.Stderr
+	c.sharedStderr = opts.IO.Stderr != nil
 	c.cmd.Cancel = func() error { return c.cmd.Process.Signal(syscall.SIGTERM) }
 	c.cmd.WaitDelay = 10 * time.Second
 	err = c.cmd.Run()
@@ -359,6 +373,9 @@ type runcCall struct {
 	cmd     *exec.Cmd
 	logPath string
 	stderr  bytes.Buffer // for commands whose stderr is not the container's
+	// sharedStderr is set when the runtime's stderr is the caller's (the
+	// container's); the runtime prints its own fatal error there.
+	sharedStderr bool
 	logRead bool
 	errMsg  string // the last error logged, once read
 }
@@ -452,6 +469,16 @@ func (c *runcCall) result(runErr error) error {
 	if runErr == nil {
 		return nil
 	}
+	err := c.resultError(runErr)
+	var exitErr *exec.ExitError
+	var rerr *Error
+	if c.sharedStderr && errors.As(runErr, &exitErr) && errors.As(err, &rerr) && c.ctx.Err() == nil {
+		rerr.Reported = true
+	}
+	return err
+}
+
+func (c *runcCall) resultError(runErr error) error {
 	if err := c.ctx.Err(); err != nil {
 		return c.fail(fmt.Sprintf("%v (%v)", err, runErr), err)
 	}
