@@ -376,8 +376,8 @@ type runcCall struct {
 	// sharedStderr is set when the runtime's stderr is the caller's (the
 	// container's); the runtime prints its own fatal error there.
 	sharedStderr bool
-	logRead bool
-	errMsg  string // the last error logged, once read
+	logRead      bool
+	errMsg       string // the last error logged, once read
 }
 
 // command prepares the runtime binary's command line, global flags first.
