@@ -25,6 +25,7 @@ const (
 	// without vnet whose addresses are aliases on a host interface. Such a
 	// network is named AliasPrefix+IFACE and made on first use.
 	DriverAlias = "alias"
+	// AliasPrefix starts the name of an alias network: alias:IFACE.
 	AliasPrefix = "alias:"
 )
 
@@ -36,7 +37,7 @@ func AliasInterface(name string) (string, bool) {
 	return strings.CutPrefix(name, AliasPrefix)
 }
 
-// validateAlias checks an alias:IFACE network name.
+// validateAliasNetwork checks an alias:IFACE network name.
 func validateAliasNetwork(name string) error {
 	iface, _ := AliasInterface(name)
 	if !ifaceRE.MatchString(iface) {

@@ -42,8 +42,7 @@ func ChooseSubnet(candidates, routes, taken []netip.Prefix) (netip.Prefix, error
 	return netip.Prefix{}, fmt.Errorf("no free IPv4 subnet among %d candidates (every one overlaps a host route or a network); give one with --subnet", len(candidates))
 }
 
-// DefaultSubnetCandidates and UserSubnetCandidates are the candidate
-// lists of the default network and of other networks.
+// DefaultSubnetCandidates is the candidate list of the default network.
 func DefaultSubnetCandidates() []netip.Prefix { return defaultCandidates }
 
 // UserSubnetCandidates is the candidate list of `network create` without
