@@ -173,6 +173,15 @@ func hostPort(ip netip.Addr, port uint16) string {
 	return net.JoinHostPort(h, strconv.Itoa(int(port)))
 }
 
+// portName is a host port as errors and listings show it: 0.0.0.0:8080
+// for every address.
+func portName(ip netip.Addr, port uint16) string {
+	if !ip.IsValid() {
+		ip = netip.IPv4Unspecified()
+	}
+	return hostPort(ip, port)
+}
+
 // Free binds m's host port and closes it again.
 func (BindProbe) Free(m PortMapping) error {
 	addr := hostPort(m.HostIP, m.HostPort)
@@ -189,7 +198,7 @@ func (BindProbe) Free(m PortMapping) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("host port %s/%s is not free: %w", addr, m.Protocol, errors.Unwrap(err))
+		return fmt.Errorf("host port %s/%s is not free: %w", portName(m.HostIP, m.HostPort), m.Protocol, errors.Unwrap(err))
 	}
 	return nil
 }
@@ -213,15 +222,30 @@ func (BindProbe) Pick(proto string, ip netip.Addr) (uint16, error) {
 	return uint16(l.Addr().(*net.TCPAddr).Port), nil
 }
 
+// HeldPort is a host port another container publishes.
+type HeldPort struct {
+	PortMapping
+	// Container names the container that holds it.
+	Container string
+}
+
 // AssignPorts turns specs into mappings: it checks every given host port
 // against taken (other containers' mappings) and the probe, and picks
-// free ports for the others. The error names the spec and the port.
-func AssignPorts(specs []PortSpec, taken []PortMapping, probe PortProbe) ([]PortMapping, error) {
+// free ports for the others. The error names the spec, the port and, for
+// a port another container publishes, that container.
+func AssignPorts(specs []PortSpec, taken []HeldPort, probe PortProbe) ([]PortMapping, error) {
 	var out []PortMapping
-	clash := func(m PortMapping) bool {
-		return slices.ContainsFunc(taken, func(t PortMapping) bool { return Conflicts(t, m) }) ||
-			slices.ContainsFunc(out, func(t PortMapping) bool { return Conflicts(t, m) })
+	// holder names who publishes m's host port already, "" for nobody.
+	holder := func(m PortMapping) string {
+		if i := slices.IndexFunc(taken, func(t HeldPort) bool { return Conflicts(t.PortMapping, m) }); i >= 0 {
+			return "container " + taken[i].Container
+		}
+		if slices.ContainsFunc(out, func(t PortMapping) bool { return Conflicts(t, m) }) {
+			return "this container"
+		}
+		return ""
 	}
+	clash := func(m PortMapping) bool { return holder(m) != "" }
 	for _, sp := range specs {
 		for cp := int(sp.CStart); cp <= int(sp.CEnd); cp++ {
 			m := PortMapping{HostIP: sp.HostIP, ContainerPort: uint16(cp), Protocol: sp.Protocol}
@@ -245,7 +269,7 @@ func AssignPorts(specs []PortSpec, taken []PortMapping, probe PortProbe) ([]Port
 				for hp := int(sp.HostStart); hp <= int(sp.HostEnd); hp++ {
 					m.HostPort = uint16(hp)
 					if clash(m) {
-						errs = append(errs, fmt.Errorf("%d published by another container", hp))
+						errs = append(errs, fmt.Errorf("%d published by %s", hp, holder(m)))
 						continue
 					}
 					if err := probe.Free(m); err != nil {
@@ -260,8 +284,8 @@ func AssignPorts(specs []PortSpec, taken []PortMapping, probe PortProbe) ([]Port
 				}
 			default:
 				m.HostPort = sp.HostStart + uint16(cp-int(sp.CStart))
-				if clash(m) {
-					return nil, fmt.Errorf("-p %q: host port %s/%s is already published by another container", sp.Raw, hostPort(m.HostIP, m.HostPort), m.Protocol)
+				if by := holder(m); by != "" {
+					return nil, fmt.Errorf("-p %q: host port %s/%s is already published by %s", sp.Raw, portName(m.HostIP, m.HostPort), m.Protocol, by)
 				}
 				if err := probe.Free(m); err != nil {
 					return nil, fmt.Errorf("-p %q: %w", sp.Raw, err)
@@ -276,9 +300,5 @@ func AssignPorts(specs []PortSpec, taken []PortMapping, probe PortProbe) ([]Port
 // FormatPort writes a mapping as `port` and `ps` show it:
 // 127.0.0.1:8080->80/tcp, or 0.0.0.0:8080->80/tcp for every address.
 func FormatPort(m PortMapping) string {
-	ip := "0.0.0.0"
-	if m.HostIP.IsValid() {
-		ip = m.HostIP.String()
-	}
-	return fmt.Sprintf("%s->%d/%s", hostPort(netip.MustParseAddr(ip), m.HostPort), m.ContainerPort, m.Protocol)
+	return fmt.Sprintf("%s->%d/%s", portName(m.HostIP, m.HostPort), m.ContainerPort, m.Protocol)
 }

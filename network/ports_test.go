@@ -105,15 +105,15 @@ func TestAssignPorts(t *testing.T) {
 	if _, err := AssignPorts(parse("8000:80"), nil, probe); err == nil || !strings.Contains(err.Error(), "8000") || !strings.Contains(err.Error(), `-p "8000:80"`) {
 		t.Fatalf("busy port: %v", err)
 	}
-	taken := []PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 9000, Protocol: "tcp"}}
-	if _, err := AssignPorts(parse("9000:80"), taken, probe); err == nil || !strings.Contains(err.Error(), "9000") {
+	taken := []HeldPort{{PortMapping{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 9000, Protocol: "tcp"}, "web"}}
+	if _, err := AssignPorts(parse("9000:80"), taken, probe); err == nil || err.Error() != `-p "9000:80": host port 0.0.0.0:9000/tcp is already published by container web` {
 		t.Fatalf("published port: %v", err)
 	}
 	if _, err := AssignPorts(parse("127.0.0.2:9000:80", "9000:80/udp"), taken, probe); err != nil {
 		t.Fatalf("another address or protocol: %v", err)
 	}
-	if _, err := AssignPorts(parse("9100:80", "9100:81"), nil, probe); err == nil {
-		t.Fatal("one host port twice in one run was accepted")
+	if _, err := AssignPorts(parse("9100:80", "9100:81"), nil, probe); err == nil || !strings.Contains(err.Error(), "published by this container") {
+		t.Fatalf("one host port twice in one run: %v", err)
 	}
 	if _, err := AssignPorts(parse("8000-8000:80"), nil, probe); err == nil || !strings.Contains(err.Error(), "8000") {
 		t.Fatalf("busy range: %v", err)

@@ -354,10 +354,12 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 		if err != nil {
 			return err
 		}
-		var taken []PortMapping
+		var taken []HeldPort
 		for _, l := range ls {
 			if l.ContainerID != r.ContainerID {
-				taken = append(taken, l.Ports...)
+				for _, p := range l.Ports {
+					taken = append(taken, HeldPort{p, l.ContainerName})
+				}
 				continue
 			}
 			if l.NetworkID != n.ID {

@@ -182,7 +182,7 @@ func TestLeaseIPv6AndPorts(t *testing.T) {
 	// Another network, same host port: refused, naming the holder; no
 	// lease is left of the refused take.
 	_, _, _, _, err = s.Take(ctx, LeaseRequest{Network: "v4", ContainerID: "c3", Ports: spec("127.0.0.1:8080:80"), Probe: probe})
-	if err == nil || err.Error() != `-p "127.0.0.1:8080:80": host port 127.0.0.1:8080/tcp is already published by another container` {
+	if err == nil || err.Error() != `-p "127.0.0.1:8080:80": host port 127.0.0.1:8080/tcp is already published by container web` {
 		t.Fatalf("port clash: %v", err)
 	}
 	_, _, _, _, err = s.Take(ctx, LeaseRequest{Network: "v4", ContainerID: "c3", Addr6: netip.MustParseAddr("fd70::3")})
