@@ -150,7 +150,7 @@ func (m *Manager) Create(ctx context.Context, c *engine.Container, spec *specs.S
 	n, a4, a6, ports, err := m.Store.Take(ctx, LeaseRequest{Network: name, ContainerID: c.ID, ContainerName: c.Name,
 		Addr: ext.IP, Addr6: ext.IP6, Ports: portSpecs, Probe: m.probe(), Routes: m.routes()})
 	if errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("--network %s: %w", name, err)
+		return fmt.Errorf("--network %s: %w", name, ErrNotFound)
 	}
 	if err != nil {
 		return err

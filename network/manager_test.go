@@ -232,7 +232,7 @@ func TestManagerBadInputLeavesNothing(t *testing.T) {
 	}{
 		{Options{Publish: []string{"80:abc"}}, `-p "80:abc": container port "abc": not a port number`},
 		{Options{Publish: []string{"9999:80"}}, "9999"},
-		{Options{Network: "nope"}, "--network nope: network nope: no such network"},
+		{Options{Network: "nope"}, "--network nope: no such network"},
 		{Options{IP: netip.MustParseAddr("192.0.2.7")}, "--ip 192.0.2.7: not a free host address of network stockade's subnet 10.88.0.0/16"},
 		{Options{MAC: "nope"}, `--mac-address "nope"`},
 		{Options{Aliases: []string{"bad alias"}}, `--network-alias "bad alias"`},
