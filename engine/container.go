@@ -135,6 +135,12 @@ func (s State) Describe(now time.Time) string {
 	return string(s.Status)
 }
 
+// HumanDuration renders d the way docker's ps does, as the STATUS column
+// says it ("Less than a second", "1 second", "About a minute",
+// "5 minutes", "About an hour", "3 days"); listings add " ago" for times
+// in the past, so that every column of a listing uses the same words.
+func HumanDuration(d time.Duration) string { return humanDuration(d) }
+
 // humanDuration renders d the way docker's ps does: singular and plural
 // agree, and "About a minute"/"About an hour" stand for one.
 func humanDuration(d time.Duration) string {

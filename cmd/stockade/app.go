@@ -173,6 +173,7 @@ func (a *app) setup(c *cli.Context) error {
 func (a *app) commands() []*cli.Command {
 	cmds := append(append(append(a.imageCommands(), a.containerCommands()...), a.snapshotCommands()...), a.systemCommand())
 	cmds = append(cmds, a.networkCommands()...)
+	cmds = append(cmds, a.versionCommand(), a.infoCommand())
 	oneLineUsageErrors(cmds, "")
 	return cmds
 }

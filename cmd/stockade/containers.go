@@ -47,6 +47,7 @@ func (a *app) containerCommands() []*cli.Command {
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also stopped containers"},
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only ids"},
+				&cli.BoolFlag{Name: "no-trunc", Usage: "full ids and commands"},
 				formatFlag(),
 			},
 			Action: a.ps,

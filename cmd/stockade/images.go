@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -42,7 +43,9 @@ func (a *app) imageCommands() []*cli.Command {
 		Name:  "images",
 		Usage: "list images",
 		Flags: []cli.Flag{formatFlag(),
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only image names"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only image ids"},
+			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "all images (stockade keeps no intermediate images: the same list)"},
+			&cli.BoolFlag{Name: "no-trunc", Usage: "full image ids (sha256:...)"},
 		},
 		Action: a.listImages,
 	}
@@ -50,7 +53,10 @@ func (a *app) imageCommands() []*cli.Command {
 		Name:      "rmi",
 		Usage:     "remove images and the content and layers no other image uses",
 		ArgsUsage: "IMAGE...",
-		Action:    arity(1, -1, a.rmi),
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "remove an image used by stopped containers, or every name of an id (never one a running container uses)"},
+		},
+		Action: arity(1, -1, a.rmi),
 	}
 	tag := &cli.Command{
 		Name:      "tag",
@@ -94,7 +100,7 @@ func (a *app) imageCommands() []*cli.Command {
 				ArgsUsage: "IMAGE FILE.tar", Action: arity(2, 2, a.exportImage),
 			},
 			{Name: "ls", Usage: "list images", Flags: images.Flags, Action: a.listImages},
-			{Name: "rm", Usage: rmi.Usage, ArgsUsage: rmi.ArgsUsage, Action: arity(1, -1, a.rmi)},
+			{Name: "rm", Usage: rmi.Usage, ArgsUsage: rmi.ArgsUsage, Flags: rmi.Flags, Action: arity(1, -1, a.rmi)},
 			{Name: "inspect", Usage: "print image records as JSON", ArgsUsage: "IMAGE...", Action: arity(1, -1, a.inspectImages)},
 		},
 	}
@@ -290,35 +296,113 @@ func (a *app) listImages(c *cli.Context) error {
 		}
 		return writeJSON(a.stdout, recs)
 	}
+	// Ids are 12 hex digits of the config digest, as docker shows them,
+	// unless --no-trunc. -q prints one per name, as docker does.
+	id := func(r *image.Record) string {
+		if c.Bool("no-trunc") {
+			return r.ID.String()
+		}
+		return r.ShortID()
+	}
 	if c.Bool("quiet") {
-		for _, r := range recs {
-			fmt.Fprintln(a.stdout, r.Name)
+		for i := range recs {
+			fmt.Fprintln(a.stdout, id(&recs[i]))
 		}
 		return nil
 	}
+	now := time.Now()
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tIMAGE ID\tPLATFORM\tLAYERS\tSIZE\tPULLED")
-	for _, r := range recs {
+	for i, r := range recs {
 		enc := ""
 		if r.Encrypted {
 			enc = " (encrypted)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Name, r.ShortID(), image.FormatPlatform(r.Platform), len(r.Layers), humanSize(r.Size)+enc, since(r.Pulled))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Name, id(&recs[i]), image.FormatPlatform(r.Platform), len(r.Layers), humanSize(r.Size)+enc, ago(now, r.Pulled))
 	}
 	return tw.Flush()
 }
 
+// rmi is `rmi [-f] IMAGE...`, with docker's rules: a name of an image
+// that has other names is only untagged; the last name, or an id, removes
+// the image, which is refused while a container uses it, unless -f and
+// the containers are all stopped (their root file systems keep the layers
+// they need); an id of an image with several names needs -f, and then
+// removes every name. An image a running container uses is never removed.
 func (a *app) rmi(c *cli.Context) error {
-	svc, err := a.imageService(c)
+	e, err := a.engine(c)
 	if err != nil {
 		return err
 	}
-	if err := svc.Remove(c.Context, c.Args().Slice()...); err != nil {
+	svc := e.Images
+	ctrs, err := e.List(c.Context)
+	if err != nil {
 		return err
 	}
-	for _, n := range c.Args().Slice() {
+	for _, arg := range c.Args().Slice() {
+		if err := a.rmiOne(c, svc, ctrs, arg, c.Bool("force")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rmiOne removes one image name or id (see rmi).
+func (a *app) rmiOne(c *cli.Context, svc *image.Service, ctrs []*engine.Container, arg string, force bool) error {
+	rec, err := svc.Get(c.Context, arg)
+	if errors.Is(err, image.ErrNotFound) {
+		return fmt.Errorf("rmi %s: no such image", arg)
+	}
+	if err != nil {
+		return fmt.Errorf("rmi %s: %w", arg, err)
+	}
+	all, err := svc.List(c.Context)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, r := range all {
+		if r.ID == rec.ID {
+			names = append(names, r.Name)
+		}
+	}
+	full, _ := image.NormalizeName(arg, svc.DefaultRegistry)
+	byName := full == rec.Name
+	if byName && len(names) > 1 {
+		// Another name keeps the image: only this name goes.
+		if err := svc.Remove(c.Context, rec.Name); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Untagged: %s\n", rec.Name)
+		return nil
+	}
+	if !byName && len(names) > 1 && !force {
+		return fmt.Errorf("rmi %s: the image has %d names (%s): remove them by name, or use -f to remove them all", arg, len(names), strings.Join(names, ", "))
+	}
+	var running, stopped []string
+	for _, ctr := range ctrs {
+		if ctr.ImageID != rec.ID.String() {
+			continue
+		}
+		if ctr.State.Running() {
+			running = append(running, ctr.Name)
+		} else {
+			stopped = append(stopped, ctr.Name)
+		}
+	}
+	if len(running) > 0 {
+		return fmt.Errorf("rmi %s: the image is used by running container %s (stop it first; -f does not override this)", arg, strings.Join(running, ", "))
+	}
+	if len(stopped) > 0 && !force {
+		return fmt.Errorf("rmi %s: the image is used by stopped container %s (remove it first, or use -f)", arg, strings.Join(stopped, ", "))
+	}
+	if err := svc.Remove(c.Context, names...); err != nil {
+		return err
+	}
+	for _, n := range names {
 		fmt.Fprintf(a.stdout, "Untagged: %s\n", n)
 	}
+	fmt.Fprintf(a.stdout, "Deleted: %s\n", rec.ID)
 	return nil
 }
 

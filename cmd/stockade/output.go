@@ -3,10 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/engine"
 )
 
 // writeJSON writes v as indented JSON, the shape of every --format json.
@@ -31,20 +32,16 @@ func humanSize(n int64) string {
 }
 
 // since renders how long ago t was, "-" for the zero time.
-func since(t time.Time) string {
+func since(t time.Time) string { return ago(time.Now(), t) }
+
+// ago renders how long before now t was, in the words of the STATUS
+// column of ps ("Less than a second ago", "About a minute ago",
+// "5 minutes ago"), "-" for the zero time.
+func ago(now, t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	d := time.Since(t).Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours ago", int(d.Hours()))
-	}
-	return strings.TrimSpace(fmt.Sprintf("%d days ago", int(d.Hours()/24)))
+	return engine.HumanDuration(now.Sub(t)) + " ago"
 }
 
 // formatFlag is the --format flag of the listings: table or json.

@@ -27,7 +27,7 @@ type psEntry struct {
 	Ports []string `json:"ports,omitempty"`
 }
 
-// ps is `ps [-a] [-q] [--format json]`.
+// ps is `ps [-a] [-q] [--no-trunc] [--format json]`.
 func (a *app) ps(c *cli.Context) error {
 	asJSON, err := checkFormat(c)
 	if err != nil {
@@ -56,9 +56,17 @@ func (a *app) ps(c *cli.Context) error {
 	if asJSON {
 		return writeJSON(a.stdout, entries)
 	}
+	// id and command are shortened, as docker does, unless --no-trunc.
+	full := c.Bool("no-trunc")
+	id := func(p psEntry) string {
+		if full {
+			return p.ID
+		}
+		return p.ID[:12]
+	}
 	if c.Bool("quiet") {
 		for _, p := range entries {
-			fmt.Fprintln(a.stdout, p.ID[:12])
+			fmt.Fprintln(a.stdout, id(p))
 		}
 		return nil
 	}
@@ -66,10 +74,10 @@ func (a *app) ps(c *cli.Context) error {
 	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAME")
 	for _, p := range entries {
 		cmd := strings.Join(p.Command, " ")
-		if len(cmd) > 30 {
+		if len(cmd) > 30 && !full {
 			cmd = cmd[:27] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", p.ID[:12], p.Image, cmd, since(p.Created), p.Status, strings.Join(p.Ports, ", "), p.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", id(p), p.Image, cmd, ago(now, p.Created), p.Status, strings.Join(p.Ports, ", "), p.Name)
 	}
 	return tw.Flush()
 }

@@ -519,11 +519,11 @@ func TestSystemCheckRepairs(t *testing.T) {
 		t.Errorf("record not repaired: %+v", p.State)
 	}
 	// df lists the image and the container; prune removes the container.
-	df := e.must("system", "df").stdout
+	df := e.must("system", "df", "-v").stdout
 	if !strings.Contains(df, ref) || !strings.Contains(df, "crashed") {
 		t.Errorf("df:\n%s", df)
 	}
-	e.must("system", "prune")
+	e.must("system", "prune", "-f")
 	if len(e.ps()) != 0 {
 		t.Error("prune left the exited container")
 	}

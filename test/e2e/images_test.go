@@ -277,9 +277,9 @@ func TestTagAndRemove(t *testing.T) {
 	e := newEnv(t)
 	e.must("pull", src)
 	e.must("tag", src, "local/copy:2")
-	names := e.must("images", "-q").stdout
+	names := e.must("images").stdout
 	if !strings.Contains(names, src) || !strings.Contains(names, "local/copy:2") {
-		t.Fatalf("images -q after tag: %q", names)
+		t.Fatalf("images after tag: %q", names)
 	}
 	e.must("rmi", src)
 	// The other name keeps the content alive.
