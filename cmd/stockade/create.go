@@ -52,6 +52,10 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	if err := checkVolumeSources(c.StringSlice("volume")); err != nil {
 		return nil, err
 	}
+	netOpts, err := networkOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	ref := c.Args().First()
 	img, err := e.Images.Get(c.Context, ref)
 	if errors.Is(err, image.ErrNotFound) {
@@ -83,7 +87,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		}
 		annotations[k] = v
 	}
-	exts, netMode, err := networkRequest(c, e.Images, img)
+	exts, netMode, err := networkRequest(c.Context, netOpts, e.Images, img)
 	if err != nil {
 		return nil, err
 	}

@@ -32,10 +32,9 @@ func networkFlags() []cli.Flag {
 	}
 }
 
-// networkRequest reads the network flags: the network hook's request, to
-// go in the container's extensions, and the bundle's network mode. -P
-// reads the image's exposed ports.
-func networkRequest(c *cli.Context, svc *image.Service, img *image.Record) (map[string]json.RawMessage, string, error) {
+// networkOptions reads and checks the network flags (before anything is
+// pulled or made).
+func networkOptions(c *cli.Context) (network.Options, error) {
 	o := network.Options{
 		Network: c.String("network"), Aliases: c.StringSlice("network-alias"),
 		Publish: c.StringSlice("publish"), PublishAll: c.Bool("publish-all"),
@@ -49,16 +48,20 @@ func networkRequest(c *cli.Context, svc *image.Service, img *image.Record) (map[
 		if s := c.String(f.flag); s != "" {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return nil, "", fmt.Errorf("--%s %q: not an IP address", f.flag, s)
+				return o, fmt.Errorf("--%s %q: not an IP address", f.flag, s)
 			}
 			*f.dst = a
 		}
 	}
-	if err := o.Validate(); err != nil {
-		return nil, "", err
-	}
+	return o, o.Validate()
+}
+
+// networkRequest makes the network hook's request, to go in the
+// container's extensions, and the bundle's network mode. -P reads the
+// image's exposed ports.
+func networkRequest(ctx context.Context, o network.Options, svc *image.Service, img *image.Record) (map[string]json.RawMessage, string, error) {
 	if o.PublishAll && o.Managed() {
-		ports, err := exposedPorts(c.Context, svc, img)
+		ports, err := exposedPorts(ctx, svc, img)
 		if err != nil {
 			return nil, "", err
 		}
