@@ -30,6 +30,12 @@ func TestNetworkCommandErrors(t *testing.T) {
 		{[]string{"network", "rm", "nope"}, "stockade: network nope: no such network"},
 		{[]string{"network", "inspect", "nope"}, "stockade: network nope: no such network"},
 		{[]string{"network", "ls", "--format", "xml"}, `stockade: --format "xml" is not one of table, json`},
+		// run's network flags are refused before the image is looked for.
+		{[]string{"run", "-p", "80:abc", "nosuch.invalid/image:1"}, `stockade: -p "80:abc": container port "abc": not a port number (1-65535)`},
+		{[]string{"create", "--ip", "10.1.2", "nosuch.invalid/image:1"}, `stockade: --ip "10.1.2": not an IP address`},
+		{[]string{"run", "--network", "host", "-p", "80", "nosuch.invalid/image:1"}, "stockade: -p: not with --network host"},
+		{[]string{"run", "--network", "alias:em0", "nosuch.invalid/image:1"}, "stockade: --network alias:em0: give the container's address with --ip or --ip6"},
+		{[]string{"run", "--mac-address", "01:00:5e:00:00:01", "nosuch.invalid/image:1"}, `stockade: --mac-address "01:00:5e:00:00:01": a multicast address`},
 	} {
 		code, _, stderr := runCLI(t, append(global, tc.args...)...)
 		if code != 125 || stderr != tc.want+"\n" {
