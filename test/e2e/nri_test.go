@@ -174,6 +174,21 @@ func TestNRI010(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed start without --rm leaves nothing either", func(t *testing.T) {
+		for _, detach := range []string{"--detach=false", "--detach"} {
+			r := e.run("run", "--network", "none", detach, "--name", "refused", "--annotation", "test.nri010/rec-b=fail", ref, "echo", "never")
+			if r.code == 0 || !strings.Contains(r.stderr, "nri plugin rec-b: refused by annotation") {
+				t.Fatalf("run %s: want a failed start: %s", detach, r)
+			}
+			if ps := e.ps(); len(ps) != 0 {
+				t.Errorf("run %s left containers: %+v", detach, ps)
+			}
+			for _, name := range []string{"rec-a", "rec-b", "rec-c"} {
+				requests(t, rec, name)
+			}
+		}
+	})
+
 	t.Run("a container that exits on its own gets its delete", func(t *testing.T) {
 		r := e.run("run", "--network", "none", "--rm", ref, "echo", "hi")
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "hi" {
