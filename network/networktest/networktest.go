@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -166,12 +167,26 @@ func (s *suite) wantHost(t *testing.T, name string, want ...netip.Prefix) {
 	}
 }
 
+// wantNoHost checks that the host interface is gone, within goneWithin:
+// a kernel may finish deleting it in the background (Linux deletes a veth
+// pair with its namespace).
 func (s *suite) wantNoHost(t *testing.T, name string) {
 	t.Helper()
-	if _, ok := s.p.HostInterface(t, s.d, name); ok {
-		t.Errorf("host interface %s is still there", name)
+	deadline := time.Now().Add(goneWithin)
+	for {
+		if _, ok := s.p.HostInterface(t, s.d, name); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("host interface %s is still there after %s", name, goneWithin)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// goneWithin is how long a removed interface may take to go.
+const goneWithin = 5 * time.Second
 
 // wantEndpoint checks the endpoint's both ends.
 func (s *suite) wantEndpoint(t *testing.T, n *network.Network, ep *network.Endpoint, sb network.Sandbox) {

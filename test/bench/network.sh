@@ -43,6 +43,7 @@ REF=$BENCH_TINY_REF
 
 S_ARGS=(--root "$BENCH_TMP/root" --state "$BENCH_TMP/state" --config "$BENCH_TMP/stockade.toml")
 stockade_cmd() { "$STOCKADE" "${S_ARGS[@]}" "$@"; }
+S=("$STOCKADE" "${S_ARGS[@]}")
 mkdir -p "$BENCH_TMP/root" "$BENCH_TMP/state"
 # Containers, then networks (the default one too), before the dirs go.
 bench_on_exit "stockade_cmd network rm benchnet >/dev/null 2>&1; stockade_cmd network rm stockade >/dev/null 2>&1"
@@ -54,7 +55,7 @@ stockade_cmd pull -q "$REF" >"$BENCH_TMP/stockade.log" 2>&1 || bench_die "stocka
 ms() {
 	local t0 t1
 	t0=$(date +%s%N)
-	bench_nice "$@" >>"$BENCH_TMP/stockade.log" 2>&1 || return 1
+	bench_nice "$@" >>"$BENCH_TMP/stockade.log" 2>&1 || { tail -3 "$BENCH_TMP/stockade.log" >&2; return 1; }
 	t1=$(date +%s%N)
 	echo $(((t1 - t0) / 1000000))
 }
@@ -74,11 +75,11 @@ bench_log "$BENCH_ROUNDS rounds of run --rm /bin/true: default network vs --netw
 NET=() NONE=()
 for ((i = 0; i < BENCH_ROUNDS; i++)); do
 	if ((i % 2)); then
-		a=$(ms stockade_cmd run --rm --network none "$REF" /bin/true) || bench_die "run --network none failed"
-		b=$(ms stockade_cmd run --rm "$REF" /bin/true) || bench_die "run on the default network failed"
+		a=$(ms "${S[@]}" run --rm --network none "$REF" /bin/true) || bench_die "run --network none failed"
+		b=$(ms "${S[@]}" run --rm "$REF" /bin/true) || bench_die "run on the default network failed"
 	else
-		b=$(ms stockade_cmd run --rm "$REF" /bin/true) || bench_die "run on the default network failed"
-		a=$(ms stockade_cmd run --rm --network none "$REF" /bin/true) || bench_die "run --network none failed"
+		b=$(ms "${S[@]}" run --rm "$REF" /bin/true) || bench_die "run on the default network failed"
+		a=$(ms "${S[@]}" run --rm --network none "$REF" /bin/true) || bench_die "run --network none failed"
 	fi
 	NONE+=("$a") NET+=("$b")
 done
@@ -101,7 +102,7 @@ bench_log "$BENCH_COUNT containers started one after another on one network"
 stockade_cmd network create benchnet >>"$BENCH_TMP/stockade.log" 2>&1 || bench_die "network create benchnet failed"
 STARTS=()
 for ((i = 1; i <= BENCH_COUNT; i++)); do
-	t=$(ms stockade_cmd run -d --name "n$i" --network benchnet "$REF" /bin/sleep infinity) || bench_die "run -d n$i failed"
+	t=$(ms "${S[@]}" run -d --name "n$i" --network benchnet "$REF" /bin/sleep infinity) || bench_die "run -d n$i failed"
 	STARTS+=("$t")
 done
 first=$(bench_median "${STARTS[@]:0:10}")

@@ -221,6 +221,11 @@ func (e *env) leftovers(ep network.Endpoint) []string {
 func (e *env) wantLeftovers(ep network.Endpoint, want bool) {
 	e.t.Helper()
 	got := e.leftovers(ep)
+	// The kernel deletes a veth pair with its namespace, in the
+	// background: give it a moment.
+	for deadline := time.Now().Add(5 * time.Second); !want && len(got) > 0 && time.Now().Before(deadline); got = e.leftovers(ep) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if want && len(got) == 0 {
 		e.t.Errorf("container %s has no veth, rule or namespace on the host", ep.ContainerID[:12])
 	}
@@ -457,11 +462,14 @@ func TestNetworkParallelAddresses(t *testing.T) {
 	}
 	ids := strings.Fields(e.must("ps", "-a", "-q").stdout)
 	e.must(append([]string{"rm", "-f"}, ids...)...)
-	for _, name := range hostIfs {
-		if _, err := net.InterfaceByName(name); err == nil {
-			t.Errorf("veth %s left after rm -f", name)
+	eventually(t, 10*time.Second, "the veths to go after rm -f", func() bool {
+		for _, name := range hostIfs {
+			if _, err := net.InterfaceByName(name); err == nil {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }
 
 // TestNetworkCheckAfterKill: after kill -9 of a container's monitor and
