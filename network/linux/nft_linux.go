@@ -172,9 +172,12 @@ func compile(r Rule) ([]expr.Any, error) {
 }
 
 // nft applies plans to the kernel's nftables over one netlink
-// connection; changes are sent in one batch by flush.
+// connection; changes are sent in one batch by flush. It is used for one
+// operation, under the driver's lock: the chains' rules it listed stay
+// valid until its next flush.
 type nft struct {
-	c *nftables.Conn
+	c     *nftables.Conn
+	cache map[Chain][]*nftables.Rule
 }
 
 func newNFT(opts ...nftables.ConnOption) (*nft, error) {
@@ -182,7 +185,7 @@ func newNFT(opts ...nftables.ConnOption) (*nft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
-	return &nft{c: c}, nil
+	return &nft{c: c, cache: map[Chain][]*nftables.Rule{}}, nil
 }
 
 // ensureTable creates stockade's table, its chains, its set and its
@@ -203,13 +206,14 @@ func (t *nft) ensureTable() error {
 
 // rules lists the rules of chain c (none if the table is missing).
 func (t *nft) rules(c Chain) ([]*nftables.Rule, error) {
+	if rs, ok := t.cache[c]; ok {
+		return rs, nil
+	}
 	rs, err := t.c.GetRules(table, baseChain(c))
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil
-		}
+	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("nftables: list chain %s: %w", c, err)
 	}
+	t.cache[c] = rs
 	return rs, nil
 }
 
@@ -333,6 +337,7 @@ func (t *nft) bridges() ([]string, error) {
 }
 
 func (t *nft) flush() error {
+	clear(t.cache)
 	if err := t.c.Flush(); err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
