@@ -82,4 +82,8 @@ if ! ./test/install-deps.sh; then
 fi
 MAKE=make
 [ "$(uname -s)" = FreeBSD ] && MAKE=gmake
-exec $MAKE test
+results="$PWD/dist/test-results"
+rc=0
+$MAKE test RESULTS="$results" TEST_SUMMARY=no || rc=$?
+summary "$results" || [ "$rc" -ne 0 ] || rc=1
+exit "$rc"

@@ -248,7 +248,7 @@ stage_image() {
 	unmount_root
 	kver=$(guest_kernel)
 	rm -f "$CACHE/rootfs.img.new"
-	mkfs.ext4 -q -F -L stockade-zfsvm -d "$ROOT" "$CACHE/rootfs.img.new" "$IMAGE_SIZE"
+	mkfs.ext4 -q -F -L stockade-zfsvm -d "$ROOT" "$CACHE/rootfs.img.new" "$IMAGE_SIZE" >/dev/null
 	{
 		echo "KERNEL=$kver"
 		echo "OPENZFS=$(chroot "$ROOT" dpkg-query -W -f '${Version}' zfsutils-linux)"

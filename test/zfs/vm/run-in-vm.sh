@@ -17,7 +17,7 @@
 #
 # Environment:
 #   STOCKADE_ZFSVM_CACHE     image directory (/var/cache/stockade-zfsvm)
-#   STOCKADE_ZFSVM_TIMEOUT   seconds the whole run may take (1800)
+#   STOCKADE_ZFSVM_TIMEOUT   seconds the whole run may take (3600)
 #   STOCKADE_ZFSVM_MEM       guest memory in MiB (2048)
 #   STOCKADE_ZFSVM_CPUS      guest CPUs (the host's, at most 4)
 #   STOCKADE_ZFSVM_ACCEL     auto, kvm or tcg (auto: kvm only with kvm_intel or
@@ -34,7 +34,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${STOCKADE_ZFSVM_CACHE:-/var/cache/stockade-zfsvm}
 QEMU=${STOCKADE_ZFSVM_QEMU:-qemu-system-x86_64}
-TIMEOUT=${STOCKADE_ZFSVM_TIMEOUT:-1800}
+TIMEOUT=${STOCKADE_ZFSVM_TIMEOUT:-3600}
 MEM=${STOCKADE_ZFSVM_MEM:-2048}
 CPUS=${STOCKADE_ZFSVM_CPUS:-$(nproc)}
 [ "$CPUS" -le 4 ] || CPUS=4
