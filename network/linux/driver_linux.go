@@ -125,17 +125,52 @@ func (d *Driver) lock(ctx context.Context) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
-// Preflight checks that the kernel has nftables.
+// Preflight checks that the kernel has nftables. It also warns (in the
+// log; it is not an error) when another table's forward chain drops by
+// default.
 func (d *Driver) Preflight(ctx context.Context, n *network.Network) error {
 	h, err := d.open()
+	var chains []*nftables.Chain
 	if err == nil {
-		_, err = h.nft.c.ListTablesOfFamily(nftables.TableFamilyINet)
+		chains, err = h.nft.c.ListChains()
 		h.close()
 	}
 	if err != nil {
 		return fmt.Errorf("nftables is not available in the kernel (%v): load it with `modprobe nf_tables` (a kernel built with CONFIG_NF_TABLES, CONFIG_NFT_NAT, CONFIG_NFT_MASQ, CONFIG_NFT_FIB_INET)", err)
 	}
+	if c := forwardDropper(chains); c != "" {
+		slog.Warn("another firewall drops forwarded traffic by default: containers on stockade networks may not reach each other or the outside unless it accepts the stockade bridges' traffic", "chain", c)
+	}
 	return nil
+}
+
+// forwardDropper names a base chain of another table (docker's iptables
+// FORWARD, a firewalld zone) whose policy drops forwarded packets: a drop
+// in any table is final, whatever stockade's table accepts.
+func forwardDropper(chains []*nftables.Chain) string {
+	for _, c := range chains {
+		if c.Table == nil || c.Table.Name == TableName || c.Hooknum == nil || *c.Hooknum != *nftables.ChainHookForward {
+			continue
+		}
+		if c.Policy != nil && *c.Policy == nftables.ChainPolicyDrop {
+			return fmt.Sprintf("%s %s %s", familyName(c.Table.Family), c.Table.Name, c.Name)
+		}
+	}
+	return ""
+}
+
+func familyName(f nftables.TableFamily) string {
+	switch f {
+	case nftables.TableFamilyIPv4:
+		return "ip"
+	case nftables.TableFamilyIPv6:
+		return "ip6"
+	case nftables.TableFamilyINet:
+		return "inet"
+	case nftables.TableFamilyBridge:
+		return "bridge"
+	}
+	return fmt.Sprintf("family-%d", f)
 }
 
 // EnsureNetwork creates n's bridge with its gateway addresses, turns on

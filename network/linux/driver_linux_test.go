@@ -534,3 +534,38 @@ func BenchmarkAttachDetach(b *testing.B) {
 	b.ReportMetric(float64(attach.Microseconds())/1000/float64(b.N), "attach-ms/op")
 	b.ReportMetric(float64(detach.Microseconds())/1000/float64(b.N), "detach-ms/op")
 }
+
+// TestPreflightSeesForwardDrop: a forward chain of another table whose
+// policy drops is found (Preflight warns about it).
+func TestPreflightSeesForwardDrop(t *testing.T) {
+	d := newTestDriver(t)
+	h, err := d.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	chains, err := h.nft.c.ListChains()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := forwardDropper(chains); c != "" {
+		t.Fatalf("a fresh namespace has a dropping forward chain: %s", c)
+	}
+	other := &nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}
+	drop := nftables.ChainPolicyDrop
+	h.nft.c.AddTable(other)
+	h.nft.c.AddChain(&nftables.Chain{Name: "FORWARD", Table: other, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+	if err := h.nft.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if chains, err = h.nft.c.ListChains(); err != nil {
+		t.Fatal(err)
+	}
+	if c := forwardDropper(chains); c != "ip filter FORWARD" {
+		t.Errorf("forwardDropper = %q, want ip filter FORWARD", c)
+	}
+	if err := d.Preflight(t.Context(), nil); err != nil {
+		t.Errorf("Preflight: %v", err)
+	}
+}
