@@ -112,7 +112,7 @@ verdict=missed
 if bench_le "$flat" "$FLAT_GOAL"; then verdict=ok; fi
 rules=$(nft list table inet stockade 2>/dev/null | grep -c 'comment' || true)
 printf '\nrun -d on one network, %d containers (ms each, in order)\n  %s\n' "$BENCH_COUNT" "${STARTS[*]}"
-printf '  median of the first 10: %s, of the last 10: %s, ratio %s; goal <= %s: %s (%s rules in table inet stockade at the end)\n' \
+printf '  median of the first 10: %s, of the last 10: %s, ratio %s; goal <= %s: %s (%s rules in table inet stockade at the end, all installations)\n' \
 	"$first" "$last" "$flat" "$FLAT_GOAL" "$verdict" "$rules"
 bench_json bench=network part=start-50 run_id="$RUN_ID" time="$(date -u +%FT%TZ)" count="$BENCH_COUNT" \
 	first10_median_ms="$first" last10_median_ms="$last" ratio="$flat" goal="$FLAT_GOAL" verdict="$verdict" \
