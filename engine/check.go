@@ -102,13 +102,24 @@ func (e *Engine) Check(ctx context.Context, repair bool) ([]Problem, error) {
 		}
 	}
 	// Hooks find their own leftovers (interfaces, rules, leases) against
-	// the reconciled records.
+	// the reconciled records. A container whose monitor is alive but that
+	// is not running yet is being started: its hooks may be attaching it
+	// right now, so it counts as running and nothing of it is taken.
+	seen := make([]*Container, 0, len(all))
+	for _, c := range all {
+		if !c.State.Running() && monitorAlive(e.lockPath(c.ID)) {
+			cp := *c
+			cp.State.Status = StatusRunning
+			c = &cp
+		}
+		seen = append(seen, c)
+	}
 	for _, h := range e.Hooks {
 		hc, ok := h.(HookChecker)
 		if !ok {
 			continue
 		}
-		ps, err := hc.Check(ctx, all, repair)
+		ps, err := hc.Check(ctx, seen, repair)
 		problems = append(problems, ps...)
 		if err != nil {
 			return problems, fmt.Errorf("check %s: %w", h.Name(), err)

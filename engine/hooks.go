@@ -47,7 +47,9 @@ type Hook interface {
 
 // HookChecker is a Hook that can find and repair its own leftovers (for
 // example interfaces, rules or leases of containers that no longer exist).
-// `system check` calls it with every container record.
+// `system check` calls it with every container record, reconciled: a
+// container counts as running while its monitor lives, also when the
+// monitor is still starting it.
 type HookChecker interface {
 	Check(ctx context.Context, containers []*Container, repair bool) ([]Problem, error)
 }
