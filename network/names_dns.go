@@ -110,6 +110,10 @@ type DNSService struct {
 	// Listen overrides the addresses (tests); the network's gateways on
 	// port 53 when empty.
 	Listen []string
+	// Clients overrides who is answered (tests); the network's subnets
+	// when empty, so that containers of other networks, which reach this
+	// gateway as a host address, are refused.
+	Clients []netip.Prefix
 	// Refresh and Idle: zero means 1 second and 1 minute.
 	Refresh, Idle time.Duration
 	// Ready is called with the bound addresses once serving.
@@ -172,11 +176,16 @@ func (d *DNSService) Run(ctx context.Context) error {
 	if n.Subnet6.IsValid() {
 		subnets = append(subnets, n.Subnet6)
 	}
+	clients := subnets
+	if len(d.Clients) > 0 {
+		clients = d.Clients
+	}
 	cfg := dns.Config{
 		Listen:  listen,
 		Lookup:  func(ctx context.Context, name string) ([]netip.Addr, bool) { return current(ctx).Lookup(name) },
 		Reverse: func(ctx context.Context, a netip.Addr) ([]string, bool) { return current(ctx).Reverse(a) },
 		Subnets: subnets,
+		Clients: clients,
 		Logger:  log,
 	}
 	// An internal network has no way out, for names neither: other names

@@ -62,7 +62,7 @@ func TestDNSService(t *testing.T) {
 	fail := false
 	ready := make(chan netip.AddrPort, 1)
 	svc := &DNSService{
-		Store: s, Network: "lan", HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"},
+		Store: s, Network: "lan", HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"}, Clients: loopbackClients,
 		Refresh: 50 * time.Millisecond, Idle: 1500 * time.Millisecond,
 		Containers: func(context.Context) ([]*engine.Container, error) {
 			mu.Lock()
@@ -193,7 +193,7 @@ func TestDNSInternalForwardsNothing(t *testing.T) {
 	}{{"open", mdns.RcodeSuccess, 1}, {"closed", mdns.RcodeServerFailure, 1}} {
 		ctx, cancel := context.WithCancel(t.Context())
 		ready := make(chan netip.AddrPort, 1)
-		svc := &DNSService{Store: s, Network: tc.network, HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"},
+		svc := &DNSService{Store: s, Network: tc.network, HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"}, Clients: loopbackClients,
 			Containers: func(context.Context) ([]*engine.Container, error) {
 				return []*engine.Container{running(t, "web", tc.network, "10.2.0.2/24")}, nil
 			},
@@ -219,3 +219,6 @@ func TestDNSInternalForwardsNothing(t *testing.T) {
 		}
 	}
 }
+
+// loopbackClients lets the tests' clients, on loopback, ask.
+var loopbackClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

@@ -23,6 +23,8 @@ func (s *Server) handle(ctx context.Context, w mdns.ResponseWriter, r *mdns.Msg)
 	}
 	var m *mdns.Msg
 	switch {
+	case !s.allowed(w.RemoteAddr()):
+		m = reply(r, mdns.RcodeRefused)
 	case r.Response || r.Opcode != mdns.OpcodeQuery:
 		m = reply(r, mdns.RcodeNotImplemented)
 	case len(r.Question) != 1:
@@ -194,16 +196,9 @@ func reverseName(name string) (netip.Addr, bool) {
 // upstreamsFor are the resolvers for a query from client.
 func (s *Server) upstreamsFor(ctx context.Context, client net.Addr) []string {
 	if s.cfg.ClientUpstreams != nil {
-		var a netip.Addr
-		switch c := client.(type) {
-		case *net.UDPAddr:
-			a = c.AddrPort().Addr()
-		case *net.TCPAddr:
-			a = c.AddrPort().Addr()
-		}
-		if a.IsValid() {
+		if a := clientAddr(client); a.IsValid() {
 			var ups []string
-			for _, u := range s.cfg.ClientUpstreams(ctx, a.Unmap()) {
+			for _, u := range s.cfg.ClientUpstreams(ctx, a) {
 				if ap, err := netip.ParseAddrPort(u); err == nil && !s.isSelf(ap) {
 					ups = append(ups, u)
 				}
@@ -294,4 +289,31 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// clientAddr is a client's address, IPv4 unmapped; invalid when unknown.
+func clientAddr(client net.Addr) netip.Addr {
+	switch c := client.(type) {
+	case *net.UDPAddr:
+		return c.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		return c.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// allowed reports whether client may ask: anyone without Config.Clients,
+// else only addresses inside them (so a container of another network,
+// which reaches this gateway as a host address, learns no names here).
+func (s *Server) allowed(client net.Addr) bool {
+	if len(s.cfg.Clients) == 0 {
+		return true
+	}
+	a := clientAddr(client)
+	for _, p := range s.cfg.Clients {
+		if a.IsValid() && p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

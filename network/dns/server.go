@@ -78,6 +78,10 @@ type Config struct {
 	// Subnets are the network's ranges: a PTR query for an address in
 	// them that Reverse does not know is NXDOMAIN, not forwarded.
 	Subnets []netip.Prefix
+	// Clients, when set, are the only addresses answered: a query from
+	// elsewhere is REFUSED. A network's server takes the network's
+	// subnets, so containers of other networks cannot list its names.
+	Clients []netip.Prefix
 	// Domain is the network domain; empty means DefaultDomain.
 	Domain string
 	// Upstreams are the resolvers other names go to, "IP:PORT", tried in

@@ -839,3 +839,27 @@ func BenchmarkQuery(b *testing.B) {
 		})
 	}
 }
+
+// TestClientsOnly: a server given Clients refuses everyone else, over UDP
+// and TCP, and forwards nothing for them.
+func TestClientsOnly(t *testing.T) {
+	tb := newTable()
+	up := startUpstream(t, nil)
+	for _, tt := range []struct {
+		clients []netip.Prefix
+		rcode   int
+	}{
+		{[]netip.Prefix{netip.MustParsePrefix("10.88.0.0/16")}, mdns.RcodeRefused},
+		{[]netip.Prefix{netip.MustParsePrefix("10.88.0.0/16"), netip.MustParsePrefix("127.0.0.0/8")}, mdns.RcodeSuccess},
+		{nil, mdns.RcodeSuccess},
+	} {
+		s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}, Clients: tt.clients})
+		for _, network := range []string{"udp", "tcp"} {
+			for _, name := range []string{"web.", "example.test."} {
+				if r := query(t, network, s, name, mdns.TypeA); r.Rcode != tt.rcode {
+					t.Errorf("clients %v, %s %s: rcode %s, want %s", tt.clients, network, name, mdns.RcodeToString[r.Rcode], mdns.RcodeToString[tt.rcode])
+				}
+			}
+		}
+	}
+}
