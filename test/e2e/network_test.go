@@ -417,6 +417,18 @@ func TestNetworkIsolation(t *testing.T) {
 	if r := e.wgetIn(ref, "neta", "http://"+hostPort(addr, 80)+"/"); r.code == 0 {
 		t.Errorf("a container on neta reached one on netb: %s", r)
 	}
+	// netb's name server, at netb's gateway (an address of the host, which
+	// a container of neta reaches), answers netb's containers only.
+	gw := e.netInspect("netb").Gateway.String()
+	lookup := func(net string) result {
+		return e.run("run", "--rm", "--network", net, ref, "sh", "-c", "timeout 5 nslookup bnode "+gw+"; exit $?")
+	}
+	if r := lookup("netb"); r.code != 0 || !strings.Contains(r.stdout, addr.String()) {
+		t.Errorf("control: netb's name server from netb: %s", r)
+	}
+	if r := lookup("neta"); strings.Contains(r.stdout, addr.String()) {
+		t.Errorf("a container on neta learned netb's names from netb's name server: %s", r)
+	}
 }
 
 // TestNetworkParallelAddresses: 20 containers started at once on one
