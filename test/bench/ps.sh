@@ -260,7 +260,7 @@ TABLE_HEAD=$(printf '%-9s %-30s %9s %9s %9s %8s %s' variant command median_ms mi
 create_stockade() {
 	local i
 	for ((i = 1; i <= $1; i++)); do
-		stockade_cmd create -q --name "bench-ps-$i" "$REF" /bin/sleep infinity >/dev/null
+		stockade_cmd create -q --network none --name "bench-ps-$i" "$REF" /bin/sleep infinity >/dev/null
 	done
 }
 create_ctr() {
@@ -302,14 +302,14 @@ if [ "$WITH_CTRD" = 1 ]; then ctrd_rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$BEN
 start_stockade() {
 	local i
 	for ((i = 1; i <= RUNNING; i++)); do
-		if ! stockade_cmd run -d -q --name "bench-ps-$i" "$REF" /bin/sleep infinity >/dev/null 2>"$BENCH_TMP/run.err"; then
+		if ! stockade_cmd run -d -q --network none --name "bench-ps-$i" "$REF" /bin/sleep infinity >/dev/null 2>"$BENCH_TMP/run.err"; then
 			bench_log "stockade run -d #$i failed: $(tail -1 "$BENCH_TMP/run.err"); keeping $((i - 1)) running"
 			RUNNING=$((i - 1))
 			break
 		fi
 	done
 	for ((i = RUNNING + 1; i <= N; i++)); do
-		stockade_cmd create -q --name "bench-ps-$i" "$REF" /bin/sleep infinity >/dev/null
+		stockade_cmd create -q --network none --name "bench-ps-$i" "$REF" /bin/sleep infinity >/dev/null
 	done
 }
 step "stockade run -d x$RUNNING + create x$((N - RUNNING))" start_stockade

@@ -4,7 +4,10 @@
 # image pulled first (not timed), over a plain-HTTP docker-registry on
 # loopback. Then, for information, `stockade run -d` + `stockade rm -f` of a
 # sleeping container, beside ctr's `run -d` + `tasks delete -f` +
-# `containers delete`. See README.md in this folder.
+# `containers delete`. stockade runs with `--network none`: ctr run gives
+# its container a network namespace with loopback only, the same thing
+# (network.sh measures what the default network adds). See README.md in
+# this folder.
 #
 #   test/bench/run.sh                  # as root, from anywhere
 #
@@ -210,7 +213,7 @@ for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 	if ((r % 2)); then order="stockade containerd"; else order="containerd stockade"; fi
 	for tool in $order; do
 		if [ "$tool" = stockade ]; then
-			measure stockade "$BENCH_TMP/stockade" "$STOCKADE" "${S_ARGS[@]}" run --rm "$REF" /bin/true
+			measure stockade "$BENCH_TMP/stockade" "$STOCKADE" "${S_ARGS[@]}" run --rm --network none "$REF" /bin/true
 		else
 			measure containerd "$BENCH_TMP/containerd" ctr --address "$BENCH_CTR_SOCK" -n bench \
 				run --rm --snapshotter overlayfs "$REF" "rm-$$-$r" /bin/true
@@ -266,7 +269,7 @@ if [ "$BENCH_DETACHED_ROUNDS" -gt 0 ]; then
 		for tool in $order; do
 			name=bench-d-$$-$r
 			if [ "$tool" = stockade ]; then
-				measure stockade "$BENCH_TMP/stockade" "$STOCKADE" "${S_ARGS[@]}" run -d --name "$name" "$REF" /bin/sleep infinity
+				measure stockade "$BENCH_TMP/stockade" "$STOCKADE" "${S_ARGS[@]}" run -d --network none --name "$name" "$REF" /bin/sleep infinity
 				record d "$r" "${order%% *}" stockade run-d
 				measure stockade "$BENCH_TMP/stockade" "$STOCKADE" "${S_ARGS[@]}" rm -f "$name"
 				record d "$r" "${order%% *}" stockade rm-f
