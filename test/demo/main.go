@@ -7,7 +7,10 @@
 // encrypted for it (zstd, JWE), removes the plain image, shows that a pull
 // without the key is refused and one with it works, shows the layers'
 // encryption, removes the image again and runs it with `run --key`, which
-// pulls and decrypts it. It prints each command and its output.
+// pulls and decrypts it. Networking: a container on a network of its own
+// serves HTTP on a port published on 127.0.0.1, fetched from here, and a
+// second container finds it by name. It prints each command and its
+// output.
 //
 // Usage: go run ./test/demo [-stockade bin/stockade] [-keep]
 package main
@@ -120,6 +123,12 @@ func demo(ctx context.Context, bin string, keep bool) error {
 	if err := os.WriteFile(filepath.Join(work, "none.toml"), nil, 0o644); err != nil {
 		return err
 	}
+	// The default network that runs make has a bridge and rules on the
+	// host, which would outlive the demo's data root.
+	defer func() {
+		fmt.Println("\n# cleaning up the host side of the default network")
+		st("network", "rm", "stockade")
+	}()
 	steps := [][]string{
 		{"pull", reg + "/demo/hello:1"},
 		{"images"},
@@ -138,6 +147,10 @@ func demo(ctx context.Context, bin string, keep bool) error {
 		if _, err := st(s...); err != nil {
 			return err
 		}
+	}
+
+	if err := demoNetwork(ctx, st, reg+"/demo/hello:zstd"); err != nil {
+		return err
 	}
 
 	// 3. Encrypted images: an RSA key pair, the image pushed encrypted for
@@ -175,6 +188,92 @@ func demo(ctx context.Context, bin string, keep bool) error {
 	}
 	fmt.Println("\n# demo finished: every step above ran against real files and a real registry on loopback")
 	return nil
+}
+
+// demoNetwork runs the image as a web server on a network of its own with
+// a port published on 127.0.0.1, fetches it from this process, has a
+// second container fetch it by name, and removes what it made.
+func demoNetwork(ctx context.Context, st func(...string) (string, error), image string) (err error) {
+	fmt.Println("\n# networking: a network, a published port on 127.0.0.1, a name")
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range [][]string{{"rm", "-f", "web"}, {"network", "rm", "demo-net"}} {
+			if _, rerr := st(s...); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+	}()
+	steps := [][]string{
+		{"network", "create", "demo-net"},
+		{"run", "-d", "--name", "web", "--network", "demo-net", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), image, "serve", ":8080"},
+		{"port", "web"},
+		{"network", "ls"},
+	}
+	for _, s := range steps {
+		if _, err := st(s...); err != nil {
+			return err
+		}
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	fmt.Printf("\n$ curl %s   # from the host, through the published port\n", url)
+	body, err := getWithRetry(ctx, url, 15*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Print(body)
+	if !strings.Contains(body, "hello over HTTP") {
+		return fmt.Errorf("GET %s: unexpected answer %q", url, body)
+	}
+	out, err := st("run", "--rm", "--network", "demo-net", image, "get", "http://web:8080/")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "hello over HTTP") {
+		return fmt.Errorf("a container could not reach web by name: %q", out)
+	}
+	return nil
+}
+
+// freePort is a TCP port free on 127.0.0.1 a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// getWithRetry GETs url until it answers or d has passed (the server in
+// the container takes a moment to listen).
+func getWithRetry(ctx context.Context, url string, d time.Duration) (string, error) {
+	deadline := time.Now().Add(d)
+	c := &http.Client{Timeout: 2 * time.Second}
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := c.Do(req)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == http.StatusOK {
+				return string(b), nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+			if rerr != nil {
+				err = rerr
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("GET %s: %w", url, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // writeKeyPair makes an RSA 2048 key pair: the private key as PKCS#8 PEM
