@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stockade/stockade/backend"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -31,7 +32,7 @@ func (a *app) networkStateDir() string { return filepath.Join(a.cfg.State, "netw
 // gets.
 func (a *app) networkManager(db *metadata.DB, global []string) (*network.Manager, error) {
 	dir := a.networkStateDir()
-	drv, err := openNetworkDriver("", dir, a.log)
+	drv, err := backend.NetworkDrivers().Open("", runtime.GOOS, backend.NetworkOptions{Dir: dir, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
