@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/stockade/stockade/bundle"
@@ -163,7 +162,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			e.destroy(context.WithoutCancel(ctx), c)
 		}
 	}()
-	cfg, err := e.imageConfig(ctx, img)
+	cfg, err := e.Images.Config(ctx, img)
 	if err != nil {
 		return nil, err
 	}
@@ -215,27 +214,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	return c, nil
-}
-
-// imageConfig reads the image's config from the content store.
-func (e *Engine) imageConfig(ctx context.Context, img *image.Record) (*ocispec.Image, error) {
-	store, err := e.Images.Content(ctx)
-	if err != nil {
-		return nil, err
-	}
-	size, err := store.Info(ctx, img.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, 32<<20)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	var cfg ocispec.Image
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	return &cfg, nil
 }
 
 // mountRootfs mounts the container's root at its rootfs directory, unless

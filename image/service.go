@@ -12,6 +12,7 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -392,4 +393,25 @@ func (s *Service) collectSnapshots(ctx context.Context, only []digest.Digest) er
 		cands = rest
 	}
 	return nil
+}
+
+// Config reads the config of the image img from the content store.
+func (s *Service) Config(ctx context.Context, img *Record) (*ocispec.Image, error) {
+	store, err := s.Content(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := store.Info(ctx, img.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, maxConfigSize)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	return &cfg, nil
 }

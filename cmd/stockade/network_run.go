@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/image"
@@ -76,21 +75,9 @@ func networkRequest(ctx context.Context, o network.Options, svc *image.Service, 
 
 // exposedPorts are the image config's ExposedPorts keys ("80/tcp").
 func exposedPorts(ctx context.Context, svc *image.Service, img *image.Record) ([]string, error) {
-	store, err := svc.Content(ctx)
+	cfg, err := svc.Config(ctx, img)
 	if err != nil {
 		return nil, err
-	}
-	size, err := store.Info(ctx, img.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, 32<<20)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	var cfg ocispec.Image
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
 	}
 	return slices.Sorted(maps.Keys(cfg.Config.ExposedPorts)), nil
 }
