@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/stockade/stockade/network"
+	"github.com/stockade/stockade/network/proxy"
 )
 
 // MinOSRelDate is the oldest FreeBSD the driver runs on (kern.osreldate
@@ -28,7 +29,7 @@ type Driver struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	proxies map[string][]*Proxy // by endpointAnchor
+	proxies map[string][]*proxy.Proxy // by endpointAnchor
 }
 
 var _ network.Driver = (*Driver)(nil)
@@ -38,7 +39,7 @@ func New(h Host, log *slog.Logger) *Driver {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{h: h, log: log, proxies: map[string][]*Proxy{}}
+	return &Driver{h: h, log: log, proxies: map[string][]*proxy.Proxy{}}
 }
 
 // Name is "freebsd".
@@ -476,19 +477,36 @@ func proxyListens(ep *network.Endpoint, p network.PortMapping) [][2]netip.AddrPo
 	return out
 }
 
+// Why a userland proxy. pf translates a packet when it crosses an
+// interface: rdr rewrites the destination of packets coming in. A
+// connection the host makes to 127.0.0.1 (or ::1, or one of its own
+// addresses, which FreeBSD also routes through lo0) leaves and re-enters
+// on lo0 with the source 127.0.0.1. An rdr on lo0 does rewrite its
+// destination to the container, and the state shows it, but the source
+// stays 127.0.0.1: the container answers its own loopback and the
+// connection never completes. So published ports are rdr rules for
+// traffic from other hosts and from containers (every interface but
+// lo0), and a proxy (package network/proxy) in the container's monitor
+// for traffic from the host itself: it listens on the published address
+// and port and opens its own connection to the container, through the
+// bridge, from the bridge's address. The proxy lives and dies with the
+// monitor, so a kill -9 leaves no listener behind, and a port someone
+// already holds fails the attach naming the port, before the container
+// starts.
+
+// startProxies listens on every published port of ep (TCP and UDP) and
+// forwards to the container; a port that cannot be bound fails the whole.
 func (d *Driver) startProxies(n *network.Network, ep *network.Endpoint) error {
 	anchor := endpointAnchor(n, ep)
-	var ps []*Proxy
+	var ps []*proxy.Proxy
 	for _, p := range ep.Ports {
 		for _, l := range proxyListens(ep, p) {
-			px, err := ListenProxy(p.Protocol, l[0], l[1], d.log)
+			px, err := proxy.Listen(p.Protocol, l[0], l[1], proxy.WithLogger(d.log))
 			if err != nil {
 				if !p.HostIP.IsValid() && l[0].Addr().Is6() && noIPv6(err) {
 					continue // a host without IPv6: 0.0.0.0 is enough
 				}
-				for _, q := range ps {
-					q.Close()
-				}
+				proxy.CloseAll(ps)
 				return err
 			}
 			ps = append(ps, px)
@@ -511,9 +529,7 @@ func (d *Driver) stopProxies(anchor string) {
 	ps := d.proxies[anchor]
 	delete(d.proxies, anchor)
 	d.mu.Unlock()
-	for _, p := range ps {
-		p.Close()
-	}
+	proxy.CloseAll(ps)
 }
 
 // Check lists stockade's bridges (group stockade), epair host ends (group

@@ -65,7 +65,7 @@ const rdrTag = "STOCKADE_RDR"
 // lo0 to the container, tagged, and a NAT of the tagged packets from the
 // network itself (hairpin: a container that reaches a published port
 // through the host gets the answer back through the host). Loopback traffic is the
-// proxy's; see proxy.go. It returns "" when there is nothing to load.
+// proxy's; see startProxies in driver.go. It returns "" when there is nothing to load.
 func endpointRules(n *network.Network, ep *network.Endpoint) string {
 	var nat, rdr []string
 	seen := map[string]bool{}

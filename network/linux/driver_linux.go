@@ -25,6 +25,7 @@ import (
 
 	"github.com/stockade/stockade/internal/flock"
 	"github.com/stockade/stockade/network"
+	"github.com/stockade/stockade/network/proxy"
 )
 
 // Driver is the Linux network driver.
@@ -35,7 +36,7 @@ type Driver struct {
 	// proxies are the [::1] forwarders of the endpoints attached by this
 	// process (the container's monitor), by EndpointOwner.
 	mu      sync.Mutex
-	proxies map[string][]*proxy
+	proxies map[string][]*proxy.Proxy
 }
 
 // New returns a driver keeping its files under cfg.StateDir.
@@ -43,7 +44,7 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("linux network driver: no state directory")
 	}
-	return &Driver{cfg: cfg, inst: Instance(cfg.StateDir), proxies: map[string][]*proxy{}}, nil
+	return &Driver{cfg: cfg, inst: Instance(cfg.StateDir), proxies: map[string][]*proxy.Proxy{}}, nil
 }
 
 // host is the driver's view of the host's network namespace for one
@@ -125,6 +126,22 @@ func (d *Driver) lock(ctx context.Context) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
+// withHost runs fn with the driver's lock held and the host namespace
+// open, and lets both go afterwards.
+func (d *Driver) withHost(ctx context.Context, fn func(*host) error) error {
+	unlock, err := d.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	h, err := d.open()
+	if err != nil {
+		return err
+	}
+	defer h.close()
+	return fn(h)
+}
+
 // Preflight checks that the kernel has nftables. It also warns (in the
 // log; it is not an error) when another table's forward chain drops by
 // default.
@@ -176,17 +193,7 @@ func familyName(f nftables.TableFamily) string {
 // EnsureNetwork creates n's bridge with its gateway addresses, turns on
 // forwarding, and adds its rules.
 func (d *Driver) EnsureNetwork(ctx context.Context, n *network.Network) error {
-	unlock, err := d.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	h, err := d.open()
-	if err != nil {
-		return err
-	}
-	defer h.close()
-	return d.ensureNetwork(h, n)
+	return d.withHost(ctx, func(h *host) error { return d.ensureNetwork(h, n) })
 }
 
 func (d *Driver) ensureNetwork(h *host, n *network.Network) error {
@@ -269,16 +276,10 @@ func (d *Driver) ensureNetwork(h *host, n *network.Network) error {
 // RemoveNetwork removes n's rules, its endpoints' rules and veths, and its
 // bridge.
 func (d *Driver) RemoveNetwork(ctx context.Context, n *network.Network) error {
-	unlock, err := d.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	h, err := d.open()
-	if err != nil {
-		return err
-	}
-	defer h.close()
+	return d.withHost(ctx, func(h *host) error { return d.removeNetwork(h, n) })
+}
+
+func (d *Driver) removeNetwork(h *host, n *network.Network) error {
 	if _, err := h.nft.deleteRules(func(o string) bool {
 		_, inst, nid, _ := parseOwner(o)
 		return inst == d.inst && nid == n.ID
@@ -309,23 +310,15 @@ func (d *Driver) RemoveNetwork(ctx context.Context, n *network.Network) error {
 // pair from n's bridge into it with ep's addresses, MAC and routes, and
 // the rules of its published ports. A failed Attach leaves nothing.
 func (d *Driver) Attach(ctx context.Context, n *network.Network, ep *network.Endpoint, sb network.Sandbox) error {
-	unlock, err := d.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	h, err := d.open()
-	if err != nil {
-		return err
-	}
-	defer h.close()
-	if err := d.attach(h, n, ep, sb); err != nil {
-		if derr := d.detach(h, n, ep, sb); derr != nil {
-			slog.Warn("undo a failed attach", "container", ep.ContainerID, "network", n.Name, "err", derr)
+	return d.withHost(ctx, func(h *host) error {
+		if err := d.attach(h, n, ep, sb); err != nil {
+			if derr := d.detach(h, n, ep, sb); derr != nil {
+				slog.Warn("undo a failed attach", "container", ep.ContainerID, "network", n.Name, "err", derr)
+			}
+			return fmt.Errorf("container %s on network %s: %w", short(ep.ContainerID, 12), n.Name, err)
 		}
-		return fmt.Errorf("container %s on network %s: %w", short(ep.ContainerID, 12), n.Name, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (d *Driver) attach(h *host, n *network.Network, ep *network.Endpoint, sb network.Sandbox) error {
@@ -479,6 +472,12 @@ func (d *Driver) attach(h *host, n *network.Network, ep *network.Endpoint, sb ne
 // startProxies starts the endpoint's [::1] forwarders unless they run. A
 // host without ::1, or a port on ::1 that something else holds, loses
 // only that forwarder: a warning, not a failed start.
+//
+// Why a userland proxy for [::1]: no nftables rule can forward from it.
+// IPv6 has no route_localnet, so the kernel drops a packet with the
+// source ::1 routed to any other interface, and a DNAT to a container
+// never leaves the host. The forwarder (package network/proxy) listens
+// on [::1] in the host namespace and dials the container from there.
 func (d *Driver) startProxies(n *network.Network, ep *network.Endpoint) error {
 	plan := LoopbackProxies(ep)
 	owner := EndpointOwner(d.inst, n, ep)
@@ -487,7 +486,7 @@ func (d *Driver) startProxies(n *network.Network, ep *network.Endpoint) error {
 	if len(plan) == 0 || d.proxies[owner] != nil {
 		return nil
 	}
-	var started []*proxy
+	var started []*proxy.Proxy
 	for _, p := range plan {
 		var ln net.Listener
 		err := d.inHostNS(func() (err error) {
@@ -498,7 +497,7 @@ func (d *Driver) startProxies(n *network.Network, ep *network.Endpoint) error {
 			slog.Warn("published port not forwarded from [::1]", "container", short(ep.ContainerID, 12), "port", p.Listen.String(), "err", err)
 			continue
 		}
-		started = append(started, startProxy(ln, p.Target.String(), d.dialFromHost))
+		started = append(started, proxy.Serve(ln, p.Target, proxy.WithDial(d.dialFromHost)))
 	}
 	d.proxies[owner] = started
 	return nil
@@ -511,16 +510,14 @@ func (d *Driver) stopProxies(n *network.Network, ep *network.Endpoint) {
 	ps := d.proxies[owner]
 	delete(d.proxies, owner)
 	d.mu.Unlock()
-	for _, p := range ps {
-		p.Close()
-	}
+	proxy.CloseAll(ps)
 }
 
 // dialFromHost connects from the host namespace.
-func (d *Driver) dialFromHost(network, addr string) (net.Conn, error) {
+func (d *Driver) dialFromHost(ctx context.Context, network, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := d.inHostNS(func() (err error) {
-		c, err = net.DialTimeout(network, addr, 5*time.Second)
+		c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
 		return err
 	})
 	return c, err
@@ -556,20 +553,12 @@ func (d *Driver) inHostNS(fn func() error) error {
 // it (the kernel then deletes the pair in the background, once the
 // container's processes are gone), directly otherwise.
 func (d *Driver) Detach(ctx context.Context, n *network.Network, ep *network.Endpoint, sb network.Sandbox) error {
-	unlock, err := d.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	h, err := d.open()
-	if err != nil {
-		return err
-	}
-	defer h.close()
-	if err := d.detach(h, n, ep, sb); err != nil {
-		return fmt.Errorf("container %s on network %s: %w", short(ep.ContainerID, 12), n.Name, err)
-	}
-	return nil
+	return d.withHost(ctx, func(h *host) error {
+		if err := d.detach(h, n, ep, sb); err != nil {
+			return fmt.Errorf("container %s on network %s: %w", short(ep.ContainerID, 12), n.Name, err)
+		}
+		return nil
+	})
 }
 
 func (d *Driver) detach(h *host, n *network.Network, ep *network.Endpoint, sb network.Sandbox) error {
@@ -652,16 +641,15 @@ func otherLinks(path, skip string) ([]string, error) {
 // rules (by their comment), names in the bridges set whose bridge is gone,
 // and network namespaces in the state directory; repair removes them.
 func (d *Driver) Check(ctx context.Context, nets []*network.Network, attached []*network.Endpoint, repair bool) ([]network.Problem, error) {
-	unlock, err := d.lock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	h, err := d.open()
-	if err != nil {
-		return nil, err
-	}
-	defer h.close()
+	var problems []network.Problem
+	err := d.withHost(ctx, func(h *host) (err error) {
+		problems, err = d.check(h, nets, attached, repair)
+		return err
+	})
+	return problems, err
+}
+
+func (d *Driver) check(h *host, nets []*network.Network, attached []*network.Endpoint, repair bool) ([]network.Problem, error) {
 	netIDs := map[string]bool{}
 	netByName := map[string]string{}
 	for _, n := range nets {
