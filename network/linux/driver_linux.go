@@ -488,16 +488,28 @@ func (d *Driver) startProxies(n *network.Network, ep *network.Endpoint) error {
 	}
 	var started []*proxy.Proxy
 	for _, p := range plan {
-		var ln net.Listener
-		err := d.inHostNS(func() (err error) {
-			ln, err = net.Listen("tcp", p.Listen.String())
-			return err
+		var px *proxy.Proxy
+		err := d.inHostNS(func() error {
+			if p.Protocol == "udp" {
+				pc, err := net.ListenPacket("udp", p.Listen.String())
+				if err != nil {
+					return err
+				}
+				px = proxy.ServePacket(pc, p.Target, proxy.WithDial(d.dialFromHost))
+				return nil
+			}
+			ln, err := net.Listen("tcp", p.Listen.String())
+			if err != nil {
+				return err
+			}
+			px = proxy.Serve(ln, p.Target, proxy.WithDial(d.dialFromHost))
+			return nil
 		})
 		if err != nil {
-			slog.Warn("published port not forwarded from [::1]", "container", short(ep.ContainerID, 12), "port", p.Listen.String(), "err", err)
+			slog.Warn("published port not forwarded from [::1]", "container", short(ep.ContainerID, 12), "port", p.Listen.String()+"/"+p.Protocol, "err", err)
 			continue
 		}
-		started = append(started, proxy.Serve(ln, p.Target, proxy.WithDial(d.dialFromHost)))
+		started = append(started, px)
 	}
 	d.proxies[owner] = started
 	return nil

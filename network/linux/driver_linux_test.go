@@ -569,3 +569,55 @@ func TestPreflightSeesForwardDrop(t *testing.T) {
 		t.Errorf("Preflight: %v", err)
 	}
 }
+
+// TestPublishedUDP: a published UDP port answers from the host through
+// 127.0.0.1 (nftables) and [::1] (the proxy).
+func TestPublishedUDP(t *testing.T) {
+	d := newTestDriver(t)
+	host := hostFor(t)
+	n := ensure(t, d, networktest.NetworkOptions{IPv6: true})
+	_, sb := container(t, d, n, 2, network.PortMapping{HostPort: 5353, ContainerPort: 53, Protocol: "udp"})
+	var pc net.PacketConn
+	inNS(t, sb.NetNS, func() (err error) {
+		pc, err = net.ListenPacket("udp", ":53")
+		return err
+	})
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo "), buf[:n]...), from)
+		}
+	}()
+	for _, addr := range []string{"127.0.0.1:5353", "[::1]:5353"} {
+		t.Run(addr, func(t *testing.T) {
+			var got string
+			err := runInNS(host.netns, func() error {
+				c, err := net.Dial("udp", addr)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				buf := make([]byte, 512)
+				// The first datagram may race the proxy's or the rules'
+				// readiness: ask a few times.
+				for range 5 {
+					c.Write([]byte("ping"))
+					c.SetReadDeadline(time.Now().Add(time.Second))
+					if n, err := c.Read(buf); err == nil {
+						got = string(buf[:n])
+						return nil
+					}
+				}
+				return fmt.Errorf("no answer")
+			})
+			if err != nil || got != "echo ping" {
+				t.Fatalf("UDP %s: %q, %v", addr, got, err)
+			}
+		})
+	}
+}

@@ -259,10 +259,12 @@ func EndpointRules(inst string, n *network.Network, ep *network.Endpoint) ([]Rul
 // Proxy is a userland forwarder the driver runs for a published port:
 // connections to Listen go to Target.
 type Proxy struct {
+	// Protocol is "tcp" or "udp".
+	Protocol       string
 	Listen, Target netip.AddrPort
 }
 
-// LoopbackProxies plans the proxies of ep's published TCP ports on [::1]
+// LoopbackProxies plans the proxies of ep's published ports (TCP and UDP) on [::1]
 // (every port published on all host addresses or on ::1): no nftables
 // rule can forward from ::1, since IPv6 has no route_localnet. The
 // target is the container's IPv6 address, or its IPv4 one, so [::1]
@@ -271,14 +273,14 @@ func LoopbackProxies(ep *network.Endpoint) []Proxy {
 	var out []Proxy
 	for _, p := range ep.Ports {
 		host := p.HostIP
-		if p.Protocol != "tcp" || host.IsValid() && !host.IsUnspecified() && host != loopback6.Addr() {
+		if host.IsValid() && !host.IsUnspecified() && host != loopback6.Addr() {
 			continue
 		}
 		to := ep.Addr.Addr()
 		if ep.Addr6.IsValid() {
 			to = ep.Addr6.Addr()
 		}
-		out = append(out, Proxy{Listen: netip.AddrPortFrom(loopback6.Addr(), p.HostPort), Target: netip.AddrPortFrom(to, p.ContainerPort)})
+		out = append(out, Proxy{Protocol: p.Protocol, Listen: netip.AddrPortFrom(loopback6.Addr(), p.HostPort), Target: netip.AddrPortFrom(to, p.ContainerPort)})
 	}
 	return out
 }

@@ -217,14 +217,14 @@ func TestLoopbackProxies(t *testing.T) {
 		addr6 netip.Prefix
 		want  string
 	}{
-		{"to ipv4", netip.Prefix{}, "[[::1]:8080 10.88.0.5:80] [[::1]:8081 10.88.0.5:81] [[::1]:8082 10.88.0.5:82]"},
-		{"to ipv6", v6, "[[::1]:8080 [fd00:88::5]:80] [[::1]:8081 [fd00:88::5]:81] [[::1]:8082 [fd00:88::5]:82]"},
+		{"to ipv4", netip.Prefix{}, "[tcp [::1]:8080 10.88.0.5:80] [tcp [::1]:8081 10.88.0.5:81] [tcp [::1]:8082 10.88.0.5:82] [udp [::1]:53 10.88.0.5:53]"},
+		{"to ipv6", v6, "[tcp [::1]:8080 [fd00:88::5]:80] [tcp [::1]:8081 [fd00:88::5]:81] [tcp [::1]:8082 [fd00:88::5]:82] [udp [::1]:53 [fd00:88::5]:53]"},
 	}
 	for _, tc := range tests {
 		ep := &network.Endpoint{Addr: v4, Addr6: tc.addr6, Ports: ports}
 		var got []string
 		for _, p := range LoopbackProxies(ep) {
-			got = append(got, "["+p.Listen.String()+" "+p.Target.String()+"]")
+			got = append(got, "["+p.Protocol+" "+p.Listen.String()+" "+p.Target.String()+"]")
 		}
 		if s := strings.Join(got, " "); s != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, s, tc.want)
