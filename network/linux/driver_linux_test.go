@@ -621,3 +621,20 @@ func TestPublishedUDP(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckOnFreshHost: a host where stockade never made a network (no
+// table inet stockade) has nothing to report, and no error: `system check`
+// on a new machine must work.
+func TestCheckOnFreshHost(t *testing.T) {
+	d := newTestDriver(t)
+	problems, err := d.Check(t.Context(), nil, nil, true)
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("Check on a fresh host: %v, %v", problems, err)
+	}
+	// Removing a network that was never made is no error either (rm after
+	// a crash before its first start).
+	n := testNetwork(t, networktest.NetworkOptions{})
+	if err := d.RemoveNetwork(t.Context(), n); err != nil {
+		t.Fatalf("RemoveNetwork on a fresh host: %v", err)
+	}
+}

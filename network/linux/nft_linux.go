@@ -211,6 +211,9 @@ func (t *nft) rules(c Chain) ([]*nftables.Rule, error) {
 	}
 	rs, err := t.c.GetRules(table, baseChain(c))
 	if err != nil && !isNotFound(err) {
+		if ok, terr := t.tableExists(); terr == nil && !ok {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("nftables: list chain %s: %w", c, err)
 	}
 	t.cache[c] = rs
@@ -315,6 +318,11 @@ func (t *nft) setBridge(name string, present bool) error {
 		return fmt.Errorf("nftables set %s: %w", BridgesSet, err)
 	}
 	if err := t.flush(); err != nil && (present || !isNotFound(err)) {
+		if !present {
+			if ok, terr := t.tableExists(); terr == nil && !ok {
+				return nil // no table, no set: nothing to remove
+			}
+		}
 		return err
 	}
 	return nil
@@ -327,6 +335,11 @@ func (t *nft) bridges() ([]string, error) {
 		if isNotFound(err) {
 			return nil, nil
 		}
+		// google/nftables wraps the kernel's ENOENT as text (%v), so a
+		// missing table is asked about directly.
+		if ok, terr := t.tableExists(); terr == nil && !ok {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("nftables set %s: %w", BridgesSet, err)
 	}
 	var names []string
@@ -334,6 +347,21 @@ func (t *nft) bridges() ([]string, error) {
 		names = append(names, cString(el.Key))
 	}
 	return names, nil
+}
+
+// tableExists reports whether stockade's table is in the kernel: a host
+// where no network was ever made has none.
+func (t *nft) tableExists() (bool, error) {
+	tables, err := t.c.ListTablesOfFamily(table.Family)
+	if err != nil {
+		return false, fmt.Errorf("nftables: list tables: %w", err)
+	}
+	for _, tb := range tables {
+		if tb.Name == table.Name {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (t *nft) flush() error {
