@@ -29,7 +29,7 @@ func ctrImage(t *testing.T, reg *registry) string {
 	t.Helper()
 	need(t, "umoci", "skopeo", "runc")
 	ctrImageOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "stockade-e2e-img-")
+		dir, err := sharedDir("img-")
 		if err != nil {
 			ctrImageErr = err
 			return
@@ -46,38 +46,23 @@ func ctrImage(t *testing.T, reg *registry) string {
 			ctrImageErr = err
 			return
 		}
-		layout := filepath.Join(dir, "layout")
-		steps := [][]string{{"init", "--layout", layout}, {"new", "--image", layout + ":t"}, {"unpack", "--image", layout + ":t", filepath.Join(dir, "b")}}
-		for _, s := range steps {
-			if out, err := exec.Command("umoci", s...).CombinedOutput(); err != nil {
-				ctrImageErr = fmt.Errorf("umoci %v: %v: %s", s, err, out)
-				return
+		ctrLayout, ctrImageErr = sharedLayout("ctr-", func(rootfs string) error {
+			files := map[string]string{
+				"etc/passwd": "root:x:0:0:root:/root:/bin/ctrprog\ntester:x:1234:2345:tester:/home/tester:/bin/ctrprog\nnobody:x:65534:65534:nobody:/:/bin/ctrprog\n",
+				"etc/group":  "root:x:0:\ntesters:x:2345:tester\nextra:x:3456:tester\nnogroup:x:65534:\n",
+				"etc/motd":   "e2e image\n",
 			}
-		}
-		rootfs := filepath.Join(dir, "b", "rootfs")
-		files := map[string]string{
-			"etc/passwd": "root:x:0:0:root:/root:/bin/ctrprog\ntester:x:1234:2345:tester:/home/tester:/bin/ctrprog\nnobody:x:65534:65534:nobody:/:/bin/ctrprog\n",
-			"etc/group":  "root:x:0:\ntesters:x:2345:tester\nextra:x:3456:tester\nnogroup:x:65534:\n",
-			"etc/motd":   "e2e image\n",
-		}
-		for p, content := range files {
-			os.MkdirAll(filepath.Join(rootfs, filepath.Dir(p)), 0o755)
-			os.WriteFile(filepath.Join(rootfs, p), []byte(content), 0o644)
-		}
-		os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755)
-		os.MkdirAll(filepath.Join(rootfs, "tmp"), 0o1777)
-		os.MkdirAll(filepath.Join(rootfs, "home/tester"), 0o755)
-		os.WriteFile(filepath.Join(rootfs, "bin/ctrprog"), prog, 0o755)
-		for _, s := range [][]string{
-			{"repack", "--image", layout + ":t", filepath.Join(dir, "b")},
-			{"config", "--image", layout + ":t", "--config.entrypoint", "/bin/ctrprog", "--config.cmd", "echo", "--config.cmd", "default", "--config.env", "PATH=/bin", "--config.env", "IMAGE_ENV=1"},
-		} {
-			if out, err := exec.Command("umoci", s...).CombinedOutput(); err != nil {
-				ctrImageErr = fmt.Errorf("umoci %v: %v: %s", s, err, out)
-				return
+			for p, content := range files {
+				os.MkdirAll(filepath.Join(rootfs, filepath.Dir(p)), 0o755)
+				if err := os.WriteFile(filepath.Join(rootfs, p), []byte(content), 0o644); err != nil {
+					return err
+				}
 			}
-		}
-		ctrLayout = layout
+			os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755)
+			os.MkdirAll(filepath.Join(rootfs, "tmp"), 0o1777)
+			os.MkdirAll(filepath.Join(rootfs, "home/tester"), 0o755)
+			return os.WriteFile(filepath.Join(rootfs, "bin/ctrprog"), prog, 0o755)
+		}, "--config.entrypoint", "/bin/ctrprog", "--config.cmd", "echo", "--config.cmd", "default", "--config.env", "PATH=/bin", "--config.env", "IMAGE_ENV=1")
 	})
 	if ctrImageErr != nil {
 		t.Fatal(ctrImageErr)

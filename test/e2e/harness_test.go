@@ -19,11 +19,12 @@ import (
 var stockadeBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "stockade-e2e-bin-")
+	dir, err := os.MkdirTemp("", "stockade-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	workDir = dir
 	stockadeBin = filepath.Join(dir, "stockade")
 	build := exec.Command("go", "build", "-o", stockadeBin, "github.com/stockade/stockade/cmd/stockade")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -34,6 +35,64 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// workDir holds what the whole run shares (the binary, test images and
+// programs); TestMain removes it at the end.
+var workDir string
+
+// sharedDir makes a new directory under workDir.
+func sharedDir(prefix string) (string, error) {
+	return os.MkdirTemp(workDir, prefix)
+}
+
+// buildLayout makes, in dir, an OCI layout holding one image, tag "t":
+// umoci's empty image, one layer per fill (each writes into the root file
+// system as it stands), then configured with the umoci config flags given.
+// It returns the layout's path.
+func buildLayout(dir string, layers []func(rootfs string) error, config ...string) (string, error) {
+	layout := filepath.Join(dir, "layout")
+	umoci := func(args ...string) error {
+		if out, err := exec.Command("umoci", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("umoci %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	if err := umoci("init", "--layout", layout); err != nil {
+		return "", err
+	}
+	if err := umoci("new", "--image", layout+":t"); err != nil {
+		return "", err
+	}
+	for i, fill := range layers {
+		bundle := filepath.Join(dir, fmt.Sprintf("bundle%d", i))
+		if err := umoci("unpack", "--image", layout+":t", bundle); err != nil {
+			return "", err
+		}
+		if err := fill(filepath.Join(bundle, "rootfs")); err != nil {
+			return "", err
+		}
+		if err := umoci("repack", "--image", layout+":t", bundle); err != nil {
+			return "", err
+		}
+		os.RemoveAll(bundle)
+	}
+	if len(config) > 0 {
+		if err := umoci(append([]string{"config", "--image", layout + ":t"}, config...)...); err != nil {
+			return "", err
+		}
+	}
+	return layout, nil
+}
+
+// sharedLayout is buildLayout of one layer in a new directory under
+// workDir, for an image the whole run shares.
+func sharedLayout(prefix string, fill func(rootfs string) error, config ...string) (string, error) {
+	dir, err := sharedDir(prefix)
+	if err != nil {
+		return "", err
+	}
+	return buildLayout(dir, []func(string) error{fill}, config...)
 }
 
 // need fails the test when a required peer tool is missing: CI installs

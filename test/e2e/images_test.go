@@ -52,18 +52,14 @@ func removePaths(paths ...string) layerSpec {
 func umociImage(t *testing.T, specs ...layerSpec) string {
 	t.Helper()
 	need(t, "umoci")
-	dir := t.TempDir()
-	layout := filepath.Join(dir, "layout")
-	sh(t, "umoci", "init", "--layout", layout)
-	sh(t, "umoci", "new", "--image", layout+":t")
+	layers := make([]func(string) error, len(specs))
 	for i, spec := range specs {
-		bundle := filepath.Join(dir, fmt.Sprintf("bundle%d", i))
-		sh(t, "umoci", "unpack", "--image", layout+":t", bundle)
-		spec(t, filepath.Join(bundle, "rootfs"))
-		sh(t, "umoci", "repack", "--image", layout+":t", bundle)
-		os.RemoveAll(bundle)
+		layers[i] = func(rootfs string) error { spec(t, rootfs); return nil }
 	}
-	sh(t, "umoci", "config", "--image", layout+":t", "--config.entrypoint", "/bin/app", "--config.env", "E2E=yes")
+	layout, err := buildLayout(t.TempDir(), layers, "--config.entrypoint", "/bin/app", "--config.env", "E2E=yes")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return layout
 }
 

@@ -44,40 +44,20 @@ func busyboxImage(t *testing.T, reg *registry) string {
 			bbErr = fmt.Errorf("busybox: %w (apt-get install busybox-static)", err)
 			return
 		}
-		dir, err := os.MkdirTemp("", "stockade-e2e-bb-")
-		if err != nil {
-			bbErr = err
-			return
-		}
-		layout := filepath.Join(dir, "layout")
-		run := func(args ...string) {
-			if bbErr != nil {
-				return
+		bbLayout, bbErr = sharedLayout("bb-", func(rootfs string) error {
+			for _, d := range []string{"bin", "etc", "www", "tmp"} {
+				os.MkdirAll(filepath.Join(rootfs, d), 0o755)
 			}
-			if out, err := exec.Command("umoci", args...).CombinedOutput(); err != nil {
-				bbErr = fmt.Errorf("umoci %v: %v: %s", args, err, out)
+			if err := os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755); err != nil {
+				return err
 			}
-		}
-		run("init", "--layout", layout)
-		run("new", "--image", layout+":t")
-		run("unpack", "--image", layout+":t", filepath.Join(dir, "b"))
-		if bbErr != nil {
-			return
-		}
-		rootfs := filepath.Join(dir, "b", "rootfs")
-		for _, d := range []string{"bin", "etc", "www", "tmp"} {
-			os.MkdirAll(filepath.Join(rootfs, d), 0o755)
-		}
-		os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755)
-		for _, name := range []string{"sh", "httpd", "wget", "ip", "sleep", "true", "cat", "echo", "hostname", "nslookup", "nc", "ping", "timeout"} {
-			os.Symlink("busybox", filepath.Join(rootfs, "bin", name))
-		}
-		os.WriteFile(filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0:root:/:/bin/sh\n"), 0o644)
-		os.WriteFile(filepath.Join(rootfs, "etc/group"), []byte("root:x:0:\n"), 0o644)
-		os.WriteFile(filepath.Join(rootfs, "www/index.html"), []byte("busybox\n"), 0o644)
-		run("repack", "--image", layout+":t", filepath.Join(dir, "b"))
-		run("config", "--image", layout+":t", "--config.cmd", "sh", "--config.env", "PATH=/bin", "--config.exposedports", "80/tcp")
-		bbLayout = layout
+			for _, name := range []string{"sh", "httpd", "wget", "ip", "sleep", "true", "cat", "echo", "hostname", "nslookup", "nc", "ping", "timeout"} {
+				os.Symlink("busybox", filepath.Join(rootfs, "bin", name))
+			}
+			os.WriteFile(filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0:root:/:/bin/sh\n"), 0o644)
+			os.WriteFile(filepath.Join(rootfs, "etc/group"), []byte("root:x:0:\n"), 0o644)
+			return os.WriteFile(filepath.Join(rootfs, "www/index.html"), []byte("busybox\n"), 0o644)
+		}, "--config.cmd", "sh", "--config.env", "PATH=/bin", "--config.exposedports", "80/tcp")
 	})
 	if bbErr != nil {
 		t.Fatal(bbErr)

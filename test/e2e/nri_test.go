@@ -30,7 +30,7 @@ func testBin(t *testing.T, prog string) string {
 	if p, ok := testBins.built[prog]; ok {
 		return p
 	}
-	dir, err := os.MkdirTemp("", "stockade-e2e-"+prog+"-")
+	dir, err := sharedDir(prog + "-")
 	if err != nil {
 		t.Fatal(err)
 	}
