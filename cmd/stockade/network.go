@@ -164,9 +164,12 @@ func (a *app) networkCommands() []*cli.Command {
 					Action:    arity(1, -1, a.networkRemove),
 				},
 				{
-					Name:   "prune",
-					Usage:  "remove every network no container uses (the default network stays)",
-					Action: arity(0, 0, a.networkPrune),
+					Name:  "prune",
+					Usage: "remove every network no container uses (the default network stays)",
+					Flags: []cli.Flag{
+						&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"},
+					},
+					Action: arity(0, 0, a.networkPruneCommand),
 				},
 				{
 					Name:      "dns",
@@ -379,6 +382,26 @@ func (a *app) networkRemove(c *cli.Context) error {
 	return errors.Join(errs...)
 }
 
+// networkPruneWarning is what network prune asks before it removes
+// anything, in docker's words.
+const networkPruneWarning = "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] "
+
+// networkPruneCommand is `network prune [-f]`: without -f it asks, as
+// docker does, and refuses when stdin is not a terminal to ask on.
+func (a *app) networkPruneCommand(c *cli.Context) error {
+	if !c.Bool("force") {
+		ok, err := a.confirm(networkPruneWarning)
+		if err != nil {
+			return fmt.Errorf("network prune: %w", err)
+		}
+		if !ok {
+			return errors.New("network prune: cancelled, nothing removed")
+		}
+	}
+	return a.networkPrune(c)
+}
+
+// networkPrune removes the unused networks and says which.
 func (a *app) networkPrune(c *cli.Context) error {
 	removed, err := a.pruneNetworks(c)
 	for _, n := range removed {

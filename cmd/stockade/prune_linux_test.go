@@ -73,3 +73,24 @@ func TestPruneAsksOnATerminal(t *testing.T) {
 		t.Errorf("prune -a answered Yes: exit %d %q %q, images %q", code, out, stderr, e.imageNames())
 	}
 }
+
+// TestNetworkPruneAsks: network prune asks on a terminal like system
+// prune, and refuses without -f when it cannot ask.
+func TestNetworkPruneAsks(t *testing.T) {
+	e := newCLIEnv(t)
+	master, tty := openPTY(t)
+	if _, err := master.WriteString("n\n"); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append(append([]string{"stockade"}, e.global...), "network", "prune"), tty, &out, &errb)
+	if code != 125 || errb.String() != "stockade: network prune: cancelled, nothing removed\n" || !strings.HasSuffix(out.String(), "[y/N] ") {
+		t.Errorf("answer n: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	code = run(context.Background(), append(append([]string{"stockade"}, e.global...), "network", "prune"), strings.NewReader(""), &out, &errb)
+	if code != 125 || !strings.Contains(errb.String(), "use -f") {
+		t.Errorf("no terminal: exit %d, stderr %q", code, errb.String())
+	}
+}
