@@ -36,29 +36,9 @@ func BenchmarkPrepare(b *testing.B) {
 // commits it as name. It returns the layer's directory.
 func commitLayer(t testing.TB, c *Copy, name, parent string, files map[string]string) string {
 	t.Helper()
-	ctx := context.Background()
-	key := name + "-active"
-	if _, err := c.Prepare(ctx, key, parent); err != nil {
-		t.Fatalf("Prepare(%q, %q): %v", key, parent, err)
-	}
-	dir, format, err := c.ApplyDir(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, format := snapshottest.CommitFiles(t, c, name, parent, files)
 	if format != snapshot.WhiteoutDelete {
 		t.Fatalf("ApplyDir format %v", format)
-	}
-	for p, data := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Commit(ctx, name, key); err != nil {
-		t.Fatalf("Commit(%q, %q): %v", name, key, err)
 	}
 	return dir
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/snapshot/snapshottest"
 	"github.com/stockade/stockade/snapshot/storage"
 )
 
@@ -21,27 +22,7 @@ import (
 // commits it as name. It returns the layer's directory.
 func commitLayer(t testing.TB, o *Snapshotter, name, parent string, files map[string]string) string {
 	t.Helper()
-	ctx := context.Background()
-	key := name + "-active"
-	if _, err := o.Prepare(ctx, key, parent); err != nil {
-		t.Fatalf("Prepare(%q, %q): %v", key, parent, err)
-	}
-	dir, _, err := o.ApplyDir(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, data := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := o.Commit(ctx, name, key); err != nil {
-		t.Fatalf("Commit(%q, %q): %v", name, key, err)
-	}
+	dir, _ := snapshottest.CommitFiles(t, o, name, parent, files)
 	return dir
 }
 

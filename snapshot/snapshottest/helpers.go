@@ -261,3 +261,32 @@ func removeAll(t *testing.T, s snapshot.Snapshotter, keys ...string) {
 		}
 	}
 }
+
+// CommitFiles prepares name+"-active" on parent, writes files (path →
+// content) into its apply directory and commits it as name. It returns the
+// apply directory and its whiteout format.
+func CommitFiles(t testing.TB, s snapshot.Snapshotter, name, parent string, files map[string]string) (string, snapshot.WhiteoutFormat) {
+	t.Helper()
+	ctx := context.Background()
+	key := name + "-active"
+	if _, err := s.Prepare(ctx, key, parent); err != nil {
+		t.Fatalf("Prepare(%q, %q): %v", key, parent, err)
+	}
+	dir, format, err := s.ApplyDir(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, data := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Commit(ctx, name, key); err != nil {
+		t.Fatalf("Commit(%q, %q): %v", name, key, err)
+	}
+	return dir, format
+}
