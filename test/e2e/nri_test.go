@@ -336,27 +336,7 @@ func TestNRIPreinstalled(t *testing.T) {
 
 	t.Run("every event, also the stop of a container that exited on its own", func(t *testing.T) {
 		recorded(t, rec, "selfexit")
-		e.must("run", "--network", "none", "-d", "--name", "selfexit", ref, "exit", "3")
-		eventually(t, 20*time.Second, "selfexit to exit", func() bool { return e.psOne("selfexit").State.Status == "exited" })
-		// The monitor sends StopContainer after recording the exit.
-		eventually(t, 10*time.Second, "StopContainer", func() bool {
-			data, _ := os.ReadFile(rec)
-			return strings.Contains(string(data), "recorder StopContainer selfexit")
-		})
-		e.must("rm", "selfexit")
-		var got []string
-		for _, l := range recorded(t, rec, "selfexit") {
-			if strings.HasPrefix(l, "recorder ") {
-				got = append(got, strings.TrimPrefix(l, "recorder "))
-			}
-		}
-		want := []string{
-			"RunPodSandbox", "CreateContainer pod=selfexit", "StartContainer pid=true", "PostStartContainer",
-			"StopContainer exit=3", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
-		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("recorder saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		checkSelfExitEvents(t, e, ref, rec, "recorder")
 		data, _ := os.ReadFile(rec)
 		if !strings.Contains(string(data), "recorder Synchronize -") || !strings.Contains(string(data), "recorder Configure - stockade") {
 			t.Errorf("no Configure/Synchronize recorded:\n%s", data)
@@ -544,25 +524,7 @@ func TestNRIService(t *testing.T) {
 	})
 
 	t.Run("the external plugin sees every event", func(t *testing.T) {
-		e.must("run", "--network", "none", "-d", "--name", "selfexit", ref, "exit", "3")
-		eventually(t, 20*time.Second, "StopContainer", func() bool {
-			data, _ := os.ReadFile(rec)
-			return strings.Contains(string(data), "ext StopContainer selfexit")
-		})
-		e.must("rm", "selfexit")
-		var got []string
-		for _, l := range recorded(t, rec, "selfexit") {
-			if strings.HasPrefix(l, "ext ") {
-				got = append(got, strings.TrimPrefix(l, "ext "))
-			}
-		}
-		want := []string{
-			"RunPodSandbox", "CreateContainer pod=selfexit", "StartContainer pid=true", "PostStartContainer",
-			"StopContainer exit=3", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
-		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("external plugin saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		checkSelfExitEvents(t, e, ref, rec, "ext")
 	})
 
 	t.Run("an external plugin's refusal fails the create", func(t *testing.T) {
@@ -626,4 +588,32 @@ func slicesContain(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// checkSelfExitEvents runs a container that exits on its own (code 3),
+// removes it once the plugin named plugin recorded its StopContainer, and
+// checks that the plugin saw its whole life, in order.
+func checkSelfExitEvents(t *testing.T, e *env, ref, rec, plugin string) {
+	t.Helper()
+	e.must("run", "--network", "none", "-d", "--name", "selfexit", ref, "exit", "3")
+	eventually(t, 20*time.Second, "selfexit to exit", func() bool { return e.psOne("selfexit").State.Status == "exited" })
+	// The monitor sends StopContainer after recording the exit.
+	eventually(t, 10*time.Second, "StopContainer", func() bool {
+		data, _ := os.ReadFile(rec)
+		return strings.Contains(string(data), plugin+" StopContainer selfexit")
+	})
+	e.must("rm", "selfexit")
+	var got []string
+	for _, l := range recorded(t, rec, "selfexit") {
+		if ev, ok := strings.CutPrefix(l, plugin+" "); ok {
+			got = append(got, ev)
+		}
+	}
+	want := []string{
+		"RunPodSandbox", "CreateContainer pod=selfexit", "StartContainer pid=true", "PostStartContainer",
+		"StopContainer exit=3", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s saw\n%s\nwant\n%s", plugin, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
