@@ -536,3 +536,64 @@ func TestNetworkBadInput(t *testing.T) {
 		t.Errorf("refused creates left networks: %v", nets)
 	}
 }
+
+// TestNetworkBoot: after a reboot (simulated: shutdown, then the bridge
+// and the network's nftables rules deleted, as a reboot loses them), boot
+// makes the network's host side again and the published port answers.
+func TestNetworkBoot(t *testing.T) {
+	e, ref := netEnv(t)
+	e.must("network", "create", "bootnet")
+	n := e.netInspect("bootnet")
+	hp := freePort(t)
+	e.must("run", "-d", "--name", "svc", "--restart", "always", "--network", "bootnet", "-p", fmt.Sprintf("127.0.0.1:%d:80", hp),
+		ref, httpd("svc")[0], httpd("svc")[1], httpd("svc")[2])
+	addr := hostPort(netip.MustParseAddr("127.0.0.1"), hp)
+	waitGet(t, addr, "svc")
+	e.must("shutdown", "-t", "2")
+
+	// What a reboot loses: the bridge, and the network's rules.
+	if out, err := exec.Command("ip", "link", "del", n.Interface).CombinedOutput(); err != nil {
+		t.Fatalf("ip link del %s: %v: %s", n.Interface, err, out)
+	}
+	deleteRulesOf(t, n.ID)
+	if _, err := net.InterfaceByName(n.Interface); err == nil {
+		t.Fatal("the bridge is still there")
+	}
+
+	if out := e.must("boot").stdout; strings.TrimSpace(out) != "svc" {
+		t.Fatalf("boot started %q, want svc", out)
+	}
+	if _, err := net.InterfaceByName(n.Interface); err != nil {
+		t.Errorf("boot did not make the bridge %s again: %v", n.Interface, err)
+	}
+	waitGet(t, addr, "svc")
+}
+
+// deleteRulesOf deletes the rules of stockade's nftables table whose
+// comment names the network id.
+func deleteRulesOf(t *testing.T, id string) {
+	t.Helper()
+	out, err := exec.Command("nft", "-a", "list", "table", "inet", "stockade").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v: %s", err, out)
+	}
+	chain, deleted := "", 0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "chain" {
+			chain = f[1]
+			continue
+		}
+		if !strings.Contains(line, id) || !strings.Contains(line, "# handle ") {
+			continue
+		}
+		handle := line[strings.LastIndex(line, "# handle ")+len("# handle "):]
+		if out, err := exec.Command("nft", "delete", "rule", "inet", "stockade", chain, "handle", strings.TrimSpace(handle)).CombinedOutput(); err != nil {
+			t.Fatalf("nft delete rule %s %s: %v: %s", chain, handle, err, out)
+		}
+		deleted++
+	}
+	if deleted == 0 {
+		t.Fatalf("no rule of network %s in:\n%s", id, out)
+	}
+}
