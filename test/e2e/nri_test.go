@@ -135,10 +135,8 @@ func TestNRI010(t *testing.T) {
 		}
 		e.must("stop", "-t", "1", "n1")
 		e.must("rm", "n1")
-		var all [][]types.Request
 		for i, name := range []string{"rec-a", "rec-b", "rec-c"} {
 			rs := requests(t, rec, name)
-			all = append(all, rs)
 			if states(rs) != "create,delete" {
 				t.Fatalf("%s got %q, want create,delete", name, states(rs))
 			}
