@@ -4,7 +4,7 @@
 set -eu
 
 need_debian="docker-registry skopeo umoci runc containerd zstd tar git make bsdutils openssl gnupg qemu-system-x86 debootstrap e2fsprogs util-linux librust-libc-dev busybox-static nftables iproute2 curl buildah mandoc crun"
-need_freebsd="go git gmake skopeo zstd buildah mandoc"
+need_freebsd="go git gmake skopeo zstd buildah"
 
 if [ "$(uname -s)" = FreeBSD ]; then
 	if [ "$(id -u)" != 0 ]; then
