@@ -35,6 +35,8 @@ const (
 	// its address leases.
 	BucketNetworks = "networks"
 	BucketLeases   = "leases"
+	// BucketVolumes holds the volume package's named volumes.
+	BucketVolumes = "volumes"
 )
 
 // SchemaVersion is the schema this build of stockade writes.
@@ -59,6 +61,11 @@ var migrations = []func(tx *bolt.Tx) error{
 			}
 		}
 		return nil
+	},
+	// 2 -> 3: named volumes.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(BucketVolumes))
+		return err
 	},
 }
 
