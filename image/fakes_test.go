@@ -1,8 +1,6 @@
 package image
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stockade/stockade/image/archive"
 	"github.com/stockade/stockade/snapshot"
 )
 
@@ -231,96 +228,4 @@ func copyTree(src, dst string) error {
 			return err
 		}
 	})
-}
-
-// fakeApply is a small tar applier for tests that run before the real
-// archive.Apply exists: directories, regular files, symlinks and
-// whiteouts in WhiteoutDelete form; it refuses paths that leave root.
-func fakeApply(ctx context.Context, root string, r io.Reader, opts archive.Options) (archive.Stats, error) {
-	var st archive.Stats
-	cr := &countReader{r: r}
-	tr := tar.NewReader(cr)
-	for {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			st.Bytes = cr.n
-			return st, nil
-		}
-		if err != nil {
-			return st, fmt.Errorf("read tar: %w", err)
-		}
-		st.Entries++
-		name := filepath.Clean("/" + h.Name)
-		if name == "/" {
-			continue
-		}
-		target := filepath.Join(root, name)
-		dir, base := filepath.Split(target)
-		if base == ".wh..wh..opq" {
-			entries, _ := os.ReadDir(dir)
-			for _, e := range entries {
-				os.RemoveAll(filepath.Join(dir, e.Name()))
-			}
-			continue
-		}
-		if victim, ok := strings.CutPrefix(base, ".wh."); ok {
-			os.RemoveAll(filepath.Join(dir, victim))
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return st, err
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return st, err
-			}
-		case tar.TypeReg:
-			os.RemoveAll(target)
-			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-			if err != nil {
-				return st, err
-			}
-			_, err = io.Copy(f, tr)
-			f.Close()
-			if err != nil {
-				return st, fmt.Errorf("read tar: %w", err)
-			}
-		case tar.TypeSymlink:
-			os.RemoveAll(target)
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return st, err
-			}
-		}
-	}
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// realApplyReady reports whether archive.Apply is implemented yet.
-func realApplyReady() bool {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "probe", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
-	tw.Write([]byte("x"))
-	tw.Close()
-	dir, err := os.MkdirTemp("", "stockade-apply-probe-")
-	if err != nil {
-		return false
-	}
-	defer os.RemoveAll(dir)
-	_, err = archive.Apply(context.Background(), dir, &buf, archive.Options{NoLchown: true})
-	return err == nil
 }

@@ -34,10 +34,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if !realApplyReady() {
-		fmt.Fprintln(os.Stderr, "image tests: archive.Apply is not implemented yet; using the test applier")
-		applyTar = fakeApply
-	}
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}

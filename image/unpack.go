@@ -17,10 +17,6 @@ import (
 	"github.com/stockade/stockade/snapshot"
 )
 
-// applyTar applies an uncompressed layer tar to a directory. It is a
-// variable so that tests can run before the real applier exists.
-var applyTar = archive.Apply
-
 // unpackImage unpacks the layers of img in order as fetch gets their
 // bytes into the store (registryFetch for a pull, storedBlobs for an image
 // whose blobs are there already). It returns the chain ids it committed,
@@ -189,7 +185,7 @@ func (s *Service) unpackLayer(ctx context.Context, u layerUnpack) (made bool, er
 	}
 	dh := digest.SHA256.Digester()
 	tee := io.TeeReader(plain, dh.Hash())
-	if _, err := applyTar(ctx, dir, tee, archive.Options{Whiteouts: wf}); err != nil {
+	if _, err := archive.Apply(ctx, dir, tee, archive.Options{Whiteouts: wf}); err != nil {
 		return false, fail(decompressError(comp, err))
 	}
 	// The tar may end before the stream does (padding): hash all of it.
