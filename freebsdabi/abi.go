@@ -2,7 +2,8 @@
 // system-call layers use and that golang.org/x/sys/unix does not provide
 // (or that portable code must see on every OS): jail(2) flags and jailsys
 // values, the FIODGNAME ioctl, procctl(2) commands, the RLIMIT_* resource
-// numbers and the MNT_* mount flags.
+// numbers, the MNT_* mount flags, the process table's sysctl names and
+// struct kinfo_proc's layout, and close_range(2)'s flag.
 //
 // They are spelled out here, without build tags, so that the encoders that
 // use them build and are tested on Linux too. Two independent checks keep
@@ -121,3 +122,53 @@ const (
 	// MntNoclusterw is MNT_NOCLUSTERW.
 	MntNoclusterw = 0x80000000
 )
+
+// sysctl(3) names of the process table, <sys/sysctl.h>: the MIB
+// {CTL_KERN, KERN_PROC, KERN_PROC_PID, pid} ("kern.proc.pid.<pid>") reads
+// one process's struct kinfo_proc (zombies included; ESRCH when there is
+// no such process), {CTL_KERN, KERN_PROC, KERN_PROC_PROC} ("kern.proc.proc")
+// every process's, one record per process.
+const (
+	// CtlKern is CTL_KERN.
+	CtlKern = 1
+	// KernProc is KERN_PROC.
+	KernProc = 14
+	// KernProcPid is KERN_PROC_PID.
+	KernProcPid = 1
+	// KernProcProc is KERN_PROC_PROC: all processes, without threads.
+	KernProcProc = 8
+)
+
+// struct kinfo_proc of <sys/user.h> on LP64 (amd64 and arm64): its size,
+// which the kernel writes into ki_structsize, and the offsets of the fields
+// the jail runtime reads. The layout is frozen by KINFO_PROC_SIZE (fields
+// are only ever carved out of its spare arrays); TestKinfoProcLayout
+// recomputes the offsets from the Rust libc crate's definition.
+const (
+	// KinfoProcSize is KINFO_PROC_SIZE.
+	KinfoProcSize = 1088
+	// KiStructsizeOffset is the offset of int ki_structsize.
+	KiStructsizeOffset = 0
+	// KiPidOffset is the offset of pid_t ki_pid.
+	KiPidOffset = 72
+	// KiStatOffset is the offset of char ki_stat, the process's S* state.
+	KiStatOffset = 388
+	// KiJidOffset is the offset of int ki_jid, the id of the process's
+	// jail (0 on the host).
+	KiJidOffset = 592
+)
+
+// Process states of ki_stat, <sys/proc.h>.
+const (
+	// SIdl is SIDL: the process is being made by fork(2).
+	SIdl = 1
+	// SZomb is SZOMB: the process has exited and waits to be reaped.
+	SZomb = 5
+)
+
+// CloseRangeCloexec is CLOSE_RANGE_CLOEXEC of <sys/unistd.h> (FreeBSD
+// 13.1 and later): close_range(2) marks the descriptors close-on-exec
+// instead of closing them. Older kernels refuse the flag with EINVAL. The
+// Rust libc crate Debian ships predates it, so it is checked against
+// FreeBSD's header only (sys/sys/unistd.h: (1<<2)).
+const CloseRangeCloexec = 1 << 2

@@ -256,4 +256,6 @@ var constants = map[string]uint64{
 	"MNT_NOSUID": MntNosuid, "MNT_ASYNC": MntAsync, "MNT_UPDATE": MntUpdate, "MNT_FORCE": MntForce,
 	"MNT_NOSYMFOLLOW": MntNosymfollow, "MNT_NOATIME": MntNoatime,
 	"MNT_NOCLUSTERR": MntNoclusterr, "MNT_NOCLUSTERW": MntNoclusterw,
+	"CTL_KERN": CtlKern, "KERN_PROC": KernProc, "KERN_PROC_PID": KernProcPid, "KERN_PROC_PROC": KernProcProc,
+	"SIDL": SIdl, "SZOMB": SZomb,
 }

@@ -31,3 +31,7 @@ var (
 	_ = [1]struct{}{}[RlimitNofile^unix.RLIMIT_NOFILE]
 	_ = [1]struct{}{}[RlimitVmem^unix.RLIMIT_AS]
 )
+
+var (
+	_ = [1]struct{}{}[CtlKern^unix.CTL_KERN]
+)
