@@ -75,9 +75,9 @@ func (r registrySource) config(ctx context.Context, desc ocispec.Descriptor) err
 }
 
 // loadImage walks from the manifest or index desc (whose bytes are data)
-// to the manifest for want, checks and stores it, gets the config into the
-// store and checks it against the manifest and the platform (a mismatch is
-// an error if explicit, a warning otherwise).
+// to the manifest for want, checks it, gets the config into the store and
+// checks it against the manifest and the platform (a mismatch is an error
+// if explicit, a warning otherwise), and then stores the manifest.
 func (s *Service) loadImage(ctx context.Context, store *content.Store, src imageSource, desc ocispec.Descriptor, data []byte, want ocispec.Platform, explicit bool) (*resolved, error) {
 	img := &resolved{}
 	for depth := 0; isIndex(desc.MediaType); depth++ {
@@ -136,10 +136,6 @@ func (s *Service) loadImage(ctx context.Context, store *content.Store, src image
 			return nil, layerError(l.Digest, err)
 		}
 	}
-	if err := store.Put(ctx, desc, data); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
-	}
-
 	if m.Config.Size > maxConfigSize {
 		return nil, fmt.Errorf("config %s: %d bytes is more than the %d allowed", m.Config.Digest, m.Config.Size, maxConfigSize)
 	}
@@ -172,6 +168,11 @@ func (s *Service) loadImage(ctx context.Context, store *content.Store, src image
 		s.logger().WarnContext(ctx, "image platform differs from the host's", "image", FormatPlatform(NormalizePlatform(have)), "host", FormatPlatform(want))
 	}
 	img.chainIDs = ChainIDs(img.config.RootFS.DiffIDs)
+	// The manifest is stored last, once its config is known to be sound:
+	// an image refused here leaves no document of it in the store.
+	if err := store.Put(ctx, desc, data); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
 	return img, nil
 }
 
