@@ -46,6 +46,23 @@ type Record struct {
 	// EncryptionSchemes lists the key-wrapping schemes of the encrypted
 	// layers (jwe, pkcs7, pgp, pkcs11, provider.NAME).
 	EncryptionSchemes []string `json:"encryptionSchemes,omitempty"`
+	// Untagged marks an image without a name (a commit or build without
+	// -t, docker's <none>): its Name is its ID ("sha256:..."), and it is
+	// reached by id. Giving it a name (Tag) drops the untagged record.
+	Untagged bool `json:"untagged,omitempty"`
+	// Intermediate marks an untagged image kept as build cache: it keeps
+	// its layers from collection, List does not show it and Prune
+	// removes it.
+	Intermediate bool `json:"intermediate,omitempty"`
+}
+
+// DisplayName is the name to show for the image: its Name, or "<none>"
+// for an untagged image.
+func (r *Record) DisplayName() string {
+	if r.Untagged {
+		return "<none>"
+	}
+	return r.Name
 }
 
 // ShortID returns the first 12 hex digits of the ID.

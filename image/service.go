@@ -115,11 +115,25 @@ func (s *Service) Content(ctx context.Context) (*content.Store, error) {
 	return content.Open(ctx, s.ContentRoot())
 }
 
-// List returns all image records, sorted by name.
+// List returns the image records, sorted by name, without the
+// intermediate (build cache) ones; see ListAll.
 func (s *Service) List(ctx context.Context) ([]Record, error) {
+	return s.list(ctx, false)
+}
+
+// ListAll returns all image records, sorted by name, intermediate ones
+// too.
+func (s *Service) ListAll(ctx context.Context) ([]Record, error) {
+	return s.list(ctx, true)
+}
+
+func (s *Service) list(ctx context.Context, all bool) ([]Record, error) {
 	var out []Record
 	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
 		return metadata.ForEachJSON(tx, metadata.BucketImages, func(_ string, r *Record) error {
+			if r.Intermediate && !all {
+				return nil
+			}
 			out = append(out, *r)
 			return nil
 		})
@@ -157,6 +171,13 @@ func (s *Service) lookup(tx *bolt.Tx, nameOrID string) (*Record, bool, error) {
 		}
 		if !errors.Is(err, metadata.ErrNotFound) {
 			return nil, false, err
+		}
+	}
+	if strings.HasPrefix(nameOrID, "sha256:") {
+		// An untagged image's record is keyed by its id.
+		var r Record
+		if err := metadata.GetJSON(tx, metadata.BucketImages, nameOrID, &r); err == nil {
+			return &r, true, nil
 		}
 	}
 	prefix := strings.TrimPrefix(strings.ToLower(nameOrID), "sha256:")
@@ -219,9 +240,29 @@ func (s *Service) record(ctx context.Context, store *content.Store, r *Record) e
 	if err := store.SetRef(ctx, r.Name, target); err != nil {
 		return err
 	}
-	return s.DB.Update(ctx, func(tx *bolt.Tx) error {
+	dropped := false
+	err := s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		if !r.Untagged {
+			// A name given to an untagged image replaces its
+			// untagged record (docker's <none> gets a name).
+			var old Record
+			err := metadata.GetJSON(tx, metadata.BucketImages, r.ID.String(), &old)
+			switch {
+			case err == nil && old.Untagged && !old.Intermediate:
+				if err := metadata.Delete(tx, metadata.BucketImages, old.Name); err != nil {
+					return err
+				}
+				dropped = true
+			case err != nil && !errors.Is(err, metadata.ErrNotFound):
+				return err
+			}
+		}
 		return metadata.PutJSON(tx, metadata.BucketImages, r.Name, r)
 	})
+	if err != nil || !dropped {
+		return err
+	}
+	return store.RemoveRefs(ctx, r.ID.String())
 }
 
 // Remove deletes the named images (names or id prefixes; an id removes
