@@ -53,6 +53,10 @@ type Container struct {
 	Terminal    bool `json:"terminal,omitempty"`
 	// StopSignal is sent by stop before SIGKILL (default SIGTERM).
 	StopSignal string `json:"stopSignal,omitempty"`
+	// StopTimeout is stop's wait before SIGKILL, in seconds (--stop-timeout); nil is DefaultStopTimeout.
+	StopTimeout *int `json:"stopTimeout,omitempty"`
+	// Healthcheck is the container's health check (see health.go); nil or NONE runs none.
+	Healthcheck *HealthConfig `json:"healthcheck,omitempty"`
 	// Labels are free-form annotations of the container.
 	Labels map[string]string `json:"labels,omitempty"`
 	// Extensions hold each Hook's data, by hook name (see Hook).
@@ -83,6 +87,10 @@ type State struct {
 	RunningAtShutdown bool `json:"runningAtShutdown,omitempty"`
 	// Error is why the last start failed, if it did.
 	Error string `json:"error,omitempty"`
+	// Paused is set while the container's processes are frozen (pause.go).
+	Paused bool `json:"paused,omitempty"`
+	// Health is the health check's state while the container runs (health.go).
+	Health *HealthState `json:"health,omitempty"`
 }
 
 // Running reports whether the recorded status has a live process.

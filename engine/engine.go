@@ -53,6 +53,9 @@ type Engine struct {
 	// Hooks take part in every container's lifecycle (network, NRI), in
 	// this order; see Hook.
 	Hooks []Hook
+	// HealthCommand returns the command that runs the health checker of
+	// id (a re-exec of stockade running RunHealthLoop); nil runs none.
+	HealthCommand func(id string) *exec.Cmd
 }
 
 func (e *Engine) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }
@@ -100,6 +103,12 @@ type CreateOptions struct {
 	StorageLabels map[string]string
 	// Extensions are the hooks' requests, by hook name (see Hook).
 	Extensions map[string]json.RawMessage
+	// Healthcheck overrides the image's HEALTHCHECK field by field (see
+	// MergeHealthConfig); StopSignal and StopTimeout (seconds) are
+	// --stop-signal and --stop-timeout.
+	Healthcheck *HealthConfig
+	StopSignal  string
+	StopTimeout *int
 }
 
 // Labels on a container's root snapshot. The zfs snapshotter reads them:
@@ -166,6 +175,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	if err := e.applyRunDefaults(ctx, c, img, cfg, opts); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	parent := img.ChainIDs[len(img.ChainIDs)-1].String()
 	labels := map[string]string{LabelContainer: name}
 	for k, v := range opts.StorageLabels {
@@ -208,11 +220,13 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c, err = e.update(ctx, id, func(rec *Container) error {
 		rec.Command = spec.Process.Args
 		rec.Extensions = exts
+		rec.Healthcheck, rec.StopSignal, rec.StopTimeout = c.Healthcheck, c.StopSignal, c.StopTimeout
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	e.Event(ctx, c, "create", nil)
 	return c, nil
 }
 
@@ -262,9 +276,13 @@ func (e *Engine) destroy(ctx context.Context, c *Container) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("remove %s: %w", c.Name, errors.Join(errs...))
 	}
-	return e.DB.Update(ctx, func(tx *bolt.Tx) error {
+	if err := e.DB.Update(ctx, func(tx *bolt.Tx) error {
 		return metadata.Delete(tx, metadata.BucketContainers, c.ID)
-	})
+	}); err != nil {
+		return err
+	}
+	e.Event(ctx, c, "destroy", nil)
+	return nil
 }
 
 // Get returns the container that ref names, with its state reconciled
@@ -332,6 +350,7 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 		s.StoppedByUser = false
 		s.RestartCount = 0
 		s.Error = ""
+		s.Paused = false
 	}); err != nil {
 		return nil, err
 	}
@@ -438,11 +457,14 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	if err := e.Runtime.Kill(ctx, c.ID, sig, false); err != nil && !errors.Is(err, ociruntime.ErrNotFound) && !errors.Is(err, ociruntime.ErrNotRunning) {
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
+	e.Event(ctx, c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	return nil
 }
 
 // Stop sends the stop signal (SIGTERM), waits up to timeout for the
-// container to exit, then kills every process in it with SIGKILL.
+// container to exit, then kills every process in it with SIGKILL. A
+// negative timeout is the container's own (StopTimeoutOr). A paused
+// container is resumed first.
 func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
 	c, err := e.Get(ctx, ref)
 	if err != nil {
@@ -451,6 +473,10 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 	if !c.State.Running() {
 		return nil
 	}
+	if timeout < 0 {
+		timeout = c.StopTimeoutOr(DefaultStopTimeout)
+	}
+	e.thawForStop(ctx, c)
 	sig := syscall.SIGTERM
 	if c.StopSignal != "" {
 		if s, err := ociruntime.ParseSignal(c.StopSignal); err == nil {

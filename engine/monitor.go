@@ -274,8 +274,10 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		s.Error = ""
 	})
 	e.hooksStarted(ctx, c, st.Pid)
+	exited := e.started(ctx, c) // events, health checker (health.go)
 	report("ok")
 	code := waitExit(st.Pid)
+	exited(code)
 	done := make(chan struct{})
 	go func() { copies.Wait(); close(done) }()
 	select {
