@@ -33,6 +33,7 @@ type plan struct {
 	nanoCPUs      int64 // 0: no limit
 	pids          int64 // 0: not set; -1: unlimited
 	annotations   map[string]string
+	security      *securityPlan
 }
 
 // userMount is a -v or --tmpfs mount before it is given its OS's shape.
@@ -115,6 +116,9 @@ func Generate(img ocispec.ImageConfig, rootfsDir string, opts Options) (*specs.S
 		freebsdSpec(spec, p)
 	}
 	spec.Mounts = mergeMounts(defaults, p.mounts, p.goos)
+	if err := applySecurity(spec, p); err != nil {
+		return nil, err
+	}
 	return spec, nil
 }
 
@@ -210,6 +214,9 @@ func check(img ocispec.ImageConfig, opts Options) (*plan, error) {
 	}
 	p.pids = opts.PidsLimit
 
+	if p.security, err = checkSecurity(p.goos, opts.Security); err != nil {
+		return nil, err
+	}
 	if p.annotations, err = annotations(p, opts); err != nil {
 		return nil, err
 	}

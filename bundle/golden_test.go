@@ -84,6 +84,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			summarizeSeccomp(spec) // its rules depend on the host's arch and kernel
 			got, err := Marshal(spec)
 			if err != nil {
 				t.Fatal(err)

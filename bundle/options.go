@@ -64,6 +64,10 @@ type Options struct {
 	// Rootfs is root.path. Empty means the rootfsDir given to Generate, or
 	// "rootfs" (relative to the bundle) when that is empty too.
 	Rootfs string
+
+	// Security holds --privileged, --cap-add, --cap-drop, --security-opt,
+	// --device and the FreeBSD jail permissions; see Security.
+	Security Security
 }
 
 // Network modes of Options.Network.
