@@ -70,7 +70,10 @@ type Runtime struct {
 	copies map[string]*sync.WaitGroup // output still being copied, by container id
 }
 
-var _ ociruntime.Runtime = (*Runtime)(nil)
+var (
+	_ ociruntime.Runtime = (*Runtime)(nil)
+	_ ociruntime.Pauser  = (*Runtime)(nil)
+)
 
 // New returns the runtime that drives binary ("runc", "crun", or a path;
 // a name without a slash is looked up in $PATH when a command runs, so a
@@ -109,7 +112,7 @@ type Error struct {
 	// Runtime is the base name of the binary, "runc" or "crun".
 	Runtime string
 	// Op is the runtime command: "create", "start", "state", "kill",
-	// "delete", "exec" or "list".
+	// "delete", "exec", "list", "pause" or "resume".
 	Op string
 	// ID is the container, empty for list.
 	ID string
@@ -192,6 +195,19 @@ func (r *Runtime) State(ctx context.Context, id string) (specs.State, error) {
 		return specs.State{}, r.errorf("state", id, nil, "reading its output: %v", err)
 	}
 	return st, nil
+}
+
+// Pause runs `runc pause ID`: the cgroup freezer stops every process of
+// the container.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	_, err := r.simple(ctx, "pause", id, "pause", id)
+	return err
+}
+
+// Resume runs `runc resume ID`, thawing what Pause froze.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	_, err := r.simple(ctx, "resume", id, "resume", id)
+	return err
 }
 
 // Kill runs `runc kill [--all] ID SIGNAL`, the signal given by number.

@@ -127,6 +127,8 @@ func TestRuncCommandLines(t *testing.T) {
 			return err
 		}, []string{"exec", "--process", "PROC", "--detach", "--tty", "--pid-file", "/p", "--console-socket", "/s", "c1"}},
 		{"list", func() error { _, err := r.List(ctx); return err }, []string{"list", "--format", "json"}},
+		{"pause", func() error { return r.Pause(ctx, "c1") }, []string{"pause", "c1"}},
+		{"resume", func() error { return r.Resume(ctx, "c1") }, []string{"resume", "c1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
