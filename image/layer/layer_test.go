@@ -97,7 +97,7 @@ type node struct {
 	content    string
 	link       string
 	xattrs     string
-	mtime      int64 // seconds; not for directories
+	mtime      int64  // seconds; not for directories
 	linkedWith string // the first path of the same inode, for hard links
 }
 
