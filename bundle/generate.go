@@ -116,6 +116,7 @@ func Generate(img ocispec.ImageConfig, rootfsDir string, opts Options) (*specs.S
 		freebsdSpec(spec, p)
 	}
 	spec.Mounts = mergeMounts(defaults, p.mounts, p.goos)
+	applyInit(spec, opts.Init, p.goos)
 	if err := applySecurity(spec, p); err != nil {
 		return nil, err
 	}

@@ -61,6 +61,9 @@ type Options struct {
 	// Terminal is -t: the process gets a terminal (the console size is the
 	// caller's to set).
 	Terminal bool
+	// Init is --init: the host path of an init binary run as the first
+	// process, with the command as its arguments (see InitPath).
+	Init string
 	// Rootfs is root.path. Empty means the rootfsDir given to Generate, or
 	// "rootfs" (relative to the bundle) when that is empty too.
 	Rootfs string
