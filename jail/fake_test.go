@@ -3,6 +3,7 @@ package jail
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,18 +20,31 @@ type fakeKernel struct {
 	failOn map[string]error // exact call line, or "op#n" for the n-th call (1-based) of op
 	counts map[string]int
 	alive  map[int]bool
-	nextID int
-	plans  []*InitPlan
-	exit   int
+	// procJID is the jail of each live process (the plan's jail for a
+	// helper it started); a test sets another to play a reused pid.
+	procJID map[int]int
+	nextID  int
+	plans   []*InitPlan
+	exit    int
+	// jailPs are the processes in the jail, as JailProcesses reports them;
+	// SIGKILL takes a pid out.
 	jailPs []int
-	fifos  map[int]*os.File // the fifo each helper holds open, by pid
+	// jails are the jails that exist, by id, with their names; a removed
+	// one stays dying for dyingLookups more lookups.
+	jails        map[int]string
+	dyingLookups int
+	fifos        map[int]*os.File // the fifo each helper holds open, by pid
 	// onExec, when set, plays a process started without a fifo (an Exec):
 	// it gets the process's streams and returns its Wait.
 	onExec func(plan *InitPlan, sio ociruntime.IO) func() (int, error)
+	// onNmount and onExecInit, when set, run at those calls.
+	onNmount   func(c mount.NmountCall)
+	onExecInit func(plan *InitPlan)
 }
 
 func newFake() *fakeKernel {
-	return &fakeKernel{failOn: map[string]error{}, counts: map[string]int{}, alive: map[int]bool{}, fifos: map[int]*os.File{}, nextID: 7}
+	return &fakeKernel{failOn: map[string]error{}, counts: map[string]int{}, alive: map[int]bool{}, procJID: map[int]int{},
+		fifos: map[int]*os.File{}, jails: map[int]string{}, nextID: 7}
 }
 
 func (f *fakeKernel) rec(op, line string) error {
@@ -71,6 +85,13 @@ func (f *fakeKernel) JailSet(params []Param, flags int) (int, error) {
 	if err := f.rec("jail_set", "jail_set "+mode+" "+strings.Join(s, " ")); err != nil {
 		return -1, err
 	}
+	f.mu.Lock()
+	for _, p := range params {
+		if p.Name == "name" {
+			f.jails[f.nextID] = p.Str
+		}
+	}
+	f.mu.Unlock()
 	return f.nextID, nil
 }
 
@@ -79,7 +100,32 @@ func (f *fakeKernel) LoadModule(param, file string) error {
 }
 
 func (f *fakeKernel) JailRemove(jid int) error {
-	return f.rec("jail_remove", fmt.Sprintf("jail_remove %d", jid))
+	if err := f.rec("jail_remove", fmt.Sprintf("jail_remove %d", jid)); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.dyingLookups == 0 {
+		delete(f.jails, jid)
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+// JailLookup finds a removed jail while it is dying (dyingLookups).
+func (f *fakeKernel) JailLookup(jid int) (string, bool, error) {
+	if err := f.rec("jail_get", fmt.Sprintf("jail_get %d", jid)); err != nil {
+		return "", false, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name, ok := f.jails[jid]
+	if ok && f.dyingLookups > 0 {
+		f.dyingLookups--
+		if f.dyingLookups == 0 {
+			delete(f.jails, jid)
+		}
+	}
+	return name, ok, nil
 }
 
 func (f *fakeKernel) Nmount(c mount.NmountCall) error {
@@ -87,11 +133,21 @@ func (f *fakeKernel) Nmount(c mount.NmountCall) error {
 	for i, o := range c.Options {
 		s[i] = o.String()
 	}
-	return f.rec("nmount", fmt.Sprintf("nmount %s flags=%#x", strings.Join(s, " "), c.Flags))
+	if err := f.rec("nmount", fmt.Sprintf("nmount %s flags=%#x", strings.Join(s, " "), c.Flags)); err != nil {
+		return err
+	}
+	if f.onNmount != nil {
+		f.onNmount(c)
+	}
+	return nil
 }
 
 func (f *fakeKernel) Unmount(path string, flags int) error {
-	return f.rec("unmount", "unmount "+path)
+	line := "unmount " + path
+	if flags != 0 {
+		line += fmt.Sprintf(" flags=%#x", flags)
+	}
+	return f.rec("unmount", line)
 }
 
 func (f *fakeKernel) Devfs(args ...string) error {
@@ -130,6 +186,7 @@ func (f *fakeKernel) StartInit(plan *InitPlan, sio ociruntime.IO) (Process, erro
 	pid := 1000 + len(f.plans)
 	f.plans = append(f.plans, plan)
 	f.alive[pid] = true
+	f.procJID[pid] = plan.JID
 	exit, onExec := f.exit, f.onExec
 	f.mu.Unlock()
 	if plan.Fifo != "" {
@@ -153,10 +210,30 @@ func (f *fakeKernel) StartInit(plan *InitPlan, sio ociruntime.IO) (Process, erro
 	return p, nil
 }
 
-func (f *fakeKernel) ProcessAlive(pid int) bool {
+// errExecInit is what the fake's ExecInit returns: a real one does not
+// return when it succeeds.
+var errExecInit = fmt.Errorf("the fake kernel replaced no process")
+
+func (f *fakeKernel) ExecInit(plan *InitPlan) error {
+	if err := f.rec("exec_init", fmt.Sprintf("exec_init jid=%d args=%v in_place=%t lock=%t", plan.JID, plan.Args, plan.InPlace, plan.LockFd > 0)); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.plans = append(f.plans, plan)
+	f.mu.Unlock()
+	if f.onExecInit != nil {
+		f.onExecInit(plan)
+	}
+	return errExecInit
+}
+
+func (f *fakeKernel) Process(pid int) (ProcInfo, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.alive[pid]
+	if !f.alive[pid] {
+		return ProcInfo{}, false, nil
+	}
+	return ProcInfo{Pid: pid, JID: f.procJID[pid]}, true, nil
 }
 
 func (f *fakeKernel) Kill(pid int, sig syscall.Signal) error {
@@ -164,6 +241,7 @@ func (f *fakeKernel) Kill(pid int, sig syscall.Signal) error {
 	if err == nil && sig == syscall.SIGKILL {
 		f.mu.Lock()
 		delete(f.alive, pid)
+		f.jailPs = slices.DeleteFunc(f.jailPs, func(p int) bool { return p == pid })
 		if fd := f.fifos[pid]; fd != nil {
 			fd.Close() // the helper is gone: so is its hold on the fifo
 			delete(f.fifos, pid)
@@ -173,8 +251,12 @@ func (f *fakeKernel) Kill(pid int, sig syscall.Signal) error {
 	return err
 }
 
+// JailProcesses is not recorded: status asks it too, as often as it asks
+// the process table.
 func (f *fakeKernel) JailProcesses(jid int) ([]int, error) {
-	return f.jailPs, f.rec("pgrep", fmt.Sprintf("pgrep -j %d", jid))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.jailPs), nil
 }
 
 func statusOf(s string) ociruntime.Status { return ociruntime.Status(s) }

@@ -26,18 +26,37 @@ func RunInit() {
 		fmt.Fprintf(os.Stderr, "stockade-runtime init: bad plan: %v\n", err)
 		os.Exit(initExitPrepare)
 	}
-	sys := freebsdInit{readyFd: 3 + plan.ExtraFiles}
-	unix.CloseOnExec(sys.readyFd)
+	sys := freebsdInit{readyFd: -1, fdLimit: 1 << 16}
+	if !plan.InPlace {
+		sys.readyFd = 3 + plan.ExtraFiles
+		unix.CloseOnExec(sys.readyFd)
+	}
+	// Before the plan's rlimits may lower it: the highest descriptor the
+	// helper may hold, for close-on-exec without close_range(2).
+	var nofile unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile) == nil && nofile.Cur > 0 && nofile.Cur < 1<<20 {
+		sys.fdLimit = int(nofile.Cur)
+	}
 	code, err := runInit(sys, &plan)
-	if code == initExitExec {
-		// A failure before it was told on the ready descriptor already.
+	if code == initExitExec || plan.InPlace {
+		// A failure the runtime did not hear of on a ready descriptor.
 		fmt.Fprintf(os.Stderr, "stockade-runtime init: %v\n", err)
 	}
 	os.Exit(code)
 }
 
 // freebsdInit is initSys made of FreeBSD system calls.
-type freebsdInit struct{ readyFd int }
+type freebsdInit struct {
+	readyFd int
+	fdLimit int
+}
+
+func (freebsdInit) setsid() error {
+	_, err := unix.Setsid()
+	return err
+}
+
+func (freebsdInit) closeFd(fd int) { unix.Close(fd) }
 
 func (freebsdInit) openFifo(path string) (int, error) {
 	return unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -71,6 +90,9 @@ func (freebsdInit) setrlimit(rl Rlimit) error {
 func (freebsdInit) lookPath(arg0 string, env []string) (string, error) { return lookPath(arg0, env) }
 
 func (s freebsdInit) ready(msg []byte) {
+	if s.readyFd < 0 {
+		return
+	}
 	unix.Write(s.readyFd, msg)
 	unix.Close(s.readyFd)
 }
@@ -85,17 +107,26 @@ func (freebsdInit) waitFifo(fd int) {
 	unix.Close(fd)
 }
 
-func (freebsdInit) closeOnExecFrom(from int) {
-	for fd := from; fd < 1024; fd++ {
-		unix.CloseOnExec(fd)
+func (s freebsdInit) closeOnExecFrom(from int) { markCloseOnExec(s, from, s.fdLimit) }
+
+func (freebsdInit) closeRangeCloexec(from int) error {
+	_, _, e := unix.Syscall(unix.SYS_CLOSE_RANGE, uintptr(from), uintptr(^uint32(0)), freebsdabi.CloseRangeCloexec)
+	if e != 0 {
+		return e
 	}
+	return nil
+}
+
+func (freebsdInit) setCloexec(fd int) error {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+	return err
 }
 
 func (freebsdInit) exec(path string, args, env []string) error { return unix.Exec(path, args, env) }
 
 // terminal opens a pseudo-terminal, sends its master over the console
 // socket, applies the console size, and makes the slave the controlling
-// terminal and standard streams of a new session.
+// terminal of the session setsid made, and the standard streams.
 func (freebsdInit) terminal(p *InitPlan) error {
 	r1, _, e := unix.Syscall(unix.SYS_POSIX_OPENPT, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0, 0)
 	if e != 0 {
@@ -136,9 +167,7 @@ func (freebsdInit) terminal(p *InitPlan) error {
 	if _, _, err := uc.WriteMsgUnix([]byte(name), unix.UnixRights(master), nil); err != nil {
 		return fmt.Errorf("send the terminal master: %w", err)
 	}
-	if _, err := unix.Setsid(); err != nil {
-		return fmt.Errorf("setsid: %w", err)
-	}
+	// The process is a session leader already (prepareInit's setsid).
 	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
 		return fmt.Errorf("controlling terminal: %w", err)
 	}

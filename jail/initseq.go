@@ -16,11 +16,17 @@ import (
 type initSys interface {
 	// openFifo opens the exec fifo read-write and returns its descriptor.
 	openFifo(path string) (int, error)
+	// setsid makes the process the leader of a new session, without a
+	// controlling terminal, in a process group of its own.
+	setsid() error
 	// terminal opens a pseudo-terminal, sends its master over the plan's
 	// console socket, applies the console size, and makes the slave the
-	// controlling terminal and standard streams of a new session.
+	// controlling terminal (of the session setsid made) and the standard
+	// streams.
 	terminal(p *InitPlan) error
 	jailAttach(jid int) error
+	// closeFd closes a descriptor.
+	closeFd(fd int)
 	chdir(dir string) error
 	setgroups(gids []uint32) error
 	setgid(gid uint32) error
@@ -34,7 +40,8 @@ type initSys interface {
 	ready(msg []byte)
 	// waitFifo blocks until start writes a byte to the fifo, then closes it.
 	waitFifo(fd int)
-	// closeOnExecFrom marks every descriptor from fd on close-on-exec.
+	// closeOnExecFrom marks every descriptor from fd on close-on-exec
+	// (markCloseOnExec).
 	closeOnExecFrom(fd int)
 	// exec replaces the process; it returns only on failure.
 	exec(path string, args, env []string) error
@@ -50,14 +57,19 @@ const (
 
 // runInit carries out plan p, as InitPlan's doc says, over sys. It returns
 // only on failure, with the helper's exit code.
+//
+// A plan run in place (InPlace) has no ready descriptor: its caller
+// reports a failure on the standard error.
 func runInit(sys initSys, p *InitPlan) (int, error) {
 	path, fifo, err := prepareInit(sys, p)
-	var msg ReadyMessage
-	if err != nil {
-		msg.Error = err.Error()
+	if !p.InPlace {
+		var msg ReadyMessage
+		if err != nil {
+			msg.Error = err.Error()
+		}
+		data, _ := json.Marshal(msg)
+		sys.ready(data)
 	}
-	data, _ := json.Marshal(msg)
-	sys.ready(data)
 	if err != nil {
 		return initExitPrepare, err
 	}
@@ -70,8 +82,14 @@ func runInit(sys initSys, p *InitPlan) (int, error) {
 }
 
 // prepareInit does everything up to the wait. The order is deliberate:
-// the fifo and the terminal are host paths, so they come before
-// jail_attach; chdir follows jail_attach, so the directory is the jail's;
+// setsid comes first, always, so that the process leaves the session and
+// process group of whoever ran the runtime (an administrator's shell,
+// whose terminal jailed root could otherwise push input into with TIOCSTI
+// and whose ^C and ^Z would reach it), as runc does; the fifo and the
+// terminal are host paths, so they come before jail_attach; the
+// container's lock, held across an in-place exec, is let go once the
+// process is in the jail; chdir follows jail_attach, so the directory is
+// the jail's;
 // groups and gid are set while the process may still do so, then the
 // rlimits (raising a hard limit needs privilege), then uid, which drops
 // it; the program is looked up last, with the user's own permissions.
@@ -87,6 +105,9 @@ func prepareInit(sys initSys, p *InitPlan) (string, int, error) {
 		}
 		fifo = fd
 	}
+	if err := sys.setsid(); err != nil {
+		return "", -1, fmt.Errorf("setsid: %w", err)
+	}
 	if p.Terminal {
 		if err := sys.terminal(p); err != nil {
 			return "", -1, fmt.Errorf("terminal: %w", err)
@@ -94,6 +115,9 @@ func prepareInit(sys initSys, p *InitPlan) (string, int, error) {
 	}
 	if err := sys.jailAttach(p.JID); err != nil {
 		return "", -1, fmt.Errorf("jail_attach %d: %w", p.JID, err)
+	}
+	if p.LockFd > 0 {
+		sys.closeFd(p.LockFd)
 	}
 	if err := sys.chdir(p.Cwd); err != nil {
 		return "", -1, fmt.Errorf("chdir %s: %w", p.Cwd, err)
@@ -170,4 +194,30 @@ func lookPath(arg0 string, env []string) (string, error) {
 		return "", fmt.Errorf("%s: %w", denied, unix.EACCES)
 	}
 	return "", fmt.Errorf("%s: executable file not found in $PATH", arg0)
+}
+
+// fdSys is what markCloseOnExec asks of the system.
+type fdSys interface {
+	// closeRangeCloexec is close_range(from, ~0U, CLOSE_RANGE_CLOEXEC).
+	closeRangeCloexec(from int) error
+	// setCloexec sets FD_CLOEXEC on one descriptor; a descriptor that is
+	// not open is an error to ignore.
+	setCloexec(fd int) error
+}
+
+// markCloseOnExec marks every descriptor from from on close-on-exec, with
+// one close_range(2) call (FreeBSD 13.1 and later, which know
+// CLOSE_RANGE_CLOEXEC). When the kernel refuses it (EINVAL from a kernel
+// without the flag, ENOSYS from one without the call), it marks them one
+// by one below limit, the highest descriptor the process could have
+// (RLIMIT_NOFILE when the helper started). It reports whether it fell
+// back.
+func markCloseOnExec(s fdSys, from, limit int) bool {
+	if s.closeRangeCloexec(from) == nil {
+		return false
+	}
+	for fd := from; fd < limit; fd++ {
+		s.setCloexec(fd)
+	}
+	return true
 }

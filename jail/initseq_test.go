@@ -35,6 +35,8 @@ func (f *fakeInit) openFifo(path string) (int, error) { return 9, f.call("open_f
 func (f *fakeInit) terminal(p *InitPlan) error {
 	return f.call("terminal %s %dx%d", p.ConsoleSocket, p.ConsoleSize.Height, p.ConsoleSize.Width)
 }
+func (f *fakeInit) setsid() error                 { return f.call("setsid") }
+func (f *fakeInit) closeFd(fd int)                { f.call("close %d", fd) }
 func (f *fakeInit) jailAttach(jid int) error      { return f.call("jail_attach %d", jid) }
 func (f *fakeInit) chdir(dir string) error        { return f.call("chdir %s", dir) }
 func (f *fakeInit) setgroups(gids []uint32) error { return f.call("setgroups %v", gids) }
@@ -87,6 +89,7 @@ func TestRunInitOrder(t *testing.T) {
 	}
 	want := []string{
 		"open_fifo /state/c1/exec.fifo",
+		"setsid",
 		"terminal /run/console.sock 33x99",
 		"jail_attach 7",
 		"chdir /srv",
@@ -111,11 +114,14 @@ func TestRunInitOrder(t *testing.T) {
 }
 
 // An exec (no fifo, no terminal, no umask) neither waits nor opens a
-// terminal.
+// terminal, but still leaves its caller's session first: without a
+// terminal of its own, the process would otherwise share the session and
+// process group of whoever ran the runtime, whose terminal jailed root
+// could push input into (TIOCSTI) and whose ^C would reach it.
 func TestRunInitExec(t *testing.T) {
 	f := &fakeInit{}
 	runInit(f, &InitPlan{JID: 3, Args: []string{"/bin/ls"}, Cwd: "/", Groups: []uint32{0}})
-	want := []string{"jail_attach 3", "chdir /", "setgroups [0]", "setgid 0", "setuid 0", "lookpath /bin/ls", "ready", "cloexec_from 3", "exec /bin//bin/ls [/bin/ls] []"}
+	want := []string{"setsid", "jail_attach 3", "chdir /", "setgroups [0]", "setgid 0", "setuid 0", "lookpath /bin/ls", "ready", "cloexec_from 3", "exec /bin//bin/ls [/bin/ls] []"}
 	if !slices.Equal(f.calls, want) {
 		t.Errorf("calls %q, want %q", f.calls, want)
 	}
@@ -124,7 +130,7 @@ func TestRunInitExec(t *testing.T) {
 // A step that fails stops everything after it: the runtime is told why on
 // the ready descriptor, the helper exits 126, and the program never runs.
 func TestRunInitFailures(t *testing.T) {
-	for _, step := range []string{"open_fifo", "terminal", "jail_attach", "chdir", "setgroups", "setgid", "setrlimit", "setuid", "lookpath"} {
+	for _, step := range []string{"open_fifo", "setsid", "terminal", "jail_attach", "chdir", "setgroups", "setgid", "setrlimit", "setuid", "lookpath"} {
 		t.Run(step, func(t *testing.T) {
 			f := &fakeInit{failOn: step}
 			code, err := runInit(f, fullPlan(t))
@@ -221,5 +227,71 @@ func TestLookPath(t *testing.T) {
 	t.Chdir(filepath.Join(dir, "a"))
 	if got, err := lookPath("prog", []string{"PATH=/nonexistent::"}); err != nil || got != "./prog" {
 		t.Errorf("empty PATH entry: %q, %v", got, err)
+	}
+}
+
+// An exec in place (runj's exec, for its containerd shim) has no ready
+// descriptor, and lets the container's lock go once it is in the jail.
+func TestRunInitInPlace(t *testing.T) {
+	f := &fakeInit{}
+	p := &InitPlan{JID: 3, Args: []string{"/bin/ls"}, Cwd: "/", Groups: []uint32{0}, InPlace: true, LockFd: 9, ExtraFiles: 1}
+	runInit(f, p)
+	want := []string{"setsid", "jail_attach 3", "close 9", "chdir /", "setgroups [0]", "setgid 0", "setuid 0", "lookpath /bin/ls", "cloexec_from 4", "exec /bin//bin/ls [/bin/ls] []"}
+	if !slices.Equal(f.calls, want) {
+		t.Errorf("calls %q, want %q", f.calls, want)
+	}
+	f = &fakeInit{failOn: "jail_attach"}
+	if code, err := runInit(f, p); code != initExitPrepare || err == nil || slices.Contains(f.calls, "ready") || slices.Contains(f.calls, "close 9") {
+		t.Errorf("failed jail_attach in place: %d, %v, calls %q", code, err, f.calls)
+	}
+}
+
+// fakeFds records markCloseOnExec's calls; closeRange fails with err.
+type fakeFds struct {
+	err   error
+	calls []string
+}
+
+func (f *fakeFds) closeRangeCloexec(from int) error {
+	f.calls = append(f.calls, fmt.Sprintf("close_range %d ~0 CLOEXEC", from))
+	return f.err
+}
+
+func (f *fakeFds) setCloexec(fd int) error {
+	f.calls = append(f.calls, fmt.Sprintf("cloexec %d", fd))
+	return nil
+}
+
+// Descriptors are marked close-on-exec with one close_range(2), on every
+// descriptor however high; a kernel without it (or without its
+// CLOSE_RANGE_CLOEXEC flag) gets them marked one by one up to the
+// descriptor limit, not up to a fixed 1024.
+func TestMarkCloseOnExec(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		limit    int
+		want     []string
+		fellBack bool
+	}{
+		{"close_range", nil, 4096, []string{"close_range 5 ~0 CLOEXEC"}, false},
+		{"kernel without CLOSE_RANGE_CLOEXEC", syscall.EINVAL, 8, []string{"close_range 5 ~0 CLOEXEC", "cloexec 5", "cloexec 6", "cloexec 7"}, true},
+		{"kernel without close_range", syscall.ENOSYS, 7, []string{"close_range 5 ~0 CLOEXEC", "cloexec 5", "cloexec 6"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeFds{err: tc.err}
+			if got := markCloseOnExec(f, 5, tc.limit); got != tc.fellBack {
+				t.Errorf("fell back: %t, want %t", got, tc.fellBack)
+			}
+			if !slices.Equal(f.calls, tc.want) {
+				t.Errorf("calls %q, want %q", f.calls, tc.want)
+			}
+		})
+	}
+	// The fallback reaches the limit, far above 1024.
+	f := &fakeFds{err: syscall.EINVAL}
+	markCloseOnExec(f, 3, 5000)
+	if last := f.calls[len(f.calls)-1]; last != "cloexec 4999" {
+		t.Errorf("last descriptor marked: %q, want cloexec 4999", last)
 	}
 }

@@ -17,8 +17,8 @@ const (
 )
 
 // Kernel is what the runtime asks of the system. The FreeBSD
-// implementation (NewKernel) makes system calls and runs ifconfig(8),
-// devfs(8) and pgrep(1); tests use a recording fake.
+// implementation (NewKernel) makes system calls and runs ifconfig(8) and
+// devfs(8); tests use a recording fake.
 type Kernel interface {
 	// JailSet calls jail_set(2) with the parameters and flags (JailCreate
 	// or JailUpdate) and returns the jail's id.
@@ -46,12 +46,21 @@ type Kernel interface {
 	// (waiting on the plan's fifo, or running the program when there is
 	// none) or failed.
 	StartInit(plan *InitPlan, io ociruntime.IO) (Process, error)
-	// ProcessAlive tells whether pid exists and is not a zombie.
-	ProcessAlive(pid int) bool
+	// ExecInit replaces the calling process with the init helper that
+	// carries the plan out (a plan with InPlace set): the process keeps
+	// its pid, which becomes the program's. It returns only on failure.
+	ExecInit(plan *InitPlan) error
+	// Process returns what the process table says about pid; ok is false
+	// when there is no such process. A zombie is there, with Zombie set.
+	Process(pid int) (info ProcInfo, ok bool, err error)
 	// Kill sends sig to pid.
 	Kill(pid int, sig syscall.Signal) error
-	// JailProcesses returns the pids of the processes in the jail.
+	// JailProcesses returns the pids of the processes that run in the
+	// jail (zombies left out).
 	JailProcesses(jid int) ([]int, error)
+	// JailLookup tells whether a jail with id jid exists, alive or dying,
+	// and returns its name (jail_get(2) with JAIL_DYING).
+	JailLookup(jid int) (name string, found bool, err error)
 }
 
 // Process is a process the init helper became.

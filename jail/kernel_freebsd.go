@@ -4,6 +4,7 @@ package jail
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,12 +19,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/freebsdabi"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/ociruntime"
 )
 
-// NewKernel returns the FreeBSD Kernel: system calls, and ifconfig(8),
-// devfs(8) and pgrep(1) for what has no system call.
+// NewKernel returns the FreeBSD Kernel: system calls (the process table
+// through sysctl(3), never ps(1) or pgrep(1)), and ifconfig(8) and
+// devfs(8) for what has no system call.
 func NewKernel() Kernel { return freebsdKernel{} }
 
 type freebsdKernel struct{}
@@ -188,20 +190,25 @@ func (freebsdKernel) RctlRemove(rule string) error {
 	return err
 }
 
-func (freebsdKernel) ProcessAlive(pid int) bool {
+func (freebsdKernel) Process(pid int) (ProcInfo, bool, error) {
 	if pid <= 0 {
-		return false
+		return ProcInfo{}, false, nil
 	}
-	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
-		return false
+	buf, err := unix.SysctlRaw("kern.proc.pid", pid)
+	if errors.Is(err, unix.ESRCH) {
+		return ProcInfo{}, false, nil
 	}
-	// kill(2) succeeds on a zombie too: an exited process nobody reaped
-	// yet is not alive. ps(1) shows its state as Z.
-	out, err := exec.Command("ps", "-o", "state=", "-p", strconv.Itoa(pid)).Output()
 	if err != nil {
-		return false // ps exits non-zero when the pid is gone
+		return ProcInfo{}, false, fmt.Errorf("sysctl kern.proc.pid.%d: %w", pid, err)
 	}
-	return !strings.HasPrefix(strings.TrimSpace(string(out)), "Z")
+	procs, err := ParseKinfoProcs(buf)
+	if err != nil {
+		return ProcInfo{}, false, fmt.Errorf("sysctl kern.proc.pid.%d: %w", pid, err)
+	}
+	if len(procs) != 1 || procs[0].Pid != pid {
+		return ProcInfo{}, false, fmt.Errorf("sysctl kern.proc.pid.%d: %d records", pid, len(procs))
+	}
+	return procs[0], true, nil
 }
 
 func (freebsdKernel) Kill(pid int, sig syscall.Signal) error {
@@ -211,24 +218,50 @@ func (freebsdKernel) Kill(pid int, sig syscall.Signal) error {
 	return nil
 }
 
+// JailProcesses reads the whole process table (kern.proc.proc, one
+// record per process) and keeps the live processes of the jail.
 func (freebsdKernel) JailProcesses(jid int) ([]int, error) {
-	out, err := exec.Command("/bin/pgrep", "-j", strconv.Itoa(jid), ".").Output()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 1 {
-		return nil, nil // no process
+	buf, err := unix.SysctlRaw("kern.proc.proc")
+	if err != nil {
+		return nil, fmt.Errorf("sysctl kern.proc.proc: %w", err)
+	}
+	procs, err := ParseKinfoProcs(buf)
+	if err != nil {
+		return nil, fmt.Errorf("sysctl kern.proc.proc: %w", err)
+	}
+	return liveInJail(procs, jid), nil
+}
+
+// JailLookup calls jail_get(2) for the jid with JAIL_DYING, so that a
+// dying jail is found too, and reads its name back.
+func (freebsdKernel) JailLookup(jid int) (string, bool, error) {
+	id := make([]byte, 4)
+	binary.NativeEndian.PutUint32(id, uint32(jid))
+	name := make([]byte, 256) // MAXHOSTNAMELEN
+	_, err := jailCall(unix.SYS_JAIL_GET, [][]byte{cstring("jid"), id, cstring("name"), name}, freebsdabi.JailDying)
+	if errors.Is(err, unix.ENOENT) {
+		return "", false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pgrep -j %d: %w", jid, err)
+		return "", false, fmt.Errorf("jail_get %d: %w", jid, err)
 	}
-	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("pgrep -j %d: %q", jid, f)
-		}
-		pids = append(pids, pid)
+	return cmsg(name), true, nil
+}
+
+// ExecInit replaces this process with the init helper, as StartInit
+// starts it but keeping the pid, with the standard streams and the
+// descriptors it has.
+func (freebsdKernel) ExecInit(plan *InitPlan) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("init helper: %w", err)
 	}
-	return pids, nil
+	data, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("init helper: %w", err)
+	}
+	err = unix.Exec(exe, []string{exe, InitCommand}, []string{InitEnv + "=" + string(data)})
+	return fmt.Errorf("init helper: exec %s: %w", exe, err)
 }
 
 type helperProc struct{ cmd *exec.Cmd }

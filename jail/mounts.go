@@ -103,6 +103,11 @@ func PlanMounts(spec *specs.Spec, bundle, rootfs string) ([]MountStep, error) {
 			}
 			return nil, specErr("mount on %s: type %q is not supported on FreeBSD%s", dest, m.Type, hint)
 		}
+		if typ == "tmpfs" {
+			if err := checkTmpfsOptions(dest, m.Options); err != nil {
+				return nil, err
+			}
+		}
 		sm := snapshot.Mount{Type: typ, Source: m.Source, Options: m.Options}
 		step := MountStep{Destination: dest, Mount: sm}
 		if typ == "nullfs" {
@@ -152,7 +157,8 @@ func PlanMounts(spec *specs.Spec, bundle, rootfs string) ([]MountStep, error) {
 // symbolic links component by component as if root were the file
 // system's root, so that no link leads out of it; "/" is root itself. When
 // create is set, the missing part is made: directories, and for a file
-// mount an empty file. The result is resolved again afterwards, so a link
+// mount an empty file; nothing that exists is written to, or opened for
+// writing. The result is resolved again afterwards, so a link
 // swapped in meanwhile is caught.
 func ResolveTarget(root, dest string, create, file bool) (string, error) {
 	if dest == "/" {
@@ -173,12 +179,19 @@ func ResolveTarget(root, dest string, create, file bool) (string, error) {
 		return "", fmt.Errorf("mount point %s: %w", dest, err)
 	}
 	if file {
-		f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
+		// Opened for writing only to be made: an existing mount point
+		// may be on a read-only file system (nullfs refuses to open a
+		// regular file for writing there, null_access).
+		if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				return "", fmt.Errorf("mount point %s: %w", dest, err)
+			}
+			if f != nil {
+				f.Close()
+			}
+		} else if err != nil {
 			return "", fmt.Errorf("mount point %s: %w", dest, err)
-		}
-		if f != nil {
-			f.Close()
 		}
 	}
 	again, err := securejoin.SecureJoin(root, dest)
@@ -186,4 +199,34 @@ func ResolveTarget(root, dest string, create, file bool) (string, error) {
 		return "", fmt.Errorf("mount point %s: its path changed while it was made", dest)
 	}
 	return target, nil
+}
+
+// linuxTmpfsOptions are Linux tmpfs options FreeBSD's tmpfs does not have
+// (tmpfs_vfsops.c's tmpfs_opts: size, maxfilesize, inodes, uid, gid, mode,
+// easize, nonc, nomtime, nosymfollow, pgread, export, union), with the
+// FreeBSD option to use instead when there is one.
+var linuxTmpfsOptions = map[string]string{
+	"nr_inodes": "inodes=N", "nr_blocks": "size=BYTES", "mpol": "", "huge": "", "noswap": "",
+	"quota": "", "usrquota": "", "grpquota": "", "usrquota_block_hardlimit": "",
+	"usrquota_inode_hardlimit": "", "grpquota_block_hardlimit": "", "grpquota_inode_hardlimit": "",
+	"inode32": "", "inode64": "",
+}
+
+// checkTmpfsOptions refuses the Linux-only tmpfs options, and a size in
+// percent of memory, which FreeBSD's tmpfs would refuse at nmount(2) with
+// a less helpful message.
+func checkTmpfsOptions(dest string, options []string) error {
+	for _, o := range options {
+		name, value, _ := strings.Cut(o, "=")
+		if alt, ok := linuxTmpfsOptions[name]; ok {
+			if alt != "" {
+				return specErr("tmpfs on %s: option %q is Linux-only (FreeBSD's tmpfs takes %s)", dest, o, alt)
+			}
+			return specErr("tmpfs on %s: option %q is Linux-only", dest, o)
+		}
+		if name == "size" && strings.HasSuffix(value, "%") {
+			return specErr("tmpfs on %s: option %q: FreeBSD's tmpfs takes a size in bytes (with k, m or g), not a share of memory", dest, o)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/stockade/stockade/mount"
 )
 
 func TestResolveTargetStaysInRoot(t *testing.T) {
@@ -192,6 +194,111 @@ func TestPlanMountsLinuxShm(t *testing.T) {
 			}
 			if len(tc.devices) > 0 && len(spec.FreeBSD.Devices) != len(tc.devices) {
 				t.Errorf("the spec's devices changed: %v", spec.FreeBSD.Devices)
+			}
+		})
+	}
+}
+
+// nmountOpt returns the value of the named option of an nmount call.
+func nmountOpt(c mount.NmountCall, name string) string {
+	for _, o := range c.Options {
+		if o.Name == name {
+			return o.Value
+		}
+	}
+	return ""
+}
+
+// roRootBundle is a bundle with a read-only root and mounts on points the
+// image lacks (a directory, a file in a missing directory) and on a file
+// it has.
+func roRootBundle(t *testing.T) (bundle, rootfs string, targets []string) {
+	bundle, rootfs, _ = testBundle(t, func(s *specs.Spec) {
+		s.Root.Readonly = true
+		s.FreeBSD.Jail.Interface, s.FreeBSD.Jail.Ip4Addr = "", nil
+		s.Annotations = map[string]string{}
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/newdir", Type: "nullfs", Source: "data"},
+			specs.Mount{Destination: "/etc/resolv.conf", Type: "nullfs", Source: "resolv.conf", Options: []string{"ro"}},
+			specs.Mount{Destination: "/missing/hosts", Type: "nullfs", Source: "resolv.conf", Options: []string{"ro"}},
+		)
+	})
+	if err := os.WriteFile(filepath.Join(bundle, "resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/resolv.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"/dev", "/dev/fd", "/data", "/newdir", "/etc/resolv.conf", "/missing/hosts"} {
+		targets = append(targets, filepath.Join(rootfs, d))
+	}
+	return bundle, rootfs, targets
+}
+
+// With root.readonly, the root's read-only nullfs is mounted first; every
+// mount point in it must exist by then, since nothing can be made through
+// the read-only layer afterwards (mkdir and creating a file fail with
+// EROFS on FreeBSD).
+func TestReadOnlyRootMountPointsMadeFirst(t *testing.T) {
+	bundle, rootfs, targets := roRootBundle(t)
+	k := newFake()
+	var missing []string
+	roMounted := false
+	k.onNmount = func(c mount.NmountCall) {
+		if nmountOpt(c, "fspath") != rootfs || roMounted {
+			return
+		}
+		roMounted = true
+		for _, p := range targets {
+			if _, err := os.Lstat(p); err != nil {
+				missing = append(missing, p)
+			}
+		}
+	}
+	if err := create(t, New(t.TempDir(), k, nil), bundle); err != nil {
+		t.Fatal(err)
+	}
+	if !roMounted {
+		t.Fatalf("no read-only mount of the root; calls:\n%s", strings.Join(k.log(), "\n"))
+	}
+	if len(missing) > 0 {
+		t.Errorf("mount points missing when the root turned read-only: %q", missing)
+	}
+	if fi, err := os.Stat(filepath.Join(rootfs, "missing/hosts")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("file mount point: %v", err)
+	}
+}
+
+// Linux-only tmpfs options are refused with the option named; FreeBSD's
+// own are passed on.
+func TestPlanMountsTmpfsOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts    []string
+		wantErr string
+	}{
+		{[]string{"mode=1777", "size=64m", "inodes=1000", "nosuid"}, ""},
+		{[]string{"nosuid", "strictatime", "mode=755", "size=65536k"}, ""},
+		{[]string{"nr_inodes=1000"}, `option "nr_inodes=1000" is Linux-only (FreeBSD's tmpfs takes inodes=N)`},
+		{[]string{"nr_blocks=10"}, `"nr_blocks=10" is Linux-only`},
+		{[]string{"huge=always"}, `"huge=always" is Linux-only`},
+		{[]string{"mpol=interleave"}, `"mpol=interleave" is Linux-only`},
+		{[]string{"noswap"}, `"noswap" is Linux-only`},
+		{[]string{"size=50%"}, `option "size=50%": FreeBSD's tmpfs takes a size in bytes`},
+	} {
+		t.Run(strings.Join(tc.opts, ","), func(t *testing.T) {
+			spec := &specs.Spec{Mounts: []specs.Mount{{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: tc.opts}}}
+			_, err := PlanMounts(spec, "/b", "/b/r")
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "tmpfs on /tmp") {
+				t.Errorf("err %v, want %q", err, tc.wantErr)
 			}
 		})
 	}

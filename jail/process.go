@@ -27,12 +27,12 @@ type Rlimit struct {
 }
 
 // InitPlan is everything the init helper does, in this order: open Fifo
-// (read-write), open a pseudo-terminal and send its master over
-// ConsoleSocket (when Terminal), jail_attach(JID), chdir(Cwd), setgroups,
-// setgid, setrlimit, setuid, umask, find Args[0] in the jail's PATH, report
-// readiness on descriptor 3+ExtraFiles, wait for a byte on the fifo (when
-// Fifo is set), mark every descriptor from 3+ExtraFiles on close-on-exec,
-// and execute Args with Env.
+// (read-write), setsid, open a pseudo-terminal and send its master over
+// ConsoleSocket (when Terminal), jail_attach(JID), close LockFd,
+// chdir(Cwd), setgroups, setgid, setrlimit, setuid, umask, find Args[0] in
+// the jail's PATH, report readiness on descriptor 3+ExtraFiles (unless
+// InPlace), wait for a byte on the fifo (when Fifo is set), mark every
+// descriptor from 3+ExtraFiles on close-on-exec, and execute Args with Env.
 type InitPlan struct {
 	JID           int        `json:"jid"`
 	Fifo          string     `json:"fifo,omitempty"`
@@ -48,6 +48,14 @@ type InitPlan struct {
 	ConsoleSocket string     `json:"consoleSocket,omitempty"`
 	ConsoleSize   *specs.Box `json:"consoleSize,omitempty"`
 	ExtraFiles    int        `json:"extraFiles,omitempty"`
+	// InPlace is set when the helper replaced the process that runs the
+	// exec (Runtime.ExecInPlace) instead of being its child: there is no
+	// ready descriptor, and failures go to the standard error.
+	InPlace bool `json:"inPlace,omitempty"`
+	// LockFd, when positive, is the container's lock, inherited so that
+	// no Delete runs between the exec's check and jail_attach; the helper
+	// closes it once it is in the jail.
+	LockFd int `json:"lockFd,omitempty"`
 }
 
 // NewInitPlan returns the plan of running p in jail jid. Args must not be

@@ -9,13 +9,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/freebsdabi"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -33,7 +37,18 @@ type Runtime struct {
 	// ended: a descendant it left behind may hold its stdout or stderr
 	// open for ever. DefaultExecIODrain unless changed.
 	ExecIODrain time.Duration
+	// DyingWait bounds how long Delete waits, after removing the jail,
+	// for the kernel to let the dying jail go before it unmounts the
+	// container's file systems: a dying jail keeps its root vnode while
+	// anything refers to it (a TCP socket in TIME_WAIT does for 2*MSL,
+	// 60 s by default), and unmounting a nullfs under it fails with EBUSY
+	// meanwhile. Once DyingWait passed, Delete unmounts with MNT_FORCE.
+	// DefaultDyingWait unless changed.
+	DyingWait time.Duration
 }
+
+// DefaultDyingWait is Runtime.DyingWait's default.
+const DefaultDyingWait = 15 * time.Second
 
 var _ ociruntime.Runtime = (*Runtime)(nil)
 
@@ -43,7 +58,7 @@ func New(root string, k Kernel, log *slog.Logger) *Runtime {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Runtime{store: store{root: root}, k: k, log: log, KillWait: 10 * time.Second, ExecIODrain: DefaultExecIODrain}
+	return &Runtime{store: store{root: root}, k: k, log: log, KillWait: 10 * time.Second, ExecIODrain: DefaultExecIODrain, DyingWait: DefaultDyingWait}
 }
 
 // LoadSpec reads bundle/config.json.
@@ -89,6 +104,9 @@ func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateO
 	}
 	spec, err := LoadSpec(bundle)
 	if err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	if err := MergeRunjExtension(spec, bundle); err != nil {
 		return fmt.Errorf("create %s: %w", id, err)
 	}
 	if spec.Root == nil || spec.Root.Path == "" {
@@ -161,16 +179,28 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 			return fmt.Errorf("jail parameter %s: %w", m.Param, err)
 		}
 	}
-	for _, s := range steps {
-		file := false
+	files := make([]bool, len(steps))
+	for i, s := range steps {
 		if s.Mount.Type == "nullfs" && s.Destination != "/" {
 			fi, err := os.Stat(s.Mount.Source)
 			if err != nil {
 				return fmt.Errorf("mount on %s: source: %w", s.Destination, err)
 			}
-			file = !fi.IsDir()
+			files[i] = !fi.IsDir()
 		}
-		target, err := ResolveTarget(rec.Rootfs, s.Destination, true, file)
+	}
+	if len(steps) > 0 && steps[0].Destination == "/" {
+		// The root turns read-only with the first mount: every mount
+		// point in it must be made before. One that a later mount
+		// covers (a directory in a tmpfs) is made again there.
+		for i, s := range steps[1:] {
+			if _, err := ResolveTarget(rec.Rootfs, s.Destination, true, files[i+1]); err != nil {
+				return err
+			}
+		}
+	}
+	for i, s := range steps {
+		target, err := ResolveTarget(rec.Rootfs, s.Destination, true, files[i])
 		if err != nil {
 			return err
 		}
@@ -289,15 +319,23 @@ func writePidFile(path string, pid int) error {
 // undo releases rec's journal in reverse, going on after failures, and
 // returns them joined. Processes already gone and mounts already unmounted
 // are not failures.
+//
+// Before the first unmount after the jail is removed, it waits up to
+// DyingWait for the dying jail to be gone (waitJailGone), and unmounts
+// with MNT_FORCE when it is not.
 func (r *Runtime) undo(rec *Record) error {
 	var errs []error
 	var left []UndoStep
+	// The jail is gone already when the journal no longer has its
+	// removal (an earlier Delete did it).
+	jailRemoved := rec.JID > 0 && !slices.ContainsFunc(rec.Undo, func(u UndoStep) bool { return u.Op == UndoJailRemove })
+	unmountFlags := -1 // not decided yet
 	for i := len(rec.Undo) - 1; i >= 0; i-- {
 		u := rec.Undo[i]
 		var err error
 		switch u.Op {
 		case UndoKill:
-			if r.k.ProcessAlive(u.Pid) {
+			if r.liveIn(u.Pid, rec.JID) {
 				if err = r.k.Kill(u.Pid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
 					err = nil
 				}
@@ -305,11 +343,24 @@ func (r *Runtime) undo(rec *Record) error {
 		case UndoRctl:
 			err = r.k.RctlRemove(u.Rule)
 		case UndoIfconfig:
-			err = r.k.Ifconfig(u.Args...)
+			if err = r.k.Ifconfig(u.Args...); err != nil && IfconfigUndone(u.Args, err) {
+				r.log.Info("undo: already undone", "step", describe(u), "err", err)
+				err = nil
+			}
 		case UndoJailRemove:
-			err = r.k.JailRemove(u.JID)
+			if err = r.k.JailRemove(u.JID); err == nil && u.JID == rec.JID {
+				jailRemoved = true
+			}
 		case UndoUnmount:
-			err = r.k.Unmount(u.Path, 0)
+			if unmountFlags < 0 {
+				unmountFlags = 0
+				if jailRemoved && !r.waitJailGone(rec) {
+					r.log.Warn("delete: the jail is still dying; unmounting with force",
+						"id", rec.ID, "jid", rec.JID, "after", r.DyingWait)
+					unmountFlags = freebsdabi.MntForce
+				}
+			}
+			err = r.k.Unmount(u.Path, unmountFlags)
 		default:
 			err = fmt.Errorf("unknown undo step %q", u.Op)
 		}
@@ -320,6 +371,62 @@ func (r *Runtime) undo(rec *Record) error {
 	}
 	rec.Undo = left
 	return errors.Join(errs...)
+}
+
+// waitJailGone waits up to DyingWait for the container's jail, removed,
+// to be gone from the kernel (a jail of that id with another name is not
+// it), and tells whether it is.
+func (r *Runtime) waitJailGone(rec *Record) bool {
+	deadline := time.Now().Add(r.DyingWait)
+	for {
+		name, found, err := r.k.JailLookup(rec.JID)
+		if err != nil {
+			r.log.Warn("delete: look the dying jail up", "jid", rec.JID, "err", err)
+			return false
+		}
+		if !found || name != rec.JailName {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(min(100*time.Millisecond, time.Until(deadline)))
+	}
+}
+
+// IfconfigUndone tells whether the failure err of the ifconfig(8) undo
+// step args means that what it undoes is undone already, as Delete finds
+// once the jail is removed:
+//
+//   - "IF -vnet JID": the jail is gone or dying ("jail ... not found", "is
+//     dying"), the interface is not in it any more (ENXIO from
+//     SIOCSIFRVNET, "Device not configured"), or its vnet is being torn
+//     down (EBUSY), which returns the interface to the host by itself;
+//   - "IF AF ADDR -alias": the address is not there (EADDRNOTAVAIL, "Can't
+//     assign requested address"), or the interface is gone ("does not
+//     exist").
+func IfconfigUndone(args []string, err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case slices.Contains(args, "-vnet"):
+		return errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.EBUSY) ||
+			has("not found", "is dying", "Device not configured", "Device busy")
+	case slices.Contains(args, "-alias"):
+		return errors.Is(err, syscall.EADDRNOTAVAIL) ||
+			has("Can't assign requested address", "does not exist")
+	}
+	return false
 }
 
 func describe(u UndoStep) string {
@@ -338,28 +445,72 @@ func describe(u UndoStep) string {
 	return u.Op
 }
 
-// status derives the container's status from the kernel: stopped once its
-// process is gone, created while the exec fifo exists, running otherwise.
-func (r *Runtime) status(rec *Record) ociruntime.Status {
-	if rec.Pid == 0 {
-		if rec.Status == specs.StateCreating {
-			return ociruntime.StatusCreating
-		}
-		return ociruntime.StatusStopped
+// liveIn tells whether process pid runs in jail jid: a pid that the
+// system gave to another process since (outside the jail) is not the
+// container's.
+func (r *Runtime) liveIn(pid, jid int) bool {
+	if pid <= 0 || jid <= 0 {
+		return false
 	}
-	if !r.k.ProcessAlive(rec.Pid) {
-		return ociruntime.StatusStopped
+	p, ok, err := r.k.Process(pid)
+	if err != nil {
+		r.log.Warn("process table", "pid", pid, "err", err)
+		return false
 	}
-	if _, err := os.Lstat(filepath.Join(r.store.dir(rec.ID), FifoFile)); err == nil {
-		return ociruntime.StatusCreated
-	}
-	return ociruntime.StatusRunning
+	return ok && p.LiveIn(jid)
 }
 
+// jailHeld tells whether the container's jail is still the runtime's: made
+// and not removed (its removal is still in the journal). Once removed, its
+// id may name someone else's jail.
+func jailHeld(rec *Record) bool {
+	return rec.JID > 0 && slices.ContainsFunc(rec.Undo, func(u UndoStep) bool {
+		return u.Op == UndoJailRemove && u.JID == rec.JID
+	})
+}
+
+// status derives the container's status from the kernel, and tells
+// whether the container's own process runs. Created while the exec fifo
+// exists and the process runs in the jail; running while it runs after
+// start, and, as runj reports it, while any process it left runs in the
+// jail (so that kill --all reaches them); stopped otherwise.
+func (r *Runtime) status(rec *Record) (ociruntime.Status, bool) {
+	if rec.Pid == 0 {
+		if rec.Status == specs.StateCreating {
+			return ociruntime.StatusCreating, false
+		}
+		return ociruntime.StatusStopped, false
+	}
+	if !jailHeld(rec) {
+		return ociruntime.StatusStopped, false
+	}
+	_, err := os.Lstat(filepath.Join(r.store.dir(rec.ID), FifoFile))
+	fifo := err == nil
+	if r.liveIn(rec.Pid, rec.JID) {
+		if fifo {
+			return ociruntime.StatusCreated, true
+		}
+		return ociruntime.StatusRunning, true
+	}
+	if !fifo {
+		pids, err := r.k.JailProcesses(rec.JID)
+		if err != nil {
+			r.log.Warn("processes of the jail", "id", rec.ID, "jid", rec.JID, "err", err)
+		}
+		if len(pids) > 0 {
+			return ociruntime.StatusRunning, false
+		}
+	}
+	return ociruntime.StatusStopped, false
+}
+
+// state is the container's OCI state; its pid is 0 once the container's
+// own process is gone.
 func (r *Runtime) state(rec *Record) specs.State {
 	st := rec.State
-	st.Status = specs.ContainerState(r.status(rec))
-	if st.Status == specs.StateStopped {
+	status, main := r.status(rec)
+	st.Status = specs.ContainerState(status)
+	if !main {
 		st.Pid = 0
 	}
 	return st
@@ -374,7 +525,8 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return err
 	}
 	defer lock.Close()
-	if err := CheckTransition(r.status(rec), OpStart, false); err != nil {
+	status, _ := r.status(rec)
+	if err := CheckTransition(status, OpStart, false); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	st := r.state(rec)
@@ -444,14 +596,18 @@ func (r *Runtime) State(_ context.Context, id string) (specs.State, error) {
 }
 
 // Kill signals the container's process, or with all every process of its
-// jail as well.
+// jail as well. A process is signalled only while it runs in the
+// container's jail. Once the container's own process has exited, only
+// all reaches what it left in the jail (runj's shim sends `kill --all`
+// then).
 func (r *Runtime) Kill(_ context.Context, id string, sig syscall.Signal, all bool) error {
 	rec, lock, err := r.open("kill", id)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	if err := CheckTransition(r.status(rec), OpKill, false); err != nil {
+	status, _ := r.status(rec)
+	if err := CheckTransition(status, OpKill, false); err != nil {
 		return fmt.Errorf("kill %s: %w", id, err)
 	}
 	if err := r.signal(rec, sig, all); err != nil {
@@ -460,11 +616,45 @@ func (r *Runtime) Kill(_ context.Context, id string, sig syscall.Signal, all boo
 	return nil
 }
 
-func (r *Runtime) signal(rec *Record, sig syscall.Signal, all bool) error {
-	if err := r.k.Kill(rec.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+// KillProcess signals process pid of the container (runj's `kill --pid`,
+// with which its containerd shim signals an exec'd process). The
+// container must be created or running, and pid must run in its jail:
+// a pid outside it is never signalled.
+func (r *Runtime) KillProcess(_ context.Context, id string, pid int, sig syscall.Signal) error {
+	rec, lock, err := r.open("kill", id)
+	if err != nil {
 		return err
 	}
-	if !all || rec.JID == 0 {
+	defer lock.Close()
+	status, _ := r.status(rec)
+	if err := CheckTransition(status, OpKill, false); err != nil {
+		return fmt.Errorf("kill %s: %w", id, err)
+	}
+	if !r.liveIn(pid, rec.JID) {
+		return fmt.Errorf("kill %s --pid %d: %w: no such process in the container's jail %d", id, pid, ociruntime.ErrNotRunning, rec.JID)
+	}
+	if err := r.k.Kill(pid, sig); err != nil {
+		return fmt.Errorf("kill %s --pid %d: %w", id, pid, err)
+	}
+	return nil
+}
+
+// signal sends sig to the container's process while it runs in the jail,
+// and with all to every other process of the jail.
+func (r *Runtime) signal(rec *Record, sig syscall.Signal, all bool) error {
+	main := r.liveIn(rec.Pid, rec.JID)
+	if main {
+		if err := r.k.Kill(rec.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	if !all {
+		if !main {
+			return fmt.Errorf("process %d has exited: %w (kill --all signals what it left in the jail)", rec.Pid, ociruntime.ErrNotRunning)
+		}
+		return nil
+	}
+	if !jailHeld(rec) {
 		return nil
 	}
 	pids, err := r.k.JailProcesses(rec.JID)
@@ -494,7 +684,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return err
 	}
 	defer lock.Close()
-	status := r.status(rec)
+	status, _ := r.status(rec)
 	if err := CheckTransition(status, OpDelete, force); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
@@ -503,7 +693,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
 		deadline := time.Now().Add(r.KillWait)
-		for r.k.ProcessAlive(rec.Pid) {
+		for r.liveIn(rec.Pid, rec.JID) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("delete %s: process %d survived SIGKILL for %s", id, rec.Pid, r.KillWait)
 			}
@@ -543,7 +733,8 @@ func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (
 	// not while it runs.
 	unlock := sync.OnceFunc(func() { lock.Close() })
 	defer unlock()
-	if err := CheckTransition(r.status(rec), OpExec, false); err != nil {
+	status, _ := r.status(rec)
+	if err := CheckTransition(status, OpExec, false); err != nil {
 		return -1, fmt.Errorf("exec %s: %w", id, err)
 	}
 	plan, err := NewInitPlan(opts.Process, rec.JID, opts.IO.ConsoleSocket)
@@ -591,6 +782,54 @@ func (r *Runtime) Exec(_ context.Context, id string, opts ociruntime.ExecOpts) (
 		return -1, fmt.Errorf("exec %s: %w", id, err)
 	}
 	return code, nil
+}
+
+// ExecInPlace runs another process in the running container's jail in
+// place of the caller, as runj's `exec` does: the calling process becomes
+// the init helper (Kernel.ExecInit), then the program, so that the pid
+// its parent knows (runj's containerd shim) is the program's, and the
+// signals sent to it reach the program. opts.PidFile gets the caller's
+// pid. opts.IO must be the caller's own standard streams and ExtraFiles
+// its descriptors from 3 on; Detach is refused. The container's lock is
+// held, across the exec, until the process is in the jail. It returns
+// only on failure; a failure after the exec (in the helper) is reported on
+// the standard error, with exit status 126 or 127.
+func (r *Runtime) ExecInPlace(_ context.Context, id string, opts ociruntime.ExecOpts) error {
+	if opts.Detach {
+		return fmt.Errorf("exec %s: an exec in place cannot be detached", id)
+	}
+	rec, lock, err := r.open("exec", id)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	status, _ := r.status(rec)
+	if err := CheckTransition(status, OpExec, false); err != nil {
+		return fmt.Errorf("exec %s: %w", id, err)
+	}
+	plan, err := NewInitPlan(opts.Process, rec.JID, opts.IO.ConsoleSocket)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", id, err)
+	}
+	plan.ExtraFiles = len(opts.IO.ExtraFiles)
+	plan.InPlace = true
+	// F_DUPFD gives a descriptor without close-on-exec, above the ones
+	// the process is given.
+	fd, err := unix.FcntlInt(lock.Fd(), unix.F_DUPFD, 3+plan.ExtraFiles)
+	if err != nil {
+		return fmt.Errorf("exec %s: keep the lock across exec: %w", id, err)
+	}
+	defer unix.Close(fd)
+	plan.LockFd = fd
+	if opts.PidFile != "" {
+		if err := writePidFile(opts.PidFile, os.Getpid()); err != nil {
+			return fmt.Errorf("exec %s: %w", id, err)
+		}
+	}
+	if err := r.k.ExecInit(plan); err != nil {
+		return fmt.Errorf("exec %s: %w", id, err)
+	}
+	return fmt.Errorf("exec %s: the init helper returned", id)
 }
 
 // List returns the states of all containers.
