@@ -44,6 +44,8 @@ type Container struct {
 	Created time.Time `json:"created"`
 	// Command is the process's argv, for listings.
 	Command []string `json:"command"`
+	// BootOrder is the container's place in boot and shutdown.
+	BootOrder
 	// Restart is the restart policy; AutoRemove removes the container when
 	// it exits for good (--rm).
 	Restart    RestartPolicy `json:"restart"`

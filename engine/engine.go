@@ -103,6 +103,8 @@ type CreateOptions struct {
 	StorageLabels map[string]string
 	// Extensions are the hooks' requests, by hook name (see Hook).
 	Extensions map[string]json.RawMessage
+	// Boot is the boot order (--boot-priority, --depends-on).
+	Boot BootOrder
 	// Healthcheck overrides the image's HEALTHCHECK field by field (see
 	// MergeHealthConfig); StopSignal and StopTimeout (seconds) are
 	// --stop-signal and --stop-timeout.
@@ -160,6 +162,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			if o.Name == name {
 				return fmt.Errorf("container name %q: %w by %s", name, ErrNameInUse, o.ShortID())
 			}
+		}
+		if err := declareBootOrder(all, c, opts.Boot); err != nil {
+			return err
 		}
 		return metadata.PutJSON(tx, metadata.BucketContainers, id, c)
 	})

@@ -173,7 +173,9 @@ func (a *app) setup(c *cli.Context) error {
 func (a *app) commands() []*cli.Command {
 	cmds := append(append(append(a.imageCommands(), a.containerCommands()...), a.snapshotCommands()...), a.systemCommand())
 	cmds = append(cmds, a.networkCommands()...)
+	cmds = append(cmds, a.bootCommands()...)
 	cmds = append(cmds, a.versionCommand(), a.infoCommand())
+	cmds = append(cmds, a.completionCommands()...)
 	oneLineUsageErrors(cmds, "")
 	return cmds
 }

@@ -76,12 +76,6 @@ func (a *app) containerCommands() []*cli.Command {
 		},
 		{Name: "wait", Usage: "wait for containers to stop and print their exit codes", ArgsUsage: "CONTAINER...", Action: arity(1, -1, a.wait)},
 		{Name: "top", Usage: "list a container's processes", ArgsUsage: "CONTAINER", Action: arity(1, 1, a.top)},
-		{Name: "boot", Usage: "start the containers whose restart policy asks to come back at boot (rc.d)", Action: a.boot},
-		{
-			Name: "shutdown", Usage: "stop every running container, newest first (rc.d)",
-			Flags:  []cli.Flag{&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before SIGKILL"}},
-			Action: a.shutdown,
-		},
 		{
 			Name: "monitor", Hidden: true, Usage: "the per-container supervisor (started by stockade itself)",
 			ArgsUsage: "ID", Flags: []cli.Flag{&cli.BoolFlag{Name: "wait-attach"}}, Action: arity(1, 1, a.monitor),

@@ -18,7 +18,7 @@ import (
 
 // runFlags are the flags run and create share.
 func runFlags() []cli.Flag {
-	return append(networkFlags(),
+	return append(append(networkFlags(), bootFlags()...),
 		&cli.StringFlag{Name: "name", Usage: "container name (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V (K alone takes it from here)"},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro]"},
@@ -131,7 +131,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	return e.Create(c.Context, engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
 		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
-		Extensions: exts,
+		Extensions: exts, Boot: bootOrder(c),
 	})
 }
 
