@@ -251,18 +251,7 @@ func helperProcess(path string) error {
 		return err
 	}
 	for i := 0; i < rounds; i++ {
-		err := db.Update(ctx, func(tx *bolt.Tx) error {
-			var c record
-			if err := GetJSON(tx, BucketContainers, "counter", &c); err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			c.Count++
-			if err := PutJSON(tx, BucketContainers, "counter", c); err != nil {
-				return err
-			}
-			return PutJSON(tx, BucketImages, fmt.Sprintf("%s-%d", id, i), record{Name: id})
-		})
-		if err != nil {
+		if err := increment(ctx, db, fmt.Sprintf("%s-%d", id, i), nil); err != nil {
 			return err
 		}
 		if err := db.View(ctx, func(tx *bolt.Tx) error {
@@ -288,5 +277,75 @@ func TestCallbackErrorUnchanged(t *testing.T) {
 		if err != mine {
 			t.Errorf("got %v, want the callback's error unchanged", err)
 		}
+	}
+}
+
+// increment adds one to the shared counter and writes a record of its own
+// under key, in one transaction. between, when set, is called after the
+// read and before the write: the moment a rival updater does most harm.
+func increment(ctx context.Context, db *DB, key string, between func()) error {
+	return db.Update(ctx, func(tx *bolt.Tx) error {
+		var c record
+		if err := GetJSON(tx, BucketContainers, "counter", &c); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if between != nil {
+			between()
+		}
+		c.Count++
+		if err := PutJSON(tx, BucketContainers, "counter", c); err != nil {
+			return err
+		}
+		return PutJSON(tx, BucketImages, key, record{Name: key})
+	})
+}
+
+// raceWindow is how long an updater held between its read and its write
+// waits for a rival that should be locked out. A rival that is not locked
+// out gets through in milliseconds, so a lost update is caught every time;
+// a store that serialises its writers only costs the test this wait.
+const raceWindow = 2 * time.Second
+
+// TestNoLostUpdate holds one updater between its read and its write and
+// starts a second one then: the second must wait for the first to commit,
+// so that neither increment is lost. It is deterministic: a store (or an
+// increment) whose read and write are not one transaction lets the second
+// updater read the old value and finish inside the window, every time.
+func TestNoLostUpdate(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, rivalDone := make(chan struct{}), make(chan struct{})
+	var heldErr, rivalErr error
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		heldErr = increment(ctx, db, "held", func() {
+			close(read)
+			select {
+			case <-rivalDone:
+				t.Error("the rival updater finished while the held one was between its read and its write")
+			case <-time.After(raceWindow):
+			}
+		})
+	}()
+	<-read
+	go func() {
+		defer close(rivalDone)
+		rivalErr = increment(ctx, db, "rival", nil)
+	}()
+	<-held
+	<-rivalDone
+	if heldErr != nil || rivalErr != nil {
+		t.Fatalf("held: %v, rival: %v", heldErr, rivalErr)
+	}
+	var c record
+	if err := db.View(ctx, func(tx *bolt.Tx) error { return GetJSON(tx, BucketContainers, "counter", &c) }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Count != 2 {
+		t.Errorf("counter = %d after two increments: an update was lost", c.Count)
 	}
 }
