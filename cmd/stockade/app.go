@@ -174,6 +174,7 @@ func (a *app) commands() []*cli.Command {
 	cmds := append(append(append(a.imageCommands(), a.containerCommands()...), a.snapshotCommands()...), a.systemCommand())
 	cmds = append(cmds, a.networkCommands()...)
 	cmds = append(cmds, a.bootCommands()...)
+	cmds = append(cmds, a.buildCommand()) // build.go
 	cmds = append(cmds, a.versionCommand(), a.infoCommand())
 	cmds = append(cmds, a.completionCommands()...)
 	oneLineUsageErrors(cmds, "")
