@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"path"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/urfave/cli/v2"
+
+	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/image/layer"
+)
+
+// commitCommands are `diff` and `commit`: a container's changes to its
+// image, listed or made into a new image.
+func (a *app) commitCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "diff",
+			Usage:     "list the files a container added (A), changed (C) and deleted (D)",
+			ArgsUsage: "CONTAINER",
+			Flags:     []cli.Flag{formatFlag()},
+			Action:    arity(1, 1, a.diff),
+		},
+		{
+			Name:      "commit",
+			Usage:     "make an image of a container's changes",
+			ArgsUsage: "CONTAINER [IMAGE]",
+			Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "change", Aliases: []string{"c"}, Usage: "apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR or STOPSIGNAL (repeatable)"},
+				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "commit message, recorded in the image's history"},
+				&cli.StringFlag{Name: "author", Aliases: []string{"a"}, Usage: "author of the image (e.g. \"Name <mail>\")"},
+				&cli.BoolFlag{Name: "pause", Aliases: []string{"p"}, Value: true, Usage: "pause a running container while its changes are read (--pause=false to not)"},
+				&cli.StringFlag{Name: "compression", Value: "gzip", Usage: "layer compression: gzip, zstd or none"},
+			},
+			Action: arity(1, 2, a.commit),
+		},
+	}
+}
+
+// diff is `diff CONTAINER`: one "A|C|D /path" line per change, as docker
+// prints them.
+func (a *app) diff(c *cli.Context) error {
+	asJSON, err := checkFormat(c)
+	if err != nil {
+		return err
+	}
+	e, err := a.engine(c)
+	if err != nil {
+		return err
+	}
+	ref := c.Args().First()
+	changes, err := e.Changes(c.Context, ref)
+	if errors.Is(err, engine.ErrNoSuchContainer) {
+		return fmt.Errorf("diff %s: no such container", ref)
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if changes == nil {
+			changes = []layer.Change{}
+		}
+		return writeJSON(a.stdout, changes)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 1, ' ', 0)
+	for _, ch := range changes {
+		fmt.Fprintf(tw, "%s %s\n", ch.Kind, ch.Path)
+	}
+	return tw.Flush()
+}
+
+// commit is `commit CONTAINER [IMAGE]`: a new image of the container's
+// image plus one layer of its changes (none when it changed nothing),
+// with --change applied to the config, and a history entry. It prints the
+// new image's id. Everything the user typed is checked before anything is
+// read or stored.
+func (a *app) commit(c *cli.Context) (err error) {
+	ref := c.Args().Get(0)
+	what := "commit " + ref
+	comp, err := image.ParseCompression(c.String("compression"))
+	if err != nil {
+		return fmt.Errorf("%s: --compression: %w", what, err)
+	}
+	changes, err := parseChanges(c.StringSlice("change"))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var names []string
+	if n := c.Args().Get(1); n != "" {
+		if _, err := image.NormalizeName(n, a.cfg.DefaultRegistry); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		names = []string{n}
+	}
+	e, err := a.engine(c)
+	if err != nil {
+		return err
+	}
+	ctr, err := e.Get(c.Context, ref)
+	if errors.Is(err, engine.ErrNoSuchContainer) {
+		return fmt.Errorf("%s: no such container", what)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	base, err := e.Images.Get(c.Context, ctr.ImageID)
+	if err != nil {
+		return fmt.Errorf("%s: the container's image %s: %w", what, ctr.Image, err)
+	}
+	cfg, err := e.Images.Config(c.Context, base)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := applyChanges(&cfg.Config, changes); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if c.Bool("pause") && ctr.State.Status == engine.StatusRunning && !ctr.State.Paused {
+		if err := e.Pause(c.Context, ctr.ID); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		defer func() {
+			if uerr := e.Unpause(context.WithoutCancel(c.Context), ctr.ID); uerr != nil && err == nil {
+				err = fmt.Errorf("%s: %w", what, uerr)
+			}
+		}()
+	}
+	release, err := e.Images.Lease(c.Context)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer release()
+	desc, diffID, n, err := exportLayer(c.Context, e, ctr.ID, comp)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	now := time.Now().UTC()
+	cfg.Created = &now
+	if au := c.String("author"); au != "" {
+		cfg.Author = au
+	}
+	h := ocispec.History{
+		Created:    &now,
+		CreatedBy:  strings.Join(ctr.Command, " "),
+		Comment:    c.String("message"),
+		Author:     c.String("author"),
+		EmptyLayer: n == 0,
+	}
+	cfg.History = append(cfg.History, h)
+	opts := image.NewImageOptions{Base: base, Config: *cfg, Names: names}
+	if n > 0 {
+		opts.Layers, opts.DiffIDs = []ocispec.Descriptor{desc}, []digest.Digest{diffID}
+	}
+	rec, err := e.Images.NewImage(c.Context, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	fmt.Fprintln(a.stdout, rec.ID)
+	return nil
+}
+
+// exportLayer stores the changes of container id as a layer compressed
+// with comp, and returns it and how many changes it holds.
+func exportLayer(ctx context.Context, e *engine.Engine, id string, comp image.Compression) (ocispec.Descriptor, digest.Digest, int, error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ch, err := e.ExportChanges(ctx, id, pw)
+		pw.CloseWithError(err)
+		done <- result{len(ch), err}
+	}()
+	desc, diffID, err := e.Images.AddLayer(ctx, pr, comp)
+	pr.CloseWithError(errors.New("layer not stored"))
+	r := <-done
+	if r.err != nil {
+		return desc, "", 0, r.err
+	}
+	if err != nil {
+		return desc, "", 0, err
+	}
+	return desc, diffID, r.n, nil
+}
+
+// commitInstructions are the instructions `commit --change` accepts, as
+// docker's.
+var commitInstructions = map[string]bool{
+	"cmd": true, "entrypoint": true, "env": true, "expose": true, "label": true,
+	"user": true, "volume": true, "workdir": true, "stopsignal": true,
+}
+
+// parseChanges parses each --change as one Dockerfile instruction, with
+// buildkit's parser (as `stockade build` reads a Containerfile).
+func parseChanges(changes []string) ([]instructions.Command, error) {
+	var out []instructions.Command
+	for _, ch := range changes {
+		res, err := parser.Parse(strings.NewReader(ch))
+		if err != nil {
+			return nil, fmt.Errorf("--change %q: %w", ch, err)
+		}
+		if len(res.AST.Children) != 1 {
+			return nil, fmt.Errorf("--change %q: want exactly one instruction", ch)
+		}
+		node := res.AST.Children[0]
+		if !commitInstructions[strings.ToLower(node.Value)] {
+			return nil, fmt.Errorf("--change %q: %s is not supported (only CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL)", ch, strings.ToUpper(node.Value))
+		}
+		cmd, err := instructions.ParseCommand(node)
+		if err != nil {
+			return nil, fmt.Errorf("--change %q: %s", ch, strings.Join(strings.Fields(err.Error()), " "))
+		}
+		out = append(out, cmd)
+	}
+	return out, nil
+}
+
+// applyChanges applies parsed --change instructions to an image config,
+// with docker's rules: words are expanded with the config's environment,
+// the shell form of CMD and ENTRYPOINT runs /bin/sh -c, an ENTRYPOINT
+// without a CMD among the changes clears the inherited CMD, and WORKDIR is
+// relative to the current one.
+func applyChanges(cfg *ocispec.ImageConfig, cmds []instructions.Command) error {
+	lex := shell.NewLex('\\')
+	cmdSet := false
+	for _, cmd := range cmds {
+		if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
+			env := shell.EnvsFromSlice(cfg.Env)
+			err := ex.Expand(func(w string) (string, error) {
+				r, _, err := lex.ProcessWord(w, env)
+				return r, err
+			})
+			if err != nil {
+				return fmt.Errorf("--change %s: %w", cmd.Name(), err)
+			}
+		}
+		switch cmd := cmd.(type) {
+		case *instructions.CmdCommand:
+			cfg.Cmd = argv(cmd.ShellDependantCmdLine)
+			cmdSet = true
+		case *instructions.EntrypointCommand:
+			cfg.Entrypoint = argv(cmd.ShellDependantCmdLine)
+			if !cmdSet {
+				cfg.Cmd = nil
+			}
+		case *instructions.EnvCommand:
+			for _, kv := range cmd.Env {
+				cfg.Env = setEnvVar(cfg.Env, kv.Key, kv.Value)
+			}
+		case *instructions.LabelCommand:
+			cfg.Labels = maps.Clone(cfg.Labels)
+			if cfg.Labels == nil {
+				cfg.Labels = map[string]string{}
+			}
+			for _, kv := range cmd.Labels {
+				cfg.Labels[kv.Key] = kv.Value
+			}
+		case *instructions.ExposeCommand:
+			cfg.ExposedPorts = maps.Clone(cfg.ExposedPorts)
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = map[string]struct{}{}
+			}
+			for _, p := range cmd.Ports {
+				port, err := exposedPort(p)
+				if err != nil {
+					return err
+				}
+				cfg.ExposedPorts[port] = struct{}{}
+			}
+		case *instructions.VolumeCommand:
+			cfg.Volumes = maps.Clone(cfg.Volumes)
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			for _, v := range cmd.Volumes {
+				if v = strings.TrimSpace(v); v == "" {
+					return errors.New("--change VOLUME: an empty path")
+				}
+				cfg.Volumes[v] = struct{}{}
+			}
+		case *instructions.UserCommand:
+			cfg.User = cmd.User
+		case *instructions.WorkdirCommand:
+			p := cmd.Path
+			if !path.IsAbs(p) {
+				p = path.Join("/", cfg.WorkingDir, p)
+			}
+			cfg.WorkingDir = path.Clean(p)
+		case *instructions.StopSignalCommand:
+			cfg.StopSignal = cmd.Signal
+		default:
+			return fmt.Errorf("--change %s is not supported", cmd.Name())
+		}
+	}
+	return nil
+}
+
+// argv is the command line of CMD or ENTRYPOINT: the shell form runs
+// through /bin/sh -c.
+func argv(c instructions.ShellDependantCmdLine) []string {
+	if c.PrependShell {
+		return []string{"/bin/sh", "-c", strings.Join(c.CmdLine, " ")}
+	}
+	return append([]string{}, c.CmdLine...)
+}
+
+// setEnvVar sets key in env, in place of an earlier value.
+func setEnvVar(env []string, key, value string) []string {
+	out := append([]string(nil), env...)
+	for i, kv := range out {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			out[i] = key + "=" + value
+			return out
+		}
+	}
+	return append(out, key+"="+value)
+}
+
+// exposedPort reads one EXPOSE word, PORT[/PROTO], as the config key
+// "PORT/proto".
+func exposedPort(p string) (string, error) {
+	num, proto, _ := strings.Cut(p, "/")
+	proto = strings.ToLower(proto)
+	if proto == "" {
+		proto = "tcp"
+	}
+	if proto != "tcp" && proto != "udp" && proto != "sctp" {
+		return "", fmt.Errorf("--change EXPOSE %s: unknown protocol %q", p, proto)
+	}
+	if n, err := strconv.ParseUint(num, 10, 16); err != nil || n == 0 {
+		return "", fmt.Errorf("--change EXPOSE %s: not a port", p)
+	}
+	return num + "/" + proto, nil
+}
