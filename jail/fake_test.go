@@ -33,7 +33,10 @@ type fakeKernel struct {
 	// one stays dying for dyingLookups more lookups.
 	jails        map[int]string
 	dyingLookups int
-	fifos        map[int]*os.File // the fifo each helper holds open, by pid
+	// reuseJID, when set, names the jail that takes a removed jail's id
+	// at once.
+	reuseJID string
+	fifos    map[int]*os.File // the fifo each helper holds open, by pid
 	// onExec, when set, plays a process started without a fifo (an Exec):
 	// it gets the process's streams and returns its Wait.
 	onExec func(plan *InitPlan, sio ociruntime.IO) func() (int, error)
@@ -104,7 +107,10 @@ func (f *fakeKernel) JailRemove(jid int) error {
 		return err
 	}
 	f.mu.Lock()
-	if f.dyingLookups == 0 {
+	switch {
+	case f.reuseJID != "":
+		f.jails[jid] = f.reuseJID
+	case f.dyingLookups == 0:
 		delete(f.jails, jid)
 	}
 	f.mu.Unlock()
