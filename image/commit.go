@@ -104,6 +104,10 @@ type NewImageOptions struct {
 	// and Layers, and its OS and Architecture (and Variant) from Base, or
 	// the host, when they are empty, and Created when it is nil.
 	Config ocispec.Image
+	// ConfigExtra are members added as they are to the config's "config"
+	// object: Docker's Healthcheck, OnBuild and Shell, which
+	// ocispec.ImageConfig lacks (build).
+	ConfigExtra map[string]json.RawMessage
 	// Names are the names to give the image. Without names the image is
 	// untagged (Record.Untagged): `images` lists it as <none>, and it is
 	// reached by id.
@@ -206,6 +210,11 @@ func (s *Service) newImage(ctx context.Context, opts NewImageOptions) (*Record, 
 	if err != nil {
 		return nil, err
 	}
+	if len(opts.ConfigExtra) > 0 {
+		if cfgData, err = addConfigExtra(cfgData, opts.ConfigExtra); err != nil {
+			return nil, err
+		}
+	}
 	cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfgData), Size: int64(len(cfgData))}
 	man := ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
@@ -263,6 +272,29 @@ func (s *Service) newImage(ctx context.Context, opts NewImageOptions) (*Record, 
 		}
 	}
 	return first, nil
+}
+
+// addConfigExtra adds extra to the "config" object of the config data.
+func addConfigExtra(data []byte, extra map[string]json.RawMessage) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, err
+	}
+	inner := map[string]json.RawMessage{}
+	if raw, ok := top["config"]; ok {
+		if err := json.Unmarshal(raw, &inner); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range extra {
+		inner[k] = v
+	}
+	raw, err := json.Marshal(inner)
+	if err != nil {
+		return nil, err
+	}
+	top["config"] = raw
+	return json.Marshal(top)
 }
 
 // Prune removes intermediate (build cache) images, and with dangling
