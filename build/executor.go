@@ -150,17 +150,25 @@ func (r *run) newImage(ctx context.Context, base *image.Record, layers []ocispec
 	img := cfg.Image
 	img.Config = cfg.Config.ImageConfig
 	return r.svc.NewImage(ctx, image.NewImageOptions{
-		Base: base, Layers: layers, DiffIDs: diffIDs, Config: img, Names: names, Intermediate: intermediate,
+		Base: base, Layers: layers, DiffIDs: diffIDs, Config: img, ConfigExtra: configExtra(cfg), Names: names, Intermediate: intermediate,
 	})
 }
 
-// configExt is the config's Docker extension, nil when empty.
-func configExt(cfg dockerspec.DockerOCIImage) *dockerspec.DockerOCIImageConfigExt {
+// configExtra is the config's Docker extension (Healthcheck, OnBuild,
+// Shell) as members of its "config" object.
+func configExtra(cfg dockerspec.DockerOCIImage) map[string]json.RawMessage {
 	ext := cfg.Config.DockerOCIImageConfigExt
-	if ext.Healthcheck == nil && len(ext.OnBuild) == 0 && len(ext.Shell) == 0 {
-		return nil
+	out := map[string]json.RawMessage{}
+	if ext.Healthcheck != nil {
+		out["Healthcheck"], _ = json.Marshal(ext.Healthcheck)
 	}
-	return &ext
+	if len(ext.OnBuild) > 0 {
+		out["OnBuild"], _ = json.Marshal(ext.OnBuild)
+	}
+	if len(ext.Shell) > 0 {
+		out["Shell"], _ = json.Marshal(ext.Shell)
+	}
+	return out
 }
 
 // stageName is how messages name stage i.
