@@ -68,6 +68,7 @@ func (a *app) imageCommands() []*cli.Command {
 		Name:      "inspect",
 		Usage:     "print the records of containers or images as JSON",
 		ArgsUsage: "CONTAINER|IMAGE...",
+		Flags:     []cli.Flag{inspectFormatFlag()},
 		Action:    arity(1, -1, a.inspect),
 	}
 	imageCmd := &cli.Command{
@@ -101,7 +102,7 @@ func (a *app) imageCommands() []*cli.Command {
 			},
 			{Name: "ls", Usage: "list images", Flags: images.Flags, Action: a.listImages},
 			{Name: "rm", Usage: rmi.Usage, ArgsUsage: rmi.ArgsUsage, Flags: rmi.Flags, Action: arity(1, -1, a.rmi)},
-			{Name: "inspect", Usage: "print image records as JSON", ArgsUsage: "IMAGE...", Action: arity(1, -1, a.inspectImages)},
+			{Name: "inspect", Usage: "print image records as JSON", ArgsUsage: "IMAGE...", Flags: []cli.Flag{inspectFormatFlag()}, Action: arity(1, -1, a.inspectImages)},
 		},
 	}
 	return []*cli.Command{pull, push, images, rmi, tag, inspect, imageCmd}
@@ -427,7 +428,7 @@ func (a *app) inspectImages(c *cli.Context) error {
 		}
 		out = append(out, r)
 	}
-	return writeJSON(a.stdout, out)
+	return writeTemplated(a.stdout, c.String("format"), out)
 }
 
 // inspect prints containers' records, or images' when no container has
@@ -451,7 +452,7 @@ func (a *app) inspect(c *cli.Context) error {
 		}
 		out = append(out, r)
 	}
-	return writeJSON(a.stdout, out)
+	return writeTemplated(a.stdout, c.String("format"), out)
 }
 
 func (a *app) importImage(c *cli.Context) error {

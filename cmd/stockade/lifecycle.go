@@ -88,9 +88,13 @@ func (a *app) onEach(c *cli.Context, fn func(e *engine.Engine, ref string) error
 	})
 }
 
-// stop is `stop [-t S] CONTAINER...`.
+// stop is `stop [-t S] CONTAINER...`; without -t, each container's own
+// --stop-timeout, else 10 seconds.
 func (a *app) stop(c *cli.Context) error {
 	timeout := time.Duration(c.Int("time")) * time.Second
+	if !c.IsSet("time") {
+		timeout = -1 // engine.Stop: the container's own
+	}
 	return a.onEach(c, func(e *engine.Engine, ref string) error {
 		return e.Stop(c.Context, ref, timeout)
 	})

@@ -154,6 +154,7 @@ func (a *app) networkCommands() []*cli.Command {
 					Name:      "inspect",
 					Usage:     "print networks and their containers as JSON",
 					ArgsUsage: "NAME...",
+					Flags:     []cli.Flag{inspectFormatFlag()},
 					Action:    arity(1, -1, a.networkInspect),
 				},
 				{
@@ -362,7 +363,7 @@ func (a *app) networkInspect(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(a.stdout, entries)
+	return writeTemplated(a.stdout, c.String("format"), entries)
 }
 
 func (a *app) networkRemove(c *cli.Context) error {

@@ -27,12 +27,19 @@ type psEntry struct {
 	Ports []string `json:"ports,omitempty"`
 }
 
-// ps is `ps [-a] [-q] [--no-trunc] [--format json]`.
+// ps is `ps [-a] [-q] [--no-trunc] [--filter K=V]... [--format json|TEMPLATE]`.
 func (a *app) ps(c *cli.Context) error {
-	asJSON, err := checkFormat(c)
+	format, err := parseOutputFormat(c.String("format"))
 	if err != nil {
 		return err
 	}
+	asJSON := format.JSON
+	filter, err := parsePsFilters(c.StringSlice("filter"))
+	if err != nil {
+		return err
+	}
+	// A status filter lists stopped containers too, as docker's does.
+	showAll := c.Bool("all") || len(filter["status"]) > 0
 	e, err := a.engine(c)
 	if err != nil {
 		return err
@@ -43,13 +50,15 @@ func (a *app) ps(c *cli.Context) error {
 	}
 	now := time.Now()
 	entries := []psEntry{}
+	var shown []*engine.Container
 	for _, ctr := range all {
-		if !c.Bool("all") && !ctr.State.Running() {
+		if !showAll && !ctr.State.Running() || !psMatch(filter, ctr) {
 			continue
 		}
+		shown = append(shown, ctr)
 		entries = append(entries, psEntry{
 			ID: ctr.ID, Name: ctr.Name, Image: ctr.Image, Command: ctr.Command, Created: ctr.Created,
-			Status: ctr.State.Describe(now), State: ctr.State, Restart: ctr.Restart.String(),
+			Status: ctr.State.Summary(now), State: ctr.State, Restart: ctr.Restart.String(),
 			Labels: ctr.Labels, ExitCode: ctr.State.ExitCode, Ports: formatPorts(ctr),
 		})
 	}
@@ -63,6 +72,9 @@ func (a *app) ps(c *cli.Context) error {
 			return p.ID
 		}
 		return p.ID[:12]
+	}
+	if format.Tmpl != nil && !c.Bool("quiet") {
+		return a.psTemplate(format, shown, full)
 	}
 	if c.Bool("quiet") {
 		for _, p := range entries {

@@ -172,6 +172,7 @@ func (a *app) engine(c *cli.Context) (*engine.Engine, error) {
 		}
 		return cmd
 	}
+	e.HealthCommand = func(id string) *exec.Cmd { return a.healthCommand(self, global, id) } // healthcheck.go
 	a.eng = e
 	return e, nil
 }
