@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -436,6 +437,15 @@ func (a *app) systemPrune(c *cli.Context) error {
 			fmt.Fprintf(a.stdout, "removed image %s\n", img.Name)
 		}
 	}
+	// Build cache and untagged images no container uses, as docker's
+	// prune removes dangling images and build cache.
+	pruned, err := e.Images.Prune(c.Context, true, func(id digest.Digest) bool { return inUse[id.String()] })
+	if err != nil {
+		return err
+	}
+	for _, img := range pruned {
+		fmt.Fprintf(a.stdout, "removed image %s\n", img.ID)
+	}
 	return e.Images.GC(c.Context)
 }
 
@@ -447,7 +457,8 @@ func pruneWarning(all bool) string {
 	if all {
 		w += "  - all images without at least one container associated to them\n"
 	}
-	return w + "  - all content and layer snapshots no image uses\n\nAre you sure you want to continue? [y/N] "
+	return w + "  - all untagged images and build cache no container uses\n" +
+		"  - all content and layer snapshots no image uses\n\nAre you sure you want to continue? [y/N] "
 }
 
 // confirm prints question and reads the answer from stdin: y or yes (any
