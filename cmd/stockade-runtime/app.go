@@ -38,6 +38,9 @@ type rt struct {
 	// os.NewFile. Tests replace it: an *os.File of a descriptor the test
 	// process does not own would close it when collected.
 	newFile func(fd uintptr, name string) *os.File
+	// getpgrp returns this process's process group; nil is
+	// syscall.Getpgrp. Tests replace it.
+	getpgrp func() int
 }
 
 // run runs the command line and returns the exit code: 0, or 1 on any

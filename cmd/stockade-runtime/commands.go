@@ -101,12 +101,17 @@ func (r *rt) dispatch(ctx context.Context, backend ociruntime.Runtime, inv *invo
 		if err != nil {
 			return fmt.Errorf("exec %s: %w", inv.ID, err)
 		}
-		code, err := backend.Exec(ctx, inv.ID, ociruntime.ExecOpts{
+		opts := ociruntime.ExecOpts{
 			Process: proc,
 			PidFile: inv.PidFile,
 			Detach:  inv.Detach,
 			IO:      r.stdio(inv.TTY, inv.ConsoleSocket, inv.PreserveFDs),
-		})
+		}
+		if x, ok := backend.(inPlaceExecer); ok && !inv.Detach && r.canExecInPlace(opts.IO) {
+			// Returns only on failure: this process became the exec's.
+			return x.ExecInPlace(ctx, inv.ID, opts)
+		}
+		code, err := backend.Exec(ctx, inv.ID, opts)
 		if err != nil {
 			return err
 		}
@@ -230,12 +235,53 @@ func (r *rt) printList(list []specs.State, inv *invocation) error {
 	return tw.Flush()
 }
 
+// inPlaceExecer is a runtime that can run an exec in place of the calling
+// process, so that the exec's pid is the process's own: the jail
+// runtime's ExecInPlace, as runj's exec does for its containerd shim,
+// which signals the pid it started (`kill --pid`) and waits for it.
+type inPlaceExecer interface {
+	ExecInPlace(ctx context.Context, id string, opts ociruntime.ExecOpts) error
+}
+
+// processKiller is a runtime that signals one process of a container
+// itself, and only when it is the container's: the jail runtime's
+// KillProcess checks that the pid runs in the container's jail.
+type processKiller interface {
+	KillProcess(ctx context.Context, id string, pid int, sig syscall.Signal) error
+}
+
+// canExecInPlace tells whether a non-detached exec may replace this
+// process: its streams must be this process's own standard streams (as
+// they are when a shim runs it; not in tests, which hand buffers), and
+// the process must not lead its process group, since the exec's process
+// leaves for a session of its own (setsid(2) refuses a group leader, as a
+// command an interactive shell runs is). Otherwise the exec runs as a
+// child and this process waits for it.
+func (r *rt) canExecInPlace(sio ociruntime.IO) bool {
+	for i, s := range []any{sio.Stdin, sio.Stdout, sio.Stderr} {
+		f, ok := s.(*os.File)
+		if !ok || f == nil || f.Fd() != uintptr(i) {
+			return false
+		}
+	}
+	getpgrp := r.getpgrp
+	if getpgrp == nil {
+		getpgrp = syscall.Getpgrp
+	}
+	return getpgrp() != os.Getpid()
+}
+
 // killPid is runj's `kill ID SIG --pid N`: its containerd shim signals an
-// exec'd process this way. The container must exist and run; the pid is
-// the process the shim started (the exec), so it is signalled directly.
+// exec'd process this way. The container must exist and run. A runtime
+// that checks the pid itself (the jail runtime: the pid must run in the
+// container's jail) signals it; otherwise the pid, the process the shim
+// started (the exec), is signalled directly.
 func killPid(ctx context.Context, backend ociruntime.Runtime, inv *invocation) error {
 	if inv.Pid < 0 || inv.All {
 		return fmt.Errorf("kill %s: --pid takes one positive pid and no --all", inv.ID)
+	}
+	if k, ok := backend.(processKiller); ok {
+		return k.KillProcess(ctx, inv.ID, inv.Pid, inv.Signal)
 	}
 	st, err := backend.State(ctx, inv.ID)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/stockade/stockade/jail"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -235,5 +236,91 @@ func TestKillPid(t *testing.T) {
 	f = fakeRuntime{state: specs.State{Status: specs.StateStopped}}
 	if err := r.dispatch(context.Background(), &f, inv); !errors.Is(err, ociruntime.ErrNotRunning) {
 		t.Errorf("stopped container: %v", err)
+	}
+}
+
+// The jail runtime has the extensions dispatch looks for.
+var (
+	_ inPlaceExecer = (*jail.Runtime)(nil)
+	_ processKiller = (*jail.Runtime)(nil)
+)
+
+// fakeJailRuntime is a runtime with the jail runtime's extensions: exec in
+// place and kill --pid checked by the runtime.
+type fakeJailRuntime struct {
+	fakeRuntime
+}
+
+var errReplaced = errors.New("the fake replaced no process")
+
+func (f *fakeJailRuntime) ExecInPlace(_ context.Context, id string, opts ociruntime.ExecOpts) error {
+	f.exec = opts
+	f.record("exec-in-place %s", id)
+	return errReplaced
+}
+
+func (f *fakeJailRuntime) KillProcess(_ context.Context, id string, pid int, sig syscall.Signal) error {
+	return f.record("kill-process %s %d %d", id, pid, sig)
+}
+
+// runj's shim runs `ext exec` and takes that process's pid for the exec's:
+// with the jail runtime, a non-detached exec from a shim (own standard
+// streams, not a process group leader) replaces the runtime's process, so
+// the pid is the program's. Detached, with other streams, or as a group
+// leader (setsid would fail), it runs as a child.
+func TestExecInPlace(t *testing.T) {
+	procFile := filepath.Join(t.TempDir(), "process.json")
+	if err := os.WriteFile(procFile, []byte(`{"args":["/x"],"cwd":"/"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notLeader := func() int { return os.Getpid() + 1 }
+	leader := func() int { return os.Getpid() }
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		own       bool // the process's own standard streams
+		getpgrp   func() int
+		wantCalls string
+		wantErr   error
+	}{
+		{"shim", []string{"-p", procFile, "--pid-file", "/pid", "c1"}, true, notLeader, "exec-in-place c1", errReplaced},
+		{"detached", []string{"-d", "-p", procFile, "c1"}, true, notLeader, "exec c1", nil},
+		{"buffers", []string{"-p", procFile, "c1"}, false, notLeader, "exec c1", nil},
+		{"group leader", []string{"-p", procFile, "c1"}, true, leader, "exec c1", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &rt{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getpgrp: tc.getpgrp}
+			if tc.own {
+				r.stdin, r.stdout, r.stderr = os.Stdin, os.Stdout, os.Stderr
+			}
+			inv, err := parseInvocation("exec", tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fakeJailRuntime{}
+			err = r.dispatch(context.Background(), f, inv)
+			if !errors.Is(err, tc.wantErr) && (err != nil || tc.wantErr != nil) {
+				t.Errorf("error %v, want %v", err, tc.wantErr)
+			}
+			if got := strings.Join(f.calls, ","); got != tc.wantCalls {
+				t.Errorf("calls %q, want %q", got, tc.wantCalls)
+			}
+			if tc.name == "shim" && (f.exec.PidFile != "/pid" || strings.Join(f.exec.Process.Args, " ") != "/x") {
+				t.Errorf("opts %+v", f.exec)
+			}
+		})
+	}
+}
+
+// kill --pid goes to a runtime that checks the pid itself (the jail
+// runtime), which signals it; nothing is signalled here.
+func TestKillPidChecked(t *testing.T) {
+	f := &fakeJailRuntime{}
+	inv := &invocation{Command: "kill", ID: "c1", Signal: syscall.SIGTERM, Pid: 4242}
+	if err := (&rt{}).dispatch(context.Background(), f, inv); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(f.calls, ","); got != "kill-process c1 4242 15" {
+		t.Errorf("calls %q", got)
 	}
 }
