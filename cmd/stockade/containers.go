@@ -24,7 +24,7 @@ func (a *app) containerCommands() []*cli.Command {
 		},
 		{
 			Name: "stop", Usage: "stop containers: SIGTERM, then SIGKILL after the timeout", ArgsUsage: "CONTAINER...",
-			Flags:  []cli.Flag{&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before SIGKILL"}},
+			Flags:  []cli.Flag{&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before SIGKILL (default: the container's --stop-timeout, else 10)"}},
 			Action: a.stop,
 		},
 		{
@@ -48,7 +48,8 @@ func (a *app) containerCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also stopped containers"},
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only ids"},
 				&cli.BoolFlag{Name: "no-trunc", Usage: "full ids and commands"},
-				formatFlag(),
+				&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "id=, name=, status=, label=K[=V], ancestor=, health= (same key: any; different keys: all)"},
+				templateFormatFlag(),
 			},
 			Action: a.ps,
 		},

@@ -18,7 +18,7 @@ import (
 
 // runFlags are the flags run and create share.
 func runFlags() []cli.Flag {
-	return append(append(networkFlags(), bootFlags()...),
+	return append(append(append(networkFlags(), bootFlags()...),
 		&cli.StringFlag{Name: "name", Usage: "container name (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V (K alone takes it from here)"},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro]"},
@@ -40,7 +40,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "key", Usage: "decryption key FILE[:password] for an encrypted image to pull (repeatable)"},
 		&cli.StringSliceFlag{Name: "dec-recipient", Usage: "pkcs7:CERT needed with PKCS7 keys (repeatable)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no pull progress"},
-	)
+	), append(healthFlags(), familiarFlags()...)...) // health_flags.go, familiar_flags.go
 }
 
 // createFromFlags pulls the image if needed and creates the container.
@@ -53,6 +53,10 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		return nil, err
 	}
 	netOpts, err := networkOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	extras, err := parseRunExtras(c) // familiar_flags.go
 	if err != nil {
 		return nil, err
 	}
@@ -128,11 +132,11 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		}
 		storage[snapshot.LabelSize] = v
 	}
-	return e.Create(c.Context, engine.CreateOptions{
+	return e.Create(c.Context, extras.create(engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
 		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
 		Extensions: exts, Boot: bootOrder(c),
-	})
+	}))
 }
 
 // expandEnv turns "K" into "K=<value here>", as docker -e does.
