@@ -173,6 +173,7 @@ func (a *app) setup(c *cli.Context) error {
 func (a *app) commands() []*cli.Command {
 	cmds := append(append(append(a.imageCommands(), a.containerCommands()...), a.snapshotCommands()...), a.systemCommand())
 	cmds = append(cmds, a.networkCommands()...)
+	cmds = append(cmds, a.volumeCommands()...)
 	cmds = append(cmds, a.familiarCommands()...) // pause.go
 	cmds = append(cmds, a.bootCommands()...)
 	cmds = append(cmds, a.buildCommand()) // build.go

@@ -39,7 +39,10 @@ func (a *app) containerCommands() []*cli.Command {
 		},
 		{
 			Name: "rm", Usage: "remove containers", ArgsUsage: "CONTAINER...",
-			Flags:  []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first"}},
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first"},
+				&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "also remove the container's anonymous volumes"},
+			},
 			Action: a.rm,
 		},
 		{

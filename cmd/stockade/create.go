@@ -14,6 +14,7 @@ import (
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/volume"
 )
 
 // runFlags are the flags run and create share.
@@ -21,7 +22,7 @@ func runFlags() []cli.Flag {
 	return append(append(append(networkFlags(), bootFlags()...),
 		&cli.StringFlag{Name: "name", Usage: "container name (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V (K alone takes it from here)"},
-		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro]"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro], named volume NAME:DST[:ro] (made on first use), or anonymous volume DST"},
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user[:group] or uid[:gid]"},
 		&cli.StringFlag{Name: "hostname", Usage: "container host name"},
@@ -95,10 +96,14 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	if err != nil {
 		return nil, err
 	}
+	binds, err := volumeRequest(c.Context, c, e.Images, img, exts) // volume.go: named and anonymous volumes
+	if err != nil {
+		return nil, err
+	}
 	opts := bundle.Options{
 		Args:        c.Args().Tail(),
 		Env:         env,
-		Volumes:     c.StringSlice("volume"),
+		Volumes:     binds,
 		Workdir:     c.String("workdir"),
 		User:        c.String("user"),
 		Hostname:    c.String("hostname"),
@@ -214,8 +219,13 @@ func (a *app) removeUnstarted(c *cli.Context, e *engine.Engine, ctr *engine.Cont
 }
 
 // checkVolumeSources refuses a -v whose source does not exist on the
-// host, naming what the user typed.
+// host, naming what the user typed; named and anonymous volumes
+// (volume.Request) have no source to check, only their syntax.
 func checkVolumeSources(vols []string) error {
+	vols, _, err := volume.Request(vols, nil, nil)
+	if err != nil {
+		return err
+	}
 	for _, v := range vols {
 		vol, err := bundle.ParseVolume(v)
 		if err != nil {

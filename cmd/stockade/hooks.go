@@ -14,7 +14,7 @@ func (a *app) hooks(c *cli.Context, e *engine.Engine) ([]engine.Hook, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := []engine.Hook{net}
+	hs := []engine.Hook{net, a.volumeHook(e)} // volume.go
 	nri, err := a.nriHooks(e)
 	if err != nil {
 		return nil, err

@@ -126,7 +126,7 @@ func (a *app) kill(c *cli.Context) error {
 // rm is `rm [-f] CONTAINER...`.
 func (a *app) rm(c *cli.Context) error {
 	return a.onEach(c, func(e *engine.Engine, ref string) error {
-		return e.Remove(c.Context, ref, c.Bool("force"))
+		return a.removeContainer(c, e, ref) // volume.go: rm -v
 	})
 }
 
