@@ -81,6 +81,7 @@ type securityPlan struct {
 	seccompFile string
 	seccompOff  bool // unconfined or privileged
 	nnp         bool
+	allCaps     bool // privileged or --cap-add ALL: all that this process holds
 	devices     []DeviceRequest
 	jail        *jailPlan // FreeBSD
 }
@@ -146,6 +147,7 @@ func checkSecurity(goos string, s Security) (*securityPlan, error) {
 		return nil, err
 	}
 	sp.caps = caps
+	sp.allCaps = s.Privileged || slices.ContainsFunc(s.CapAdd, func(c string) bool { return strings.EqualFold(strings.TrimSpace(c), "ALL") })
 	switch {
 	case s.Seccomp == SeccompUnconfined || s.Privileged:
 		sp.seccompOff = true
@@ -376,6 +378,15 @@ func isPermissions(s string) bool {
 // mounts are made. It reads the host's /dev for devices.
 func applyLinuxSecurity(spec *specs.Spec, sp *securityPlan) error {
 	caps := sp.caps
+	if sp.allCaps {
+		// As podman: "all" is all this process holds; a capability
+		// outside its bounding set cannot be given (runc would fail).
+		bounding, err := boundingSet()
+		if err != nil {
+			return err
+		}
+		caps = slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return !slices.Contains(bounding, c) })
+	}
 	if spec.Process.User.UID == 0 {
 		spec.Process.Capabilities = &specs.LinuxCapabilities{
 			Bounding:  caps,

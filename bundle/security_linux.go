@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/moby/profiles/seccomp"
@@ -133,4 +135,31 @@ func hostDevices() ([]specs.LinuxDevice, error) {
 		return nil, fmt.Errorf("list the host's devices: %w", err)
 	}
 	return out, nil
+}
+
+// boundingSet returns the capabilities of this process's bounding set
+// (CapBnd of /proc/self/status), the most a container it starts can have.
+func boundingSet() ([]string, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil, fmt.Errorf("capability bounding set: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		v, ok := strings.CutPrefix(line, "CapBnd:")
+		if !ok {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("capability bounding set %q: %w", strings.TrimSpace(v), err)
+		}
+		var out []string
+		for i, c := range AllCapabilities {
+			if mask&(1<<i) != 0 {
+				out = append(out, c)
+			}
+		}
+		return out, nil
+	}
+	return nil, errors.New("capability bounding set: no CapBnd in /proc/self/status")
 }

@@ -23,3 +23,5 @@ func lookupDevice(r DeviceRequest) ([]specs.LinuxDevice, error) {
 }
 
 func hostDevices() ([]specs.LinuxDevice, error) { return nil, errLinuxOnly }
+
+func boundingSet() ([]string, error) { return nil, errLinuxOnly }
