@@ -56,6 +56,11 @@ type Engine struct {
 	// HealthCommand returns the command that runs the health checker of
 	// id (a re-exec of stockade running RunHealthLoop); nil runs none.
 	HealthCommand func(id string) *exec.Cmd
+
+	// updateHook is a test seam, nil outside tests: update calls it inside
+	// its transaction, after the change and before the write, so that a
+	// test can hold one updater there and race another against it.
+	updateHook func(c *Container)
 }
 
 func (e *Engine) containerDir(id string) string { return filepath.Join(e.Root, "containers", id) }

@@ -82,43 +82,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		}
 	}()
 
-	exitCode, restarts, wait := 0, 0, waitAttach
-	var runErr error
-	for {
-		started := time.Now()
-		exitCode, runErr = e.runOnce(ctx, c, logw, hub, wait, report)
-		wait = false
-		e.hooksStopped(context.WithoutCancel(ctx), c)
-		if runErr != nil {
-			e.setState(context.WithoutCancel(ctx), c.ID, func(s *State) {
-				s.Error = runErr.Error()
-				if s.Status != StatusCreated {
-					s.Status = StatusExited
-				}
-			})
-			break
-		}
-		rec, err := e.find(ctx, c.ID)
-		if err != nil {
-			break
-		}
-		if time.Since(started) > ResetAfter {
-			restarts = 0
-		}
-		if !rec.Restart.ShouldRestart(exitCode, restarts, rec.State.StoppedByUser) {
-			break
-		}
-		restarts++
-		e.setState(ctx, c.ID, func(s *State) {
-			s.Status = StatusRestarting
-			s.RestartCount++
-		})
-		e.logger().Info("restarting container", "container", c.Name, "exit_code", exitCode, "restarts", restarts)
-		if !e.sleepUnlessStopped(ctx, c.ID, Backoff(restarts-1)) {
-			e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited })
-			break
-		}
-	}
+	exitCode, runErr := e.restartLoop(ctx, c, monitorRunner{e: e, c: c, logw: logw, hub: hub, report: report}, realClock{}, waitAttach)
 	msg := ExitMessage{ExitCode: exitCode}
 	if runErr != nil {
 		msg.Error = runErr.Error()
@@ -136,21 +100,6 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	}
 	hub.exit(msg)
 	return nil
-}
-
-// sleepUnlessStopped sleeps for d and reports false when a user stopped
-// the container meanwhile.
-func (e *Engine) sleepUnlessStopped(ctx context.Context, id string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		rec, err := e.find(ctx, id)
-		if err != nil || rec.State.StoppedByUser {
-			return false
-		}
-		time.Sleep(min(50*time.Millisecond, time.Until(deadline)))
-	}
-	rec, err := e.find(ctx, id)
-	return err == nil && !rec.State.StoppedByUser
 }
 
 // runOnce creates, starts and waits for the container's process once.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -102,3 +103,97 @@ func Backoff(n int) time.Duration {
 // ResetAfter is how long a container must run for its restart backoff to
 // start over.
 const ResetAfter = 10 * time.Second
+
+// runner runs a container's process once (create, start, wait) and
+// returns its exit code, or the error that kept it from running. The
+// monitor's runner is monitorRunner; tests use a fake.
+type runner interface {
+	runOnce(ctx context.Context, waitAttach bool) (exitCode int, err error)
+}
+
+// clock is the restart loop's time: when a run started, and the backoff
+// sleeps. The monitor uses realClock; tests use a fake that never sleeps.
+type clock interface {
+	Now() time.Time
+	Sleep(d time.Duration)
+}
+
+// realClock is the system's clock.
+type realClock struct{}
+
+func (realClock) Now() time.Time        { return time.Now() }
+func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
+
+// monitorRunner runs the container of a monitor with its log, attach hub
+// and start report.
+type monitorRunner struct {
+	e      *Engine
+	c      *Container
+	logw   *LogWriter
+	hub    *hub
+	report func(string)
+}
+
+func (m monitorRunner) runOnce(ctx context.Context, waitAttach bool) (int, error) {
+	return m.e.runOnce(ctx, m.c, m.logw, m.hub, waitAttach, m.report)
+}
+
+// restartLoop runs c through r, and again after each exit for as long as
+// its restart policy says, waiting Backoff(n) before restart n (counted
+// from 0 again after a run longer than ResetAfter) and giving up when a
+// user stops the container meanwhile. Each restart is counted in the
+// record's RestartCount. It returns the last exit code and the error that
+// kept the container from running, if one did.
+func (e *Engine) restartLoop(ctx context.Context, c *Container, r runner, clk clock, waitAttach bool) (exitCode int, runErr error) {
+	restarts, wait := 0, waitAttach
+	for {
+		started := clk.Now()
+		exitCode, runErr = r.runOnce(ctx, wait)
+		wait = false
+		e.hooksStopped(context.WithoutCancel(ctx), c)
+		if runErr != nil {
+			e.setState(context.WithoutCancel(ctx), c.ID, func(s *State) {
+				s.Error = runErr.Error()
+				if s.Status != StatusCreated {
+					s.Status = StatusExited
+				}
+			})
+			return exitCode, runErr
+		}
+		rec, err := e.find(ctx, c.ID)
+		if err != nil {
+			return exitCode, nil
+		}
+		if clk.Now().Sub(started) > ResetAfter {
+			restarts = 0
+		}
+		if !rec.Restart.ShouldRestart(exitCode, restarts, rec.State.StoppedByUser) {
+			return exitCode, nil
+		}
+		restarts++
+		e.setState(ctx, c.ID, func(s *State) {
+			s.Status = StatusRestarting
+			s.RestartCount++
+		})
+		e.logger().Info("restarting container", "container", c.Name, "exit_code", exitCode, "restarts", restarts)
+		if !e.sleepUnlessStopped(ctx, clk, c.ID, Backoff(restarts-1)) {
+			e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited })
+			return exitCode, nil
+		}
+	}
+}
+
+// sleepUnlessStopped sleeps for d and reports false when a user stopped
+// the container meanwhile.
+func (e *Engine) sleepUnlessStopped(ctx context.Context, clk clock, id string, d time.Duration) bool {
+	deadline := clk.Now().Add(d)
+	for clk.Now().Before(deadline) {
+		rec, err := e.find(ctx, id)
+		if err != nil || rec.State.StoppedByUser {
+			return false
+		}
+		clk.Sleep(min(50*time.Millisecond, deadline.Sub(clk.Now())))
+	}
+	rec, err := e.find(ctx, id)
+	return err == nil && !rec.State.StoppedByUser
+}

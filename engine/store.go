@@ -53,6 +53,9 @@ func (e *Engine) update(ctx context.Context, id string, fn func(c *Container) er
 		if err := fn(&c); err != nil {
 			return err
 		}
+		if e.updateHook != nil {
+			e.updateHook(&c)
+		}
 		out = &c
 		return metadata.PutJSON(tx, metadata.BucketContainers, id, &c)
 	})
