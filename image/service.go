@@ -226,6 +226,7 @@ func (s *Service) Tag(ctx context.Context, src, dst string) error {
 	}
 	nr := *rec
 	nr.Name = full
+	nr.Untagged, nr.Intermediate = false, false
 	nr.Pulled = time.Now().UTC()
 	if err := s.record(ctx, store, &nr); err != nil {
 		return fmt.Errorf("tag %s %s: %w", src, dst, err)
