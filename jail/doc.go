@@ -45,6 +45,9 @@
 // through pipes of its own, and stops copying output ExecIODrain after the
 // process ended, so that a descendant holding them open cannot hang it. A
 // container is "created" while its fifo exists and its process
-// lives, "running" once the fifo is gone, and "stopped" when the process is
-// gone.
+// runs in its jail, "running" once the fifo is gone while the process or
+// any other process runs in the jail, and "stopped" otherwise: a process
+// counts only while the process table (kinfo_proc's ki_jid) puts it in the
+// container's jail, so that a reused pid is never taken, or signalled, for
+// the container's.
 package jail
