@@ -1,6 +1,8 @@
 package build
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -252,4 +254,74 @@ func readDirNames(dir string) ([]string, error) {
 	names, err := f.Readdirnames(-1)
 	sort.Strings(names)
 	return names, err
+}
+
+// digest digests what the sources (as typed) name in the tree: every
+// name, type, mode, link target and content, ignored files left out.
+// Errors are the ones plan reports too.
+func (t *tree) digest(sources []string) (string, error) {
+	h := sha256.New()
+	for _, src := range sources {
+		if strings.Contains(src, "://") {
+			return "", fmt.Errorf("%s: ADD of a URL is not supported (download it in a RUN, or beside the Containerfile)", src)
+		}
+		found, err := t.find(src)
+		if err != nil {
+			return "", sourceError(src, err)
+		}
+		fmt.Fprintf(h, "source %q\n", src)
+		for _, s := range found {
+			err := filepath.WalkDir(s.host, func(hp string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel := s.rel
+				if hp != s.host {
+					rel = path.Join(s.rel, filepath.ToSlash(strings.TrimPrefix(hp, s.host+string(filepath.Separator))))
+					if t.ignored(rel) {
+						return nil // excluded below may come back: keep walking
+					}
+				}
+				var fi fs.FileInfo
+				if hp == s.host {
+					fi, err = os.Stat(hp) // resolved by find
+				} else {
+					fi, err = d.Info()
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(h, "%q %v", rel, fi.Mode())
+				switch {
+				case fi.Mode()&fs.ModeSymlink != 0:
+					target, err := os.Readlink(hp)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(h, " -> %q\n", target)
+				case fi.Mode().IsRegular():
+					fmt.Fprintf(h, " %d\n", fi.Size())
+					return hashFile(h, hp)
+				default:
+					fmt.Fprintln(h)
+				}
+				return nil
+			})
+			if err != nil {
+				return "", fmt.Errorf("source %q: %w", src, err)
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// sourceError words a source that cannot be taken.
+func sourceError(src string, err error) error {
+	switch {
+	case errors.Is(err, errOutside):
+		return fmt.Errorf("source %q: %v", src, err)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("source %q: no such file or directory", src)
+	}
+	return fmt.Errorf("source %q: %w", src, err)
 }

@@ -205,13 +205,7 @@ func (spec copySpec) plan(view rootView, now time.Time) (*copyPlan, error) {
 		}
 		found, err := spec.from.find(s)
 		if err != nil {
-			switch {
-			case errors.Is(err, errOutside):
-				return nil, fmt.Errorf("source %q: %v", s, err)
-			case errors.Is(err, fs.ErrNotExist):
-				return nil, fmt.Errorf("source %q: no such file or directory", s)
-			}
-			return nil, fmt.Errorf("source %q: %w", s, err)
+			return nil, sourceError(s, err)
 		}
 		all = append(all, found...)
 	}
@@ -240,7 +234,9 @@ func (spec copySpec) plan(view rootView, now time.Time) (*copyPlan, error) {
 		if view.isDir(dir) {
 			return
 		}
-		p.entries = append(p.entries, entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: now}})
+		// Directories made for the destination are root's, or --chown's
+		// owner's (as buildah and buildkit do).
+		p.entries = append(p.entries, entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, Uid: uid, Gid: gid, ModTime: now}})
 	}
 	links := map[[2]uint64]string{}
 	add := func(dst string, fi fs.FileInfo, host string) error {
@@ -280,9 +276,6 @@ func (spec copySpec) plan(view rootView, now time.Time) (*copyPlan, error) {
 			}
 			e.host = host
 		case fi.IsDir():
-			if view.isDir(dst) && dst == realDest && !chown && mode == 0 {
-				return nil // copying into an existing directory leaves it be
-			}
 			h.Typeflag = tar.TypeDir
 		case fi.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(host)
@@ -302,9 +295,9 @@ func (spec copySpec) plan(view rootView, now time.Time) (*copyPlan, error) {
 	}
 	for _, src := range all {
 		if src.info.IsDir() {
-			if err := add(realDest, src.info, src.host); err != nil {
-				return nil, err
-			}
+			// A directory's contents go into the destination, made if
+			// missing (0755, not the source directory's mode).
+			mkParents(realDest)
 			err := filepath.WalkDir(src.host, func(hp string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err

@@ -73,7 +73,6 @@ func members(t *testing.T, p *copyPlan) []string {
 	}
 }
 
-
 func TestCopyPlan(t *testing.T) {
 	ctxDir := t.TempDir()
 	writeTree(t, ctxDir, map[string]string{
@@ -198,3 +197,28 @@ func TestAddExtracts(t *testing.T) {
 func itoa(n int) string { return strconvFormat(int64(n), 10) }
 
 func strconvFormat(n int64, base int) string { return strconv.FormatInt(n, base) }
+
+func TestTreeDigest(t *testing.T) {
+	ctxDir := t.TempDir()
+	writeTree(t, ctxDir, map[string]string{"d/a": "1", "d/b.log": "x", "f": "2", ".dockerignore": "*.log\n**/*.log\n"})
+	c, _ := OpenContext(ctxDir)
+	digest := func(src ...string) string {
+		d, err := c.tree().digest(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d1 := digest("d", "f")
+	os.WriteFile(filepath.Join(ctxDir, "d/b.log"), []byte("changed"), 0o644)
+	if digest("d", "f") != d1 {
+		t.Error("an ignored file changed the digest")
+	}
+	os.WriteFile(filepath.Join(ctxDir, "d/a"), []byte("changed"), 0o644)
+	if digest("d", "f") == d1 {
+		t.Error("a changed file kept the digest")
+	}
+	if _, err := c.tree().digest([]string{"../x"}); err == nil || !strings.Contains(err.Error(), "outside the build context") {
+		t.Errorf("digest of ../x: %v", err)
+	}
+}

@@ -336,28 +336,14 @@ func (r *run) command(ctx context.Context, i int, s *state, cmd instructions.Com
 	}
 	cmdJSON, _ := json.Marshal(cmd)
 	key := cacheKey{Parent: s.id(), Code: code, Command: cmdJSON, Args: s.st.args}
-	var cp *copyPlan
-	var view rootView
-	var closeView = func() {}
-	defer func() { closeView() }()
 	switch c := cmd.(type) {
 	case *instructions.CopyCommand, *instructions.AddCommand:
-		var err error
-		if view, closeView, err = r.view(ctx, s.rec); err != nil {
+		files, err := r.filesDigest(ctx, i, c)
+		if err != nil {
 			return fail(err)
 		}
-		var closeFrom func()
-		if cp, closeFrom, err = r.copyPlan(ctx, i, s, c, view); err != nil {
-			return fail(err)
-		}
-		closeV := closeView
-		closeView = func() { closeFrom(); closeV() }
-		key.Files = cp.digest
+		key.Files = files
 	case *instructions.WorkdirCommand:
-		var err error
-		if view, closeView, err = r.view(ctx, s.rec); err != nil {
-			return fail(err)
-		}
 		key.Extra = "workdir"
 	case *instructions.RunCommand:
 		key.Extra = "network=" + r.opts.Network
@@ -386,9 +372,30 @@ func (r *run) command(ctx context.Context, i int, s *state, cmd instructions.Com
 			return nil
 		}
 	}
+	var cp *copyPlan
+	var view rootView
+	var closeView = func() {}
+	switch c := cmd.(type) {
+	case *instructions.CopyCommand, *instructions.AddCommand:
+		var err error
+		if view, closeView, err = r.view(ctx, s.rec); err != nil {
+			return fail(err)
+		}
+		var closeFrom func()
+		if cp, closeFrom, err = r.copyPlan(ctx, i, s, c, view); err != nil {
+			closeView()
+			return fail(err)
+		}
+		closeV := closeView
+		closeView = func() { closeFrom(); closeV() }
+	case *instructions.WorkdirCommand:
+		var err error
+		if view, closeView, err = r.view(ctx, s.rec); err != nil {
+			return fail(err)
+		}
+	}
 	layer, err := r.execute(ctx, s, cmd, code, cp, view)
 	closeView()
-	closeView = func() {}
 	if err != nil {
 		return fail(err)
 	}
@@ -398,6 +405,31 @@ func (r *run) command(ctx context.Context, i int, s *state, cmd instructions.Com
 	fmt.Fprintf(r.out, "--> %s\n", s.rec.ID.Encoded()[:12])
 	r.record(Step{Stage: r.stageName(i), Instruction: code, Layer: layer, Image: s.rec.ID})
 	return nil
+}
+
+// filesDigest is the cache key's part for what a COPY or ADD takes:
+// for the context, every name, type, mode, link target and content of
+// the sources; for another stage or an image, its id (which fixes its
+// files) and the sources' names.
+func (r *run) filesDigest(ctx context.Context, i int, cmd instructions.Command) (string, error) {
+	var sources []string
+	switch c := cmd.(type) {
+	case *instructions.CopyCommand:
+		sources = c.SourcePaths
+		if c.From != "" {
+			if j, ok := r.plan.stageIndex(c.From, i); ok {
+				return "stage " + r.stages[j].id().String(), nil
+			}
+			rec, err := r.image(ctx, c.From)
+			if err != nil {
+				return "", fmt.Errorf("--from=%s: %w", c.From, err)
+			}
+			return "image " + rec.ID.String(), nil
+		}
+	case *instructions.AddCommand:
+		sources = c.SourcePaths
+	}
+	return r.ctx.tree().digest(sources)
 }
 
 // cached returns the image a step key made, when it still exists.
