@@ -221,7 +221,14 @@ func (freebsdKernel) Kill(pid int, sig syscall.Signal) error {
 // JailProcesses reads the whole process table (kern.proc.proc, one
 // record per process) and keeps the live processes of the jail.
 func (freebsdKernel) JailProcesses(jid int) ([]int, error) {
-	buf, err := unix.SysctlRaw("kern.proc.proc")
+	var buf []byte
+	var err error
+	// The table may grow between sizing the buffer and filling it.
+	for range 5 {
+		if buf, err = unix.SysctlRaw("kern.proc.proc"); !errors.Is(err, unix.ENOMEM) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sysctl kern.proc.proc: %w", err)
 	}
