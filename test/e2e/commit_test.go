@@ -260,3 +260,35 @@ func TestCommitPrune(t *testing.T) {
 		t.Errorf("tagged image after prune: %q", out)
 	}
 }
+
+// TestDiffCopySnapshotter finds the changes by comparing a view of the
+// image with the container's root (what zfs and unionfs do too), not from
+// an overlay upper directory, and commits them.
+func TestDiffCopySnapshotter(t *testing.T) {
+	reg := startRegistry(t)
+	ref := busyboxImage(t, reg)
+	e := newEnv(t)
+	if err := os.WriteFile(filepath.Join(e.dir, "stockade.toml"), []byte("snapshotter = \"copy\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must("pull", "-q", ref)
+	e.must("run", "--name", "idle", "--network", "none", ref, "true")
+	if out := e.must("diff", "idle").stdout; out != "" {
+		t.Errorf("diff of a container that changed nothing:\n%s", out)
+	}
+	e.must("run", "--name", "changer", "--network", "none", ref, "sh", "-c", changeScript)
+	got := strings.Split(strings.TrimSpace(e.must("diff", "changer").stdout), "\n")
+	if !slices.Equal(got, wantDiff) {
+		t.Errorf("diff changer:\n got %q\nwant %q", got, wantDiff)
+	}
+	e.must("commit", "changer", "localhost/copied:1")
+	check := `cat /new.txt /www/index.html /tmp/fresh; test -e /etc/group || echo no-group`
+	if out := e.must("run", "--rm", "--network", "none", "localhost/copied:1", "sh", "-c", check).stdout; out != "hi\nchanged\nt\nno-group\n" {
+		t.Errorf("committed image's files: %q", out)
+	}
+	// Snapshots: the two layers and the two containers' roots; the views
+	// diff and commit made are gone.
+	if dirs, _ := filepath.Glob(filepath.Join(e.root, "snapshots", "copy", "snapshots", "*")); len(dirs) != 4 {
+		t.Errorf("%d snapshots, want 4 (2 layers, 2 containers): %v", len(dirs), dirs)
+	}
+}
