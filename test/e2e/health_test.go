@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bbEnv is an env with the busybox image pulled; its containers run with
+// --network none (loopback only), so no bridge is made.
+func bbEnv(t *testing.T) (*env, string) {
+	reg := startRegistry(t)
+	ref := busyboxImage(t, reg)
+	e := newEnv(t)
+	e.must("pull", "-q", ref)
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(e.run("ps", "-a", "-q").stdout) {
+			e.run("rm", "-f", id)
+		}
+	})
+	return e, ref
+}
+
+// healthInspect is the health part of a container's inspect record.
+type healthInspect struct {
+	Status        string `json:"status"`
+	FailingStreak int    `json:"failingStreak"`
+	Log           []struct {
+		Start    time.Time `json:"start"`
+		End      time.Time `json:"end"`
+		ExitCode int       `json:"exitCode"`
+		Output   string    `json:"output"`
+	} `json:"log"`
+}
+
+func (e *env) health(name string) healthInspect {
+	e.t.Helper()
+	r := e.must("inspect", "--format", "{{json .State.Health}}", name)
+	var h healthInspect
+	if err := json.Unmarshal([]byte(r.stdout), &h); err != nil {
+		e.t.Fatalf("inspect health: %v: %q", err, r.stdout)
+	}
+	return h
+}
+
+// TestHealthCheck: a check on a file the test creates and removes with
+// exec goes unhealthy, healthy, and back; ps and inspect show it, and
+// `healthcheck run` runs it once with its verdict as exit code.
+func TestHealthCheck(t *testing.T) {
+	e, ref := bbEnv(t)
+	e.must("run", "-d", "--name", "hc", "--network", "none",
+		"--health-cmd", "echo probing; test -f /tmp/ok", "--health-interval", "200ms", "--health-retries", "2", "--health-timeout", "5s",
+		ref, "sleep", "1h")
+	if out := e.must("ps", "--format", "{{.Status}}").stdout; !strings.Contains(out, "(health: starting)") && !strings.Contains(out, "(unhealthy)") {
+		t.Errorf("ps status right after start: %q", out)
+	}
+	eventually(t, 20*time.Second, "unhealthy", func() bool { return e.health("hc").Status == "unhealthy" })
+	h := e.health("hc")
+	if h.FailingStreak < 2 || len(h.Log) == 0 {
+		t.Fatalf("unhealthy: %+v", h)
+	}
+	last := h.Log[len(h.Log)-1]
+	if last.ExitCode != 1 || last.Output != "probing\n" || last.End.Before(last.Start) {
+		t.Errorf("last result %+v", last)
+	}
+	if out := e.must("ps", "--format", "{{.Names}} {{.Status}}").stdout; !strings.HasPrefix(out, "hc Up") || !strings.Contains(out, "(unhealthy)") {
+		t.Errorf("ps: %q", out)
+	}
+	if out := e.must("ps", "--filter", "health=unhealthy", "-q").stdout; strings.TrimSpace(out) == "" {
+		t.Error("ps --filter health=unhealthy lists nothing")
+	}
+
+	e.must("exec", "hc", "sh", "-c", ": > /tmp/ok")
+	eventually(t, 20*time.Second, "healthy", func() bool { return e.health("hc").Status == "healthy" })
+	if h := e.health("hc"); h.FailingStreak != 0 || len(h.Log) > 5 || h.Log[len(h.Log)-1].ExitCode != 0 {
+		t.Errorf("healthy: %+v", h)
+	}
+	if out := e.must("ps").stdout; !strings.Contains(out, "(healthy)") {
+		t.Errorf("ps table: %q", out)
+	}
+	if r := e.run("healthcheck", "run", "hc"); r.code != 0 || r.stdout != "probing\nhealthy\n" {
+		t.Errorf("healthcheck run, healthy: %s", r)
+	}
+
+	e.must("exec", "hc", "busybox", "rm", "/tmp/ok")
+	if r := e.run("healthcheck", "run", "hc"); r.code != 1 || !strings.HasPrefix(r.stdout, "probing\n") {
+		t.Errorf("healthcheck run, failing: %s", r)
+	}
+	eventually(t, 20*time.Second, "unhealthy again", func() bool { return e.health("hc").Status == "unhealthy" })
+
+	// The events log has the transitions.
+	r := e.must("events", "--since", "1h", "--until", "0s", "--filter", "container=hc", "--format", "{{.Action}}")
+	if !strings.Contains(r.stdout, "health_status: unhealthy\n") || !strings.Contains(r.stdout, "health_status: healthy\n") {
+		t.Errorf("events: %q", r.stdout)
+	}
+	// A stopped container shows no health in ps; start brings the
+	// checker back.
+	e.must("stop", "-t", "1", "hc")
+	if out := e.must("ps", "-a", "--format", "{{.Status}}").stdout; strings.Contains(out, "health") {
+		t.Errorf("ps of a stopped container: %q", out)
+	}
+	if r := e.run("healthcheck", "run", "hc"); r.code != 125 || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("healthcheck run of a stopped container: %s", r)
+	}
+}
+
+// TestHealthFlagErrors: bad health flags are one-line errors and make
+// nothing.
+func TestHealthFlagErrors(t *testing.T) {
+	e, ref := bbEnv(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--health-interval", "soon"}, `--health-interval "soon"`},
+		{[]string{"--health-interval", "0s"}, `--health-interval "0s"`},
+		{[]string{"--health-retries", "0"}, "--health-retries 0"},
+		{[]string{"--no-healthcheck", "--health-cmd", "true"}, "--no-healthcheck and --health-cmd"},
+	} {
+		args := append(append([]string{"create", "--network", "none"}, tt.args...), ref, "true")
+		r := e.run(args...)
+		if r.code != 125 || !strings.Contains(r.stderr, tt.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%q: %s", tt.args, r)
+		}
+	}
+	if out := e.must("ps", "-a", "-q").stdout; out != "" {
+		t.Errorf("bad flags left containers: %q", out)
+	}
+	// A container without a check.
+	e.must("run", "-d", "--name", "plain", "--network", "none", ref, "sleep", "1h")
+	if r := e.run("healthcheck", "run", "plain"); r.code != 125 || !strings.Contains(r.stderr, "no health check") {
+		t.Errorf("healthcheck run without a check: %s", r)
+	}
+	if out := e.must("inspect", "--format", "{{.State.Health}}", "plain").stdout; out != "<nil>\n" {
+		t.Errorf("health of a container without a check: %q", out)
+	}
+}
