@@ -263,4 +263,3 @@ func TestNewImageBadInput(t *testing.T) {
 		t.Errorf("Get(sha256:): %v", err)
 	}
 }
-
