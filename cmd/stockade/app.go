@@ -176,6 +176,7 @@ func (a *app) commands() []*cli.Command {
 	cmds = append(cmds, a.volumeCommands()...)
 	cmds = append(cmds, a.familiarCommands()...) // pause.go
 	cmds = append(cmds, a.bootCommands()...)
+	cmds = append(cmds, a.loginCommands()...) // login.go
 	cmds = append(cmds, a.buildCommand()) // build.go
 	cmds = append(cmds, a.versionCommand(), a.infoCommand())
 	cmds = append(cmds, a.completionCommands()...)

@@ -19,7 +19,7 @@ import (
 
 // runFlags are the flags run and create share.
 func runFlags() []cli.Flag {
-	return append(append(append(networkFlags(), bootFlags()...),
+	return append(append(append(append(networkFlags(), bootFlags()...), securityFlags()...),
 		&cli.StringFlag{Name: "name", Usage: "container name (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V (K alone takes it from here)"},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro], named volume NAME:DST[:ro] (made on first use), or anonymous volume DST"},
@@ -54,6 +54,10 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		return nil, err
 	}
 	netOpts, err := networkOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	security, err := securityOptions(c, e.GOOS)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +119,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		Network:     netMode,
 		Annotations: annotations,
 		Terminal:    c.Bool("tty"),
+		Security:    security,
 	}
 	if c.IsSet("entrypoint") {
 		opts.EntrypointSet = true
