@@ -420,8 +420,9 @@ func IfconfigUndone(args []string, err error) bool {
 	}
 	switch {
 	case slices.Contains(args, "-vnet"):
-		return errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.EBUSY) ||
-			has("not found", "is dying", "Device not configured", "Device busy")
+		jailGone := strings.Contains(msg, "jail") && (has("not found", "is dying"))
+		return jailGone || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.EBUSY) ||
+			has("Device not configured", "Device busy")
 	case slices.Contains(args, "-alias"):
 		return errors.Is(err, syscall.EADDRNOTAVAIL) ||
 			has("Can't assign requested address", "does not exist")
