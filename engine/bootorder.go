@@ -296,8 +296,8 @@ func dependencyReady(c *Container) bool {
 	return c.State.Status == StatusRunning
 }
 
-// stopTimeout is how long shutdown gives c to stop before SIGKILL: the
-// default given, until records carry their own stop timeout.
-func stopTimeout(_ *Container, def time.Duration) time.Duration {
-	return def
+// stopTimeout is how long shutdown gives c to stop before SIGKILL: its
+// own --stop-timeout, else the default given.
+func stopTimeout(c *Container, def time.Duration) time.Duration {
+	return c.StopTimeoutOr(def)
 }

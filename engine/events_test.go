@@ -136,3 +136,14 @@ func TestEventsFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkEventAppend is the cost of one event, which every create,
+// start, exit and removal pays.
+func BenchmarkEventAppend(b *testing.B) {
+	ctx := context.Background()
+	e := &Engine{Root: b.TempDir()}
+	c := &Container{ID: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Name: "bench", Image: "busybox:latest"}
+	for b.Loop() {
+		e.Event(ctx, c, "start", nil)
+	}
+}
