@@ -80,7 +80,7 @@ func AuthFile() string {
 	}
 	dockerDir := os.Getenv("DOCKER_CONFIG")
 	if dockerDir == "" {
-		dockerDir = config.Dir()
+		dockerDir = filepath.Join(home, ".docker")
 	}
 	dockerFile := filepath.Join(dockerDir, config.ConfigFileName)
 	if (home != "" && exists(filepath.Join(home, ".docker", config.ConfigFileName))) || (os.Getenv("DOCKER_CONFIG") != "" && exists(dockerFile)) {
