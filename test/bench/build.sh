@@ -58,7 +58,8 @@ bench_log "pull the base (not timed)"
 stockade pull -q "$BASE" >/dev/null
 buildah_ pull -q --tls-verify=false "$BASE" >/dev/null
 
-S_BUILD=(build --no-cache -q -t bench/built:1 --build-arg "BASE=$BASE" "$CTX")
+S_ARGS=(-q -t bench/built:1 --build-arg "BASE=$BASE" "$CTX")
+S_BUILD=(build --no-cache "${S_ARGS[@]}")
 B_BUILD=(bud --isolation chroot --layers --no-cache --format docker --tls-verify=false -q -t bench/built:1 --build-arg "BASE=$BASE" "$CTX")
 
 RESULTS=$(bench_results_file build)
@@ -85,7 +86,7 @@ for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 	done
 	# A fully cached rebuild: the same command without --no-cache, after
 	# the build above filled the cache.
-	bench_measure "$T/stockade-cached-$r" "$STOCKADE" --root "$S_ROOT/root" --state "$S_ROOT/state" --config "$T/empty.toml" "${S_BUILD[@]:1}" ||
+	bench_measure "$T/stockade-cached-$r" "$STOCKADE" --root "$S_ROOT/root" --state "$S_ROOT/state" --config "$T/empty.toml" build "${S_ARGS[@]}" ||
 		bench_die "stockade cached build failed"
 	c_walls+=("$BENCH_WALL")
 	bench_json bench=build kind=run run_id="$RUN_ID" tool=stockade op=cached round="$r" wall_s="$BENCH_WALL" cpu_s="$BENCH_CPU" >>"$RESULTS"
