@@ -73,20 +73,9 @@ func linuxMounts() []specs.Mount {
 
 // linuxSpec adds the Linux sections to spec.
 func linuxSpec(spec *specs.Spec, p *plan) {
-	caps := slices.Clone(DefaultCapabilities)
-	if spec.Process.User.UID == 0 {
-		spec.Process.Capabilities = &specs.LinuxCapabilities{
-			Bounding:  caps,
-			Effective: slices.Clone(caps),
-			Permitted: slices.Clone(caps),
-		}
-	} else {
-		// As docker: a non-root user starts with no effective or
-		// permitted capabilities, as execve would leave it.
-		spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps}
-	}
+	// Capabilities, no-new-privileges, seccomp and devices are set by
+	// applyLinuxSecurity (security.go) once the mounts are made.
 	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}}
-	spec.Process.NoNewPrivileges = true
 
 	ns := []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
 	if p.network != NetworkHost {
