@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/image"
 )
 
 func TestOutputFormat(t *testing.T) {
@@ -154,5 +155,18 @@ func TestParseEventTime(t *testing.T) {
 	}
 	if _, err := parseEventTime("yesterday", now); err == nil {
 		t.Error("yesterday parsed")
+	}
+}
+
+func TestImageRow(t *testing.T) {
+	for _, tt := range []struct{ name, repo, tag string }{
+		{"127.0.0.1:5000/e2e/busybox:1", "127.0.0.1:5000/e2e/busybox", "1"},
+		{"127.0.0.1:5000/e2e/busybox", "127.0.0.1:5000/e2e/busybox", ""},
+		{"alpine:3.20", "alpine", "3.20"},
+	} {
+		r := newImageRow(&image.Record{Name: tt.name, ID: "sha256:0123456789abcdef0123"}, time.Now(), false)
+		if r.Repository != tt.repo || r.Tag != tt.tag {
+			t.Errorf("%s: %q %q", tt.name, r.Repository, r.Tag)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func (a *app) imageCommands() []*cli.Command {
 	images := &cli.Command{
 		Name:  "images",
 		Usage: "list images",
-		Flags: []cli.Flag{formatFlag(),
+		Flags: []cli.Flag{templateFormatFlag(),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only image ids"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "all images (stockade keeps no intermediate images: the same list)"},
 			&cli.BoolFlag{Name: "no-trunc", Usage: "full image ids (sha256:...)"},
@@ -279,10 +279,11 @@ func shortLayerDigest(d string) string {
 }
 
 func (a *app) listImages(c *cli.Context) error {
-	asJSON, err := checkFormat(c)
+	format, err := parseOutputFormat(c.String("format"))
 	if err != nil {
 		return err
 	}
+	asJSON := format.JSON
 	svc, err := a.imageService(c)
 	if err != nil {
 		return err
@@ -304,6 +305,9 @@ func (a *app) listImages(c *cli.Context) error {
 			return r.ID.String()
 		}
 		return r.ShortID()
+	}
+	if format.Tmpl != nil && !c.Bool("quiet") {
+		return a.imagesTemplate(format, recs, c.Bool("no-trunc")) // images_format.go
 	}
 	if c.Bool("quiet") {
 		for i := range recs {

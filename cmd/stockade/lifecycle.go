@@ -103,6 +103,9 @@ func (a *app) stop(c *cli.Context) error {
 // restart is `restart [-t S] CONTAINER...`: stop, then start.
 func (a *app) restart(c *cli.Context) error {
 	timeout := time.Duration(c.Int("time")) * time.Second
+	if !c.IsSet("time") {
+		timeout = -1 // engine.Stop: the container's own
+	}
 	return a.onEach(c, func(e *engine.Engine, ref string) error {
 		if err := e.Stop(c.Context, ref, timeout); err != nil {
 			return err

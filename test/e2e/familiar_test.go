@@ -31,6 +31,9 @@ func TestTemplatesAndFilters(t *testing.T) {
 	if r := e.must("inspect", "-f", "{{.Name}}", ref); r.stdout != ref+"\n" {
 		t.Errorf("inspect -f of an image: %q", r.stdout)
 	}
+	if r := e.must("images", "--format", "{{.Repository}} {{.Tag}} {{len .ID}}"); r.stdout != strings.TrimSuffix(ref, ":1")+" 1 12\n" {
+		t.Errorf("images --format: %q", r.stdout)
+	}
 	r = e.must("ps", "-a", "--format", "table {{.Names}}\t{{.State}}\t{{.Label \"tier\"}}")
 	got := strings.Fields(r.stdout)
 	if strings.Join(got, " ") != "done exited back front running front" && strings.Join(got, " ") != "front running front done exited back" {
