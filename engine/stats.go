@@ -119,6 +119,44 @@ func parseCgroupPath(data string) (string, error) {
 	return "", errors.New("no cgroup v2 entry in /proc/PID/cgroup (is the host on the unified hierarchy?)")
 }
 
+// parseCgroupV1 maps each cgroup v1 controller of /proc/PID/cgroup
+// ("4:memory:/x", "2:cpu,cpuacct:/y") to its path.
+func parseCgroupV1(data string) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(data, "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 || f[1] == "" {
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			out[c] = f[2]
+		}
+	}
+	return out
+}
+
+// parseBlkio sums the Read and Write lines of a cgroup v1
+// blkio.throttle.io_service_bytes ("8:0 Read 4096").
+func parseBlkio(data string) (read, write uint64) {
+	for _, l := range strings.Split(data, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		n, err := strconv.ParseUint(f[2], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[1] {
+		case "Read":
+			read += n
+		case "Write":
+			write += n
+		}
+	}
+	return read, write
+}
+
 // parseIOStat sums rbytes and wbytes over the devices of a cgroup v2
 // io.stat ("8:0 rbytes=1 wbytes=2 rios=3 ...").
 func parseIOStat(data string) (read, write uint64) {

@@ -139,7 +139,9 @@ func (a *app) stats(c *cli.Context) error {
 				if errors.Is(err, engine.ErrRacctDisabled) {
 					return err
 				}
-				if err == nil {
+				if err != nil {
+					a.log.Warn("stats", "container", ctr.Name, "error", err)
+				} else {
 					row.CPUPercent = engine.CPUPercent(prev[ctr.ID], s)
 					row.MemoryUsage, row.MemoryLimit, row.PIDs = s.MemoryUsage, s.MemoryLimit, s.Pids
 					if s.MemoryLimit > 0 {

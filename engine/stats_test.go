@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStatsParsers(t *testing.T) {
+	if p, err := parseCgroupPath("12:pids:/x\n0::/system.slice/abc\n"); err != nil || p != "/system.slice/abc" {
+		t.Errorf("parseCgroupPath = %q, %v", p, err)
+	}
+	if _, err := parseCgroupPath("4:memory:/x\n"); err == nil {
+		t.Error("parseCgroupPath of a v1-only file: no error")
+	}
+	v1 := parseCgroupV1("9:name=systemd:/\n4:memory:/a/b\n2:cpu,cpuacct:/a/c\n0::/\n")
+	if want := map[string]string{"name=systemd": "/", "memory": "/a/b", "cpu": "/a/c", "cpuacct": "/a/c"}; !reflect.DeepEqual(v1, want) {
+		t.Errorf("parseCgroupV1 = %v", v1)
+	}
+	if r, w := parseIOStat("8:0 rbytes=100 wbytes=20 rios=1 wios=2\n253:1 rbytes=5 wbytes=7 dbytes=0\n"); r != 105 || w != 27 {
+		t.Errorf("parseIOStat = %d %d", r, w)
+	}
+	if r, w := parseBlkio("8:0 Read 4096\n8:0 Write 512\n8:0 Sync 1\n8:0 Total 4608\nTotal 4608\n"); r != 4096 || w != 512 {
+		t.Errorf("parseBlkio = %d %d", r, w)
+	}
+	netdev := `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     840      10    0    0    0     0          0         0      840      10    0    0    0     0       0          0
+  eth0:    1500      12    0    0    0     0          0         0      700       9    0    0    0     0       0          0
+`
+	if rx, tx := parseNetDev(netdev); rx != 1500 || tx != 700 {
+		t.Errorf("parseNetDev = %d %d", rx, tx)
+	}
+	if kv := parseKeyValues("usage_usec 1234\nuser_usec 1000\nbad line\n", ' '); kv["usage_usec"] != 1234 || len(kv) != 2 {
+		t.Errorf("parseKeyValues = %v", kv)
+	}
+}
+
+// rctl -u's output on FreeBSD 14 (racct on), and its refusal with racct off.
+func TestRctlUsage(t *testing.T) {
+	out := "cputime=3\ndatasize=1146880\nstacksize=0\ncoredumpsize=0\nmemoryuse=7340032\nmemorylocked=0\nmaxproc=2\nopenfiles=12\nvmemoryuse=22020096\npseudoterminals=0\nswapuse=0\nnthr=2\nmsgqqueued=0\nmsgqsize=0\nnmsgq=0\nnsem=0\nnsemop=0\nnshm=0\nshmsize=0\nwallclock=42\npcpu=12\nreadbps=0\nwritebps=4096\nreadiops=0\nwriteiops=1\n"
+	s, err := parseRctlUsage(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CPU != 3*time.Second || s.MemoryUsage != 7340032 || s.Pids != 2 || s.PCPU != 12 {
+		t.Errorf("parseRctlUsage = %+v", s)
+	}
+	if _, err := parseRctlUsage(""); err == nil {
+		t.Error("empty rctl output: no error")
+	}
+	err = rctlError("rctl: RACCT/RCTL present, but disabled; enable using kern.racct.enable=1 tunable\n", errors.New("exit status 1"))
+	if !errors.Is(err, ErrRacctDisabled) || !strings.Contains(err.Error(), "kern.racct.enable=1 to /boot/loader.conf") {
+		t.Errorf("racct off: %v", err)
+	}
+	if err := rctlError("rctl: jail:x: No such process\n", errors.New("exit status 1")); errors.Is(err, ErrRacctDisabled) || err.Error() != "rctl: rctl: jail:x: No such process" {
+		t.Errorf("other rctl error: %v", err)
+	}
+}
+
+func TestCPUPercent(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name      string
+		prev, cur *Stats
+		want      float64
+	}{
+		{"no earlier sample", nil, &Stats{Read: t0, CPU: time.Second, PCPU: -1}, 0},
+		{"half a CPU", &Stats{Read: t0, CPU: time.Second, PCPU: -1}, &Stats{Read: t0.Add(2 * time.Second), CPU: 2 * time.Second, PCPU: -1}, 50},
+		{"two CPUs", &Stats{Read: t0, PCPU: -1}, &Stats{Read: t0.Add(time.Second), CPU: 2 * time.Second, PCPU: -1}, 200},
+		{"racct between whole seconds", &Stats{Read: t0, CPU: time.Second, PCPU: 30}, &Stats{Read: t0.Add(time.Second), CPU: time.Second, PCPU: 30}, 30},
+		{"racct first sample", nil, &Stats{Read: t0, PCPU: 7}, 7},
+	} {
+		if got := CPUPercent(tc.prev, tc.cur); got != tc.want {
+			t.Errorf("%s: CPUPercent = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
