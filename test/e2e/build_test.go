@@ -515,3 +515,57 @@ func TestBuildInterrupted(t *testing.T) {
 		t.Errorf("build after the interrupted one: %s", r)
 	}
 }
+
+// TestBuildParallel: two builds of one context at once both succeed, and
+// the cache they filled together serves a third build whole, with the id
+// of one of them; nothing is left for system check to repair.
+func TestBuildParallel(t *testing.T) {
+	buildNeedRoot(t)
+	reg := startRegistry(t)
+	base := busyboxImage(t, reg)
+	e := newEnv(t)
+	e.must("pull", "-q", base)
+	ctxDir := writeContext(t, "FROM "+base+"\nCOPY a /a\nRUN echo one > /one\nCOPY b /b\nRUN echo two > /two\nCMD [\"cat\", \"/a\", \"/b\", \"/one\", \"/two\"]\n",
+		map[string]string{"a": "a\n", "b": "b\n"})
+	type out struct {
+		res buildResult
+		r   result
+	}
+	done := make(chan out, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			full := []string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml"), "build", "--format", "json", ctxDir}
+			cmd := exec.Command(stockadeBin, full...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			o := out{r: result{stdout: stdout.String(), stderr: stderr.String()}}
+			if err != nil {
+				o.r.code = -1
+			}
+			json.Unmarshal(stdout.Bytes(), &o.res)
+			done <- o
+		}()
+	}
+	ids := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		o := <-done
+		if o.r.code != 0 || o.res.ID == "" {
+			t.Fatalf("parallel build: %s", o.r)
+		}
+		ids[o.res.ID] = true
+	}
+	third := e.buildJSON(ctxDir)
+	if !ids[third.ID] {
+		t.Errorf("third build %s, the parallel ones %v", third.ID, ids)
+	}
+	for _, s := range third.Steps {
+		if !s.Cached {
+			t.Errorf("third build: step %d %s was built again", s.Number, s.Instruction)
+		}
+	}
+	if r := e.must("run", "--rm", "--network", "none", third.ID); r.stdout != "a\nb\none\ntwo\n" {
+		t.Errorf("run: %q", r.stdout)
+	}
+	assertNothingLeft(t, e)
+}
