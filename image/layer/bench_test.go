@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -72,6 +73,24 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.SetBytes(n)
 	b.ReportMetric(float64(len(ch))*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkTarC is GNU tar writing the same tree, the yardstick of
+// BenchmarkWrite on the same machine in the same run.
+func BenchmarkTarC(b *testing.B) {
+	_, upper, _ := benchTrees(b)
+	b.ResetTimer()
+	var n int64
+	for b.Loop() {
+		cw := &countWriter{}
+		cmd := exec.Command("tar", "-cf", "-", "-C", upper, ".")
+		cmd.Stdout = cw
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+		n = cw.n
+	}
+	b.SetBytes(n)
 }
 
 type countWriter struct{ n int64 }

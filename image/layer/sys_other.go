@@ -2,10 +2,7 @@
 
 package layer
 
-import (
-	"errors"
-	"io/fs"
-)
+import "errors"
 
 var errUnsupported = errors.New("layer: not supported on this operating system")
 
@@ -18,6 +15,10 @@ func overlayOpaque(string) bool                         { return false }
 
 func isNotDir(error) bool { return false }
 
-const oNoFollow = 0
-
-func fileMeta(fs.FileInfo) (meta, error) { return meta{}, errUnsupported }
+func fstatat(int, string) (meta, error)      { return meta{}, errUnsupported }
+func openRootDir(string) (int, error)        { return -1, errUnsupported }
+func openDirAt(int, string) (int, error)     { return -1, errUnsupported }
+func openFileAt(int, string) (int, error)    { return -1, errUnsupported }
+func readlinkAt(int, string) (string, error) { return "", errUnsupported }
+func readFd(int, []byte) (int, error)        { return 0, errUnsupported }
+func closeFd(int) error                      { return nil }

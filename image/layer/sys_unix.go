@@ -15,17 +15,7 @@ func lstat(p string) (meta, error) {
 	if err := unix.Lstat(p, &st); err != nil {
 		return meta{}, err
 	}
-	return meta{
-		mode:  uint32(st.Mode),
-		uid:   st.Uid,
-		gid:   st.Gid,
-		rdev:  uint64(st.Rdev),
-		size:  st.Size,
-		mtime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec),
-		dev:   uint64(st.Dev),
-		ino:   uint64(st.Ino),
-		nlink: uint64(st.Nlink),
-	}, nil
+	return statMeta(&st), nil
 }
 
 // fstat reads the metadata of an open file.
@@ -34,6 +24,19 @@ func fstat(fd int) (meta, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return meta{}, err
 	}
+	return statMeta(&st), nil
+}
+
+// fstatat reads the metadata of name in dirfd without following it.
+func fstatat(dirfd int, name string) (meta, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return meta{}, err
+	}
+	return statMeta(&st), nil
+}
+
+func statMeta(st *unix.Stat_t) meta {
 	return meta{
 		mode:  uint32(st.Mode),
 		uid:   st.Uid,
@@ -44,8 +47,56 @@ func fstat(fd int) (meta, error) {
 		dev:   uint64(st.Dev),
 		ino:   uint64(st.Ino),
 		nlink: uint64(st.Nlink),
-	}, nil
+	}
 }
+
+// openRootDir opens the directory p (following links: the caller names
+// it).
+func openRootDir(p string) (int, error) {
+	return unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+// openDirAt opens the directory name in dirfd, refusing a symbolic link.
+func openDirAt(dirfd int, name string) (int, error) {
+	return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+}
+
+// openFileAt opens the regular file name in dirfd for reading, refusing a
+// symbolic link. O_NONBLOCK keeps a fifo swapped in for the file from
+// blocking the open (the caller checks the type of what it opened);
+// reads of a regular file ignore it.
+func openFileAt(dirfd int, name string) (int, error) {
+	return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+}
+
+func readlinkAt(dirfd int, name string) (string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+func readFd(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}
+
+func closeFd(fd int) error { return unix.Close(fd) }
 
 func major(dev uint64) uint32 { return unix.Major(dev) }
 func minor(dev uint64) uint32 { return unix.Minor(dev) }

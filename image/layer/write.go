@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -32,18 +31,19 @@ const (
 // Change is Opaque gets a ".wh..wh..opq" entry; deletes below a deleted
 // or opaque directory are implied and not written.
 //
-// Paths are resolved inside root (os.Root), so a symbolic link in the
-// tree never makes Write read anything outside it. A file that changes
-// size while it is read (a running container) fails Write.
+// Every path is opened one component at a time from a descriptor of its
+// parent directory, never following a symbolic link, so whatever the tree
+// holds (or a running container swaps in), Write reads nothing outside
+// root. A file that changes size while it is read fails Write.
 func Write(ctx context.Context, w io.Writer, root string, changes []Change) error {
-	r, err := os.OpenRoot(root)
+	rootfd, err := openRootDir(root)
 	if err != nil {
 		return fmt.Errorf("write layer: %w", err)
 	}
-	defer r.Close()
 	sorted := append([]Change(nil), changes...)
 	Sort(sorted)
-	lw := &writer{ctx: ctx, tw: tar.NewWriter(w), root: r, rootPath: root, links: map[[2]uint64]string{}}
+	lw := &writer{ctx: ctx, tw: tar.NewWriter(w), dirs: map[string]int{"/": rootfd}, links: map[[2]uint64]string{}, buf: make([]byte, 128<<10)}
+	defer lw.closeDirs("")
 	covered := map[string]bool{} // deleted and opaque directories
 	under := func(p string) bool {
 		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
@@ -89,11 +89,11 @@ func Write(ctx context.Context, w io.Writer, root string, changes []Change) erro
 }
 
 type writer struct {
-	ctx      context.Context
-	tw       *tar.Writer
-	root     *os.Root
-	rootPath string
-	links    map[[2]uint64]string // dev, ino → name written
+	ctx   context.Context
+	tw    *tar.Writer
+	dirs  map[string]int       // open directories: "/", the current one and its parents
+	links map[[2]uint64]string // dev, ino → name written
+	buf   []byte               // for copying file content
 }
 
 // epoch is the time of whiteout entries: fixed, so that equal changes
@@ -110,15 +110,48 @@ func (lw *writer) whiteout(name string) error {
 	})
 }
 
+// closeDirs closes the open directories that are neither keep nor one of
+// its parents (all of them when keep is ""): Write meets paths in tree
+// order, so it never comes back to them.
+func (lw *writer) closeDirs(keep string) {
+	for d, fd := range lw.dirs {
+		if keep == "" || (d != "/" && d != keep && !strings.HasPrefix(keep, d+"/")) {
+			closeFd(fd)
+			delete(lw.dirs, d)
+		}
+	}
+}
+
+// dir returns a descriptor of the directory d (absolute), opened from its
+// parent's without following links, so that each entry costs one lookup
+// of its last component rather than a walk of its whole path.
+func (lw *writer) dir(d string) (int, error) {
+	if fd, ok := lw.dirs[d]; ok {
+		return fd, nil
+	}
+	lw.closeDirs(d)
+	parent, err := lw.dir(path.Dir(d))
+	if err != nil {
+		return -1, err
+	}
+	fd, err := openDirAt(parent, path.Base(d))
+	if err != nil {
+		return -1, err
+	}
+	lw.dirs[d] = fd
+	return fd, nil
+}
+
 // entry writes the node at p (absolute) and, for an opaque directory, the
 // opaque marker.
 func (lw *writer) entry(p string, opaque bool) error {
 	rel := strings.TrimPrefix(p, "/")
-	fi, err := lw.root.Lstat(rel)
+	dirfd, err := lw.dir(path.Dir(p))
 	if err != nil {
 		return err
 	}
-	m, err := fileMeta(fi)
+	base := path.Base(p)
+	m, err := fstatat(dirfd, base)
 	if err != nil {
 		return err
 	}
@@ -130,15 +163,14 @@ func (lw *writer) entry(p string, opaque bool) error {
 		ModTime: time.Unix(0, m.mtime).Truncate(time.Second).UTC(),
 		Format:  tar.FormatPAX,
 	}
-	var f *os.File
+	fd := -1 // an open descriptor of the node, for its xattrs
 	switch m.typ() {
 	case sIFDIR:
 		hdr.Typeflag = tar.TypeDir
 		hdr.Name += "/"
-		if f, err = lw.root.Open(rel); err != nil {
+		if fd, err = lw.dir(p); err != nil {
 			return err
 		}
-		defer f.Close()
 	case sIFREG:
 		key := [2]uint64{m.dev, m.ino}
 		if first, ok := lw.links[key]; ok && m.nlink > 1 {
@@ -146,11 +178,11 @@ func (lw *writer) entry(p string, opaque bool) error {
 			hdr.Linkname = first
 			return lw.tw.WriteHeader(hdr)
 		}
-		if f, err = lw.root.OpenFile(rel, os.O_RDONLY|oNoFollow, 0); err != nil {
+		if fd, err = openFileAt(dirfd, base); err != nil {
 			return err
 		}
-		defer f.Close()
-		if m, err = fstat(int(f.Fd())); err != nil {
+		defer closeFd(fd)
+		if m, err = fstat(fd); err != nil {
 			return err
 		}
 		if m.typ() != sIFREG {
@@ -163,7 +195,7 @@ func (lw *writer) entry(p string, opaque bool) error {
 		}
 	case sIFLNK:
 		hdr.Typeflag = tar.TypeSymlink
-		if hdr.Linkname, err = lw.root.Readlink(rel); err != nil {
+		if hdr.Linkname, err = readlinkAt(dirfd, base); err != nil {
 			return err
 		}
 	case sIFCHR, sIFBLK:
@@ -180,8 +212,8 @@ func (lw *writer) entry(p string, opaque bool) error {
 	default: // sockets are not carried by layers
 		return nil
 	}
-	if f != nil {
-		x, err := readXattrs("", int(f.Fd()))
+	if fd >= 0 {
+		x, err := readXattrs("", fd)
 		if err != nil {
 			return fmt.Errorf("xattrs: %w", err)
 		}
@@ -196,7 +228,7 @@ func (lw *writer) entry(p string, opaque bool) error {
 		return err
 	}
 	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-		n, err := io.Copy(lw.tw, &ctxReader{ctx: lw.ctx, r: f})
+		n, err := io.CopyBuffer(lw.tw, &ctxReader{ctx: lw.ctx, r: fdReader(fd)}, lw.buf)
 		if err != nil {
 			return err
 		}
@@ -208,6 +240,17 @@ func (lw *writer) entry(p string, opaque bool) error {
 		return lw.whiteout(path.Join(p, whiteoutOpaque))
 	}
 	return nil
+}
+
+// fdReader reads a raw file descriptor.
+type fdReader int
+
+func (f fdReader) Read(p []byte) (int, error) {
+	n, err := readFd(int(f), p)
+	if n == 0 && err == nil && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, err
 }
 
 // ctxReader stops reading when ctx is done.
