@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	bolt "go.etcd.io/bbolt"
@@ -260,5 +261,44 @@ func TestManagerCreateFailureLeavesNothing(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "fresh"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the failed create left volume fresh: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	m := &Manager{Store: s}
+	v, err := s.Create(ctx, "ok", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	half, err := s.Create(ctx, "half", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A crash in the middle of rm of "half" (an hour old), and a create
+	// of "new" in progress.
+	half.Removing, half.CreatedAt = true, half.CreatedAt.Add(-time.Hour)
+	s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		metadata.PutJSON(tx, metadata.BucketVolumes, "half", half)
+		return metadata.PutJSON(tx, metadata.BucketVolumes, "new", &Volume{Name: "new", Removing: true, CreatedAt: time.Now()})
+	})
+	probs, err := m.Check(ctx, nil, false)
+	if err != nil || len(probs) != 1 || probs[0].What != "volume half" || probs[0].Repaired {
+		t.Fatalf("Check = %+v, %v", probs, err)
+	}
+	if _, err := os.Stat(half.Mountpoint); err != nil {
+		t.Errorf("Check without repair removed files: %v", err)
+	}
+	probs, err = m.Check(ctx, nil, true)
+	if err != nil || len(probs) != 1 || !probs[0].Repaired {
+		t.Fatalf("Check(repair) = %+v, %v", probs, err)
+	}
+	if _, err := os.Stat(filepath.Dir(half.Mountpoint)); !os.IsNotExist(err) {
+		t.Errorf("repair left the directory: %v", err)
+	}
+	all, _ := s.List(ctx)
+	if len(all) != 2 || all[0].Name != "new" || all[1].Name != v.Name {
+		t.Errorf("after repair: %+v", all)
 	}
 }
