@@ -173,6 +173,9 @@ func lstat(t *testing.T, p string) unix.Stat_t {
 
 func TestCopyTree(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
+	// Without root, the read-only directory of the tree keeps t.TempDir
+	// from removing what is in it: make it writable again first.
+	t.Cleanup(func() { os.Chmod(filepath.Join(src, "ro"), 0o700); os.Chmod(filepath.Join(dst, "ro"), 0o700) })
 	nodes := build(t, src, testTree())
 	// The tree's root has attributes of its own.
 	if err := os.Chmod(src, 0o751); err != nil {

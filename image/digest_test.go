@@ -129,7 +129,7 @@ func TestPullDigestLies(t *testing.T) {
 			},
 		},
 		{
-			name: "config blob is another image's, pulled by digest",
+			name: "config blob is another image's when pulled by digest",
 			setup: func(t *testing.T, e *evilRegistry) (string, digest.Digest, string) {
 				a, b := twinImages(t)
 				e.serveImage("1", a)

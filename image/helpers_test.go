@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/linux/overlay"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/mount"
@@ -65,7 +67,8 @@ func newServiceAt(t testing.TB, root string) (*Service, *testSnapshots) {
 }
 
 // openTestService opens a service over root with the real overlay
-// snapshotter when it works here (Linux, root, overlayfs), else the fake.
+// snapshotter when it works here (Linux, root, overlayfs), else the fake;
+// in CI on Linux the overlay snapshotter must work.
 // STOCKADE_TEST_SNAPSHOTTER=fake forces the fake.
 func openTestService(root string) (*Service, error) {
 	db, err := metadata.Open(context.Background(), filepath.Join(root, metadata.FileName))
@@ -75,8 +78,12 @@ func openTestService(root string) (*Service, error) {
 	var sn snapshot.Snapshotter
 	name := "overlay"
 	if os.Getenv("STOCKADE_TEST_SNAPSHOTTER") != "fake" {
-		if o, err := overlay.New(filepath.Join(root, "snapshots")); err == nil {
+		o, err := overlay.New(filepath.Join(root, "snapshots"))
+		switch {
+		case err == nil:
 			sn = o
+		case runtime.GOOS == "linux" && testenv.InCI():
+			return nil, fmt.Errorf("the overlay snapshotter is unavailable in CI: %w", err)
 		}
 	}
 	if sn == nil {
@@ -340,10 +347,7 @@ func startGGCRRegistry(t testing.TB) string {
 // port with storage in a temporary directory.
 func startDockerRegistry(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Skip("docker-registry is not installed")
-	}
+	bin := testenv.RequireCommand(t, "docker-registry")
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

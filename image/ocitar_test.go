@@ -13,15 +13,13 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/stockade/stockade/internal/testenv"
 )
 
 func needTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed", name)
-	}
-	return p
+	return testenv.RequireCommand(t, name)
 }
 
 func run(t *testing.T, name string, args ...string) string {

@@ -10,6 +10,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/snapshot"
 )
 
@@ -168,10 +169,7 @@ func assertNoTemp(t *testing.T, s *Service) {
 // TestSkopeoReadsContentStore checks that the content store is an OCI
 // layout skopeo can read by the recorded name.
 func TestSkopeoReadsContentStore(t *testing.T) {
-	skopeo, err := exec.LookPath("skopeo")
-	if err != nil {
-		t.Skip("skopeo is not installed")
-	}
+	skopeo := testenv.RequireCommand(t, "skopeo")
 	ctx := context.Background()
 	host := startGGCRRegistry(t)
 	img := newImage(t, linuxAmd64, newLayer(t, Gzip, file("a", "1")), newLayer(t, Zstd, file("b", "2")))

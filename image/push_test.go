@@ -7,15 +7,14 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/stockade/stockade/internal/testenv"
 )
 
 // skopeoInspect runs `skopeo inspect` on a plain-HTTP registry image.
 func skopeoInspect(t *testing.T, args ...string) []byte {
 	t.Helper()
-	skopeo, err := exec.LookPath("skopeo")
-	if err != nil {
-		t.Skip("skopeo is not installed")
-	}
+	skopeo := testenv.RequireCommand(t, "skopeo")
 	out, err := exec.Command(skopeo, append([]string{"inspect"}, args...)...).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/mount"
 )
 
@@ -16,12 +17,7 @@ import (
 // mount, which refuses mkdir and opening a file for writing with EROFS as
 // FreeBSD's nullfs does): Create must not write through it.
 func TestReadOnlyRootForReal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root (a read-only bind mount)")
-		}
-		t.Skip("needs root (a read-only bind mount)")
-	}
+	testenv.RequireRoot(t, "a read-only bind mount")
 	bundle, rootfs, _ := roRootBundle(t)
 	k := newFake()
 	var mountErr error

@@ -10,14 +10,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/snapshot"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting needs root")
-	}
+	testenv.RequireRoot(t, "mounting")
 }
 
 // TestNmount mounts nullfs (rw and ro), tmpfs and a stack of two unionfs

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/snapshot"
 )
 
@@ -44,9 +45,7 @@ func TestFlagValues(t *testing.T) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting needs root")
-	}
+	testenv.RequireRoot(t, "mounting")
 }
 
 // mountInfo returns the options and fs type of the topmost mount at target

@@ -13,6 +13,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/internal/testenv"
 )
 
 func running(t *testing.T, name, network string, addr string, aliases ...string) *engine.Container {
@@ -166,7 +167,7 @@ func TestDNSPidFile(t *testing.T) {
 func TestDNSInternalForwardsNothing(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.77:53")
 	if err != nil {
-		t.Skipf("cannot bind the test upstream on 127.0.0.77:53: %v", err)
+		testenv.Unavailable(t, "cannot bind the test upstream on 127.0.0.77:53: %v", err)
 	}
 	var mu sync.Mutex
 	seen := 0

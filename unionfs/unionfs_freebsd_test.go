@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/snapshot/snapshottest"
@@ -27,9 +28,7 @@ var (
 
 func ufsRoot(t testing.TB) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the unionfs snapshotter mounts: run as root")
-	}
+	testenv.RequireRoot(t, "the unionfs snapshotter (it mounts)")
 	ufsOnce.Do(func() {
 		if d := os.Getenv("STOCKADE_TEST_UFS"); d != "" {
 			ufsDir = d

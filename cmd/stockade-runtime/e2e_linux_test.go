@@ -19,6 +19,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/stockade/stockade/internal/testenv"
 )
 
 var e2eBuild struct {
@@ -35,12 +37,8 @@ var e2eBuild struct {
 // be waited for.
 func e2eBinaries(t *testing.T) (bin, prog string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skipf("no runc: %v", err)
-	}
+	testenv.RequireRoot(t, "running containers")
+	testenv.RequireCommand(t, "runc")
 	b := &e2eBuild
 	b.once.Do(func() {
 		b.dir, b.err = os.MkdirTemp("", "stockade-runtime-e2e-")

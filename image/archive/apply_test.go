@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/snapshot"
 )
 
@@ -552,8 +553,8 @@ func TestApply(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.root && !isRoot() {
-				t.Skip("needs root")
+			if c.root {
+				testenv.RequireRoot(t, c.name)
 			}
 			if c.linuxOnly && runtime.GOOS != "linux" {
 				t.Skip("linux only")
@@ -594,12 +595,9 @@ func TestApply(t *testing.T) {
 // TestApplySparse applies sparse files written by GNU tar in its PAX and
 // old GNU formats, and checks that content and holes are kept.
 func TestApplySparse(t *testing.T) {
-	gnutar, err := exec.LookPath("tar")
-	if err != nil {
-		t.Skip("no tar")
-	}
+	gnutar := testenv.RequireCommand(t, "tar")
 	if out, _ := exec.Command(gnutar, "--version").Output(); !bytes.Contains(out, []byte("GNU tar")) {
-		t.Skip("needs GNU tar")
+		testenv.Unavailable(t, "%s is not GNU tar", gnutar)
 	}
 	src := t.TempDir()
 	const size = 64 << 20

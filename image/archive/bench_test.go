@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stockade/stockade/internal/testenv"
 )
 
 // The benchmarks extract the same generated layer: about 3,000 files of
@@ -210,9 +212,7 @@ func BenchmarkApply(b *testing.B) {
 // BenchmarkTarX extracts the same layer with tar -x, for comparison. As
 // root, tar restores owners and modes as Apply does.
 func BenchmarkTarX(b *testing.B) {
-	if _, err := exec.LookPath("tar"); err != nil {
-		b.Skip("no tar")
-	}
+	testenv.RequireCommand(b, "tar")
 	runExtract(b, func(dest, layer string) error {
 		out, err := exec.Command("tar", "-x", "-f", layer, "-C", dest).CombinedOutput()
 		if err != nil {

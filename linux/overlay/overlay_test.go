@@ -3,6 +3,7 @@ package overlay
 import (
 	"testing"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/snapshot/snapshottest"
 )
@@ -13,7 +14,7 @@ func newTestOverlay(t testing.TB) *Snapshotter {
 	t.Helper()
 	o, err := New(snapshottest.Root(t))
 	if err != nil {
-		t.Skipf("overlay snapshotter unavailable: %v", err)
+		testenv.Unavailable(t, "overlay snapshotter unavailable: %v", err)
 	}
 	return o
 }

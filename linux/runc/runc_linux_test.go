@@ -24,6 +24,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -296,12 +297,8 @@ var subreaper struct {
 // Containers left behind are deleted when t ends.
 func newTestRunc(t *testing.T) *Runtime {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath(testRuntimeBinary()); err != nil {
-		t.Skipf("no %s: %v", testRuntimeBinary(), err)
-	}
+	testenv.RequireRoot(t, "running containers")
+	testenv.RequireCommand(t, testRuntimeBinary())
 	subreaper.once.Do(func() {
 		subreaper.err = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	})

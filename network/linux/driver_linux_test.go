@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/network"
 	"github.com/stockade/stockade/network/networktest"
 )
@@ -32,9 +33,7 @@ import (
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the Linux driver's tests need root (network namespaces, bridges, nftables)")
-	}
+	testenv.RequireRoot(t, "the Linux driver's tests (network namespaces, bridges, nftables)")
 }
 
 // testHost is one test's stand-in for the host: a network namespace and
