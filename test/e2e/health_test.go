@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,40 @@ func TestHealthFlagErrors(t *testing.T) {
 	}
 	if out := e.must("inspect", "--format", "{{.State.Health}}", "plain").stdout; out != "<nil>\n" {
 		t.Errorf("health of a container without a check: %q", out)
+	}
+}
+
+// TestImageHealthcheck: an image's HEALTHCHECK and STOPSIGNAL (made by
+// stockade build) are honoured; --health-* override single fields and
+// --no-healthcheck turns the check off.
+func TestImageHealthcheck(t *testing.T) {
+	buildNeedRoot(t)
+	reg := startRegistry(t)
+	base := busyboxImage(t, reg)
+	dir := t.TempDir()
+	df := "FROM " + base + "\nHEALTHCHECK --interval=200ms --retries=1 CMD test -f /tmp/ok\nSTOPSIGNAL SIGUSR1\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.must("build", "-q", "-t", "hc:1", dir)
+	e.must("run", "-d", "--name", "img", "--network", "none", "hc:1", "sleep", "1h")
+	if r := e.must("inspect", "-f", "{{json .Healthcheck.Test}} {{.Healthcheck.Interval}} {{.Healthcheck.Retries}} {{.StopSignal}}", "img"); r.stdout != `["CMD-SHELL","test -f /tmp/ok"] 200ms 1 SIGUSR1`+"\n" {
+		t.Errorf("recorded check: %q", r.stdout)
+	}
+	eventually(t, 20*time.Second, "unhealthy", func() bool { return e.health("img").Status == "unhealthy" })
+	e.must("exec", "img", "sh", "-c", ": > /tmp/ok")
+	eventually(t, 20*time.Second, "healthy", func() bool { return e.health("img").Status == "healthy" })
+
+	e.must("create", "--name", "slow", "--network", "none", "--health-interval", "1h", "hc:1", "sleep", "1h")
+	if r := e.must("inspect", "-f", "{{index .Healthcheck.Test 1}} {{.Healthcheck.Interval}}", "slow"); r.stdout != "test -f /tmp/ok 1h0m0s\n" {
+		t.Errorf("--health-interval over the image's: %q", r.stdout)
+	}
+	e.must("run", "-d", "--name", "off", "--network", "none", "--no-healthcheck", "hc:1", "sleep", "1h")
+	if r := e.must("ps", "--filter", "name=off", "--format", "{{.Status}}"); strings.Contains(r.stdout, "health") {
+		t.Errorf("--no-healthcheck: %q", r.stdout)
+	}
+	if r := e.run("healthcheck", "run", "off"); r.code != 125 || !strings.Contains(r.stderr, "no health check") {
+		t.Errorf("healthcheck run with --no-healthcheck: %s", r)
 	}
 }
