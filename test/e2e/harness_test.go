@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stockade/stockade/internal/testenv"
 )
 
 // stockadeBin is the binary under test, built once by TestMain.
@@ -30,6 +32,7 @@ func TestMain(m *testing.M) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build stockade: %v\n%s", err, out)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -118,6 +121,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	testenv.RequireRoot(t, "stockade (mounts, runc, network namespaces)")
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, root: filepath.Join(dir, "root"), state: filepath.Join(dir, "state")}
 	if err := os.WriteFile(filepath.Join(dir, "stockade.toml"), nil, 0o644); err != nil {
