@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/volume"
 )
 
 // cpCommand is `cp [-a] [-L] SRC DST`.
@@ -74,10 +75,13 @@ func (a *app) cp(c *cli.Context) error {
 		return fmt.Errorf("cp: %w", err)
 	}
 	defer release()
+	root, p, ro := volumeRoot(ctr, root, side.path)
 	if src.container != "" {
-		err = a.cpFrom(c, ctr, root, src.path, dst.path)
+		err = a.cpFrom(c, ctr, root, p, dst.path)
+	} else if ro {
+		err = fmt.Errorf("%s:%s: on a volume mounted read-only", ctr.Name, dst.path)
 	} else {
-		err = a.cpTo(c, ctr, root, src.path, dst.path)
+		err = a.cpTo(c, ctr, root, src.path, p)
 	}
 	if err != nil {
 		return fmt.Errorf("cp: %w", err)
@@ -226,4 +230,43 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// volumeRoot redirects a container path under one of the container's
+// volumes to the volume's directory, as the container sees it: it
+// returns the root to resolve in (the volume's, else the container's),
+// the path in it (keeping a trailing "/" or "/."), and whether the volume
+// is mounted read-only.
+func volumeRoot(ctr *engine.Container, root, p string) (string, string, bool) {
+	clean, err := engine.CleanContainerPath(p)
+	if err != nil {
+		return root, p, false
+	}
+	var ext volume.Extension
+	if _, err := ctr.Extension(volume.HookName, &ext); err != nil {
+		return root, p, false
+	}
+	var best *volume.Mount
+	for i, m := range ext.Mounts {
+		if m.Source == "" || (clean != m.Destination && !strings.HasPrefix(clean, m.Destination+"/")) {
+			continue
+		}
+		if best == nil || len(m.Destination) > len(best.Destination) {
+			best = &ext.Mounts[i]
+		}
+	}
+	if best == nil {
+		return root, p, false
+	}
+	rest := strings.TrimPrefix(clean, best.Destination)
+	switch {
+	case strings.HasSuffix(p, "/."):
+		rest += "/."
+	case strings.HasSuffix(p, "/") && rest != "":
+		rest += "/"
+	}
+	if rest == "" {
+		rest = "/"
+	}
+	return best.Source, rest, best.ReadOnly
 }

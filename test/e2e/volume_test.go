@@ -103,7 +103,21 @@ func TestNamedVolumes(t *testing.T) {
 	}
 
 	// In use: refused, naming the container; the files stay.
-	e.must("run", "-d", "--name", "holder", "--network", "none", "-v", "data:/data", ref, "sleep", "300")
+	e.must("run", "-d", "--name", "holder", "--network", "none", "-v", "data:/data", "-v", "auto:/ro:ro", ref, "sleep", "300")
+	// cp reaches the volume under its mount point, both ways.
+	in := filepath.Join(t.TempDir(), "in")
+	os.WriteFile(in, []byte("copied in"), 0o644)
+	e.must("cp", in, "holder:/data/")
+	if got := readFile(t, filepath.Join(vols[1].Mountpoint, "in")); got != "copied in" {
+		t.Errorf("cp into a volume: the volume holds %q", got)
+	}
+	e.must("cp", "holder:/data/f", in)
+	if got := readFile(t, in); got != "kept\n" {
+		t.Errorf("cp out of a volume: %q", got)
+	}
+	if r := e.run("cp", in, "holder:/ro/x"); r.code == 0 || !strings.Contains(r.stderr, "holder:/ro/x: on a volume mounted read-only") {
+		t.Errorf("cp into a read-only volume: %s", r)
+	}
 	r := e.run("volume", "rm", "data")
 	if r.code == 0 || !strings.Contains(r.stderr, "volume data: volume is in use by holder") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("volume rm of a volume in use: %s", r)
@@ -116,11 +130,12 @@ func TestNamedVolumes(t *testing.T) {
 	if r := e.run("volume", "rm", "data"); r.code == 0 {
 		t.Errorf("volume rm of a volume a stopped container uses: %s", r)
 	}
-	if r := e.must("volume", "prune", "-f"); !strings.Contains(r.stdout, "removed volume auto") || strings.Contains(r.stdout, "data") {
+	e.must("volume", "create", "unused")
+	if r := e.must("volume", "prune", "-f"); r.stdout != "removed volume unused\n" {
 		t.Errorf("prune: %s", r)
 	}
 	e.must("rm", "holder")
-	e.must("volume", "rm", "data")
+	e.must("volume", "rm", "data", "auto")
 	if _, err := os.Stat(vols[1].Mountpoint); !os.IsNotExist(err) {
 		t.Errorf("the volume's directory after rm: %v", err)
 	}
