@@ -302,3 +302,21 @@ func TestCheck(t *testing.T) {
 		t.Errorf("after repair: %+v", all)
 	}
 }
+
+func TestSpecMount(t *testing.T) {
+	for _, tc := range []struct {
+		goos string
+		ro   bool
+		want specs.Mount
+	}{
+		{"linux", false, specs.Mount{Destination: "/d", Type: "bind", Source: "/v", Options: []string{"rbind", "rprivate"}}},
+		{"linux", true, specs.Mount{Destination: "/d", Type: "bind", Source: "/v", Options: []string{"rbind", "rprivate", "ro"}}},
+		{"freebsd", false, specs.Mount{Destination: "/d", Type: "nullfs", Source: "/v"}},
+		{"freebsd", true, specs.Mount{Destination: "/d", Type: "nullfs", Source: "/v", Options: []string{"ro"}}},
+	} {
+		m := &Manager{GOOS: tc.goos}
+		if got := m.specMount(&Mount{Destination: "/d", Source: "/v", ReadOnly: tc.ro}); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s ro=%v: %+v, want %+v", tc.goos, tc.ro, got, tc.want)
+		}
+	}
+}
