@@ -255,29 +255,39 @@ func testRuntimeBinary() string {
 
 var ctrProg struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
 }
 
+// TestMain removes the directory of the program buildCtrProg built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if ctrProg.dir != "" {
+		os.RemoveAll(ctrProg.dir)
+	}
+	os.Exit(code)
+}
+
 // buildCtrProg builds testdata/ctrprog statically, once per test process,
-// to a fixed place in the temporary directory (replaced atomically, so
-// concurrent test runs do not trip over each other).
+// into a temporary directory of the process's own that TestMain removes.
 func buildCtrProg(t *testing.T) string {
 	t.Helper()
 	ctrProg.once.Do(func() {
-		ctrProg.path = filepath.Join(os.TempDir(), fmt.Sprintf("stockade-test-ctrprog-%d", os.Getuid()))
-		tmp := fmt.Sprintf("%s.%d", ctrProg.path, os.Getpid())
+		ctrProg.dir, ctrProg.err = os.MkdirTemp("", "stockade-test-ctrprog-")
+		if ctrProg.err != nil {
+			return
+		}
+		ctrProg.path = filepath.Join(ctrProg.dir, "ctrprog")
 		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goBin); err != nil {
 			goBin = "go"
 		}
-		cmd := exec.Command(goBin, "build", "-o", tmp, "./testdata/ctrprog")
+		cmd := exec.Command(goBin, "build", "-o", ctrProg.path, "./testdata/ctrprog")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-buildvcs=false")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			ctrProg.err = fmt.Errorf("go build ./testdata/ctrprog: %v\n%s", err, out)
-			return
 		}
-		ctrProg.err = os.Rename(tmp, ctrProg.path)
 	})
 	if ctrProg.err != nil {
 		t.Fatal(ctrProg.err)
