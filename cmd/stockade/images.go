@@ -323,7 +323,7 @@ func (a *app) listImages(c *cli.Context) error {
 		if r.Encrypted {
 			enc = " (encrypted)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Name, id(&recs[i]), image.FormatPlatform(r.Platform), len(r.Layers), humanSize(r.Size)+enc, ago(now, r.Pulled))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.DisplayName(), id(&recs[i]), image.FormatPlatform(r.Platform), len(r.Layers), humanSize(r.Size)+enc, ago(now, r.Pulled))
 	}
 	return tw.Flush()
 }

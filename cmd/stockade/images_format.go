@@ -32,12 +32,15 @@ func newImageRow(r *image.Record, now time.Time, full bool) imageRow {
 	if at := strings.Index(repo, "@"); at >= 0 {
 		repo = repo[:at]
 	}
+	if r.Untagged {
+		repo, tag = "<none>", "<none>" // as docker shows a dangling image
+	}
 	id := r.ShortID()
 	if full {
 		id = r.ID.String()
 	}
 	return imageRow{
-		Repository: repo, Tag: tag, ID: id, Name: r.Name, Platform: image.FormatPlatform(r.Platform),
+		Repository: repo, Tag: tag, ID: id, Name: r.DisplayName(), Platform: image.FormatPlatform(r.Platform),
 		Layers: len(r.Layers), Size: humanSize(r.Size), CreatedSince: ago(now, r.Pulled),
 		CreatedAt: r.Pulled.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 	}
