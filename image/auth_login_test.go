@@ -176,3 +176,33 @@ func TestLoginWhereTheKeychainReads(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginTokenRegistry logs in to a registry with Docker's token
+// service, as Docker Hub has: the credentials are checked by the token
+// server.
+func TestLoginTokenRegistry(t *testing.T) {
+	host, calls := tokenRegistry(t)
+	authDirs(t)
+	reg, err := RegistryHost(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{}
+	if _, err := s.Login(context.Background(), reg, "user", "nope"); !errors.Is(err, ErrLoginFailed) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := os.Stat(AuthFile()); err == nil {
+		t.Fatal("a failed login wrote the auth file")
+	}
+	before := calls.Load()
+	if _, err := s.Login(context.Background(), reg, "user", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() == before {
+		t.Error("the token server was not asked")
+	}
+	data, err := os.ReadFile(AuthFile())
+	if err != nil || !strings.Contains(string(data), host) {
+		t.Fatalf("auth file: %v %s", err, data)
+	}
+}

@@ -110,12 +110,10 @@ func (a *app) login(c *cli.Context) error {
 	if user == "" || password == "" {
 		return errors.New("login: the username and the password must not be empty")
 	}
-	where, err := a.loginService().Login(c.Context, reg, user, password)
-	if err != nil {
+	// Stored in a file, docker/cli's store warns on stderr that it is
+	// unencrypted, as docker login does.
+	if _, err := a.loginService().Login(c.Context, reg, user, password); err != nil {
 		return err
-	}
-	if !strings.HasPrefix(where, "docker-credential-") {
-		fmt.Fprintf(a.stderr, "WARNING! The password is stored unencrypted in %s. A credential helper (credsStore) keeps it elsewhere.\n", where)
 	}
 	fmt.Fprintln(a.stdout, "Login Succeeded")
 	return nil
