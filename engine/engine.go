@@ -19,6 +19,7 @@ import (
 
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/ociruntime"
@@ -176,6 +177,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	phase.Mark(ctx, "metadata: reserve name")
 	defer func() {
 		if retErr != nil {
 			e.destroy(context.WithoutCancel(ctx), c)
@@ -188,6 +190,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err := e.applyRunDefaults(ctx, c, img, cfg, opts); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	phase.Mark(ctx, "image config")
 	parent := img.ChainIDs[len(img.ChainIDs)-1].String()
 	labels := map[string]string{LabelContainer: name}
 	for k, v := range opts.StorageLabels {
@@ -196,6 +199,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if _, err := e.Snapshotter.Prepare(ctx, c.SnapshotKey, parent, snapshot.WithLabels(labels)); err != nil {
 		return nil, fmt.Errorf("%s: root file system: %w", what, err)
 	}
+	phase.Mark(ctx, "snapshot prepare")
 	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -204,6 +208,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	phase.Mark(ctx, "rootfs mount")
 	specOpts := opts.Spec
 	specOpts.Rootfs = e.rootfsDir(id)
 	if specOpts.GOOS == "" {
@@ -216,16 +221,20 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		specOpts.ImageOS = img.Platform.OS
 	}
 	spec, err := bundle.Generate(cfg.Config, rootfs, specOpts)
+	phase.Mark(ctx, "bundle generate")
 	unmount()
+	phase.Mark(ctx, "rootfs unmount")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := e.hooksCreate(ctx, c, spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	phase.Mark(ctx, "hooks create")
 	if err := bundle.Write(e.containerDir(id), spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	phase.Mark(ctx, "bundle write")
 	exts := c.Extensions
 	c, err = e.update(ctx, id, func(rec *Container) error {
 		rec.Command = spec.Process.Args
@@ -236,7 +245,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	phase.Mark(ctx, "metadata: record")
 	e.Event(ctx, c, "create", nil)
+	phase.Mark(ctx, "event create")
 	return c, nil
 }
 
@@ -350,6 +361,7 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 	if c.State.Running() {
 		return nil, fmt.Errorf("start %s: %w", c.Name, ociruntime.ErrRunning)
 	}
+	phase.Mark(ctx, "metadata: get")
 	if monitorAlive(e.lockPath(c.ID)) {
 		return nil, fmt.Errorf("start %s: its monitor is still running", c.Name)
 	}
@@ -364,6 +376,7 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 	}); err != nil {
 		return nil, err
 	}
+	phase.Mark(ctx, "metadata: state")
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -372,11 +385,18 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 	cmd := e.MonitorCommand(c.ID, waitAttach)
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if env := phase.From(ctx).Env(); env != nil {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, env...)
+	}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start %s: monitor: %w", c.Name, err)
 	}
 	w.Close()
+	phase.Mark(ctx, "monitor spawn")
 	// The monitor reports one line on the pipe: "ok" or the error.
 	msgc := make(chan string, 1)
 	go func() {
@@ -401,6 +421,8 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 		}
 		return nil, parseSyncLine(c.Name, msg)
 	}
+	phase.Mark(ctx, "wait for the monitor's ok")
+	defer phase.Mark(ctx, "metadata: get")
 	return e.Get(ctx, c.ID)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -25,9 +26,14 @@ import (
 // error that stopped it.
 func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syncFile *os.File) error {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+	timer := phase.FromEnv("monitor") // --debug-timing of the CLI that started it
+	timer.Mark("exec and init")
+	ctx = phase.With(ctx, timer)
+	defer timer.Flush()
 	var reportOnce sync.Once
 	report := func(msg string) {
 		reportOnce.Do(func() {
+			timer.Flush()
 			if syncFile != nil {
 				fmt.Fprintln(syncFile, msg)
 				syncFile.Close()
@@ -47,6 +53,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		return err
 	}
 	defer lock.Close()
+	timer.Mark("metadata: find, lock")
 	if err := becomeSubreaper(); err != nil {
 		err = fmt.Errorf("monitor %s: subreaper: %w", c.Name, err)
 		report(err.Error())
@@ -70,11 +77,13 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		return err
 	}
 	defer logw.Close()
+	timer.Mark("subreaper, socket, log")
 	_, unmount, err := e.mountRootfs(ctx, c)
 	if err != nil {
 		report(err.Error())
 		return err
 	}
+	timer.Mark("rootfs mount")
 	unmounted := false
 	defer func() {
 		if !unmounted {
@@ -94,10 +103,13 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	if c.AutoRemove {
 		unmount()
 		unmounted = true
+		timer.Mark("rootfs unmount")
 		if err := e.destroy(context.WithoutCancel(ctx), c); err != nil {
 			e.logger().Error("remove container", "container", c.Name, "error", err)
 		}
+		timer.Mark("remove (--rm)")
 	}
+	timer.Flush() // before the exit reaches the CLI, which then prints
 	hub.exit(msg)
 	return nil
 }
@@ -109,12 +121,14 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 		report(serr.syncLine())
 		return 0, serr
 	}
+	phase.Mark(ctx, "hooks prestart")
 	if spec, err := readSpec(e.containerDir(c.ID)); err == nil {
 		if serr := checkCommand(c.Name, e.rootfsDir(c.ID), spec); serr != nil {
 			report(serr.syncLine())
 			return 0, serr
 		}
 	}
+	phase.Mark(ctx, "check command")
 	if c.Terminal {
 		return e.runOnceTTY(ctx, c, logw, hub, waitAttach, report)
 	}
@@ -139,11 +153,14 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 	} else if stdin, err = os.Open(os.DevNull); err != nil {
 		return 0, err
 	}
+	phase.Mark(ctx, "pipes")
 	e.Runtime.Delete(ctx, c.ID, true) // leftovers of a crashed run
+	phase.Mark(ctx, "runtime delete (leftovers)")
 	err = e.Runtime.Create(ctx, c.ID, ociruntime.CreateOpts{
 		Bundle: e.containerDir(c.ID),
 		IO:     ociruntime.IO{Stdin: stdin, Stdout: outW, Stderr: errW},
 	})
+	phase.Mark(ctx, "runtime create")
 	stdin.Close()
 	outW.Close()
 	errW.Close()
@@ -188,6 +205,7 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 	// The pid is read while the process waits to start: a short-lived
 	// program may be gone by the time Start returns.
 	st, err := e.Runtime.State(ctx, c.ID)
+	phase.Mark(ctx, "runtime state")
 	if err != nil || st.Pid <= 0 {
 		e.Runtime.Delete(ctx, c.ID, true)
 		serr := &StartError{Container: c.Name, Msg: fmt.Sprintf("no process after create: %v", err)}
@@ -202,9 +220,11 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		report(serr.syncLine())
 		return 0, serr
 	}
+	phase.Mark(ctx, "hooks created")
 	if waitAttach {
 		report("ok")
 		hub.waitStart(ctx)
+		phase.Mark(ctx, "ok, wait for the attach")
 	}
 	if err := e.Runtime.Start(ctx, c.ID); err != nil {
 		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
@@ -214,6 +234,7 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		report(serr.syncLine())
 		return 0, serr
 	}
+	phase.Mark(ctx, "runtime start")
 	now := time.Now().UTC()
 	e.setState(ctx, c.ID, func(s *State) {
 		s.Status = StatusRunning
@@ -222,10 +243,13 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		s.StartedAt = now
 		s.Error = ""
 	})
+	phase.Mark(ctx, "metadata: running")
 	e.hooksStarted(ctx, c, st.Pid)
 	exited := e.started(ctx, c) // events, health checker (health.go)
+	phase.Mark(ctx, "hooks started, event")
 	report("ok")
 	code := waitExit(st.Pid)
+	phase.Mark(ctx, "container runs (wait)")
 	exited(code)
 	done := make(chan struct{})
 	go func() { copies.Wait(); close(done) }()
@@ -235,13 +259,16 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		// A process outside the container's pid namespace may still hold
 		// the pipes; the log keeps what came.
 	}
+	phase.Mark(ctx, "event, log drain")
 	e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
+	phase.Mark(ctx, "runtime delete")
 	e.setState(context.WithoutCancel(ctx), c.ID, func(s *State) {
 		s.Status = StatusExited
 		s.ExitCode = code
 		s.Pid = 0
 		s.FinishedAt = time.Now().UTC()
 	})
+	phase.Mark(ctx, "metadata: exited")
 	return code, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/volume"
 )
@@ -65,6 +66,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	if err != nil {
 		return nil, err
 	}
+	phase.Mark(c.Context, "flags")
 	ref := c.Args().First()
 	img, err := e.Images.Get(c.Context, ref)
 	if errors.Is(err, image.ErrNotFound) {
@@ -77,6 +79,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	if err != nil {
 		return nil, err
 	}
+	phase.Mark(c.Context, "image lookup")
 	policy, err := engine.ParseRestartPolicy(c.String("restart"))
 	if err != nil {
 		return nil, err
@@ -142,6 +145,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		}
 		storage[snapshot.LabelSize] = v
 	}
+	phase.Mark(c.Context, "network, volume requests")
 	return e.Create(c.Context, extras.create(engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
 		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
@@ -189,6 +193,7 @@ func (a *app) run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	phase.Mark(c.Context, "open store, runtime, hooks")
 	detach := c.Bool("detach")
 	ctr, err := a.createFromFlags(c, e, c.Bool("rm"))
 	if err != nil {
@@ -202,7 +207,9 @@ func (a *app) run(c *cli.Context) error {
 		fmt.Fprintln(a.stdout, ctr.ID)
 		return nil
 	}
+	phase.Mark(c.Context, "start")
 	err = a.attach(c, e, ctr, true)
+	phase.Mark(c.Context, "attach until the exit")
 	var se *engine.StartError
 	if errors.As(err, &se) {
 		a.removeUnstarted(c, e, ctr)

@@ -49,7 +49,7 @@ type Timer struct {
 	origin  time.Time
 	last    time.Time
 	records []Record
-	file    string // FromEnv: where Flush appends
+	file    string // where a child's Flush appends and Collect reads
 	flushed int    // records already flushed
 }
 
@@ -114,25 +114,57 @@ func (t *Timer) Records() []Record {
 	return append([]Record(nil), t.records...)
 }
 
+// Share makes t a parent whose children append their phases to file (an
+// existing file; see Env and Collect).
+func (t *Timer) Share(file string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.file = file
+	t.mu.Unlock()
+}
+
+// File is the file Share set, or "".
+func (t *Timer) File() string {
+	if t == nil {
+		return ""
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.file
+}
+
 // Env returns the environment entries that let a child started now join
-// t's timing, appending its phases to file; nil for a nil timer.
-func (t *Timer) Env(file string) []string {
-	if t == nil || file == "" {
+// t's timing (see Share); nil for a nil timer or one that shares no file.
+func (t *Timer) Env() []string {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	file := t.file
+	t.mu.Unlock()
+	if file == "" {
 		return nil
 	}
 	return []string{EnvFile + "=" + file, EnvStart + "=" + strconv.FormatInt(time.Now().UnixNano(), 10)}
 }
 
 // FromEnv returns the timer of a child that its parent asked to time (see
-// Env), or nil. Its first phase starts when the parent started it.
+// Env), or nil. Its first phase starts when the parent started it. The
+// variables are removed from the environment: the child's own children
+// (the runtime, a health checker) do not time themselves into the file.
 func FromEnv(proc string) *Timer {
 	file := os.Getenv(EnvFile)
 	if file == "" {
 		return nil
 	}
+	start := os.Getenv(EnvStart)
+	os.Unsetenv(EnvFile)
+	os.Unsetenv(EnvStart)
 	t := New(proc)
 	t.file = file
-	if ns, err := strconv.ParseInt(os.Getenv(EnvStart), 10, 64); err == nil && ns > 0 {
+	if ns, err := strconv.ParseInt(start, 10, 64); err == nil && ns > 0 {
 		if start := time.Unix(0, ns); start.Before(t.last) {
 			t.origin, t.last = start, start
 		}
@@ -144,12 +176,12 @@ func FromEnv(proc string) *Timer {
 // one line each: PROC START_NS DURATION_NS NAME. It does nothing for a
 // timer that is not a child's.
 func (t *Timer) Flush() error {
-	if t == nil || t.file == "" {
+	if t == nil {
 		return nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.flushed == len(t.records) {
+	if t.file == "" || t.flushed == len(t.records) {
 		return nil
 	}
 	var b strings.Builder
@@ -172,13 +204,13 @@ func (t *Timer) Flush() error {
 	return nil
 }
 
-// Collect adds the records children appended to file (see Flush) to t's.
-// Lines that do not parse are skipped.
-func (t *Timer) Collect(file string) error {
-	if t == nil {
+// Collect adds the records children appended to the shared file (see
+// Share and Flush) to t's. Lines that do not parse are skipped.
+func (t *Timer) Collect() error {
+	if t == nil || t.file == "" {
 		return nil
 	}
-	f, err := os.Open(file)
+	f, err := os.Open(t.file)
 	if err != nil {
 		return fmt.Errorf("phase timings: %w", err)
 	}

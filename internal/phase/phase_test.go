@@ -22,7 +22,7 @@ func TestMarkWithoutTimer(t *testing.T) {
 	if err := nilT.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if nilT.Env("/x") != nil || nilT.Records() != nil {
+	if nilT.Env() != nil || nilT.Records() != nil {
 		t.Fatal("a nil timer has records or environment")
 	}
 }
@@ -62,14 +62,21 @@ func TestChildThroughFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	parent := New("cli")
+	if parent.Env() != nil {
+		t.Fatal("Env of a timer that shares no file is not nil")
+	}
+	parent.Share(file)
 	parent.Mark("spawn")
-	for _, kv := range parent.Env(file) {
+	for _, kv := range parent.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
 	child := FromEnv("monitor")
 	if child == nil {
 		t.Fatal("FromEnv: nil with the parent's environment set")
+	}
+	if os.Getenv(EnvFile) != "" {
+		t.Error("FromEnv left the variable for the child's own children")
 	}
 	child.Mark("exec and init")
 	child.Mark("runtime create")
@@ -91,7 +98,7 @@ func TestChildThroughFile(t *testing.T) {
 		t.Fatalf("file has %d lines, want 3:\n%s", n, data)
 	}
 	os.WriteFile(file, append(data, "garbage line\n"...), 0o600)
-	if err := parent.Collect(file); err != nil {
+	if err := parent.Collect(); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Where the time of `stockade run --rm IMAGE /bin/true` goes: the image is
+# pulled first (not timed), then BENCH_ROUNDS runs with --debug-timing, and
+# the median of each phase is printed (cli = the stockade command, monitor =
+# the container's monitor it re-execs). With BENCH_STRACE=1, one more run
+# under strace counts the fsync/fdatasync and sleep calls of every process
+# before runc is first started, and all of the run's. See README.md here.
+#
+#   test/bench/phases.sh               # as root, from anywhere
+#
+# Environment:
+#   BENCH_ROUNDS=10                    rounds
+#   BENCH_STRACE=0                     1: the strace counts as well
+#   STOCKADE=bin/stockade              binary to measure (built with make if missing)
+#   BENCH_NICE=-10                     priority of the measured processes (0: off)
+#   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
+set -eu
+
+BENCH_ROUNDS=${BENCH_ROUNDS:-10}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+BENCH_STRACE=${BENCH_STRACE:-0}
+
+[ "$(id -u)" = 0 ] || bench_die "run as root (overlay mounts, runc)"
+case $BENCH_ROUNDS in '' | *[!0-9]* | 0) bench_die "BENCH_ROUNDS must be a positive integer" ;; esac
+
+bench_need_pkgs time docker-registry skopeo umoci runc jq curl
+[ "$BENCH_STRACE" = 0 ] || bench_need_pkgs strace
+command -v go >/dev/null || bench_die "go is needed to build the tiny image"
+bench_tiny_image_build
+bench_stockade
+"$STOCKADE" --help 2>/dev/null | grep -q -- --debug-timing || bench_die "$STOCKADE has no --debug-timing: rebuild it (make build)"
+while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
+
+bench_tmpdir
+: >"$BENCH_TMP/stockade.toml"
+bench_registry_start "$BENCH_TMP/registry"
+bench_tiny_image_push
+REF=$BENCH_TINY_REF
+S_ARGS=(--root "$BENCH_TMP/root" --state "$BENCH_TMP/state" --config "$BENCH_TMP/stockade.toml")
+mkdir -p "$BENCH_TMP/root" "$BENCH_TMP/state"
+stockade_cmd() { "$STOCKADE" "${S_ARGS[@]}" "$@"; }
+bench_on_exit "stockade_cmd ps -aq 2>/dev/null | xargs -r '$STOCKADE' ${S_ARGS[*]} rm -f >/dev/null 2>&1"
+stockade_cmd pull -q "$REF" >/dev/null 2>&1 || bench_die "stockade pull $REF failed"
+stockade_cmd run --rm --network none "$REF" >/dev/null 2>&1 || bench_die "stockade run --rm $REF failed"
+
+# Each round: wall time from outside, and the phases the command printed
+# ("phase START_MS DURATION_MS PROC NAME...").
+WALLS=()
+for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+	sync
+	t0=$(date +%s%N)
+	bench_nice "$STOCKADE" "${S_ARGS[@]}" --debug-timing run --rm --network none "$REF" \
+		>/dev/null 2>"$BENCH_TMP/round-$r.txt" || bench_die "round $r failed: $(tail -3 "$BENCH_TMP/round-$r.txt")"
+	t1=$(date +%s%N)
+	WALLS+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1e6}')")
+	grep -q '^phase' "$BENCH_TMP/round-$r.txt" || bench_die "round $r printed no phases"
+done
+
+# Median per (proc, name), in the order of the first round.
+printf '%-8s %-32s %10s %10s\n' proc phase median_ms max_ms
+awk '$1 == "phase" && $2 != "total" {
+	name = $5; for (i = 6; i <= NF; i++) name = name " " $i
+	key = $4 "\t" name
+	if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+	v[key] = v[key] " " $3
+}
+END { for (i = 1; i <= n; i++) print order[i] "\t" v[order[i]] }' "$BENCH_TMP"/round-*.txt |
+	while IFS=$'\t' read -r proc name vals; do
+		# shellcheck disable=SC2086
+		printf '%-8s %-32s %10s %10s\n' "$proc" "$name" "$(bench_median $vals)" \
+			"$(printf '%s\n' $vals | sort -g | tail -1)"
+	done
+tot=()
+for f in "$BENCH_TMP"/round-*.txt; do tot+=("$(awk '$1 == "phase" && $2 == "total" {print $3}' "$f")"); done
+printf '%-8s %-32s %10s\n' all "total (first to last phase)" "$(bench_median "${tot[@]}")"
+printf '%-8s %-32s %10s\n' all "wall (from outside)" "$(bench_median "${WALLS[@]}")"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "$BENCH_STRACE" != 0 ]; then
+	# Syscalls of the whole run (all processes), and those made before the
+	# first execve of runc.
+	strace -f -qq -e trace=execve,fsync,fdatasync,sync_file_range,nanosleep,clock_nanosleep,futex \
+		-o "$BENCH_TMP/strace.txt" "$STOCKADE" "${S_ARGS[@]}" run --rm --network none "$REF" >/dev/null 2>&1 ||
+		bench_die "the traced run failed"
+	awk '
+	/execve\(".*runc"/ && !runc { runc = 1 }
+	{
+		if (match($0, /(fsync|fdatasync|sync_file_range|clock_nanosleep|nanosleep|execve)\(/)) {
+			c = substr($0, RSTART, RLENGTH - 1)
+			all[c]++
+			if (!runc) before[c]++
+		}
+	}
+	END {
+		printf "%-18s %14s %8s\n", "syscall", "before runc", "all"
+		n = split("fsync fdatasync sync_file_range nanosleep clock_nanosleep execve", k, " ")
+		for (i = 1; i <= n; i++) printf "%-18s %14d %8d\n", k[i], before[k[i]], all[k[i]]
+	}' "$BENCH_TMP/strace.txt"
+fi
