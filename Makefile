@@ -14,8 +14,26 @@ GOFILES   = $(shell git ls-files --cached --others --exclude-standard '*.go')
 RESULTS  ?= $(CURDIR)/dist/test-results
 GOTESTSUM = $(GO) tool gotestsum --format pkgname
 UNIT_PKGS ?= ./...
+# install lays files out for INSTALL_OS (default: this one): FreeBSD's
+# hier(7) under PREFIX (the rc.d script, etc/stockade), or the Linux
+# places (systemd unit, tmpfiles.d, /etc/stockade). STOCKADE_HOST is a
+# stockade that runs here, to print the shell completions (the port sets
+# its staged binary; by default bin/stockade, built first).
+INSTALL_OS   ?= $(shell $(GO) env GOOS)
+INSTALL_ARCH ?= $(shell $(GO) env GOARCH)
+STOCKADE_HOST ?= bin/stockade
+MANDIR   ?= $(PREFIX)/share/man
+DATADIR  ?= $(PREFIX)/share
+ifeq ($(INSTALL_OS),freebsd)
+SYSCONFDIR ?= $(PREFIX)/etc
+else
+SYSCONFDIR ?= /etc
+endif
+SYSTEMDDIR  ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+INSTALL_STAGE = dist/install-$(INSTALL_OS)-$(INSTALL_ARCH)
 
-.PHONY: all build test unit test-zfs lint cross install demo clean help
+.PHONY: all build test unit test-zfs lint cross install install-bin install-data man demo clean help
 
 all: build
 
@@ -26,7 +44,9 @@ help:
 	@echo "make test-zfs the zfs snapshotter on real OpenZFS (a qemu VM on Linux)"
 	@echo "make lint     gofmt and go vet for linux and freebsd"
 	@echo "make cross    CGO_ENABLED=0 builds for $(CROSS)"
-	@echo "make install  install the binaries and the rc.d script under PREFIX=$(PREFIX)"
+	@echo "make install  install under DESTDIR/PREFIX=$(PREFIX) for INSTALL_OS=$(INSTALL_OS): binaries, man pages,"
+	@echo "             completions, sample config; rc.d (FreeBSD) or systemd unit and tmpfiles.d (Linux)"
+	@echo "make man     regenerate docs/man/stockade.8 from the command tree and lint the pages"
 	@echo "make demo     the whole pipeline on an embedded image over a loopback registry"
 
 build:
@@ -82,13 +102,41 @@ test:
 	[ "$(TEST_SUMMARY)" = no ] || ./test/run.sh --summary $(RESULTS) || rc=1; \
 	exit $$rc
 
-install: build
+install: install-bin install-data
+
+install-bin:
+	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade ./cmd/stockade
+	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade-runtime ./cmd/stockade-runtime
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 bin/stockade bin/stockade-runtime $(DESTDIR)$(BINDIR)/
-	@if [ -d rc.d ] && [ "$$(uname -s)" = FreeBSD ]; then \
-		install -d $(DESTDIR)$(PREFIX)/etc/rc.d; \
-		install -m 0555 rc.d/stockade $(DESTDIR)$(PREFIX)/etc/rc.d/stockade; \
-	fi
+	install -m 0755 $(INSTALL_STAGE)/stockade $(INSTALL_STAGE)/stockade-runtime $(DESTDIR)$(BINDIR)/
+
+# Everything but the binaries; the FreeBSD port runs it after its own build.
+install-data: $(if $(filter bin/stockade,$(STOCKADE_HOST)),build)
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 docs/man/stockade.8 docs/man/stockade-runtime.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 docs/man/stockade.toml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/site-functions $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	$(STOCKADE_HOST) completion bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/stockade
+	$(STOCKADE_HOST) completion zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_stockade
+	$(STOCKADE_HOST) completion fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/stockade.fish
+	install -d $(DESTDIR)$(SYSCONFDIR)/stockade
+	install -m 0644 packaging/stockade.toml.sample $(DESTDIR)$(SYSCONFDIR)/stockade/stockade.toml.sample
+ifeq ($(INSTALL_OS),freebsd)
+	install -d $(DESTDIR)$(PREFIX)/etc/rc.d
+	sed 's|%%PREFIX%%|$(PREFIX)|g' rc.d/stockade > $(DESTDIR)$(PREFIX)/etc/rc.d/stockade
+	chmod 0555 $(DESTDIR)$(PREFIX)/etc/rc.d/stockade
+else
+	install -d $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(TMPFILESDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/linux/stockade.service > $(DESTDIR)$(SYSTEMDDIR)/stockade.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/stockade.service
+	install -m 0644 packaging/linux/stockade.tmpfiles $(DESTDIR)$(TMPFILESDIR)/stockade.conf
+endif
+
+# docs/man/stockade.8 is generated from the command tree (its test fails
+# when it drifts); all pages must lint clean.
+man:
+	$(GO) test ./cmd/stockade -run 'TestManPage$$' -update
+	mandoc -Tlint -Wwarning docs/man/stockade.8 docs/man/stockade-runtime.8 docs/man/stockade.toml.5
 
 demo: build
 	./test/demo/run.sh

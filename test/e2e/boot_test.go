@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -247,5 +250,58 @@ func TestBootMissingDependency(t *testing.T) {
 	e.must("start", "other")
 	if got := lines(e.must("boot").stdout); !slices.Equal(got, []string{"needy"}) {
 		t.Errorf("boot with other running started %v, want [needy]", got)
+	}
+}
+
+// TestCompletion: the bash completion script, sourced into bash, completes
+// a container's name after `start`, an image after `run`, a network after
+// `network rm` and a container after `--depends-on`, from the store that
+// the line's global flags name.
+func TestCompletion(t *testing.T) {
+	need(t, "bash")
+	e, ref := ctrEnv(t)
+	e.must("create", "--name", "webby", ref, "sleep", "1h")
+	e.must("network", "create", "compnet")
+	globals := []string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}
+	complete := func(words ...string) []string {
+		t.Helper()
+		line := append(append([]string{"stockade"}, globals...), words...)
+		var quoted []string
+		for _, w := range line {
+			quoted = append(quoted, "'"+w+"'")
+		}
+		script := `source <(stockade completion bash) || exit 1
+complete -p stockade >&2 || exit 1
+COMP_WORDS=(` + strings.Join(quoted, " ") + `)
+COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+_stockade
+printf '%s\n' "${COMPREPLY[@]}"`
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(stockadeBin)+":"+os.Getenv("PATH"))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bash completion of %v: %v", words, err)
+		}
+		return lines(string(out))
+	}
+	tests := []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"start", ""}, "webby"},
+		{[]string{"start", "we"}, "webby"},
+		{[]string{"run", "--rm", ""}, ref},
+		{[]string{"network", "rm", ""}, "compnet"},
+		{[]string{"create", "--depends-on", ""}, "webby"},
+		{[]string{"net"}, "network"},
+		{[]string{"boot", "--par"}, "--parallel"},
+	}
+	for _, tt := range tests {
+		if got := complete(tt.words...); !slices.Contains(got, tt.want) {
+			t.Errorf("stockade %s<TAB>: %q, want %q among them", strings.Join(tt.words, " "), got, tt.want)
+		}
+	}
+	if got := complete("start", "zz"); len(got) != 0 {
+		t.Errorf("stockade start zz<TAB>: %q, want nothing", got)
 	}
 }
