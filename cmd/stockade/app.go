@@ -14,7 +14,6 @@ import (
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
-	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/logging"
 	"github.com/stockade/stockade/version"
 )
@@ -49,7 +48,6 @@ type app struct {
 
 	cfg    config.Config
 	log    *slog.Logger
-	timing *phase.Timer // --debug-timing (timing.go)
 	format logging.Format
 	stdin  io.Reader
 	stdout io.Writer
@@ -86,7 +84,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprint(c.App.Writer, version.String("stockade")) }
 	err := cliApp.RunContext(ctx, args)
 	a.close()
-	a.stopTiming()
 	if err == nil {
 		err = notFound
 	}
@@ -146,14 +143,12 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "snapshotter", Usage: "storage backend: " + strings.Join(config.Snapshotters, ", ")},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json"},
-		&cli.BoolFlag{Name: "debug-timing", Usage: "print how long each phase of the command took (stderr)"},
 	}
 }
 
 // setup loads the configuration (defaults, file, environment, then flags)
 // and builds the logger.
 func (a *app) setup(c *cli.Context) error {
-	a.startTiming(c)
 	cfg, err := config.LoadHost(c.String("config"), c.IsSet("config"))
 	if err != nil {
 		return err
@@ -172,7 +167,6 @@ func (a *app) setup(c *cli.Context) error {
 	level, _ := logging.ParseLevel(cfg.LogLevel)
 	a.cfg = cfg
 	a.log = logging.New(a.stderr, a.format, level)
-	phase.Mark(c.Context, "config")
 	return nil
 }
 
@@ -182,8 +176,9 @@ func (a *app) commands() []*cli.Command {
 	cmds = append(cmds, a.volumeCommands()...)
 	cmds = append(cmds, a.familiarCommands()...) // pause.go
 	cmds = append(cmds, a.bootCommands()...)
-	cmds = append(cmds, a.loginCommands()...) // login.go
-	cmds = append(cmds, a.buildCommand()) // build.go
+	cmds = append(cmds, a.loginCommands()...)  // login.go
+	cmds = append(cmds, a.buildCommand())      // build.go
+	cmds = append(cmds, a.commitCommands()...) // commit.go: diff, commit
 	cmds = append(cmds, a.versionCommand(), a.infoCommand())
 	cmds = append(cmds, a.completionCommands()...)
 	oneLineUsageErrors(cmds, "")
