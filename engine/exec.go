@@ -35,6 +35,9 @@ type ExecOptions struct {
 	// Stdout; Resize carries its window sizes (rows, cols).
 	TTY    bool
 	Resize <-chan [2]uint16
+	// PidFile, when set, receives the process's host pid (health checks
+	// kill a check that outlives its timeout by it).
+	PidFile string
 }
 
 // Exec runs a process in a running container and returns its exit code.
@@ -82,6 +85,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 	code, err := e.Runtime.Exec(ctx, c.ID, ociruntime.ExecOpts{
 		Process: &proc,
 		Detach:  opts.Detach,
+		PidFile: opts.PidFile,
 		IO:      ociruntime.IO{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr},
 	})
 	if err != nil {

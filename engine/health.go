@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -288,17 +291,27 @@ func parseImageHealthcheck(data []byte) (*HealthConfig, error) {
 	return out, nil
 }
 
-// limitedBuffer keeps the first max bytes written to it.
+// limitedBuffer keeps the first max bytes written to it; it is safe
+// for concurrent use.
 type limitedBuffer struct {
+	mu  sync.Mutex
 	buf bytes.Buffer
 	max int
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if room := b.max - b.buf.Len(); room > 0 {
 		b.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // RunHealthcheck runs c's health check once, records the result in the
@@ -350,23 +363,94 @@ func (e *Engine) RunHealthcheck(ctx context.Context, ref string) (HealthResult, 
 	return r, state, nil
 }
 
-// probe runs args in c with a timeout, and returns the result.
+// probe runs args in c with a timeout, and returns the result. The
+// check's output goes through a pipe of this process straight to the
+// check (no copying process of the runtime's waits on it); a check that
+// outlives its timeout is killed by the pid the runtime wrote, and the
+// output of processes it left behind is not waited for.
 func (e *Engine) probe(ctx context.Context, c *Container, args []string, timeout time.Duration) HealthResult {
-	out := &limitedBuffer{max: healthOutputMax}
 	start := time.Now().UTC()
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	code, err := e.Exec(pctx, c.ID, ExecOptions{Args: args, Stdout: out, Stderr: out})
-	r := HealthResult{Start: start, End: time.Now().UTC(), ExitCode: code, Output: out.buf.String()}
+	fail := func(msg string) HealthResult {
+		return HealthResult{Start: start, End: time.Now().UTC(), ExitCode: -1, Output: msg}
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fail(err.Error())
+	}
+	out := &limitedBuffer{max: healthOutputMax}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(out, pr)
+		close(copied)
+	}()
+	id, err := NewID()
+	if err != nil {
+		pw.Close()
+		pr.Close()
+		return fail(err.Error())
+	}
+	pidFile := filepath.Join(e.runDir(c.ID), "health-"+id[:8]+".pid")
+	defer os.Remove(pidFile)
+	type exit struct {
+		code int
+		err  error
+	}
+	done := make(chan exit, 1)
+	go func() {
+		code, err := e.Exec(context.WithoutCancel(ctx), c.ID, ExecOptions{Args: args, Stdout: pw, Stderr: pw, PidFile: pidFile})
+		done <- exit{code, err}
+	}()
+	var got exit
+	timedOut := false
+	select {
+	case got = <-done:
+	case <-time.After(timeout):
+		timedOut = true
+	case <-ctx.Done():
+		timedOut = true
+	}
+	if timedOut {
+		// The runtime may not have written the pid yet (a loaded host):
+		// wait for it, a while.
+		grace := time.After(5 * time.Second)
+	kill:
+		for {
+			if data, err := os.ReadFile(pidFile); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+					syscall.Kill(pid, syscall.SIGKILL)
+					select {
+					case <-done:
+					case <-grace:
+					}
+					break kill
+				}
+			}
+			select {
+			case <-done:
+				break kill
+			case <-grace:
+				break kill
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	pw.Close()
+	select {
+	case <-copied:
+	case <-time.After(time.Second):
+		// A process the check left behind holds the pipe.
+	}
+	pr.Close()
+	r := HealthResult{Start: start, End: time.Now().UTC(), ExitCode: got.code, Output: out.String()}
 	switch {
-	case pctx.Err() != nil && ctx.Err() == nil:
+	case timedOut:
 		r.ExitCode = -1
 		r.Output = fmt.Sprintf("Health check exceeded timeout (%s)", timeout)
-	case err != nil:
+	case got.err != nil:
 		if r.ExitCode == 0 {
 			r.ExitCode = -1
 		}
-		r.Output = err.Error()
+		r.Output = got.err.Error()
 	}
 	return r
 }

@@ -173,3 +173,28 @@ func TestImageHealthcheck(t *testing.T) {
 		t.Errorf("healthcheck run with --no-healthcheck: %s", r)
 	}
 }
+
+// TestHealthTimeout: a check that outlives --health-timeout fails with
+// docker's message, soon, and its process is killed.
+func TestHealthTimeout(t *testing.T) {
+	e, ref := bbEnv(t)
+	e.must("run", "-d", "--name", "hang", "--network", "none",
+		"--health-cmd", "exec sleep 30", "--health-timeout", "300ms", "--health-interval", "200ms", "--health-retries", "1",
+		ref, "sleep", "3600")
+	eventually(t, 20*time.Second, "unhealthy", func() bool { return e.health("hang").Status == "unhealthy" })
+	h := e.health("hang")
+	last := h.Log[len(h.Log)-1]
+	if last.ExitCode != -1 || last.Output != "Health check exceeded timeout (300ms)" {
+		t.Errorf("result %+v", last)
+	}
+	if d := last.End.Sub(last.Start); d < 300*time.Millisecond || d > 6*time.Second {
+		t.Errorf("a check with a 300ms timeout took %s", d)
+	}
+	// Checks run one at a time and each is killed at its timeout: at
+	// most one is alive, however many ran.
+	time.Sleep(time.Second)
+	out := e.must("exec", "hang", "sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | busybox tr '\\0' ' '; echo").stdout
+	if strings.Count(out, "sleep 30") > 1 { // at most the one being checked right now
+		t.Errorf("checks left running: %q", out)
+	}
+}
