@@ -19,10 +19,9 @@ import (
 // cpCommand is `cp [-a] [-L] SRC DST`.
 func (a *app) cpCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "cp",
-		Usage: "copy files between a container and the host (- for a tar stream on stdin or stdout)",
-		ArgsUsage: "CONTAINER:SRC_PATH DEST_PATH|-\n" +
-			"   stockade cp [options] SRC_PATH|- CONTAINER:DEST_PATH",
+		Name:      "cp",
+		Usage:     "copy files between a container and the host (- for a tar stream on stdin or stdout)",
+		ArgsUsage: "CONTAINER:SRC_PATH DEST_PATH|- | SRC_PATH|- CONTAINER:DEST_PATH",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "archive", Aliases: []string{"a"}, Usage: "keep the source's uid and gid (default: the container's root inside it, the calling user on the host)"},
 			&cli.BoolFlag{Name: "follow-link", Aliases: []string{"L"}, Usage: "follow a symbolic link that SRC_PATH is"},

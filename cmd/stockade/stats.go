@@ -24,7 +24,7 @@ const statsInterval = time.Second
 func (a *app) statsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "stats",
-		Usage:     "show containers' CPU, memory, pids, block and network I/O (Linux: cgroup v2; FreeBSD: racct)",
+		Usage:     "show containers' CPU, memory, pids, block and network I/O (Linux: cgroups; FreeBSD: racct)",
 		ArgsUsage: "[CONTAINER...]",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-stream", Usage: "print one sample and exit"},
