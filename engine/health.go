@@ -481,6 +481,9 @@ func (e *Engine) runHealthLoop(ctx context.Context, id string) error {
 		if err != nil || rec.State.Status != StatusRunning || !rec.State.StartedAt.Equal(startedAt) {
 			return nil // stopped, restarted (a new checker runs) or removed
 		}
+		if !monitorAlive(e.lockPath(id)) {
+			return nil // the monitor was killed: nobody would stop this
+		}
 		if rec.State.Paused {
 			continue
 		}
