@@ -323,3 +323,46 @@ func (s *Service) Prune(ctx context.Context, dangling bool, inUse func(id digest
 	}
 	return removed, nil
 }
+
+// ociConfigMembers are the members of a config's "config" object that
+// ocispec.ImageConfig holds.
+var ociConfigMembers = map[string]bool{
+	"User": true, "ExposedPorts": true, "Env": true, "Entrypoint": true, "Cmd": true,
+	"Volumes": true, "WorkingDir": true, "Labels": true, "StopSignal": true, "ArgsEscaped": true,
+}
+
+// ConfigExtra returns the members of img's config "config" object that
+// ocispec.ImageConfig lacks (Docker's Healthcheck, OnBuild, Shell...), to
+// carry them over into an image made from it (NewImageOptions.ConfigExtra)
+// as docker's commit does.
+func (s *Service) ConfigExtra(ctx context.Context, img *Record) (map[string]json.RawMessage, error) {
+	store, err := s.Content(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := store.Info(ctx, img.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, maxConfigSize)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	var top struct {
+		Config map[string]json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	var extra map[string]json.RawMessage
+	for k, v := range top.Config {
+		if ociConfigMembers[k] || string(v) == "null" {
+			continue
+		}
+		if extra == nil {
+			extra = map[string]json.RawMessage{}
+		}
+		extra[k] = v
+	}
+	return extra, nil
+}

@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -261,5 +262,36 @@ func TestNewImageBadInput(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "sha256:"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get(sha256:): %v", err)
+	}
+}
+
+// TestConfigExtraCarriedOver: Docker's members of a config (Healthcheck,
+// Shell) that ocispec.ImageConfig lacks are read back by ConfigExtra, so
+// that commit keeps them.
+func TestConfigExtraCarriedOver(t *testing.T) {
+	s, _ := newTestService(t)
+	ctx := context.Background()
+	extra := map[string]json.RawMessage{
+		"Healthcheck": json.RawMessage(`{"Test":["CMD","true"]}`),
+		"Shell":       json.RawMessage(`["/bin/ash","-c"]`),
+	}
+	rec, err := s.NewImage(ctx, NewImageOptions{
+		Config:      ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"sh"}}},
+		ConfigExtra: extra,
+		Names:       []string{"localhost/extra:1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ConfigExtra(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got["Healthcheck"]) != `{"Test":["CMD","true"]}` || string(got["Shell"]) != `["/bin/ash","-c"]` {
+		t.Errorf("ConfigExtra: %s", got)
+	}
+	cfg, err := s.Config(ctx, rec)
+	if err != nil || cfg.Config.Cmd[0] != "sh" {
+		t.Errorf("Config: %+v, %v", cfg, err)
 	}
 }

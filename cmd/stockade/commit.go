@@ -128,6 +128,11 @@ func (a *app) commit(c *cli.Context) (err error) {
 	if err := applyChanges(&cfg.Config, changes); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	// Docker's members of the config (Healthcheck, OnBuild, Shell) stay.
+	extra, err := e.Images.ConfigExtra(c.Context, base)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	if c.Bool("pause") && ctr.State.Status == engine.StatusRunning && !ctr.State.Paused {
 		if err := e.Pause(c.Context, ctr.ID); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -160,7 +165,7 @@ func (a *app) commit(c *cli.Context) (err error) {
 		EmptyLayer: n == 0,
 	}
 	cfg.History = append(cfg.History, h)
-	opts := image.NewImageOptions{Base: base, Config: *cfg, Names: names}
+	opts := image.NewImageOptions{Base: base, Config: *cfg, ConfigExtra: extra, Names: names}
 	if n > 0 {
 		opts.Layers, opts.DiffIDs = []ocispec.Descriptor{desc}, []digest.Digest{diffID}
 	}
