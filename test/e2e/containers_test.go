@@ -413,7 +413,7 @@ func TestRunErrors(t *testing.T) {
 		want string
 	}{
 		{"missing image", []string{"run", "--rm", strings.Split(ref, "/")[0] + "/no/such:image"}, 125, "no/such"},
-		{"bad volume", []string{"run", "--rm", "-v", "relative:/x", ref}, 125, "relative:/x"},
+		{"bad volume", []string{"run", "--rm", "-v", "relative:x", ref}, 125, "relative:x"}, // relative:/x is the named volume "relative"
 		{"unknown user", []string{"run", "--rm", "-u", "bob", ref}, 125, `"bob"`},
 		// An unnamed container's errors do not name the generated name.
 		{"unknown user, unnamed", []string{"run", "-u", "bob", ref}, 125, `stockade: create: `},
