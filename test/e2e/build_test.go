@@ -569,3 +569,52 @@ func TestBuildParallel(t *testing.T) {
 	}
 	assertNothingLeft(t, e)
 }
+
+// TestBuildOptions: every -t names the image, no -t leaves it untagged
+// (listed as <none>); --compression zstd makes zstd layers; --pull pulls
+// the base (it is not there yet); after system prune
+// removes the build cache's images, the next build builds every step.
+func TestBuildOptions(t *testing.T) {
+	buildNeedRoot(t)
+	reg := startRegistry(t)
+	base := busyboxImage(t, reg)
+	e := newEnv(t)
+	ctxDir := writeContext(t, "FROM "+base+"\nCOPY a /a\nRUN echo built > /b\n", map[string]string{"a": "a\n"})
+
+	res := e.buildJSON("--pull", "--compression", "zstd", "--label", "k=v", "-t", "one:1", "-t", "two:1", ctxDir)
+	for _, n := range []string{"one:1", "two:1"} {
+		rec := e.inspectImage(n)
+		if rec.ID != res.ID {
+			t.Errorf("%s is %s, the build %s", n, rec.ID, res.ID)
+		}
+		zstd := 0
+		for _, l := range rec.Layers {
+			if strings.HasSuffix(l.MediaType, "+zstd") {
+				zstd++
+			}
+		}
+		if zstd != 2 {
+			t.Errorf("%s: %d zstd layers, want the 2 built ones: %+v", n, zstd, rec.Layers)
+		}
+	}
+	if out := e.must("run", "--rm", "--network", "none", "one:1", "cat", "/a", "/b").stdout; out != "a\nbuilt\n" {
+		t.Errorf("run one:1: %q", out)
+	}
+
+	untagged := e.buildJSON("--label", "untagged=1", ctxDir)
+	if len(untagged.Names) != 0 {
+		t.Errorf("untagged build named %v", untagged.Names)
+	}
+	short := strings.TrimPrefix(untagged.ID, "sha256:")[:12]
+	if out := e.must("images").stdout; !strings.Contains(out, short) || !strings.Contains(out, "<none>") {
+		t.Errorf("images does not list the untagged build %s as <none>:\n%s", short, out)
+	}
+
+	e.must("system", "prune", "-f")
+	after := e.buildJSON("-t", "one:1", ctxDir)
+	for _, s := range after.Steps {
+		if s.Cached && (strings.HasPrefix(s.Instruction, "COPY") || strings.HasPrefix(s.Instruction, "RUN")) {
+			t.Errorf("after system prune: step %d %s came from the cache", s.Number, s.Instruction)
+		}
+	}
+}
