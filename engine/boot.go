@@ -18,7 +18,8 @@ type BootOptions struct {
 	// Parallel is how many containers start at once; below 1 means 1.
 	Parallel int
 	// ReadyTimeout bounds the wait, after a container with dependents
-	// started, for it to be ready (dependencyReady); 0 means a minute.
+	// started, for it to be ready (dependencyReady: running, and healthy
+	// when it has a health check); 0 means five minutes.
 	ReadyTimeout time.Duration
 }
 
@@ -77,7 +78,7 @@ func (e *Engine) Boot(ctx context.Context, opts BootOptions) ([]string, error) {
 	}
 	readyTimeout := opts.ReadyTimeout
 	if readyTimeout <= 0 {
-		readyTimeout = time.Minute
+		readyTimeout = 5 * time.Minute
 	}
 	var mu sync.Mutex
 	var started []string
@@ -115,8 +116,8 @@ func (e *Engine) Boot(ctx context.Context, opts BootOptions) ([]string, error) {
 	return started, errors.Join(joined...)
 }
 
-// waitReady polls c's record until dependencyReady says so, the timeout
-// passes or ctx ends.
+// waitReady polls c's record until dependencyReady says so, the container
+// stops for good, the timeout passes or ctx ends.
 func (e *Engine) waitReady(ctx context.Context, c *Container, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -126,6 +127,9 @@ func (e *Engine) waitReady(ctx context.Context, c *Container, timeout time.Durat
 		}
 		if dependencyReady(cur) {
 			return nil
+		}
+		if !cur.State.Running() {
+			return fmt.Errorf("boot %s: started, then %s before what depends on it could start", c.Name, cur.State.Status)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("boot %s: started but not ready after %s (%s)", c.Name, timeout, cur.State.Status)

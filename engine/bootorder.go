@@ -291,9 +291,10 @@ func resolveDependencies(all []*Container, self string, deps []string) ([]string
 }
 
 // dependencyReady tells whether c may be counted on by the containers that
-// depend on it: today, that it is running.
+// depend on it: it runs and, when it has a health check, that check has
+// passed last (Healthy).
 func dependencyReady(c *Container) bool {
-	return c.State.Status == StatusRunning
+	return c.Healthy()
 }
 
 // stopTimeout is how long shutdown gives c to stop before SIGKILL: its

@@ -305,3 +305,24 @@ printf '%s\n' "${COMPREPLY[@]}"`
 		t.Errorf("stockade start zz<TAB>: %q, want nothing", got)
 	}
 }
+
+// TestBootWaitsForHealthy: a container with a health check counts as
+// ready for what depends on it only once the check passes, not when its
+// process starts.
+func TestBootWaitsForHealthy(t *testing.T) {
+	e, ref := bbEnv(t)
+	e.must("create", "--name", "slowdb", "--restart", "always", "--network", "none",
+		"--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms", "--health-timeout", "5s",
+		ref, "sh", "-c", "sleep 2; touch /tmp/ok; exec sleep 3600")
+	e.must("create", "--name", "client", "--restart", "always", "--network", "none", "--depends-on", "slowdb", ref, "sleep", "3600")
+	if got := lines(e.must("boot", "--parallel", "4").stdout); !slices.Equal(got, []string{"slowdb", "client"}) {
+		t.Errorf("boot started %v, want [slowdb client]", got)
+	}
+	db, client := e.bootRecord("slowdb"), e.bootRecord("client")
+	if client.State.Status != "running" {
+		t.Fatalf("client is %s", client.State.Status)
+	}
+	if wait := client.State.StartedAt.Sub(db.State.StartedAt); wait < 1500*time.Millisecond {
+		t.Errorf("client started %s after slowdb, before slowdb's check could pass (2s)", wait)
+	}
+}
