@@ -42,17 +42,16 @@ func (s *state) id() digest.Digest {
 
 // run is one build in progress.
 type run struct {
-	b       *Builder
-	svc     *image.Service
-	opts    Options
-	plan    *plan
-	ctx     *Context
-	cache   *cache
-	out     io.Writer
-	step    int
-	result  Result
-	stages  map[int]*state
-	pending map[int]string // stage index -> display name
+	b      *Builder
+	svc    *image.Service
+	opts   Options
+	plan   *plan
+	ctx    *Context
+	cache  *cache
+	out    io.Writer
+	step   int
+	result Result
+	stages map[int]*state
 }
 
 // Build builds the image opts describe. A step's error names the step;
