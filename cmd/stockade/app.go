@@ -14,6 +14,7 @@ import (
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/logging"
 	"github.com/stockade/stockade/version"
 )
@@ -48,6 +49,7 @@ type app struct {
 
 	cfg    config.Config
 	log    *slog.Logger
+	timing *phase.Timer // --debug-timing (timing.go)
 	format logging.Format
 	stdin  io.Reader
 	stdout io.Writer
@@ -84,6 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprint(c.App.Writer, version.String("stockade")) }
 	err := cliApp.RunContext(ctx, args)
 	a.close()
+	a.stopTiming()
 	if err == nil {
 		err = notFound
 	}
@@ -143,12 +146,14 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "snapshotter", Usage: "storage backend: " + strings.Join(config.Snapshotters, ", ")},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json"},
+		&cli.BoolFlag{Name: "debug-timing", Usage: "print how long each phase of the command took (stderr)"},
 	}
 }
 
 // setup loads the configuration (defaults, file, environment, then flags)
 // and builds the logger.
 func (a *app) setup(c *cli.Context) error {
+	a.startTiming(c)
 	cfg, err := config.LoadHost(c.String("config"), c.IsSet("config"))
 	if err != nil {
 		return err
@@ -167,6 +172,7 @@ func (a *app) setup(c *cli.Context) error {
 	level, _ := logging.ParseLevel(cfg.LogLevel)
 	a.cfg = cfg
 	a.log = logging.New(a.stderr, a.format, level)
+	phase.Mark(c.Context, "config")
 	return nil
 }
 
