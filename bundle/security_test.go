@@ -366,9 +366,12 @@ func TestJailSecurity(t *testing.T) {
 		{name: "mount nullfs", sec: Security{JailParams: []string{"enforce_statfs=1", "allow.mount.nullfs=1"}}, params: []string{"enforce_statfs=1", "allow.mount", "allow.mount.nullfs"}},
 		{name: "devfs ruleset", sec: Security{DevfsRuleset: &one}, ruleset: "ruleset=1"},
 		{name: "devfs_ruleset param", sec: Security{JailParams: []string{"devfs_ruleset=10"}}, ruleset: "ruleset=10"},
-		{name: "securelevel", sec: Security{Securelevel: &one}, ann: map[string]string{"org.freebsd.jail.param.securelevel": "1"}},
-		{name: "children.max", sec: Security{JailParams: []string{"children.max=4"}}, ann: map[string]string{"org.freebsd.jail.param.children.max": "4"}},
-		{name: "allow.nfsd", sec: Security{JailParams: []string{"allow.nfsd"}}, ann: map[string]string{"org.freebsd.jail.allow.nfsd": "true"}},
+		{name: "securelevel", sec: Security{Securelevel: &one}, ann: map[string]string{"org.freebsd.jail.param.securelevel": "1"}, params: []string{"securelevel=1"}},
+		{name: "children.max", sec: Security{JailParams: []string{"children.max=4"}}, ann: map[string]string{"org.freebsd.jail.param.children.max": "4"}, params: []string{"children.max=4"}},
+		{name: "host.hostid", sec: Security{JailParams: []string{"host.hostid=4000000000"}}, params: []string{"host.hostid=4000000000"}},
+		{name: "osrelease", sec: Security{JailParams: []string{"osrelease=13.2-RELEASE"}}, params: []string{"osrelease=13.2-RELEASE"}},
+		{name: "ip4.saddrsel off", sec: Security{JailParams: []string{"ip4.saddrsel=0"}}, params: []string{"ip4.nosaddrsel"}},
+		{name: "allow.nfsd", sec: Security{JailParams: []string{"allow.nfsd"}}, ann: map[string]string{"org.freebsd.jail.allow.nfsd": "true"}, params: []string{"allow.nfsd"}, absent: []string{"allow.vmm", "allow.novmm"}},
 		{name: "privileged", sec: Security{Privileged: true},
 			params:  []string{"allow.mlock", "allow.raw_sockets", "allow.chflags", "allow.set_hostname", "allow.socket_af", "allow.quotas", "allow.reserved_ports", "enforce_statfs=2"},
 			absent:  []string{"allow.mount"},
@@ -407,9 +410,6 @@ func TestJailSecurity(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, s)
 			}
-			if len(tt.ann) > 0 {
-				return // the runtime does not read these annotations yet
-			}
 			cfg, err := jail.JailParams(s, "c1", "/r")
 			if err != nil {
 				t.Fatalf("the jail runtime refuses the spec: %v", err)
@@ -427,6 +427,40 @@ func TestJailSecurity(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJailParamTablesAgree checks bundle's table of --jail-param against
+// what the jail runtime accepts in annotations: every parameter bundle
+// carries in an annotation is one the runtime takes, with the same type.
+func TestJailParamTablesAgree(t *testing.T) {
+	types := map[jailParamType][]jail.ParamType{
+		jailBool: {jail.ParamBool}, jailInt: {jail.ParamInt, jail.ParamULong}, jailString: {jail.ParamString},
+	}
+	for name, info := range jailParams {
+		switch info.route {
+		case routeParamAnnot:
+			ex, ok := jail.ExtraParams[name]
+			if !ok {
+				t.Errorf("%s: bundle sends it as an annotation the jail runtime refuses", name)
+				continue
+			}
+			if !slices.Contains(types[info.typ], ex.Type) {
+				t.Errorf("%s: bundle's type %d, the runtime's %d", name, info.typ, ex.Type)
+			}
+			if info.typ == jailInt && (info.min != ex.Min || info.max != ex.Max) {
+				t.Errorf("%s: bundle's range [%d, %d], the runtime's [%d, %d]", name, info.min, info.max, ex.Min, ex.Max)
+			}
+		case routeAllowAnnot:
+			if !slices.Contains(jail.ExtraAllowFlags, strings.TrimPrefix(name, "allow.")) {
+				t.Errorf("%s: bundle sends it as an allow annotation the jail runtime refuses", name)
+			}
+		}
+	}
+	for name := range jail.ExtraParams {
+		if info, ok := jailParams[name]; !ok || info.route != routeParamAnnot {
+			t.Errorf("%s: the runtime takes it in an annotation, --jail-param does not send it there", name)
+		}
 	}
 }
 

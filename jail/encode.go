@@ -7,7 +7,7 @@ import (
 
 // EncodeParams returns the jail_set(2) iovec contents of params: for each
 // parameter its NUL-terminated name (KernelName) followed by its value —
-// a NUL-terminated string, a native-endian 4-byte int, nil for a boolean,
+// a NUL-terminated string, a native-endian 4-byte int or 8-byte unsigned long, nil for a boolean,
 // or the packed in_addr / in6_addr array (network byte order) of ip4.addr
 // and ip6.addr. The FreeBSD layer appends "errmsg" and its buffer.
 func EncodeParams(params []Param) ([][]byte, error) {
@@ -23,6 +23,10 @@ func EncodeParams(params []Param) ([][]byte, error) {
 		case ParamInt:
 			b := make([]byte, 4)
 			binary.NativeEndian.PutUint32(b, uint32(p.Int))
+			iov = append(iov, b)
+		case ParamULong:
+			b := make([]byte, 8)
+			binary.NativeEndian.PutUint64(b, p.ULong)
 			iov = append(iov, b)
 		case ParamBool:
 			iov = append(iov, nil)

@@ -32,6 +32,9 @@ const (
 	ParamIP4
 	// ParamIP6 is a packed array of struct in6_addr.
 	ParamIP6
+	// ParamULong is a native-endian unsigned long: 8 bytes on the 64-bit
+	// systems stockade runs on (host.hostid).
+	ParamULong
 )
 
 // The values of the "jailsys" parameters (host, ip4, ip6, vnet, sysvmsg,
@@ -57,6 +60,8 @@ type Param struct {
 	Bool bool
 	// Addrs is the value of a ParamIP4 or ParamIP6.
 	Addrs []netip.Addr
+	// ULong is the value of a ParamULong.
+	ULong uint64
 }
 
 // StrParam, IntParam and BoolParam make parameters.
@@ -74,6 +79,8 @@ func (p Param) String() string {
 	switch p.Type {
 	case ParamInt:
 		return p.Name + "=" + strconv.Itoa(int(p.Int))
+	case ParamULong:
+		return p.Name + "=" + strconv.FormatUint(p.ULong, 10)
 	case ParamBool:
 		return p.KernelName()
 	case ParamIP4, ParamIP6:
@@ -308,7 +315,7 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 			j.Vnet = s
 		case strings.HasPrefix(k, AnnotationAllowPrefix):
 			name := strings.TrimPrefix(k, AnnotationAllowPrefix)
-			if !slices.Contains(allowFlags, name) {
+			if !slices.Contains(allowFlags, name) && !slices.Contains(ExtraAllowFlags, name) {
 				return j, nil, specErr("annotation %s: unknown allow parameter %q", k, name)
 			}
 			b, err := strconv.ParseBool(v)
@@ -318,8 +325,8 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 			allow[name] = b
 		case k == AnnotationJID:
 			return j, nil, specErr("annotation %s is set by the runtime", k)
-		case k == AnnotationLinuxOSRelease:
-			// JailParams checks it.
+		case k == AnnotationLinuxOSRelease, strings.HasPrefix(k, AnnotationParamPrefix):
+			// JailParams checks them.
 		default:
 			return j, nil, specErr("unknown annotation %s", k)
 		}
@@ -358,9 +365,14 @@ func jailAnnotations(j specs.FreeBSDJail, ann map[string]string) (specs.FreeBSDJ
 //	devfs_ruleset    the /dev devfs mount's ruleset, when devfs may be
 //	                 mounted inside the jail
 //
+//	securelevel ...  org.freebsd.jail.param.<name> for the ExtraParams
+//	                 (securelevel, children.max, osreldate, osrelease,
+//	                 host.hostuuid, host.hostid, ip4/ip6.saddrsel)
+//
 // ocijail's annotations are accepted: org.freebsd.parentJail (the parent),
 // org.freebsd.jail.vnet (new or inherit) and org.freebsd.jail.allow.<name>
-// (true or false), and org.freebsd.jail.linux.osrelease (a Linux release,
+// (true or false; the ExtraAllowFlags too, passed only when set), and
+// org.freebsd.jail.linux.osrelease (a Linux release,
 // MAJOR.MINOR.PATCH[-suffix], for a Linux image only). Unknown
 // org.freebsd.jail.* annotations, unknown values
 // and contradictions (addresses with ip4 "disable", any ip4/ip6 setting or
@@ -567,6 +579,11 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 		}
 		add(BoolParam("allow."+name, v))
 	}
+	for _, name := range ExtraAllowFlags {
+		if v, ok := annAllow[name]; ok {
+			add(BoolParam("allow."+name, v))
+		}
+	}
 	if len(a.Mount) > 0 {
 		if statfs == 2 {
 			return nil, specErr("freebsd.jail.allow.mount needs enforceStatfs 0 or 1 (jail(8): allow.mount is effective only below 2)")
@@ -594,6 +611,11 @@ func JailParams(spec *specs.Spec, id, root string) (*JailConfig, error) {
 	} else {
 		add(BoolParam("allow.mount", false))
 	}
+	extra, err := extraParams(spec.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Params = append(cfg.Params, extra...)
 	return cfg, nil
 }
 

@@ -109,7 +109,7 @@ func TestJailParams(t *testing.T) {
 		{"allow annotations", func(s *specs.Spec) {
 			s.Annotations = map[string]string{AnnotationAllowPrefix + "mlock": "true", AnnotationAllowPrefix + "suser": "false"}
 		}, head + " enforce_statfs=2 allow.noset_hostname allow.noraw_sockets allow.nochflags allow.noquotas allow.nosocket_af allow.mlock allow.nosuser allow.nomount"},
-		{"allow annotation unknown", func(s *specs.Spec) { s.Annotations = map[string]string{AnnotationAllowPrefix + "nfsd": "true"} }, "unknown allow parameter"},
+		{"allow annotation unknown", func(s *specs.Spec) { s.Annotations = map[string]string{AnnotationAllowPrefix + "nosuch": "true"} }, "unknown allow parameter"},
 		{"allow annotation bad", func(s *specs.Spec) { s.Annotations = map[string]string{AnnotationAllowPrefix + "mlock": "yes please"} }, "not true or false"},
 		{"allow annotation disagree", func(s *specs.Spec) {
 			s.FreeBSD.Jail.Allow = &specs.FreeBSDJailAllow{Mlock: true}
