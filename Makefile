@@ -7,7 +7,9 @@ DESTDIR  ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/stockade/stockade/version.Version=$(VERSION) -X github.com/stockade/stockade/version.Commit=$(COMMIT)
-GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
+# urfave_cli_no_docs: urfave/cli without its man and markdown writers, whose
+# blackfriday costs every run of either binary a package initialisation.
+GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs -ldflags '$(LDFLAGS)'
 CROSS    := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64
 GOFILES   = $(shell git ls-files --cached --others --exclude-standard '*.go')
 # Test results (test2json events) for the summary at the end of make test.

@@ -11,6 +11,7 @@ import (
 )
 
 func main() {
+	execPassThrough(os.Args[1:]) // returns only when runc should not take over
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
