@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockade/stockade/internal/testenv"
 	"github.com/stockade/stockade/linux/overlay"
 )
 
@@ -533,12 +534,11 @@ func TestTerminal(t *testing.T) {
 	}
 	// Through a real terminal (script(1) gives stockade one): the window
 	// size reaches the container and input typed there reaches cat.
-	if _, err := exec.LookPath("script"); err == nil {
-		cmdline := fmt.Sprintf("stty rows 33 cols 99; %s --root %s --state %s --config %s run --rm -it %s isatty", stockadeBin, e.root, e.state, filepath.Join(e.dir, "stockade.toml"), ref)
-		out, err := exec.Command("script", "-qec", cmdline, "/dev/null").CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "tty=true rows=33 cols=99") {
-			t.Errorf("run -it under script: %v %q", err, out)
-		}
+	testenv.RequireCommand(t, "script")
+	cmdline := fmt.Sprintf("stty rows 33 cols 99; %s --root %s --state %s --config %s run --rm -it %s isatty", stockadeBin, e.root, e.state, filepath.Join(e.dir, "stockade.toml"), ref)
+	out, err := exec.Command("script", "-qec", cmdline, "/dev/null").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "tty=true rows=33 cols=99") {
+		t.Errorf("run -it under script: %v %q", err, out)
 	}
 }
 
