@@ -168,7 +168,10 @@ func TestWaitsForLockAndHonoursContext(t *testing.T) {
 
 // TestConcurrentProcesses starts several processes that each increment a
 // shared counter many times and also write records of their own; none may
-// fail, and no increment may be lost.
+// fail, and no increment may be lost. The first increments of processes 0
+// and 1 are made to meet at the worst moment (see helperProcess), so that
+// an increment whose read and write are not one transaction loses one
+// every time.
 func TestConcurrentProcesses(t *testing.T) {
 	const procs, rounds = 6, 40
 	ctx := context.Background()
@@ -176,6 +179,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	if _, err := Open(ctx, path); err != nil {
 		t.Fatal(err)
 	}
+	syncDir := t.TempDir()
 	var wg sync.WaitGroup
 	errs := make([]error, procs)
 	for p := 0; p < procs; p++ {
@@ -183,7 +187,7 @@ func TestConcurrentProcesses(t *testing.T) {
 		go func(p int) {
 			defer wg.Done()
 			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), "STOCKADE_META_HELPER="+path, "STOCKADE_META_ID="+strconv.Itoa(p), "STOCKADE_META_ROUNDS="+strconv.Itoa(rounds))
+			cmd.Env = append(os.Environ(), "STOCKADE_META_HELPER="+path, "STOCKADE_META_ID="+strconv.Itoa(p), "STOCKADE_META_ROUNDS="+strconv.Itoa(rounds), "STOCKADE_META_SYNC="+syncDir)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				errs[p] = fmt.Errorf("process %d: %v: %s", p, err, out)
@@ -242,17 +246,59 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// helperProcess is one process of TestConcurrentProcesses. Process 0
+// holds its first increment between the read and the write, while process
+// 1 makes its first one: a rival that must wait for the holder to commit.
+// The others start once the holder holds. The processes meet through
+// files in STOCKADE_META_SYNC: "held" once process 0 holds, "rival" once
+// process 1's first increment is done.
 func helperProcess(path string) error {
 	ctx := context.Background()
 	id := os.Getenv("STOCKADE_META_ID")
 	rounds, _ := strconv.Atoi(os.Getenv("STOCKADE_META_ROUNDS"))
+	held := filepath.Join(os.Getenv("STOCKADE_META_SYNC"), "held")
+	rival := filepath.Join(os.Getenv("STOCKADE_META_SYNC"), "rival")
 	db, err := Open(ctx, path)
 	if err != nil {
 		return err
 	}
+	var hold func()
+	var holdErr error
+	if id == "0" {
+		hold = func() {
+			if err := os.WriteFile(held, nil, 0o644); err != nil {
+				holdErr = err
+				return
+			}
+			for deadline := time.Now().Add(raceWindow); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if _, err := os.Stat(rival); err == nil {
+					holdErr = errors.New("process 1 made an increment while process 0 was between its read and its write")
+					return
+				}
+			}
+		}
+	} else {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(held); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("process 0 never held its first increment")
+			}
+		}
+	}
 	for i := 0; i < rounds; i++ {
-		if err := increment(ctx, db, fmt.Sprintf("%s-%d", id, i), nil); err != nil {
+		if err := increment(ctx, db, fmt.Sprintf("%s-%d", id, i), hold); err != nil {
 			return err
+		}
+		hold = nil
+		if holdErr != nil {
+			return holdErr
+		}
+		if id == "1" && i == 0 {
+			if err := os.WriteFile(rival, nil, 0o644); err != nil {
+				return err
+			}
 		}
 		if err := db.View(ctx, func(tx *bolt.Tx) error {
 			var c record
