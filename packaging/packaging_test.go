@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/stockade/stockade/config"
+	"github.com/stockade/stockade/internal/testenv"
 )
 
 // makeInstall runs make TARGET with DESTDIR=dest and vars in the source
@@ -168,6 +169,27 @@ func checkCompletions(t *testing.T, share string) {
 	}
 	if out, err := exec.Command("bash", "-n", bash).CombinedOutput(); err != nil {
 		t.Errorf("bash -n: %v %s", err, out)
+	}
+}
+
+// TestCompletionSyntax: zsh and fish read their scripts without a syntax
+// error, and fish completes a subcommand from the command tree.
+func TestCompletionSyntax(t *testing.T) {
+	dest := t.TempDir()
+	makeInstall(t, "install-data", dest, "INSTALL_OS=linux")
+	share := filepath.Join(dest, "usr/local/share")
+	zsh := testenv.RequireCommand(t, "zsh")
+	if out, err := exec.Command(zsh, "-n", filepath.Join(share, "zsh/site-functions/_stockade")).CombinedOutput(); err != nil {
+		t.Errorf("zsh -n: %v %s", err, out)
+	}
+	fish := testenv.RequireCommand(t, "fish")
+	script := filepath.Join(share, "fish/vendor_completions.d/stockade.fish")
+	if out, err := exec.Command(fish, "-n", script).CombinedOutput(); err != nil {
+		t.Errorf("fish -n: %v %s", err, out)
+	}
+	out, err := exec.Command(fish, "-c", "source $argv[1]; complete -C 'stockade network '", script).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "prune") {
+		t.Errorf("fish: stockade network <TAB>: %v %q", err, out)
 	}
 }
 
