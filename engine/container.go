@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -203,13 +204,13 @@ func NewID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`) }) // compiled on first use, not in every command's init
 
 // ValidateName checks a user-given container name: docker's rule, letters,
 // digits, '_', '.', '-', not starting with a punctuation mark, and not
 // made of 1 to 64 hex digits only (it would read as an id prefix).
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] allowed, at most 128 characters", name)
 	}
 	if isHex(name) && len(name) <= 64 {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Names of the network modes the command line accepts besides networks.
@@ -29,7 +30,7 @@ const (
 	AliasPrefix = "alias:"
 )
 
-var ifaceRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.]{0,14}$`)
+var ifaceRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.]{0,14}$`) }) // compiled on first use, not in every command's init
 
 // AliasInterface reports whether name is an alias network's, alias:IFACE,
 // and returns IFACE.
@@ -40,18 +41,18 @@ func AliasInterface(name string) (string, bool) {
 // validateAliasNetwork checks an alias:IFACE network name.
 func validateAliasNetwork(name string) error {
 	iface, _ := AliasInterface(name)
-	if !ifaceRE.MatchString(iface) {
+	if !ifaceRE().MatchString(iface) {
 		return fmt.Errorf("--network %q: %q is not an interface name", name, iface)
 	}
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`) }) // compiled on first use, not in every command's init
 
 // ValidateName checks a network's name: letters, digits, '_', '.', '-'
 // (not first), at most 64 characters, and none of host, none, bridge.
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("network name %q: want letters, digits, '_', '.' or '-', starting with a letter or digit, at most 64 characters", name)
 	}
 	switch name {
@@ -61,11 +62,11 @@ func ValidateName(name string) error {
 	return nil
 }
 
-var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,251}[a-zA-Z0-9])?$`)
+var aliasRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,251}[a-zA-Z0-9])?$`) }) // compiled on first use, not in every command's init
 
 // ValidateAlias checks a --network-alias: a DNS name.
 func ValidateAlias(a string) error {
-	if !aliasRE.MatchString(a) {
+	if !aliasRE().MatchString(a) {
 		return fmt.Errorf("--network-alias %q: not a host name", a)
 	}
 	return nil

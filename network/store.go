@@ -131,9 +131,9 @@ func createTx(tx *bolt.Tx, o CreateOptions, routes RouteReader) (*Network, error
 	}
 	sub := o.Subnet
 	if !sub.IsValid() {
-		cands := userCandidates
+		cands := userCandidates()
 		if o.Default {
-			cands = defaultCandidates
+			cands = defaultCandidates()
 		}
 		var rs []netip.Prefix
 		if routes != nil {

@@ -3,11 +3,13 @@ package network
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 )
 
 // defaultCandidates are the IPv4 subnets the default network tries, in
-// order, the first that no host route and no other network touches.
-var defaultCandidates = func() []netip.Prefix {
+// order, the first that no host route and no other network touches. Made
+// on first use: every stockade command links this package.
+var defaultCandidates = sync.OnceValue(func() []netip.Prefix {
 	var out []netip.Prefix
 	for i := 88; i < 100; i++ {
 		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
@@ -16,19 +18,19 @@ var defaultCandidates = func() []netip.Prefix {
 		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(i), 0, 0}), 16))
 	}
 	return out
-}()
+})
 
 // userCandidates are the subnets of networks created without --subnet:
 // 10.89.0.0/24 to 10.89.255.0/24, then 10.90.0.0/24 and on, up to 10.99.
-var userCandidates = func() []netip.Prefix {
-	var out []netip.Prefix
+var userCandidates = sync.OnceValue(func() []netip.Prefix {
+	out := make([]netip.Prefix, 0, 11*256)
 	for b := 89; b < 100; b++ {
 		for c := 0; c < 256; c++ {
 			out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(b), byte(c), 0}), 24))
 		}
 	}
 	return out
-}()
+})
 
 // ChooseSubnet returns the first candidate that overlaps none of routes
 // (the host's routing table; default routes are ignored, they overlap
@@ -43,11 +45,11 @@ func ChooseSubnet(candidates, routes, taken []netip.Prefix) (netip.Prefix, error
 }
 
 // DefaultSubnetCandidates is the candidate list of the default network.
-func DefaultSubnetCandidates() []netip.Prefix { return defaultCandidates }
+func DefaultSubnetCandidates() []netip.Prefix { return defaultCandidates() }
 
 // UserSubnetCandidates is the candidate list of `network create` without
 // --subnet.
-func UserSubnetCandidates() []netip.Prefix { return userCandidates }
+func UserSubnetCandidates() []netip.Prefix { return userCandidates() }
 
 func overlapsAny(p netip.Prefix, list []netip.Prefix, skipDefault bool) bool {
 	for _, q := range list {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -56,12 +57,12 @@ var (
 	ErrInUse    = errors.New("volume is in use")
 )
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`) }) // compiled on first use, not in every command's init
 
 // ValidateName checks a volume name: docker's alphabet, letters, digits,
 // '_', '.', '-', not starting with a punctuation mark, at most 128 bytes.
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("volume name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] allowed, at most 128 characters", name)
 	}
 	return nil
