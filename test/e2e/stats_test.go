@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 type statsJSON struct {
@@ -68,6 +70,14 @@ func TestStats(t *testing.T) {
 	r = e.must("stats", "--no-stream", "idle")
 	if !strings.HasPrefix(r.stdout, "CONTAINER ID") || !strings.Contains(r.stdout, "idle") || strings.Contains(r.stdout, "busy") || !strings.Contains(r.stdout, "iB / ") {
 		t.Errorf("stats idle: %q", r.stdout)
+	}
+	// Streaming: a table a second until interrupted; no screen codes
+	// without a terminal.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r = e.runCtx(ctx, "stats", "idle")
+	if n := strings.Count(r.stdout, "CONTAINER ID"); n < 2 || strings.Contains(r.stdout, "\033[") {
+		t.Errorf("streaming stats printed %d tables in 3s: %q", n, r.stdout)
 	}
 	for _, bad := range []struct {
 		args []string
