@@ -179,7 +179,10 @@ func overlayDirs(mounts []snapshot.Mount) (upper string, lowers []string, ok boo
 			lowers = strings.Split(v, ":")
 		}
 	}
-	return upper, lowers, upper != ""
+	if upper == "" {
+		return "", nil, false
+	}
+	return upper, lowers, true
 }
 
 // mountTemp makes mounts readable as a directory: the source of a single
