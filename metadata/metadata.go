@@ -97,6 +97,14 @@ func OpenFile(ctx context.Context, path, what string, migrations []func(*bolt.Tx
 		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	db := &DB{path: path, what: what, LockTimeout: 2 * time.Minute}
+	// A store whose schema is current is only read: a write transaction
+	// costs two fdatasyncs even when it changes nothing, and every command
+	// (and every container's monitor) opens the stores.
+	if _, err := os.Stat(path); err == nil {
+		if v, err := db.Schema(ctx); err == nil && v == uint64(len(migrations)) {
+			return db, nil
+		}
+	}
 	err := db.Update(ctx, func(tx *bolt.Tx) error {
 		if err := migrate(tx, migrations); err != nil {
 			return fmt.Errorf("%s %s: %w", what, path, err)

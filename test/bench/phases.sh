@@ -79,22 +79,32 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "$BENCH_STRACE" != 0 ]; then
 	# Syscalls of the whole run (all processes), and those made before the
-	# first execve of runc.
-	strace -f -qq -e trace=execve,fsync,fdatasync,sync_file_range,nanosleep,clock_nanosleep,futex \
+	# first execve of runc; which files were synced; how long the sleeps
+	# were (the Go runtime's sysmon sleeps 20 us to 10 ms between checks).
+	strace -f -qq -y -e trace=execve,fsync,fdatasync,sync_file_range,nanosleep,clock_nanosleep \
 		-o "$BENCH_TMP/strace.txt" "$STOCKADE" "${S_ARGS[@]}" run --rm --network none "$REF" >/dev/null 2>&1 ||
 		bench_die "the traced run failed"
-	awk '
+	awk -v tmp="$BENCH_TMP/" '
 	/execve\(".*runc"/ && !runc { runc = 1 }
 	{
 		if (match($0, /(fsync|fdatasync|sync_file_range|clock_nanosleep|nanosleep|execve)\(/)) {
 			c = substr($0, RSTART, RLENGTH - 1)
 			all[c]++
 			if (!runc) before[c]++
+			if (c ~ /sync/ && match($0, /<[^>]*>/)) {
+				f = substr($0, RSTART + 1, RLENGTH - 2); sub(tmp, "", f)
+				files[c " " f (runc ? " (after runc)" : " (before runc)")]++
+			}
+			if (c ~ /sleep/ && match($0, /tv_nsec=[0-9]+/)) sleeps[substr($0, RSTART + 8, RLENGTH - 8) / 1000 " us"]++
 		}
 	}
 	END {
 		printf "%-18s %14s %8s\n", "syscall", "before runc", "all"
 		n = split("fsync fdatasync sync_file_range nanosleep clock_nanosleep execve", k, " ")
 		for (i = 1; i <= n; i++) printf "%-18s %14d %8d\n", k[i], before[k[i]], all[k[i]]
+		print "synced files:"
+		for (f in files) printf "  %4d  %s\n", files[f], f
+		print "sleep lengths:"
+		for (d in sleeps) printf "  %6d x %s\n", sleeps[d], d
 	}' "$BENCH_TMP/strace.txt"
 fi
