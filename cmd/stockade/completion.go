@@ -293,16 +293,43 @@ _stockade_complete_kind()
 _stockade()
 {
 	[ -n "${ZSH_VERSION:-}" ] && setopt localoptions ksharrays
-	local cur=${COMP_WORDS[COMP_CWORD]} prev=""
-	local path=stockade pos=0 i w
-	local _stockade_cmd=${COMP_WORDS[0]}
-	local -a _stockade_globals=()
-	for ((i = 1; i < COMP_CWORD; i++)); do
+	# bash splits words at the colons of COMP_WORDBREAKS: an image
+	# reference such as registry:5000/app:1.2 comes as several words.
+	# Join them again (a colon is taken to belong to its neighbours).
+	local -a words=()
+	local cword=0 i w
+	for ((i = 0; i < ${#COMP_WORDS[@]}; i++)); do
 		w=${COMP_WORDS[i]}
+		if ((i > 1)) && [[ $w == : || ${COMP_WORDS[i-1]} == : ]]; then
+			words[${#words[@]}-1]+=$w
+		else
+			words+=("$w")
+		fi
+		((i == COMP_CWORD)) && cword=$((${#words[@]} - 1))
+	done
+	local cur=${words[cword]} prev=""
+	local path=stockade pos=0
+	local _stockade_cmd=${words[0]}
+	local -a _stockade_globals=()
+	_stockade_reply "$cur"
+	# bash replaces only what follows the last colon: trim the replies.
+	if [[ -z ${ZSH_VERSION:-} && $cur == *:* && ${COMP_WORDBREAKS:-:} == *:* ]]; then
+		local colon=${cur%"${cur##*:}"}
+		COMPREPLY=("${COMPREPLY[@]#"$colon"}")
+	fi
+	return 0
+}
+
+# _stockade_reply CUR fills COMPREPLY from words and cword.
+_stockade_reply()
+{
+	local cur=$1 i w
+	for ((i = 1; i < cword; i++)); do
+		w=${words[i]}
 		case $w in
 		-*)
 			if [[ $w != *=* && ${_stockade_valflags[$path]} == *" $w "* ]]; then
-				[[ $path == stockade ]] && _stockade_globals+=("$w" "${COMP_WORDS[i+1]}")
+				[[ $path == stockade ]] && _stockade_globals+=("$w" "${words[i+1]}")
 				((i++))
 			elif [[ $path == stockade ]]; then
 				_stockade_globals+=("$w")
@@ -317,7 +344,7 @@ _stockade()
 			;;
 		esac
 	done
-	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD-1]}
+	((cword > 0)) && prev=${words[cword-1]}
 	if [[ $prev == -* && $prev != *=* && ${_stockade_valflags[$path]} == *" $prev "* ]]; then
 		local fk=${_stockade_flagkinds[$path]}
 		if [[ $fk == *" $prev="* ]]; then

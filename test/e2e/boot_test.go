@@ -284,6 +284,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 		}
 		return lines(string(out))
 	}
+	host, rest, _ := strings.Cut(ref, ":")
 	tests := []struct {
 		words []string
 		want  string
@@ -291,6 +292,9 @@ printf '%s\n' "${COMPREPLY[@]}"`
 		{[]string{"start", ""}, "webby"},
 		{[]string{"start", "we"}, "webby"},
 		{[]string{"run", "--rm", ""}, ref},
+		// bash splits 127.0.0.1:PORT/e2e/ctr at the colon, and replaces
+		// only what follows it.
+		{[]string{"run", "--rm", host, ":", rest[:strings.Index(rest, "/")+1]}, rest},
 		{[]string{"network", "rm", ""}, "compnet"},
 		{[]string{"create", "--depends-on", ""}, "webby"},
 		{[]string{"net"}, "network"},
