@@ -371,6 +371,9 @@ func (a *app) rmiOne(c *cli.Context, svc *image.Service, ctrs []*engine.Containe
 			names = append(names, r.Name)
 		}
 	}
+	if len(names) == 0 {
+		names = []string{rec.Name} // build cache, which List does not show
+	}
 	full, _ := image.NormalizeName(arg, svc.DefaultRegistry)
 	byName := full == rec.Name
 	if byName && len(names) > 1 {
