@@ -273,12 +273,13 @@ func (e *Engine) Update(ctx context.Context, refs []string, opts UpdateOptions) 
 
 // declareBootOrder resolves the boot order of a container being created
 // into its record, against all the other records: an unknown dependency
-// is an error naming it. A new container cannot close a cycle, as nothing
-// depends on it yet, except by depending on itself.
+// is an error naming it (and not the container, whose name may be
+// generated). A new container cannot close a cycle, as nothing depends on
+// it yet, except by depending on itself.
 func declareBootOrder(all []*Container, c *Container, want BootOrder) error {
 	ids, err := resolveDependencies(all, c.ID, want.DependsOn)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", c.Name, err)
+		return err
 	}
 	c.BootOrder = BootOrder{Priority: want.Priority, DependsOn: ids}
 	return nil
