@@ -8,7 +8,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // benchTrees makes a lower tree of 4000 files in 200 directories and an
@@ -98,3 +101,36 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 var _ io.Writer = (*countWriter)(nil)
+
+// BenchmarkOverlayChanges reads an upper directory that rewrote every
+// tenth of the 4000 files of its lower and whited out every fiftieth.
+func BenchmarkOverlayChanges(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("whiteouts are character devices: needs root")
+	}
+	lower, upper := b.TempDir(), b.TempDir()
+	body := make([]byte, 2048)
+	for d := 0; d < 200; d++ {
+		for f := 0; f < 20; f++ {
+			write(b, fmt.Sprintf("%s/d%03d/f%02d", lower, d, f), string(body), 0o644)
+			p := fmt.Sprintf("%s/d%03d/f%02d", upper, d, f)
+			switch i := d*20 + f; {
+			case i%50 == 0:
+				must(b, os.MkdirAll(filepath.Dir(p), 0o755))
+				must(b, unix.Mknod(p, unix.S_IFCHR, 0))
+			case i%10 == 0:
+				write(b, p, "changed", 0o644)
+			}
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		ch, err := OverlayChanges(context.Background(), upper, []string{lower})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ch) < 400 {
+			b.Fatalf("%d changes", len(ch))
+		}
+	}
+}
