@@ -116,7 +116,13 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand,
 			r.b.logger().Warn("remove build container", "container", ctr.Name, "error", err)
 		}
 	}()
-	if _, err := e.Start(ctx, ctr.ID, true); err != nil {
+	// Start is not cut short by an interrupt: a monitor left half-started
+	// could outlive the container's removal. The interrupt is seen just
+	// after, and the deferred removal then finds a monitor waiting.
+	if _, err := e.Start(context.WithoutCancel(ctx), ctr.ID, true); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	type attached struct {
