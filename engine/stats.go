@@ -203,9 +203,48 @@ func parseNetDev(data string) (rx, tx uint64) {
 	return rx, tx
 }
 
+// parseNetstatLink reads the bytes in and out of `netstat -b -n -I IF`'s
+// link row ("<Link#N>": name, mtu, network, address, Ipkts, Ierrs, Idrop,
+// Ibytes, Opkts, Oerrs, Obytes, Coll).
+func parseNetstatLink(data string) (in, out uint64, ok bool) {
+	for _, l := range strings.Split(data, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 11 || !strings.HasPrefix(f[2], "<Link#") {
+			continue
+		}
+		i, err1 := strconv.ParseUint(f[7], 10, 64)
+		o, err2 := strconv.ParseUint(f[10], 10, 64)
+		if err1 == nil && err2 == nil {
+			return i, o, true
+		}
+	}
+	return 0, 0, false
+}
+
+// hostInterfaces are the host ends of the container's network interfaces,
+// from the network hook's extension (read as JSON: engine does not import
+// the network package).
+func hostInterfaces(c *Container) []string {
+	var ext struct {
+		Endpoints []struct {
+			HostIf string `json:"hostIf"`
+		} `json:"endpoints"`
+	}
+	if _, err := c.Extension("network", &ext); err != nil {
+		return nil
+	}
+	var out []string
+	for _, ep := range ext.Endpoints {
+		if ep.HostIf != "" {
+			out = append(out, ep.HostIf)
+		}
+	}
+	return out
+}
+
 // parseRctlUsage reads `rctl -u jail:NAME` (resource=value per line) into
 // a sample: cputime (seconds), pcpu, memoryuse, maxproc; racct keeps no
-// byte counters of block or network I/O (readbps and writebps are rates).
+// byte counters of block I/O (readbps and writebps are rates).
 func parseRctlUsage(data string) (*Stats, error) {
 	kv := parseKeyValues(data, '=')
 	if _, ok := kv["memoryuse"]; !ok {

@@ -10,7 +10,8 @@ import (
 )
 
 // sample reads racct's usage of the container's jail (named by its id)
-// with rctl(8).
+// with rctl(8), and its network bytes from the host ends of its epairs
+// with netstat(1).
 func (e *Engine) sample(ctx context.Context, c *Container) (*Stats, error) {
 	cmd := exec.CommandContext(ctx, "rctl", "-u", "jail:"+c.ID)
 	var out, errb bytes.Buffer
@@ -25,6 +26,18 @@ func (e *Engine) sample(ctx context.Context, c *Container) (*Stats, error) {
 	s.Read = time.Now()
 	if s.MemoryLimit = e.specMemoryLimit(c); s.MemoryLimit == 0 {
 		s.MemoryLimit, _ = unix.SysctlUint64("hw.physmem")
+	}
+	// The host end of an epair counts the other way round: what it
+	// sends, the container receives.
+	for _, ifname := range hostInterfaces(c) {
+		out, err := exec.CommandContext(ctx, "netstat", "-b", "-n", "-I", ifname).Output()
+		if err != nil {
+			continue
+		}
+		if in, sent, ok := parseNetstatLink(string(out)); ok {
+			s.NetRx += sent
+			s.NetTx += in
+		}
 	}
 	return s, nil
 }

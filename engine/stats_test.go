@@ -78,3 +78,23 @@ func TestCPUPercent(t *testing.T) {
 		}
 	}
 }
+
+func TestNetstatLink(t *testing.T) {
+	// netstat -b -n -I e0a_1f9bbfb10ba5 on FreeBSD 14: the link row, then
+	// an address row.
+	out := `Name    Mtu Network       Address              Ipkts Ierrs Idrop     Ibytes    Opkts Oerrs     Obytes  Coll
+e0a_1f9 1500 <Link#7>      02:1f:9b:fb:10:0a       42     0     0       3528       17     0       1398     0
+e0a_1f9    - 10.88.0.0/16  10.88.0.1                0     -     -          0        0     -          0     -
+`
+	if in, o, ok := parseNetstatLink(out); !ok || in != 3528 || o != 1398 {
+		t.Errorf("parseNetstatLink = %d %d %v", in, o, ok)
+	}
+	if _, _, ok := parseNetstatLink("netstat: interface e0a_x does not exist\n"); ok {
+		t.Error("an error message parsed as counters")
+	}
+	c := &Container{Name: "web"}
+	c.SetExtension("network", map[string]any{"network": "stockade", "endpoints": []map[string]string{{"hostIf": "e0a_1f9"}, {"hostIf": ""}}})
+	if got := hostInterfaces(c); len(got) != 1 || got[0] != "e0a_1f9" {
+		t.Errorf("hostInterfaces = %q", got)
+	}
+}
