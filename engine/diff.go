@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/stockade/stockade/bundle"
+	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/image/layer"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/snapshot"
@@ -137,9 +138,17 @@ func (e *Engine) rootChanges(ctx context.Context, c *Container) (*rootChanges, e
 	}
 	lower, unmountLower := "", func() {}
 	if info.Parent != "" {
-		key := "diff-" + shortID(c.ID) + "-" + randomSuffix()
+		// The lease keeps collection from removing the view while it
+		// is used; a view a killed process left is collected.
+		unlease, err := e.Images.Lease(ctx)
+		if err != nil {
+			unmountRoot()
+			return nil, err
+		}
+		key := image.TempViewPrefix + shortID(c.ID) + "-" + randomSuffix()
 		vm, err := sn.View(ctx, key, info.Parent)
 		if err != nil {
+			unlease()
 			unmountRoot()
 			return nil, fmt.Errorf("view of the image: %w", err)
 		}
@@ -147,6 +156,7 @@ func (e *Engine) rootChanges(ctx context.Context, c *Container) (*rootChanges, e
 			if err := sn.Remove(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 				e.logger().Warn("remove diff view", "key", key, "error", err)
 			}
+			unlease()
 		}
 		dir, unmount, err := e.mountTemp(vm, "image")
 		if err != nil {

@@ -295,3 +295,32 @@ func TestConfigExtraCarriedOver(t *testing.T) {
 		t.Errorf("Config: %+v, %v", cfg, err)
 	}
 }
+
+// TestGCRemovesTempViews: a view of TempViewPrefix that a killed diff left
+// is collected; other views stay.
+func TestGCRemovesTempViews(t *testing.T) {
+	s, sn := newTestService(t)
+	ctx := context.Background()
+	l1, d1 := addLayer(t, s, Gzip, file("a", "a"))
+	if _, err := s.NewImage(ctx, NewImageOptions{Layers: []ocispec.Descriptor{l1}, DiffIDs: []digest.Digest{d1}, Names: []string{"localhost/v:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{TempViewPrefix + "left", "someone-elses-view"} {
+		if _, err := sn.View(ctx, key, d1.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snaps := sn.snapshots()
+	if _, ok := snaps[TempViewPrefix+"left"]; ok {
+		t.Error("GC left the temporary view")
+	}
+	if _, ok := snaps["someone-elses-view"]; !ok {
+		t.Error("GC removed another view")
+	}
+	if _, ok := snaps[d1.String()]; !ok {
+		t.Error("GC removed the image's layer")
+	}
+}

@@ -372,6 +372,12 @@ const (
 // unpacked into.
 const extractPrefix = "extract-"
 
+// TempViewPrefix starts the keys of read-only views made for a while (the
+// image side of `diff` and `commit`): collection removes such views, so
+// one that a killed process left does not pin its layer. Hold a Lease
+// while using one.
+const TempViewPrefix = "tmpview-"
+
 // collectSnapshots removes image layer snapshots (label LabelLayer) that
 // no record uses and leftover extraction snapshots. When only is non-nil,
 // just those chain ids are considered. The caller must hold the store's
@@ -417,7 +423,8 @@ func (s *Service) collectSnapshots(ctx context.Context, only []digest.Digest) er
 		progress = false
 		rest := cands[:0]
 		for _, info := range cands {
-			stale := strings.HasPrefix(info.Name, extractPrefix) && info.Kind == snapshot.KindActive
+			stale := (strings.HasPrefix(info.Name, extractPrefix) && info.Kind == snapshot.KindActive) ||
+				(strings.HasPrefix(info.Name, TempViewPrefix) && info.Kind == snapshot.KindView)
 			layer := info.Kind == snapshot.KindCommitted && info.Labels[LabelLayer] != "" && !used[info.Name]
 			if !stale && !layer {
 				continue
