@@ -175,7 +175,7 @@ func ParseVolume(s string) (Volume, error) {
 		return Volume{}, optErr(opt, s, "empty source")
 	}
 	if !path.IsAbs(src) {
-		return Volume{}, optErr(opt, s, "source %q must be an absolute path (named volumes are not supported)", src)
+		return Volume{}, optErr(opt, s, "source %q must be an absolute path (a host directory) or a volume name", src)
 	}
 	d, err := containerPath(dst)
 	if err != nil {

@@ -22,7 +22,7 @@ func TestParseVolume(t *testing.T) {
 		{in: "/data", wantErr: `-v "/data": want SRC:DST[:ro|rw] (anonymous volumes are not supported)`},
 		{in: "a:b:c:d", wantErr: `-v "a:b:c:d": too many fields (want SRC:DST[:ro|rw])`},
 		{in: ":/dst", wantErr: `-v ":/dst": empty source`},
-		{in: "data:/dst", wantErr: `-v "data:/dst": source "data" must be an absolute path (named volumes are not supported)`},
+		{in: "data:/dst", wantErr: `-v "data:/dst": source "data" must be an absolute path (a host directory) or a volume name`},
 		{in: "./rel:/dst", wantErr: `source "./rel" must be an absolute path`},
 		{in: "/src:", wantErr: `-v "/src:": destination: empty path`},
 		{in: "/src:rel", wantErr: `-v "/src:rel": destination: "rel" must be an absolute path`},
