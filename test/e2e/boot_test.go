@@ -330,3 +330,39 @@ func TestBootWaitsForHealthy(t *testing.T) {
 		t.Errorf("client started %s after slowdb, before slowdb's check could pass (2s)", wait)
 	}
 }
+
+// TestShutdownStopSettings: shutdown stops each container with its own
+// stop signal and stop timeout, whatever its --time says for the rest.
+func TestShutdownStopSettings(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("run", "-d", "--name", "stubborn", "--restart", "always", "--stop-timeout", "1", ref, "ignore-term")
+	// gentle ignores SIGTERM too: only its stop signal, SIGINT, ends it
+	// before the 60 s of --time (its Go runtime then exits 2, being pid 1).
+	e.must("run", "-d", "--name", "gentle", "--restart", "always", "--stop-signal", "SIGINT", ref, "ignore-term")
+	start := time.Now()
+	got := lines(e.must("shutdown", "--parallel", "2", "--time", "60").stdout)
+	took := time.Since(start)
+	if !slices.Equal(slices.Sorted(slices.Values(got)), []string{"gentle", "stubborn"}) {
+		t.Errorf("shutdown stopped %v", got)
+	}
+	if took > 20*time.Second {
+		t.Errorf("shutdown took %s: stubborn's own 1 s stop timeout or gentle's SIGINT was not used", took)
+	}
+	var codes struct {
+		State struct {
+			ExitCode int `json:"exitCode"`
+		} `json:"state"`
+	}
+	for name, want := range map[string]int{"stubborn": 137, "gentle": 2} {
+		var recs []json.RawMessage
+		if err := json.Unmarshal([]byte(e.must("inspect", name).stdout), &recs); err != nil || len(recs) != 1 {
+			t.Fatalf("inspect %s: %v", name, err)
+		}
+		if err := json.Unmarshal(recs[0], &codes); err != nil {
+			t.Fatal(err)
+		}
+		if codes.State.ExitCode != want {
+			t.Errorf("%s exited %d after shutdown, want %d", name, codes.State.ExitCode, want)
+		}
+	}
+}
