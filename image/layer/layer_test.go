@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -455,5 +456,25 @@ func TestKindText(t *testing.T) {
 	var k Kind
 	if err := k.UnmarshalText([]byte("X")); err == nil {
 		t.Error("UnmarshalText(X) did not fail")
+	}
+}
+
+// TestOverlayRedirectRefused: an upper directory with redirect_dir or
+// metacopy xattrs is refused, not misread.
+func TestOverlayRedirectRefused(t *testing.T) {
+	needRoot(t)
+	for _, x := range []string{"trusted.overlay.redirect", "trusted.overlay.metacopy"} {
+		lower, upper := t.TempDir(), t.TempDir()
+		write(t, lower+"/a/f", "f", 0o644)
+		write(t, upper+"/b/f", "f", 0o644)
+		target := upper + "/b"
+		if strings.HasSuffix(x, "metacopy") {
+			target = upper + "/b/f"
+		}
+		must(t, unix.Lsetxattr(target, x, []byte("/a"), 0))
+		_, err := OverlayChanges(context.Background(), upper, []string{lower})
+		if !errors.Is(err, ErrOverlayFeature) || !strings.Contains(err.Error(), x) {
+			t.Errorf("%s: %v", x, err)
+		}
 	}
 }

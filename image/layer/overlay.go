@@ -2,6 +2,7 @@ package layer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -32,6 +33,11 @@ func OverlayChanges(ctx context.Context, upper string, lowers []string, opts ...
 	}
 	return withParents(o.changes), nil
 }
+
+// ErrOverlayFeature is wrapped by the error of OverlayChanges for an upper
+// directory written with redirect_dir or metacopy on, whose renamed
+// directories and data-less files it cannot follow.
+var ErrOverlayFeature = errors.New("overlayfs feature not supported by layer diffs")
 
 type overlay struct {
 	ctx     context.Context
@@ -208,6 +214,11 @@ func (o *overlay) entry(p string, hidden bool) error {
 	um, err := lstat(up)
 	if err != nil {
 		return err
+	}
+	if !isWhiteout(um) && (um.isDir() || um.typ() == sIFREG) {
+		if x := overlayRedirect(up); x != "" {
+			return fmt.Errorf("%w: %s has %s (mount overlayfs with redirect_dir=off and metacopy=off)", ErrOverlayFeature, p, x)
+		}
 	}
 	var lm meta
 	var layers []int

@@ -11,6 +11,7 @@ func fstat(int) (meta, error)                           { return meta{}, errUnsu
 func major(uint64) uint32                               { return 0 }
 func minor(uint64) uint32                               { return 0 }
 func readXattrs(string, int) (map[string]string, error) { return nil, nil }
+func overlayRedirect(string) string                     { return "" }
 func overlayOpaque(string) bool                         { return false }
 
 func isNotDir(error) bool { return false }

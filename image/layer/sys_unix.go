@@ -169,6 +169,19 @@ func readXattrs(p string, fd int) (map[string]string, error) {
 	return out, nil
 }
 
+// overlayRedirect tells whether p of an overlayfs upper directory carries
+// the xattrs of redirect_dir (a renamed directory) or metacopy (a file
+// whose data is still below): content OverlayChanges cannot follow.
+func overlayRedirect(p string) string {
+	buf := make([]byte, 1)
+	for _, name := range []string{"trusted.overlay.redirect", "user.overlay.redirect", "trusted.overlay.metacopy", "user.overlay.metacopy"} {
+		if _, err := unix.Lgetxattr(p, name, buf); err == nil || errors.Is(err, unix.ERANGE) {
+			return name
+		}
+	}
+	return ""
+}
+
 // overlayOpaque tells whether the directory p of an overlayfs upper (or
 // lower) layer is opaque.
 func overlayOpaque(p string) bool {
