@@ -32,6 +32,21 @@ func (e *Engine) records(ctx context.Context) ([]*Container, error) {
 
 // find resolves ref to a container record.
 func (e *Engine) find(ctx context.Context, ref string) (*Container, error) {
+	// A full id is read as one key: the monitor, start, boot and wait name
+	// containers by id, and decoding every record for each of them made
+	// booting n containers cost n² decodes.
+	if len(ref) == 64 && isHex(ref) {
+		var c Container
+		err := e.DB.View(ctx, func(tx *bolt.Tx) error {
+			return metadata.GetJSON(tx, metadata.BucketContainers, ref, &c)
+		})
+		if err == nil {
+			return &c, nil
+		}
+		if !errors.Is(err, metadata.ErrNotFound) {
+			return nil, err
+		}
+	}
 	all, err := e.records(ctx)
 	if err != nil {
 		return nil, err

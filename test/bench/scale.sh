@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# How listing and booting grow with the number of idle containers: the
+# tiny image's `sleep infinity` (--network none, --restart always), added
+# up to each count of BENCH_SCALE; at each count the median time of
+# `stockade ps`, `stockade ps --format json` (BENCH_REPS runs each), then
+# all of them stopped (`shutdown`, not timed) and `boot --parallel 8`
+# timed. Prints the growth table: time per count and per container, and
+# the ratio to the previous count's per-container time (about 1 or less:
+# linear or better). See README.md here.
+#
+#   test/bench/scale.sh                # as root, from anywhere
+#
+# Environment:
+#   BENCH_SCALE="10 100 1000"          container counts (increasing)
+#   BENCH_REPS=5                       timed listings per count
+#   STOCKADE=bin/stockade              binary to measure (built with make if missing)
+#   BENCH_NICE=-10                     priority of the measured processes (0: off)
+#   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
+set -eu
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+BENCH_SCALE=${BENCH_SCALE:-10 100 1000}
+BENCH_REPS=${BENCH_REPS:-5}
+
+[ "$(id -u)" = 0 ] || bench_die "run as root (overlay mounts, runc)"
+bench_need_pkgs docker-registry skopeo umoci runc jq curl
+command -v go >/dev/null || bench_die "go is needed to build the tiny image"
+bench_tiny_image_build
+bench_stockade
+while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
+
+bench_tmpdir
+: >"$BENCH_TMP/stockade.toml"
+bench_registry_start "$BENCH_TMP/registry"
+bench_tiny_image_push
+REF=$BENCH_TINY_REF
+S_ARGS=(--root "$BENCH_TMP/root" --state "$BENCH_TMP/state" --config "$BENCH_TMP/stockade.toml")
+mkdir -p "$BENCH_TMP/root" "$BENCH_TMP/state"
+stockade_cmd() { "$STOCKADE" "${S_ARGS[@]}" "$@"; }
+bench_on_exit "stockade_cmd ps -aq 2>/dev/null | xargs -r -n 50 '$STOCKADE' ${S_ARGS[*]} rm -f >/dev/null 2>&1"
+stockade_cmd pull -q "$REF" >/dev/null 2>&1 || bench_die "stockade pull failed"
+
+# ms CMD...: runs CMD (output discarded) and prints its wall time in ms.
+ms() {
+	local t0 t1
+	t0=${EPOCHREALTIME/./}
+	bench_nice "$@" >/dev/null 2>&1 || bench_die "failed: $*"
+	t1=${EPOCHREALTIME/./}
+	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1000}'
+}
+
+have=0
+ROWS=()
+for n in $BENCH_SCALE; do
+	bench_log "$n containers"
+	while ((have < n)); do
+		stockade_cmd run -d --restart always --network none "$REF" /bin/sleep infinity >/dev/null ||
+			bench_die "run -d failed at container $((have + 1))"
+		have=$((have + 1))
+	done
+	[ "$(stockade_cmd ps -q | wc -l)" = "$n" ] || bench_die "ps does not list $n running containers"
+	ps_t=() json_t=()
+	for ((r = 0; r < BENCH_REPS; r++)); do
+		ps_t+=("$(ms stockade_cmd ps)")
+		json_t+=("$(ms stockade_cmd ps --format json)")
+	done
+	stockade_cmd shutdown -t 1 >/dev/null 2>&1 || bench_die "shutdown failed"
+	[ "$(stockade_cmd ps -q | wc -l)" = 0 ] || bench_die "shutdown left containers running"
+	boot_t=$(ms stockade_cmd boot --parallel 8)
+	[ "$(stockade_cmd ps -q | wc -l)" = "$n" ] || bench_die "boot did not start all $n containers"
+	ROWS+=("$n $(bench_median "${ps_t[@]}") $(bench_median "${json_t[@]}") $boot_t")
+done
+
+printf '%6s %10s %10s %12s %10s %10s %12s %14s\n' count ps_ms json_ms boot8_ms \
+	ps_us/c json_us/c boot8_ms/c growth/c
+prev=""
+for row in "${ROWS[@]}"; do
+	read -r n p j b <<<"$row"
+	pc=$(awk -v t="$p" -v n="$n" 'BEGIN {printf "%.0f", t * 1000 / n}')
+	jc=$(awk -v t="$j" -v n="$n" 'BEGIN {printf "%.0f", t * 1000 / n}')
+	bc=$(awk -v t="$b" -v n="$n" 'BEGIN {printf "%.1f", t / n}')
+	# growth: per-container time of ps, json and boot against the previous count's
+	g=-
+	if [ -n "$prev" ]; then
+		read -r pp pj pb <<<"$prev"
+		g="$(bench_ratio "$pc" "$pp")/$(bench_ratio "$jc" "$pj")/$(bench_ratio "$bc" "$pb")"
+	fi
+	printf '%6s %10s %10s %12s %10s %10s %12s %14s\n' "$n" "$p" "$j" "$b" "$pc" "$jc" "$bc" "$g"
+	prev="$pc $jc $bc"
+done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
