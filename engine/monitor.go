@@ -154,9 +154,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 		return 0, err
 	}
 	phase.Mark(ctx, "pipes")
-	e.Runtime.Delete(ctx, c.ID, true) // leftovers of a crashed run
-	phase.Mark(ctx, "runtime delete (leftovers)")
-	err = e.Runtime.Create(ctx, c.ID, ociruntime.CreateOpts{
+	err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
 		Bundle: e.containerDir(c.ID),
 		IO:     ociruntime.IO{Stdin: stdin, Stdout: outW, Stderr: errW},
 	})
@@ -197,6 +195,19 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 		}()
 	}
 	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies)
+}
+
+// createRuntime creates the container in the runtime. When the runtime
+// still has a container of that id (the leftovers of a monitor that
+// crashed), that one is deleted and the create tried once more: looking
+// for leftovers first would cost every start one more runtime call.
+func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.CreateOpts) error {
+	err := e.Runtime.Create(ctx, id, opts)
+	if errors.Is(err, ociruntime.ErrExists) {
+		e.Runtime.Delete(ctx, id, true)
+		err = e.Runtime.Create(ctx, id, opts)
+	}
+	return err
 }
 
 // startAndWait starts a created container, records it running, waits for
@@ -322,8 +333,7 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, 
 	if err != nil {
 		return 0, err
 	}
-	e.Runtime.Delete(ctx, c.ID, true)
-	err = e.Runtime.Create(ctx, c.ID, ociruntime.CreateOpts{
+	err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
 		Bundle: e.containerDir(c.ID),
 		IO:     ociruntime.IO{Stdin: devnull, Stdout: devnull, Stderr: devnull, Terminal: true, ConsoleSocket: cs.Path()},
 	})
