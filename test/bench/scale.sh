@@ -50,8 +50,26 @@ ms() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1000}'
 }
 
+# row N PS JSON BOOT: prints one line of the growth table (per container,
+# and the growth of that against the previous count's, PREV).
+PREV=""
+row() {
+	local n=$1 p=$2 j=$3 b=$4 pc jc bc g=- pp pj pb
+	pc=$(awk -v t="$p" -v n="$n" 'BEGIN {printf "%.0f", t * 1000 / n}')
+	jc=$(awk -v t="$j" -v n="$n" 'BEGIN {printf "%.0f", t * 1000 / n}')
+	bc=$(awk -v t="$b" -v n="$n" 'BEGIN {printf "%.1f", t / n}')
+	if [ -n "$PREV" ]; then
+		read -r pp pj pb <<<"$PREV"
+		g="$(bench_ratio "$pc" "$pp")/$(bench_ratio "$jc" "$pj")/$(bench_ratio "$bc" "$pb")"
+	fi
+	printf '%6s %10s %10s %12s %10s %10s %12s %14s\n' "$n" "$p" "$j" "$b" "$pc" "$jc" "$bc" "$g"
+	PREV="$pc $jc $bc"
+}
+
+# Rows are printed as each count is done: 1000 containers take a while.
+printf '%6s %10s %10s %12s %10s %10s %12s %14s\n' count ps_ms json_ms boot8_ms \
+	ps_us/c json_us/c boot8_ms/c growth/c
 have=0
-ROWS=()
 for n in $BENCH_SCALE; do
 	bench_log "$n containers"
 	while ((have < n)); do
@@ -62,31 +80,13 @@ for n in $BENCH_SCALE; do
 	[ "$(stockade_cmd ps -q | wc -l)" = "$n" ] || bench_die "ps does not list $n running containers"
 	ps_t=() json_t=()
 	for ((r = 0; r < BENCH_REPS; r++)); do
-		ps_t+=("$(ms stockade_cmd ps)")
-		json_t+=("$(ms stockade_cmd ps --format json)")
+		ps_t+=("$(ms "$STOCKADE" "${S_ARGS[@]}" ps)")
+		json_t+=("$(ms "$STOCKADE" "${S_ARGS[@]}" ps --format json)")
 	done
 	stockade_cmd shutdown -t 1 >/dev/null 2>&1 || bench_die "shutdown failed"
 	[ "$(stockade_cmd ps -q | wc -l)" = 0 ] || bench_die "shutdown left containers running"
-	boot_t=$(ms stockade_cmd boot --parallel 8)
+	boot_t=$(ms "$STOCKADE" "${S_ARGS[@]}" boot --parallel 8)
 	[ "$(stockade_cmd ps -q | wc -l)" = "$n" ] || bench_die "boot did not start all $n containers"
-	ROWS+=("$n $(bench_median "${ps_t[@]}") $(bench_median "${json_t[@]}") $boot_t")
-done
-
-printf '%6s %10s %10s %12s %10s %10s %12s %14s\n' count ps_ms json_ms boot8_ms \
-	ps_us/c json_us/c boot8_ms/c growth/c
-prev=""
-for row in "${ROWS[@]}"; do
-	read -r n p j b <<<"$row"
-	pc=$(awk -v t="$p" -v n="$n" 'BEGIN {printf "%.0f", t * 1000 / n}')
-	jc=$(awk -v t="$j" -v n="$n" 'BEGIN {printf "%.0f", t * 1000 / n}')
-	bc=$(awk -v t="$b" -v n="$n" 'BEGIN {printf "%.1f", t / n}')
-	# growth: per-container time of ps, json and boot against the previous count's
-	g=-
-	if [ -n "$prev" ]; then
-		read -r pp pj pb <<<"$prev"
-		g="$(bench_ratio "$pc" "$pp")/$(bench_ratio "$jc" "$pj")/$(bench_ratio "$bc" "$pb")"
-	fi
-	printf '%6s %10s %10s %12s %10s %10s %12s %14s\n' "$n" "$p" "$j" "$b" "$pc" "$jc" "$bc" "$g"
-	prev="$pc $jc $bc"
+	row "$n" "$(bench_median "${ps_t[@]}")" "$(bench_median "${json_t[@]}")" "$boot_t"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
