@@ -3,6 +3,7 @@
 package packaging
 
 import (
+	"debug/elf"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -109,9 +110,15 @@ func TestFreeBSDInstallMatchesPlist(t *testing.T) {
 	if st, err := os.Stat(rc); err != nil || st.Mode().Perm() != 0o555 {
 		t.Errorf("rc.d/stockade mode: %v %v", st.Mode(), err)
 	}
-	out, err := exec.Command("file", filepath.Join(dest, "usr/local/bin/stockade")).CombinedOutput()
-	if err == nil && !strings.Contains(string(out), "FreeBSD") {
-		t.Errorf("bin/stockade is not a FreeBSD binary: %s", out)
+	for _, bin := range []string{"stockade", "stockade-runtime"} {
+		f, err := elf.Open(filepath.Join(dest, "usr/local/bin", bin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.OSABI != elf.ELFOSABI_FREEBSD || f.Machine != elf.EM_X86_64 {
+			t.Errorf("bin/%s is %s %s, want a FreeBSD amd64 binary", bin, f.OSABI, f.Machine)
+		}
+		f.Close()
 	}
 	checkCompletions(t, filepath.Join(dest, "usr/local/share"))
 }
