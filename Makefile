@@ -47,8 +47,8 @@ help:
 	@echo "make lint     gofmt and go vet for linux and freebsd"
 	@echo "make cross    CGO_ENABLED=0 builds for $(CROSS)"
 	@echo "make install  install under DESTDIR/PREFIX=$(PREFIX) for INSTALL_OS=$(INSTALL_OS): binaries, man pages,"
-	@echo "             completions, sample config; rc.d (FreeBSD) or systemd unit and tmpfiles.d (Linux)"
-	@echo "make man     regenerate docs/man/stockade.8 from the command tree and lint the pages"
+	@echo "              completions, sample config; rc.d (FreeBSD) or systemd unit and tmpfiles.d (Linux)"
+	@echo "make man      regenerate docs/man/stockade.8 from the command tree and lint the pages"
 	@echo "make demo     the whole pipeline on an embedded image over a loopback registry"
 
 build:
