@@ -3,7 +3,7 @@
 # FreeBSD 14 (pkg). Packages already present are left alone.
 set -eu
 
-need_debian="docker-registry skopeo umoci runc containerd zstd tar git make bsdutils openssl gnupg qemu-system-x86 debootstrap e2fsprogs util-linux librust-libc-dev busybox-static nftables iproute2 curl buildah mandoc crun"
+need_debian="docker-registry skopeo umoci runc containerd zstd tar git make bsdutils openssl gnupg qemu-system-x86 debootstrap e2fsprogs util-linux librust-libc-dev busybox-static nftables iproute2 curl buildah mandoc crun zsh fish"
 need_freebsd="go git gmake skopeo zstd buildah"
 
 if [ "$(uname -s)" = FreeBSD ]; then
