@@ -116,7 +116,13 @@ func (a *app) completeNames(c *cli.Context) error {
 			names = append(names, n.Name)
 		}
 	case kindVolume:
-		// No named volumes yet: bind mounts are paths.
+		vols, err := a.volumeStoreOf(e.DB, e.Snapshotter).List(c.Context)
+		if err != nil {
+			return err
+		}
+		for _, v := range vols {
+			names = append(names, v.Name)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

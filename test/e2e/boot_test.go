@@ -255,13 +255,14 @@ func TestBootMissingDependency(t *testing.T) {
 
 // TestCompletion: the bash completion script, sourced into bash, completes
 // a container's name after `start`, an image after `run`, a network after
-// `network rm` and a container after `--depends-on`, from the store that
+// `network rm`, a volume after `volume rm` and a container after `--depends-on`, from the store that
 // the line's global flags name.
 func TestCompletion(t *testing.T) {
 	need(t, "bash")
 	e, ref := ctrEnv(t)
 	e.must("create", "--name", "webby", ref, "sleep", "1h")
 	e.must("network", "create", "compnet")
+	e.must("volume", "create", "compvol")
 	globals := []string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}
 	complete := func(words ...string) []string {
 		t.Helper()
@@ -296,6 +297,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 		// only what follows it.
 		{[]string{"run", "--rm", host, ":", rest[:strings.Index(rest, "/")+1]}, rest},
 		{[]string{"network", "rm", ""}, "compnet"},
+		{[]string{"volume", "rm", ""}, "compvol"},
 		{[]string{"create", "--depends-on", ""}, "webby"},
 		{[]string{"net"}, "network"},
 		{[]string{"boot", "--par"}, "--parallel"},
