@@ -234,7 +234,7 @@ func TestRestartLoop(t *testing.T) {
 		},
 		{
 			name: "always until a user stops it", policy: "always",
-			script: func(n int) fakeRun { return fakeRun{code: 0, stop: n == 5} },
+			script:   func(n int) fakeRun { return fakeRun{code: 0, stop: n == 5} },
 			wantRuns: 6, wantBackoffs: []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms}, wantStatus: StatusExited,
 		},
 		{
