@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/stockade/stockade/bundle"
 )
 
@@ -72,6 +74,29 @@ func (e *Engine) Stats(ctx context.Context, c *Container) (*Stats, error) {
 
 // memoryLimit reads the --memory limit from the container's spec on
 // FreeBSD (the rctl annotation "deny=BYTES"); 0 when it has none.
+// statsJailName is the name racct knows the container's jail by: its id,
+// below its parent's name when the spec puts it in a parent jail
+// (freebsd.jail.parent, or ocijail's org.freebsd.parentJail annotation),
+// as the jail runtime names it.
+func (e *Engine) statsJailName(c *Container) string {
+	spec, err := readSpec(e.containerDir(c.ID))
+	if err != nil {
+		return c.ID
+	}
+	return jailNameOf(spec, c.ID)
+}
+
+func jailNameOf(spec *specs.Spec, id string) string {
+	parent := spec.Annotations["org.freebsd.parentJail"]
+	if spec.FreeBSD != nil && spec.FreeBSD.Jail != nil && spec.FreeBSD.Jail.Parent != "" {
+		parent = spec.FreeBSD.Jail.Parent
+	}
+	if parent == "" {
+		return id
+	}
+	return parent + "." + id
+}
+
 func (e *Engine) specMemoryLimit(c *Container) uint64 {
 	spec, err := readSpec(e.containerDir(c.ID))
 	if err != nil {

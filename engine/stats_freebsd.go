@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sample reads racct's usage of the container's jail (named by its id)
+// sample reads racct's usage of the container's jail (statsJailName)
 // with rctl(8), and its network bytes from the host ends of its epairs
 // with netstat(1).
 func (e *Engine) sample(ctx context.Context, c *Container) (*Stats, error) {
-	cmd := exec.CommandContext(ctx, "rctl", "-u", "jail:"+c.ID)
+	cmd := exec.CommandContext(ctx, "rctl", "-u", "jail:"+e.statsJailName(c))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestStatsParsers(t *testing.T) {
@@ -96,5 +98,24 @@ e0a_1f9    - 10.88.0.0/16  10.88.0.1                0     -     -          0    
 	c.SetExtension("network", map[string]any{"network": "stockade", "endpoints": []map[string]string{{"hostIf": "e0a_1f9"}, {"hostIf": ""}}})
 	if got := hostInterfaces(c); len(got) != 1 || got[0] != "e0a_1f9" {
 		t.Errorf("hostInterfaces = %q", got)
+	}
+}
+
+// TestJailNameOf: racct knows a child jail as parent.id, the name the
+// jail runtime gives it; asking rctl for jail:id would find nothing.
+func TestJailNameOf(t *testing.T) {
+	tests := []struct {
+		name string
+		spec specs.Spec
+		want string
+	}{
+		{"plain", specs.Spec{}, "c1"},
+		{"spec parent", specs.Spec{FreeBSD: &specs.FreeBSD{Jail: &specs.FreeBSDJail{Parent: "web"}}}, "web.c1"},
+		{"annotation parent", specs.Spec{Annotations: map[string]string{"org.freebsd.parentJail": "db"}}, "db.c1"},
+	}
+	for _, tt := range tests {
+		if got := jailNameOf(&tt.spec, "c1"); got != tt.want {
+			t.Errorf("%s: jailNameOf = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
