@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -201,7 +203,11 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 // still has a container of that id (the leftovers of a monitor that
 // crashed), that one is deleted and the create tried once more: looking
 // for leftovers first would cost every start one more runtime call.
+// The runtime writes the process's pid to the run directory's pid file
+// (see createdPid).
 func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.CreateOpts) error {
+	opts.PidFile = e.pidFilePath(id)
+	os.Remove(opts.PidFile)
 	err := e.Runtime.Create(ctx, id, opts)
 	if errors.Is(err, ociruntime.ErrExists) {
 		e.Runtime.Delete(ctx, id, true)
@@ -210,22 +216,37 @@ func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.C
 	return err
 }
 
+func (e *Engine) pidFilePath(id string) string { return filepath.Join(e.runDir(id), "pid") }
+
+// createdPid returns the pid of the created container's process: from the
+// pid file the runtime wrote at create, or, when there is none, from the
+// runtime's state (one more runtime call).
+func (e *Engine) createdPid(ctx context.Context, id string) (int, error) {
+	if data, err := os.ReadFile(e.pidFilePath(id)); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+			return pid, nil
+		}
+	}
+	st, err := e.Runtime.State(ctx, id)
+	return st.Pid, err
+}
+
 // startAndWait starts a created container, records it running, waits for
 // its exit and records that.
 func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitAttach bool, report func(string), copies *sync.WaitGroup) (int, error) {
 	// The pid is read while the process waits to start: a short-lived
 	// program may be gone by the time Start returns.
-	st, err := e.Runtime.State(ctx, c.ID)
-	phase.Mark(ctx, "runtime state")
-	if err != nil || st.Pid <= 0 {
+	pid, err := e.createdPid(ctx, c.ID)
+	phase.Mark(ctx, "pid")
+	if err != nil || pid <= 0 {
 		e.Runtime.Delete(ctx, c.ID, true)
 		serr := &StartError{Container: c.Name, Msg: fmt.Sprintf("no process after create: %v", err)}
 		report(serr.syncLine())
 		return 0, serr
 	}
-	if err := e.hooksCreated(ctx, c, st.Pid); err != nil {
+	if err := e.hooksCreated(ctx, c, pid); err != nil {
 		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
-		waitExit(st.Pid)
+		waitExit(pid)
 		e.Runtime.Delete(ctx, c.ID, true)
 		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
 		report(serr.syncLine())
@@ -239,7 +260,7 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 	}
 	if err := e.Runtime.Start(ctx, c.ID); err != nil {
 		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
-		waitExit(st.Pid)
+		waitExit(pid)
 		e.Runtime.Delete(ctx, c.ID, true)
 		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
 		report(serr.syncLine())
@@ -249,17 +270,17 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 	now := time.Now().UTC()
 	e.setState(ctx, c.ID, func(s *State) {
 		s.Status = StatusRunning
-		s.Pid = st.Pid
+		s.Pid = pid
 		s.MonitorPid = os.Getpid()
 		s.StartedAt = now
 		s.Error = ""
 	})
 	phase.Mark(ctx, "metadata: running")
-	e.hooksStarted(ctx, c, st.Pid)
+	e.hooksStarted(ctx, c, pid)
 	exited := e.started(ctx, c) // events, health checker (health.go)
 	phase.Mark(ctx, "hooks started, event")
 	report("ok")
-	code := waitExit(st.Pid)
+	code := waitExit(pid)
 	phase.Mark(ctx, "container runs (wait)")
 	exited(code)
 	done := make(chan struct{})
