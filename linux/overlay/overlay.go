@@ -70,6 +70,9 @@ func New(root string) (*Snapshotter, error) {
 	if err := platformSupported(); err != nil {
 		return nil, fmt.Errorf("overlay snapshotter at %s: %w", root, err)
 	}
+	if err := checkRootPath(root); err != nil {
+		return nil, err
+	}
 	o := &Snapshotter{indexOff: overlayIndexOn()}
 	var err error
 	o.Base, err = storage.NewBase(context.Background(), root, storage.Backend{
@@ -83,6 +86,16 @@ func New(root string) (*Snapshotter, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// checkRootPath refuses a root whose path overlayfs's mount options cannot
+// carry: ',' separates the options and ':' the lower directories, and the
+// kernel's option parser has no escape for either in the lowerdir list.
+func checkRootPath(root string) error {
+	if i := strings.IndexAny(root, ",:"); i >= 0 {
+		return fmt.Errorf("overlay snapshotter at %s: the path contains %q, which overlayfs mount options cannot carry; choose a data root without ',' or ':'", root, root[i])
+	}
+	return nil
 }
 
 func (o *Snapshotter) workDir(id uint64) string { return filepath.Join(o.Dirs().Path(id), "work") }

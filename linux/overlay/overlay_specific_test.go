@@ -544,3 +544,24 @@ func TestOverlayTwoProcesses(t *testing.T) {
 	// Each process keeps n - ceil(n/3) snapshots; plus base.
 	checkShared(t, o, 3*(n-(n+2)/3)+1)
 }
+
+// TestRootPathRefused: a root with ',' or ':' would make every overlay
+// mount of its snapshots fail (or mount the wrong lower directories); New
+// refuses it at once, naming the character.
+func TestRootPathRefused(t *testing.T) {
+	for _, tc := range []struct {
+		root string
+		bad  string
+	}{
+		{"/var/db/stock,ade", `","`},
+		{"/var/db/stock:ade", `":"`},
+	} {
+		err := checkRootPath(tc.root)
+		if err == nil || !strings.Contains(err.Error(), tc.root) || !strings.Contains(err.Error(), tc.bad) {
+			t.Errorf("checkRootPath(%q) = %v, want an error naming the path and %s", tc.root, err, tc.bad)
+		}
+	}
+	if err := checkRootPath("/var/db/stockade/overlay"); err != nil {
+		t.Errorf("a plain root refused: %v", err)
+	}
+}
