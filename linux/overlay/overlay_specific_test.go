@@ -553,8 +553,8 @@ func TestRootPathRefused(t *testing.T) {
 		root string
 		bad  string
 	}{
-		{"/var/db/stock,ade", `","`},
-		{"/var/db/stock:ade", `":"`},
+		{"/var/db/stock,ade", "contains ','"},
+		{"/var/db/stock:ade", "contains ':'"},
 	} {
 		err := checkRootPath(tc.root)
 		if err == nil || !strings.Contains(err.Error(), tc.root) || !strings.Contains(err.Error(), tc.bad) {
