@@ -102,3 +102,56 @@ func (v *Volumes) Snapshot(ctx context.Context, name, snap string) error {
 	}
 	return nil
 }
+
+var _ snapshot.RootSnapshotter = (*Volumes)(nil)
+
+// Rollback returns the volume name to its ZFS snapshot snap, destroying
+// the snapshots taken after it (zfs rollback -r). It fails with an error
+// wrapping snapshot.ErrNotFound when there is no such snapshot.
+func (v *Volumes) Rollback(ctx context.Context, name, snap string) error {
+	if err := snapshot.ValidKey(snap); err != nil {
+		return fmt.Errorf("zfs: rollback of volume %s: %w", name, err)
+	}
+	if _, err := zfsRun(ctx, "rollback", "-r", v.Dataset(name)+"@"+snap); err != nil {
+		if isNotExist(err) {
+			return fmt.Errorf("zfs: rollback of volume %s to %s: %w", name, snap, snapshot.ErrNotFound)
+		}
+		return fmt.Errorf("zfs: rollback of volume %s to %s: %w", name, snap, err)
+	}
+	return nil
+}
+
+// RemoveSnapshot destroys the ZFS snapshot snap of the volume name.
+func (v *Volumes) RemoveSnapshot(ctx context.Context, name, snap string) error {
+	if err := snapshot.ValidKey(snap); err != nil {
+		return fmt.Errorf("zfs: remove snapshot of volume %s: %w", name, err)
+	}
+	if _, err := zfsRun(ctx, "destroy", v.Dataset(name)+"@"+snap); err != nil {
+		if isNotExist(err) {
+			return fmt.Errorf("zfs: remove snapshot %s of volume %s: %w", snap, name, snapshot.ErrNotFound)
+		}
+		return fmt.Errorf("zfs: remove snapshot %s of volume %s: %w", snap, name, err)
+	}
+	return nil
+}
+
+// ListSnapshots returns the ZFS snapshots of the volume name, oldest
+// first.
+func (v *Volumes) ListSnapshots(ctx context.Context, name string) ([]snapshot.RootSnapshot, error) {
+	if err := snapshot.ValidKey(name); err != nil {
+		return nil, fmt.Errorf("zfs: volume %q: %w", name, err)
+	}
+	out, err := zfsRun(ctx, "list", "-Hp", "-t", "snapshot", "-d", "1", "-s", "createtxg",
+		"-o", "name,creation,used,referenced", v.Dataset(name))
+	if err != nil {
+		if isNotExist(err) {
+			return nil, fmt.Errorf("zfs: volume %s: %w", name, snapshot.ErrNotFound)
+		}
+		return nil, fmt.Errorf("zfs: list snapshots of volume %s: %w", name, err)
+	}
+	snaps, err := parseSnapshotList(out)
+	if err != nil {
+		return nil, fmt.Errorf("zfs: list snapshots of volume %s: %w", name, err)
+	}
+	return snaps, nil
+}

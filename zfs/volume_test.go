@@ -63,6 +63,35 @@ func TestVolumeDataset(t *testing.T) {
 	if err := v.Snapshot(ctx, "data", "s1"); !errors.Is(err, snapshot.ErrExists) {
 		t.Errorf("second snapshot s1: %v, want ErrExists", err)
 	}
+	// Rollback brings the file's old bytes back and destroys the later
+	// snapshot; the list shows what is left.
+	if err := os.WriteFile(filepath.Join(mp, "f"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Snapshot(ctx, "data", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if snaps, err := v.ListSnapshots(ctx, "data"); err != nil || len(snaps) != 2 || snaps[0].Name != "s1" || snaps[1].Name != "s2" {
+		t.Errorf("ListSnapshots = %+v, %v; want s1, s2", snaps, err)
+	}
+	if err := v.Rollback(ctx, "data", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(mp, "f")); err != nil || string(b) != "kept" {
+		t.Errorf("after rollback to s1: %q, %v", b, err)
+	}
+	if err := v.Rollback(ctx, "data", "nosuch"); !errors.Is(err, snapshot.ErrNotFound) {
+		t.Errorf("rollback to a missing snapshot: %v, want ErrNotFound", err)
+	}
+	if err := v.RemoveSnapshot(ctx, "data", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if snaps, err := v.ListSnapshots(ctx, "data"); err != nil || len(snaps) != 0 {
+		t.Errorf("after rollback and remove: ListSnapshots = %+v, %v; want none (s2 destroyed by the rollback)", snaps, err)
+	}
+	if err := v.RemoveSnapshot(ctx, "data", "s1"); !errors.Is(err, snapshot.ErrNotFound) {
+		t.Errorf("second RemoveSnapshot: %v, want ErrNotFound", err)
+	}
 	probs, err := z.Check(ctx, false)
 	if err != nil {
 		t.Fatal(err)

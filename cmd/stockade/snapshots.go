@@ -2,69 +2,123 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/zfs"
 )
 
-// snapshotCommands are the ZFS snapshots of container roots: what FreeBSD
-// admins reach for before an upgrade inside a container.
+// snapshotCommands are the ZFS snapshots of container roots and of
+// volumes: what FreeBSD admins reach for before an upgrade inside a
+// container.
 func (a *app) snapshotCommands() []*cli.Command {
+	volumeFlag := func() cli.Flag {
+		return &cli.BoolFlag{Name: "volume", Usage: "the first argument names a volume (a zfs dataset of its own), not a container"}
+	}
 	return []*cli.Command{
 		{
 			Name:  "snapshot",
-			Usage: "ZFS snapshots of a container's root file system (zfs snapshotter)",
+			Usage: "ZFS snapshots of a container's root file system or of a volume (zfs snapshotter)",
 			Subcommands: []*cli.Command{
-				{Name: "create", Usage: "snapshot a container's root", ArgsUsage: "CONTAINER NAME", Action: a.snapshotCreate},
-				{Name: "ls", Usage: "list a container's snapshots", ArgsUsage: "CONTAINER", Flags: []cli.Flag{formatFlag()}, Action: a.snapshotList},
-				{Name: "rm", Usage: "destroy a snapshot", ArgsUsage: "CONTAINER NAME", Action: a.snapshotRemove},
+				{Name: "create", Usage: "snapshot a container's root or a volume", ArgsUsage: "CONTAINER|VOLUME NAME", Flags: []cli.Flag{volumeFlag()}, Action: a.snapshotCreate},
+				{Name: "ls", Usage: "list the snapshots of a container or a volume", ArgsUsage: "CONTAINER|VOLUME", Flags: []cli.Flag{formatFlag(), volumeFlag()}, Action: a.snapshotList},
+				{Name: "rm", Usage: "destroy a snapshot", ArgsUsage: "CONTAINER|VOLUME NAME", Flags: []cli.Flag{volumeFlag()}, Action: a.snapshotRemove},
 			},
 		},
 		{
-			Name: "rollback", Usage: "roll a stopped container's root back to a snapshot (later snapshots are destroyed)",
-			ArgsUsage: "CONTAINER NAME", Action: a.rollback,
+			Name: "rollback", Usage: "roll a stopped container's root, or a volume no running container uses, back to a snapshot (later snapshots are destroyed)",
+			ArgsUsage: "CONTAINER|VOLUME NAME", Flags: []cli.Flag{volumeFlag()}, Action: a.rollback,
 		},
 	}
 }
 
-// zfsContainer resolves a container whose root is on a snapshotter that
-// can snapshot roots (zfs).
-func (a *app) zfsContainer(c *cli.Context, nargs int) (snapshot.RootSnapshotter, *engine.Container, error) {
+// snapshotTarget is what a snapshot command acts on: a container's root
+// or, with --volume, a volume's dataset.
+type snapshotTarget struct {
+	z   snapshot.RootSnapshotter
+	key string
+	// what names it in messages; running says whether a running container
+	// uses it (rollback refuses then).
+	what    string
+	running bool
+}
+
+// zfsTarget resolves the first argument: a container whose root is on a
+// snapshotter that can snapshot roots (zfs), or with --volume a volume of
+// the zfs volume driver.
+func (a *app) zfsTarget(c *cli.Context, nargs int) (*snapshotTarget, error) {
 	if err := args(c, nargs, nargs); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	e, err := a.engine(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	if c.Bool("volume") {
+		return a.zfsVolume(c, e)
 	}
 	z, ok := e.Snapshotter.(snapshot.RootSnapshotter)
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: container snapshots need the zfs snapshotter (this is %s)", c.Command.FullName(), e.SnapshotterName)
+		return nil, fmt.Errorf("%s: container snapshots need the zfs snapshotter (this is %s)", c.Command.FullName(), e.SnapshotterName)
 	}
 	ctr, err := e.Get(c.Context, c.Args().First())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return z, ctr, nil
+	return &snapshotTarget{z: z, key: ctr.SnapshotKey, what: "container " + ctr.Name, running: ctr.State.Running()}, nil
+}
+
+// zfsVolume resolves --volume's first argument: a volume made by the zfs
+// driver, and whether a running container uses it.
+func (a *app) zfsVolume(c *cli.Context, e *engine.Engine) (*snapshotTarget, error) {
+	name := c.Args().First()
+	zs, ok := e.Snapshotter.(interface{ Volumes() *zfs.Volumes })
+	if !ok {
+		return nil, fmt.Errorf("%s --volume %s: volume snapshots need the zfs snapshotter (this is %s)", c.Command.FullName(), name, e.SnapshotterName)
+	}
+	store := a.volumeStoreOf(e.DB, e.Snapshotter)
+	v, err := store.Get(c.Context, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s --volume %s: %w", c.Command.FullName(), name, err)
+	}
+	if v.Driver != "zfs" {
+		return nil, fmt.Errorf("%s --volume %s: the volume is a directory (driver %s), not a zfs dataset", c.Command.FullName(), name, v.Driver)
+	}
+	t := &snapshotTarget{z: zs.Volumes(), key: name, what: "volume " + name}
+	users, err := store.Users(c.Context)
+	if err != nil {
+		return nil, err
+	}
+	all, err := e.List(c.Context)
+	if err != nil {
+		return nil, err
+	}
+	for _, ctr := range all {
+		if ctr.State.Running() && slices.Contains(users[name], ctr.Name) {
+			t.running = true
+		}
+	}
+	return t, nil
 }
 
 func (a *app) snapshotCreate(c *cli.Context) error {
-	z, ctr, err := a.zfsContainer(c, 2)
+	t, err := a.zfsTarget(c, 2)
 	if err != nil {
 		return err
 	}
-	return z.Snapshot(c.Context, ctr.SnapshotKey, c.Args().Get(1))
+	return t.z.Snapshot(c.Context, t.key, c.Args().Get(1))
 }
 
 func (a *app) snapshotRemove(c *cli.Context) error {
-	z, ctr, err := a.zfsContainer(c, 2)
+	t, err := a.zfsTarget(c, 2)
 	if err != nil {
 		return err
 	}
-	return z.RemoveSnapshot(c.Context, ctr.SnapshotKey, c.Args().Get(1))
+	return t.z.RemoveSnapshot(c.Context, t.key, c.Args().Get(1))
 }
 
 func (a *app) snapshotList(c *cli.Context) error {
@@ -72,11 +126,11 @@ func (a *app) snapshotList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	z, ctr, err := a.zfsContainer(c, 1)
+	t, err := a.zfsTarget(c, 1)
 	if err != nil {
 		return err
 	}
-	snaps, err := z.ListSnapshots(c.Context, ctr.SnapshotKey)
+	snaps, err := t.z.ListSnapshots(c.Context, t.key)
 	if err != nil {
 		return err
 	}
@@ -95,12 +149,12 @@ func (a *app) snapshotList(c *cli.Context) error {
 }
 
 func (a *app) rollback(c *cli.Context) error {
-	z, ctr, err := a.zfsContainer(c, 2)
+	t, err := a.zfsTarget(c, 2)
 	if err != nil {
 		return err
 	}
-	if ctr.State.Running() {
-		return fmt.Errorf("rollback %s: the container is running: stop it first", ctr.Name)
+	if t.running {
+		return fmt.Errorf("rollback %s: a running container uses it: stop it first", t.what)
 	}
-	return z.Rollback(c.Context, ctr.SnapshotKey, c.Args().Get(1))
+	return t.z.Rollback(c.Context, t.key, c.Args().Get(1))
 }

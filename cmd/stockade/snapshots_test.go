@@ -22,6 +22,9 @@ func TestSnapshotCommandsNeedRootSnapshots(t *testing.T) {
 		{[]string{"snapshot", "ls", "c1"}, "stockade: ls: container snapshots need the zfs snapshotter (this is copy)"},
 		{[]string{"snapshot", "create", "c1", "before"}, "stockade: create: container snapshots need the zfs snapshotter (this is copy)"},
 		{[]string{"rollback", "c1", "before"}, "stockade: rollback: container snapshots need the zfs snapshotter (this is copy)"},
+		{[]string{"snapshot", "create", "--volume", "v1", "before"}, "stockade: create --volume v1: volume snapshots need the zfs snapshotter (this is copy)"},
+		{[]string{"snapshot", "ls", "--volume", "v1"}, "stockade: ls --volume v1: volume snapshots need the zfs snapshotter (this is copy)"},
+		{[]string{"rollback", "--volume", "v1", "before"}, "stockade: rollback --volume v1: volume snapshots need the zfs snapshotter (this is copy)"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(t, append(global, tt.args...)...)
