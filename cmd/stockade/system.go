@@ -19,6 +19,7 @@ import (
 	"github.com/stockade/stockade/backend"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/snapshot/storage"
 	"github.com/stockade/stockade/version"
 )
 
@@ -233,10 +234,12 @@ type dfRow struct {
 	Size   int64  `json:"size"`
 	Unique int64  `json:"unique"`
 	Inodes int64  `json:"inodes"`
-	// Containers counts the containers using an image; Status is a
-	// container's, as ps shows it.
+	// Containers counts the containers using an image or a volume;
+	// Status is a container's, as ps shows it.
 	Containers int    `json:"containers"`
 	Status     string `json:"status,omitempty"`
+	// Driver is a volume's.
+	Driver string `json:"driver,omitempty"`
 }
 
 // dfSummary is one line of `system df`: images or containers.
@@ -253,6 +256,7 @@ type dfReport struct {
 	Summary    []dfSummary `json:"summary"`
 	Images     []dfRow     `json:"images"`
 	Containers []dfRow     `json:"containers"`
+	Volumes    []dfRow     `json:"volumes"`
 }
 
 // systemDF is `system df [-v] [--format json]`. As in docker, the table
@@ -261,7 +265,8 @@ type dfReport struct {
 // one. An image's SIZE is its content (compressed layers, manifest,
 // config), UNIQUE its layer snapshots no other image shares; an image is
 // active while a container uses it, a container while it runs. Stockade
-// has no named volumes: bind mounts are host directories, not counted.
+// counts its volumes too (a volume is active while a container uses it);
+// bind mounts are host directories, not counted.
 func (a *app) systemDF(c *cli.Context) error {
 	asJSON, err := checkFormat(c)
 	if err != nil {
@@ -271,7 +276,7 @@ func (a *app) systemDF(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := diskUsage(c, e)
+	r, err := a.diskUsage(c, e)
 	if err != nil {
 		return err
 	}
@@ -306,6 +311,16 @@ func (a *app) systemDF(c *cli.Context) error {
 	for _, r := range r.Containers {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", shortHex(r.ID), r.Name, humanSize(r.Size), r.Inodes, r.Status)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	fmt.Fprintln(a.stdout, "Local Volumes space usage:")
+	fmt.Fprintln(a.stdout)
+	fmt.Fprintln(tw, "VOLUME NAME\tDRIVER\tLINKS\tSIZE")
+	for _, r := range r.Volumes {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Name, r.Driver, r.Containers, humanSize(r.Size))
+	}
 	return tw.Flush()
 }
 
@@ -321,7 +336,7 @@ func shortHex(id string) string {
 }
 
 // diskUsage measures images and containers for system df.
-func diskUsage(c *cli.Context, e *engine.Engine) (*dfReport, error) {
+func (a *app) diskUsage(c *cli.Context, e *engine.Engine) (*dfReport, error) {
 	imgs, err := e.Images.List(c.Context)
 	if err != nil {
 		return nil, err
@@ -381,8 +396,42 @@ func diskUsage(c *cli.Context, e *engine.Engine) (*dfReport, error) {
 			ctrSum.Reclaimable += u.Size
 		}
 	}
-	r.Summary = []dfSummary{imgSum, ctrSum}
+	volSum, err := a.volumeUsage(c, e, r)
+	if err != nil {
+		return nil, err
+	}
+	r.Summary = []dfSummary{imgSum, ctrSum, volSum}
 	return r, nil
+}
+
+// volumeUsage adds a row per volume to r (Containers: how many containers
+// use it) and returns their summary: a
+// volume is active while a container uses it, reclaimable otherwise.
+func (a *app) volumeUsage(c *cli.Context, e *engine.Engine, r *dfReport) (dfSummary, error) {
+	sum := dfSummary{Type: "Local Volumes"}
+	r.Volumes = []dfRow{}
+	store := a.volumeStoreOf(e.DB, e.Snapshotter)
+	vols, err := store.List(c.Context)
+	if err != nil {
+		return sum, err
+	}
+	users, err := store.Users(c.Context)
+	if err != nil {
+		return sum, err
+	}
+	for _, v := range vols {
+		u, _ := storage.DiskUsage(c.Context, v.Mountpoint)
+		row := dfRow{Type: "volume", Name: v.Name, Size: u.Size, Unique: u.Size, Inodes: u.Inodes, Driver: v.Driver, Containers: len(users[v.Name])}
+		r.Volumes = append(r.Volumes, row)
+		sum.Total++
+		sum.Size += u.Size
+		if row.Containers > 0 {
+			sum.Active++
+		} else {
+			sum.Reclaimable += u.Size
+		}
+	}
+	return sum, nil
 }
 
 // systemPrune is `system prune [-f] [-a]`: stopped containers, unused

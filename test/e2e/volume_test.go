@@ -118,6 +118,31 @@ func TestNamedVolumes(t *testing.T) {
 	if r := e.run("cp", in, "holder:/ro/x"); r.code == 0 || !strings.Contains(r.stderr, "holder:/ro/x: on a volume mounted read-only") {
 		t.Errorf("cp into a read-only volume: %s", r)
 	}
+	// system df counts the volumes: data holds f and "in", used by holder.
+	var df struct {
+		Summary []struct {
+			Type              string
+			Total, Active     int
+			Size, Reclaimable int64
+		} `json:"summary"`
+		Volumes []struct {
+			Name       string
+			Size       int64
+			Containers int
+		} `json:"volumes"`
+	}
+	if err := json.Unmarshal([]byte(e.must("system", "df", "--format", "json").stdout), &df); err != nil {
+		t.Fatal(err)
+	}
+	var dataRow bool
+	for _, v := range df.Volumes {
+		if v.Name == "data" {
+			dataRow = v.Size >= int64(len("kept\n")+len("copied in")) && v.Containers == 1
+		}
+	}
+	if len(df.Summary) != 3 || df.Summary[2].Type != "Local Volumes" || df.Summary[2].Total != 2 || df.Summary[2].Active != 2 || !dataRow {
+		t.Errorf("system df of the volumes: %+v", df)
+	}
 	r := e.run("volume", "rm", "data")
 	if r.code == 0 || !strings.Contains(r.stderr, "volume data: volume is in use by holder") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("volume rm of a volume in use: %s", r)
