@@ -245,6 +245,8 @@ var (
 	ErrNoSuchContainer = errors.New("no such container")
 	ErrAmbiguous       = errors.New("ambiguous id prefix")
 	ErrNameInUse       = errors.New("name already in use")
+	// ErrHasDependents: other containers declared --depends-on this one.
+	ErrHasDependents = errors.New("other containers depend on it")
 )
 
 // Resolve finds the one container that ref names: an exact name, an exact

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -569,12 +570,37 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 	}
 }
 
+// dependents returns the names of the containers that depend on the
+// container id (BootOrder.DependsOn), sorted.
+func (e *Engine) dependents(ctx context.Context, id string) ([]string, error) {
+	all, err := e.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range all {
+		if o.ID != id && slices.Contains(o.DependsOn, id) {
+			out = append(out, o.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // Remove deletes a container. A running one is refused unless force is
-// set, which kills it first.
+// set, which kills it first; so is one that other containers depend on
+// (--depends-on), naming them (ErrHasDependents).
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	c, err := e.Get(ctx, ref)
 	if err != nil {
 		return err
+	}
+	if !force {
+		if deps, err := e.dependents(ctx, c.ID); err != nil {
+			return err
+		} else if len(deps) > 0 {
+			return fmt.Errorf("remove %s: %w: %s (remove them first, clear their dependency with `stockade update --depends-on \"\" NAME`, or use rm -f)", c.Name, ErrHasDependents, strings.Join(deps, ", "))
+		}
 	}
 	if c.State.Running() || monitorAlive(e.lockPath(c.ID)) {
 		if !force {

@@ -458,14 +458,33 @@ func (a *app) systemPrune(c *cli.Context) error {
 		return err
 	}
 	inUse := map[string]bool{}
+	var stopped []*engine.Container
 	for _, ctr := range ctrs {
 		if ctr.State.Status == engine.StatusExited || ctr.State.Status == engine.StatusCreated {
-			if err := e.Remove(c.Context, ctr.ID, false); err != nil {
+			stopped = append(stopped, ctr)
+			continue
+		}
+		inUse[ctr.ImageID] = true
+	}
+	// A stopped container that others depend on goes once they have gone
+	// (rounds until nothing more can be removed); one that a container
+	// which stays depends on stays too.
+	for progress := true; progress && len(stopped) > 0; {
+		progress = false
+		var kept []*engine.Container
+		for _, ctr := range stopped {
+			if err := e.Remove(c.Context, ctr.ID, false); errors.Is(err, engine.ErrHasDependents) {
+				kept = append(kept, ctr)
+				continue
+			} else if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "removed container %s\n", ctr.Name)
-			continue
+			progress = true
 		}
+		stopped = kept
+	}
+	for _, ctr := range stopped {
 		inUse[ctr.ImageID] = true
 	}
 	if err := a.networkPrune(c); err != nil {

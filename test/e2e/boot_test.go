@@ -368,3 +368,36 @@ func TestShutdownStopSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveDependency: rm of a container that another depends on is
+// refused, naming the dependent, and removes nothing (as podman refuses
+// it); rm -f removes it. system prune removes a stopped dependency after
+// its stopped dependents, and keeps one that a running container needs.
+func TestRemoveDependency(t *testing.T) {
+	e, ref := ctrEnv(t)
+	e.must("create", "--name", "store", ref, "sleep", "1h")
+	e.must("create", "--name", "web", "--depends-on", "store", ref, "sleep", "1h")
+	r := e.run("rm", "store")
+	if r.code != 125 || !strings.Contains(r.stderr, "remove store: other containers depend on it: web") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("rm of a dependency: %s", r)
+	}
+	if p := e.psOne("store"); p.Name != "store" {
+		t.Fatalf("store gone after a refused rm: %+v", p)
+	}
+	// prune: web (stopped) goes first, then store, in one prune.
+	e.must("system", "prune", "-f")
+	if ps := e.ps(); len(ps) != 0 {
+		t.Errorf("prune left %+v", ps)
+	}
+	// A running dependent keeps its stopped dependency through prune.
+	e.must("create", "--name", "store2", ref, "sleep", "1h")
+	e.must("run", "-d", "--name", "web2", "--depends-on", "store2", ref, "sleep", "1h")
+	e.must("system", "prune", "-f")
+	if p := e.psOne("store2"); p.Name != "store2" {
+		t.Errorf("prune removed store2, which running web2 depends on")
+	}
+	e.must("rm", "-f", "store2")
+	if p := e.psOne("web2"); p.State.Status != "running" {
+		t.Errorf("web2 after rm -f of its dependency: %+v", p.State)
+	}
+}
