@@ -3,9 +3,11 @@ package build
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"syscall"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	digest "github.com/opencontainers/go-digest"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/ociruntime"
 )
 
 // LabelBuild marks the containers a build runs its RUN steps in.
@@ -112,7 +115,7 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand,
 		return err
 	}
 	defer func() {
-		if err := e.Remove(context.WithoutCancel(ctx), ctr.ID, true); err != nil {
+		if err := e.Remove(context.WithoutCancel(ctx), ctr.ID, true); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
 			r.b.logger().Warn("remove build container", "container", ctr.Name, "error", err)
 		}
 	}()
@@ -138,7 +141,10 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand,
 	select {
 	case res = <-done:
 	case <-ctx.Done():
-		e.Kill(context.WithoutCancel(ctx), ctr.ID, syscall.SIGKILL)
+		// Until the attach has started the process the record says
+		// created, which Kill refuses; the attach then starts it. So the
+		// kill is retried until it lands or the attach returns.
+		killUntilDone(context.WithoutCancel(ctx), e, ctr.ID, done)
 		<-done
 		return ctx.Err()
 	}
@@ -152,4 +158,21 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand,
 		_, err := e.ExportChanges(ctx, ctr.ID, w)
 		return err
 	})
+}
+
+// killUntilDone sends SIGKILL to the container id until the kill is taken
+// (the container runs) or done has a value, which it leaves there.
+func killUntilDone[T any](ctx context.Context, e *engine.Engine, id string, done chan T) {
+	for {
+		err := e.Kill(ctx, id, syscall.SIGKILL)
+		if err == nil || !errors.Is(err, ociruntime.ErrNotRunning) {
+			return
+		}
+		select {
+		case v := <-done:
+			done <- v
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

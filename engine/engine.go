@@ -181,7 +181,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	phase.Mark(ctx, "metadata: reserve name")
 	defer func() {
 		if retErr != nil {
-			e.destroy(context.WithoutCancel(ctx), c)
+			if err := e.destroy(context.WithoutCancel(ctx), c); err != nil {
+				e.logger().Warn("undo a failed create", "container", c.Name, "error", err)
+			}
 		}
 	}()
 	cfg, err := e.Images.Config(ctx, img)
@@ -237,7 +239,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 	phase.Mark(ctx, "bundle write")
 	exts := c.Extensions
-	c, err = e.update(ctx, id, func(rec *Container) error {
+	// rec, not c: the deferred undo of a failure needs c.
+	rec, err := e.update(ctx, id, func(rec *Container) error {
 		rec.Command = spec.Process.Args
 		rec.Extensions = exts
 		rec.Healthcheck, rec.StopSignal, rec.StopTimeout = c.Healthcheck, c.StopSignal, c.StopTimeout
@@ -246,6 +249,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	c = rec
 	phase.Mark(ctx, "metadata: record")
 	e.Event(ctx, c, "create", nil)
 	phase.Mark(ctx, "event create")
