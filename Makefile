@@ -71,7 +71,7 @@ cross:
 
 unit:
 	@mkdir -p $(RESULTS)
-	$(GOTESTSUM) --jsonfile $(RESULTS)/unit.json -- -count=1 $(UNIT_PKGS)
+	$(GOTESTSUM) --jsonfile $(RESULTS)/unit.json -- -count=1 -timeout 30m $(UNIT_PKGS)
 
 # The zfs snapshotter against real OpenZFS: in a qemu VM on Linux
 # (test/zfs/run.sh, see test/zfs/README.md), on the host's pool on FreeBSD
