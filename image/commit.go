@@ -163,12 +163,7 @@ func (s *Service) newImage(ctx context.Context, opts NewImageOptions) (*Record, 
 	if err != nil {
 		return nil, err
 	}
-	leased := true
-	defer func() {
-		if leased {
-			release()
-		}
-	}()
+	defer release() // also released early on failure: release is idempotent
 
 	cfg := opts.Config
 	var layers []ocispec.Descriptor
@@ -239,7 +234,6 @@ func (s *Service) newImage(ctx context.Context, opts NewImageOptions) (*Record, 
 	created, err := s.unpackImage(ctx, store, img, nil, storedBlobs)
 	fail := func(err error) (*Record, error) {
 		release()
-		leased = false
 		s.dropLayers(ctx, store, created)
 		return nil, err
 	}
@@ -336,17 +330,9 @@ var ociConfigMembers = map[string]bool{
 // carry them over into an image made from it (NewImageOptions.ConfigExtra)
 // as docker's commit does.
 func (s *Service) ConfigExtra(ctx context.Context, img *Record) (map[string]json.RawMessage, error) {
-	store, err := s.Content(ctx)
+	data, err := s.configBytes(ctx, img)
 	if err != nil {
 		return nil, err
-	}
-	size, err := store.Info(ctx, img.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, maxConfigSize)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
 	}
 	var top struct {
 		Config map[string]json.RawMessage `json:"config"`

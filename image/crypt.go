@@ -214,12 +214,7 @@ func (s *Service) rewriteImage(ctx context.Context, src, dst string, check func(
 	if err != nil {
 		return nil, err
 	}
-	leased := true
-	defer func() {
-		if leased {
-			release()
-		}
-	}()
+	defer release() // also released early on failure: release is idempotent
 	data, err := store.ReadAll(ctx, rec.Target, maxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
@@ -273,7 +268,6 @@ func (s *Service) rewriteImage(ctx context.Context, src, dst string, check func(
 			created, err = s.unpackImage(ctx, store, img, nil, storedBlobs)
 			if err != nil {
 				release()
-				leased = false
 				s.dropLayers(ctx, store, created)
 				return nil, err
 			}
@@ -298,7 +292,6 @@ func (s *Service) rewriteImage(ctx context.Context, src, dst string, check func(
 	if err := s.record(ctx, store, &nr); err != nil {
 		if len(created) > 0 {
 			release()
-			leased = false
 			s.dropLayers(ctx, store, created)
 		}
 		return nil, err

@@ -177,12 +177,7 @@ func (s *Service) importTar(ctx context.Context, tarFile string) ([]Record, erro
 	if err != nil {
 		return nil, err
 	}
-	leased := true
-	defer func() {
-		if leased {
-			release()
-		}
-	}()
+	defer release() // also released early on failure: release is idempotent
 
 	var index []byte
 	layout := false
@@ -245,7 +240,6 @@ func (s *Service) importTar(ctx context.Context, tarFile string) ([]Record, erro
 		created = append(created, made...)
 		if err != nil {
 			release()
-			leased = false
 			s.dropLayers(ctx, store, created)
 			return nil, err
 		}

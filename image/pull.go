@@ -66,12 +66,7 @@ func (s *Service) pull(ctx context.Context, ref string, opts PullOptions) (*Reco
 	if err != nil {
 		return nil, err
 	}
-	leased := true
-	defer func() {
-		if leased {
-			release()
-		}
-	}()
+	defer release() // also released early on failure: release is idempotent
 
 	img, err := s.resolve(ctx, client, store, r, want, opts.Platform != "")
 	if err != nil {
@@ -93,7 +88,6 @@ func (s *Service) pull(ctx context.Context, ref string, opts PullOptions) (*Reco
 		}
 	}
 	release()
-	leased = false
 	s.dropLayers(ctx, store, created)
 	// A pull that failed for what the registry sent (a wrong key, bad
 	// content), not for a network fault or a cancel, leaves no ingest

@@ -444,8 +444,9 @@ func (s *Service) collectSnapshots(ctx context.Context, only []digest.Digest) er
 	return nil
 }
 
-// Config reads the config of the image img from the content store.
-func (s *Service) Config(ctx context.Context, img *Record) (*ocispec.Image, error) {
+// configBytes reads the config blob of the image img from the content
+// store.
+func (s *Service) configBytes(ctx context.Context, img *Record) ([]byte, error) {
 	store, err := s.Content(ctx)
 	if err != nil {
 		return nil, err
@@ -457,6 +458,15 @@ func (s *Service) Config(ctx context.Context, img *Record) (*ocispec.Image, erro
 	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, maxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	return data, nil
+}
+
+// Config reads the config of the image img from the content store.
+func (s *Service) Config(ctx context.Context, img *Record) (*ocispec.Image, error) {
+	data, err := s.configBytes(ctx, img)
+	if err != nil {
+		return nil, err
 	}
 	var cfg ocispec.Image
 	if err := json.Unmarshal(data, &cfg); err != nil {

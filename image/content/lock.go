@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/stockade/stockade/internal/flock"
 )
@@ -15,7 +16,9 @@ var ErrBusy = errors.New("content store is busy")
 
 // lockFile opens (creating) path and locks it in mode, waiting until ctx is
 // done; with wait false it fails at once with ErrBusy when another holder
-// has a conflicting lock. The returned function unlocks and closes it.
+// has a conflicting lock. The returned function unlocks and closes it;
+// calling it again does nothing, so a caller may release early and defer
+// it too.
 func lockFile(ctx context.Context, path string, mode flock.Mode, wait bool) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -32,7 +35,7 @@ func lockFile(ctx context.Context, path string, mode flock.Mode, wait bool) (fun
 		f.Close()
 		return nil, err
 	}
-	return func() { f.Close() }, nil
+	return sync.OnceFunc(func() { f.Close() }), nil
 }
 
 // Lease takes the store's collection lock in shared mode: while any lease
