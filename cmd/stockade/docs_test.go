@@ -32,18 +32,18 @@ const (
 // first word in back quotes.
 var placeholderRE = regexp.MustCompile("`([^`]*)`")
 
-// flagRef renders one flag as its row of the reference: its names with
-// their dashes, the placeholder of its value, and its usage.
-func flagRef(f cli.Flag) (names, usage string, ok bool) {
+// flagDoc reads what the references show of a visible flag: its names,
+// the placeholder of its value ("" for a boolean) and its usage, with
+// "(repeatable)" added for a slice flag.
+func flagDoc(f cli.Flag) (names []string, placeholder, usage string, ok bool) {
 	if v, isV := f.(cli.VisibleFlag); isV && !v.IsVisible() {
-		return "", "", false
+		return nil, "", "", false
 	}
 	d, isDoc := f.(cli.DocGenerationFlag)
 	if !isDoc {
-		return "", "", false
+		return nil, "", "", false
 	}
 	usage = d.GetUsage()
-	placeholder := ""
 	if m := placeholderRE.FindStringSubmatch(usage); m != nil {
 		placeholder = m[1]
 		usage = strings.Replace(usage, m[0], m[1], 1)
@@ -51,8 +51,21 @@ func flagRef(f cli.Flag) (names, usage string, ok bool) {
 	if d.TakesValue() && placeholder == "" {
 		placeholder = "VALUE"
 	}
+	if s, isSlice := f.(cli.DocGenerationSliceFlag); isSlice && s.IsSliceFlag() && !strings.Contains(usage, "repeatable") {
+		usage += " (repeatable)"
+	}
+	return f.Names(), placeholder, usage, true
+}
+
+// flagRef renders one flag as its row of the reference: its names with
+// their dashes, the placeholder of its value, and its usage.
+func flagRef(f cli.Flag) (names, usage string, ok bool) {
+	ns, placeholder, usage, ok := flagDoc(f)
+	if !ok {
+		return "", "", false
+	}
 	var parts []string
-	for _, n := range f.Names() {
+	for _, n := range ns {
 		dash := "--"
 		if len(n) == 1 {
 			dash = "-"
@@ -62,9 +75,6 @@ func flagRef(f cli.Flag) (names, usage string, ok bool) {
 		} else {
 			parts = append(parts, "`"+dash+n+"`")
 		}
-	}
-	if s, isSlice := f.(cli.DocGenerationSliceFlag); isSlice && s.IsSliceFlag() && !strings.Contains(usage, "repeatable") {
-		usage += " (repeatable)"
 	}
 	return strings.Join(parts, ", "), usage, true
 }

@@ -54,24 +54,12 @@ func roffArg(s string) string {
 func manFlags(b *strings.Builder, flags []cli.Flag) {
 	var items []string
 	for _, f := range flags {
-		if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
-			continue
-		}
-		d, ok := f.(cli.DocGenerationFlag)
+		ns, placeholder, usage, ok := flagDoc(f)
 		if !ok {
 			continue
 		}
-		usage := d.GetUsage()
-		placeholder := ""
-		if m := placeholderRE.FindStringSubmatch(usage); m != nil {
-			placeholder = m[1]
-			usage = strings.Replace(usage, m[0], m[1], 1)
-		}
-		if d.TakesValue() && placeholder == "" {
-			placeholder = "VALUE"
-		}
 		var names []string
-		for _, n := range f.Names() {
+		for _, n := range ns {
 			dash := "-"
 			if len(n) == 1 {
 				dash = ""
@@ -81,9 +69,6 @@ func manFlags(b *strings.Builder, flags []cli.Flag) {
 				name += " Ar " + roffArg(placeholder)
 			}
 			names = append(names, name)
-		}
-		if s, ok := f.(cli.DocGenerationSliceFlag); ok && s.IsSliceFlag() && !strings.Contains(usage, "repeatable") {
-			usage += " (repeatable)"
 		}
 		items = append(items, ".It "+strings.Join(names, " , ")+"\n"+roffText(usage)+"\n")
 	}
