@@ -199,8 +199,15 @@ type registry struct {
 
 func startRegistry(t *testing.T) *registry {
 	t.Helper()
+	return serveRegistry(t, t.TempDir(), "")
+}
+
+// serveRegistry runs docker-registry with its storage under dir, the
+// configuration section extra (YAML at the top level, "" for none), on a
+// free loopback port, and waits until it listens.
+func serveRegistry(t *testing.T, dir, extra string) *registry {
+	t.Helper()
 	need(t, "docker-registry")
-	dir := t.TempDir()
 	port := freePort(t)
 	cfg := fmt.Sprintf(`version: 0.1
 log:
@@ -210,9 +217,9 @@ storage:
     rootdirectory: %s
   delete:
     enabled: true
-http:
+%shttp:
   addr: 127.0.0.1:%d
-`, filepath.Join(dir, "data"), port)
+`, filepath.Join(dir, "data"), extra, port)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
