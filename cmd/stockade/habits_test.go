@@ -205,7 +205,8 @@ func TestPruneNeedsForceWithoutTerminal(t *testing.T) {
 	}
 }
 
-// TestSystemDF: a summary by default, one line per image with -v.
+// TestSystemDF: a summary by default (images, containers, volumes), one
+// line per image with -v.
 func TestSystemDF(t *testing.T) {
 	e := newCLIEnv(t)
 	a := e.importImage("local/a:1", "a")
@@ -213,12 +214,13 @@ func TestSystemDF(t *testing.T) {
 	e.must("tag", "local/a:1", "local/a:2")
 	sum := e.must("system", "df")
 	lines := strings.Split(strings.TrimSuffix(sum, "\n"), "\n")
-	if len(lines) != 3 || strings.Fields(lines[0])[0] != "TYPE" || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "Images 2 0 ") ||
-		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "Containers 0 0 0 B 0 B") {
+	if len(lines) != 4 || strings.Fields(lines[0])[0] != "TYPE" || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "Images 2 0 ") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[2]), " "), "Containers 0 0 0 B 0 B") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(lines[3]), " "), "Local Volumes 0 0 0 B 0 B") {
 		t.Errorf("system df:\n%s", sum)
 	}
 	v := e.must("system", "df", "-v")
-	if !strings.HasPrefix(v, "Images space usage:\n") || !strings.Contains(v, "Containers space usage:") ||
+	if !strings.HasPrefix(v, "Images space usage:\n") || !strings.Contains(v, "Containers space usage:") || !strings.Contains(v, "Local Volumes space usage:") ||
 		strings.Count(v, a.Encoded()[:12]) != 2 || !strings.Contains(v, "index.docker.io/local/b:1") {
 		t.Errorf("system df -v:\n%s", v)
 	}
@@ -226,7 +228,7 @@ func TestSystemDF(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.must("system", "df", "--format", "json")), &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Images) != 3 || len(r.Summary) != 2 || r.Summary[0].Total != 2 || r.Summary[0].Size == 0 || r.Summary[0].Reclaimable != r.Summary[0].Size {
+	if len(r.Images) != 3 || len(r.Summary) != 3 || r.Summary[0].Total != 2 || r.Summary[0].Size == 0 || r.Summary[0].Reclaimable != r.Summary[0].Size {
 		t.Errorf("system df --format json: %+v", r)
 	}
 }
