@@ -263,6 +263,12 @@ func (f *fakeJailRuntime) KillProcess(_ context.Context, id string, pid int, sig
 	return f.record("kill-process %s %d %d", id, pid, sig)
 }
 
+// stdFiles are descriptors 0, 1 and 2 as files, which os.Stdin, os.Stdout
+// and os.Stderr are not always in a test: under `go test -json` (as
+// gotestsum runs it) os.Stderr is another descriptor. Package variables,
+// so that no finalizer ever closes the process's standard descriptors.
+var stdFiles = [3]*os.File{os.NewFile(0, "stdin"), os.NewFile(1, "stdout"), os.NewFile(2, "stderr")}
+
 // runj's shim runs `ext exec` and takes that process's pid for the exec's:
 // with the jail runtime, a non-detached exec from a shim (own standard
 // streams, not a process group leader) replaces the runtime's process, so
@@ -291,7 +297,7 @@ func TestExecInPlace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &rt{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getpgrp: tc.getpgrp}
 			if tc.own {
-				r.stdin, r.stdout, r.stderr = os.Stdin, os.Stdout, os.Stderr
+				r.stdin, r.stdout, r.stderr = stdFiles[0], stdFiles[1], stdFiles[2]
 			}
 			inv, err := parseInvocation("exec", tc.args)
 			if err != nil {
