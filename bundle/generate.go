@@ -13,6 +13,13 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// LinuxSpecVersion is the ociVersion of a Linux container's spec: the
+// oldest runtime-spec version that has every field stockade writes there.
+// crun before 1.9 (Debian 12 ships 1.8.1) checks the version by prefix and
+// refuses 1.2 and later ("unknown version specified"); runc takes any. A
+// FreeBSD spec says specs.Version, since its freebsd section is new in 1.3.
+const LinuxSpecVersion = "1.1.0"
+
 // Default PATH values, for images that do not set one.
 const (
 	// DefaultLinuxPath is docker's and runc's default PATH.
@@ -90,8 +97,12 @@ func Generate(img ocispec.ImageConfig, rootfsDir string, opts Options) (*specs.S
 		rootPath = "rootfs"
 	}
 
+	version := specs.Version
+	if p.goos == "linux" {
+		version = LinuxSpecVersion
+	}
 	spec := &specs.Spec{
-		Version: specs.Version,
+		Version: version,
 		Root:    &specs.Root{Path: rootPath, Readonly: opts.ReadOnly},
 		Process: &specs.Process{
 			Terminal: opts.Terminal,
