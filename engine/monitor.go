@@ -117,7 +117,10 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 }
 
 // runOnce creates, starts and waits for the container's process once.
-func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string)) (int, error) {
+// willRestart, when not nil, says whether the restart loop will run the
+// container again after this exit; the exit is then recorded as
+// restarting rather than exited, in one transaction.
+func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string), willRestart func(int, *Container) bool) (int, error) {
 	if err := e.hooksPrestart(ctx, c); err != nil {
 		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
 		report(serr.syncLine())
@@ -132,7 +135,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 	}
 	phase.Mark(ctx, "check command")
 	if c.Terminal {
-		return e.runOnceTTY(ctx, c, logw, hub, waitAttach, report)
+		return e.runOnceTTY(ctx, c, logw, hub, waitAttach, report, willRestart)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -196,7 +199,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 			}
 		}()
 	}
-	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies)
+	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies, willRestart)
 }
 
 // createRuntime creates the container in the runtime. When the runtime
@@ -233,7 +236,7 @@ func (e *Engine) createdPid(ctx context.Context, id string) (int, error) {
 
 // startAndWait starts a created container, records it running, waits for
 // its exit and records that.
-func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitAttach bool, report func(string), copies *sync.WaitGroup) (int, error) {
+func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitAttach bool, report func(string), copies *sync.WaitGroup, willRestart func(int, *Container) bool) (int, error) {
 	// The pid is read while the process waits to start: a short-lived
 	// program may be gone by the time Start returns.
 	pid, err := e.createdPid(ctx, c.ID)
@@ -294,11 +297,16 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 	phase.Mark(ctx, "event, log drain")
 	e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
 	phase.Mark(ctx, "runtime delete")
-	e.setState(context.WithoutCancel(ctx), c.ID, func(s *State) {
+	e.update(context.WithoutCancel(ctx), c.ID, func(rec *Container) error {
+		s := &rec.State
 		s.Status = StatusExited
 		s.ExitCode = code
 		s.Pid = 0
 		s.FinishedAt = time.Now().UTC()
+		if willRestart != nil && willRestart(code, rec) {
+			s.Status = StatusRestarting
+		}
+		return nil
 	})
 	phase.Mark(ctx, "metadata: exited")
 	return code, nil
@@ -333,7 +341,7 @@ func waitExit(pid int) int {
 // runtime sends the terminal's master over a console socket; its output is
 // the container's stdout, attach clients' input goes into it, and their
 // resize frames set its window size.
-func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string)) (int, error) {
+func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string), willRestart func(int, *Container) bool) (int, error) {
 	cs, err := NewConsoleSocket(filepath.Join(e.runDir(c.ID), "console.sock"))
 	if err != nil {
 		return 0, err
@@ -393,5 +401,5 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, 
 			}
 		}
 	}()
-	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies)
+	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies, willRestart)
 }

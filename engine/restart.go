@@ -124,6 +124,14 @@ type realClock struct{}
 func (realClock) Now() time.Time        { return time.Now() }
 func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
 
+// exitDecider is a runner that records its run's exit itself and can
+// record it as restarting, in the same transaction, when the loop will
+// restart: a container about to restart is then never seen as exited
+// (ps, wait) between its exit and the loop's decision.
+type exitDecider interface {
+	withRestartDecision(willRestart func(exitCode int, rec *Container) bool) runner
+}
+
 // monitorRunner runs the container of a monitor with its log, attach hub
 // and start report.
 type monitorRunner struct {
@@ -132,10 +140,18 @@ type monitorRunner struct {
 	logw   *LogWriter
 	hub    *hub
 	report func(string)
+	// willRestart, when set, says at the exit whether the loop will
+	// restart (see exitDecider).
+	willRestart func(exitCode int, rec *Container) bool
 }
 
 func (m monitorRunner) runOnce(ctx context.Context, waitAttach bool) (int, error) {
-	return m.e.runOnce(ctx, m.c, m.logw, m.hub, waitAttach, m.report)
+	return m.e.runOnce(ctx, m.c, m.logw, m.hub, waitAttach, m.report, m.willRestart)
+}
+
+func (m monitorRunner) withRestartDecision(f func(int, *Container) bool) runner {
+	m.willRestart = f
+	return m
 }
 
 // restartLoop runs c through r, and again after each exit for as long as
@@ -146,8 +162,21 @@ func (m monitorRunner) runOnce(ctx context.Context, waitAttach bool) (int, error
 // kept the container from running, if one did.
 func (e *Engine) restartLoop(ctx context.Context, c *Container, r runner, clk clock, waitAttach bool) (exitCode int, runErr error) {
 	restarts, wait := 0, waitAttach
+	var started time.Time
+	// What the loop decides below, asked at the exit by a runner that
+	// records it (exitDecider).
+	willRestart := func(code int, rec *Container) bool {
+		n := restarts
+		if clk.Now().Sub(started) > ResetAfter {
+			n = 0
+		}
+		return rec.Restart.ShouldRestart(code, n, rec.State.StoppedByUser)
+	}
+	if d, ok := r.(exitDecider); ok {
+		r = d.withRestartDecision(willRestart)
+	}
 	for {
-		started := clk.Now()
+		started = clk.Now()
 		exitCode, runErr = r.runOnce(ctx, wait)
 		wait = false
 		e.hooksStopped(context.WithoutCancel(ctx), c)
@@ -168,6 +197,10 @@ func (e *Engine) restartLoop(ctx context.Context, c *Container, r runner, clk cl
 			restarts = 0
 		}
 		if !rec.Restart.ShouldRestart(exitCode, restarts, rec.State.StoppedByUser) {
+			if rec.State.Status == StatusRestarting {
+				// Recorded as restarting at the exit; a stop came since.
+				e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited })
+			}
 			return exitCode, nil
 		}
 		restarts++

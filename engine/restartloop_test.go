@@ -349,3 +349,57 @@ func TestRestartLoopStopDuringBackoff(t *testing.T) {
 		t.Errorf("runtime got kills %v, want [SIGTERM]", rt.kills)
 	}
 }
+
+// decidingRunner is the fake runner as the monitor's runner is: it
+// records its exit itself, as restarting when the loop says it will
+// restart (exitDecider), and keeps the status each exit was recorded with.
+type decidingRunner struct {
+	*fakeRunner
+	willRestart func(int, *Container) bool
+	recorded    []Status
+}
+
+func (d *decidingRunner) withRestartDecision(f func(int, *Container) bool) runner {
+	d.willRestart = f
+	return d
+}
+
+func (d *decidingRunner) runOnce(ctx context.Context, waitAttach bool) (int, error) {
+	code, err := d.fakeRunner.runOnce(ctx, waitAttach)
+	if err != nil {
+		return code, err
+	}
+	rec, ferr := d.e.find(ctx, d.id)
+	if ferr != nil {
+		d.t.Fatal(ferr)
+	}
+	if d.willRestart != nil && d.willRestart(code, rec) {
+		must(d.t, d.e.setState(ctx, d.id, func(s *State) { s.Status = StatusRestarting }))
+	}
+	rec, _ = d.e.find(ctx, d.id)
+	d.recorded = append(d.recorded, rec.State.Status)
+	return code, nil
+}
+
+// TestExitRecordedAsRestarting: the exit of a run the loop will restart
+// is recorded as restarting, never exited, so that ps and wait do not see
+// a container about to restart as exited; the last exit, after which the
+// policy gives up, is recorded as exited. (TestRestartPolicies, e2e,
+// caught a container seen exited between its exit and its restart.)
+func TestExitRecordedAsRestarting(t *testing.T) {
+	e, c := newLoopEngine(t, "on-failure:2")
+	clk := newFakeClock()
+	f := &fakeRunner{t: t, e: e, id: c.ID, clk: clk, max: 3, script: func(int) fakeRun { return fakeRun{code: 1, took: time.Second} }}
+	d := &decidingRunner{fakeRunner: f}
+	code, err := e.restartLoop(context.Background(), c, d, clk, false)
+	if err != nil || code != 1 {
+		t.Fatalf("restartLoop = %d, %v", code, err)
+	}
+	want := []Status{StatusRestarting, StatusRestarting, StatusExited}
+	if !slices.Equal(d.recorded, want) {
+		t.Errorf("exits recorded as %v, want %v", d.recorded, want)
+	}
+	if rec, _ := e.find(context.Background(), c.ID); rec.State.Status != StatusExited || rec.State.RestartCount != 2 {
+		t.Errorf("final state %+v", rec.State)
+	}
+}
