@@ -155,11 +155,18 @@ func (s *Service) unpackLayer(ctx context.Context, u layerUnpack) (made bool, er
 		return false, err
 	}
 	src := u.r
-	// fail reports err, unless the decrypted stream fails: its error
-	// (the HMAC does not match, the download failed) is the cause of
-	// whatever garbage the decompressor or the tar reader choked on,
-	// and it is only known once the stream is read to its end.
-	fail := func(err error) error { return err }
+	// fail reports err, unless the stream fails: its error (the
+	// download's digest does not match, the HMAC does not, the download
+	// failed) is the cause of whatever garbage the decompressor or the
+	// tar reader choked on, and it is only known once the stream is read
+	// to its end. Without this, which error a corrupt download reported
+	// depended on how far the download had got.
+	fail := func(err error) error {
+		if _, derr := io.Copy(io.Discard, src); derr != nil {
+			return derr
+		}
+		return err
+	}
 	if encrypted {
 		if u.decrypted == nil {
 			return false, fmt.Errorf("encrypted (%s); no keys given: %w", u.desc.MediaType, ErrEncrypted)
@@ -168,12 +175,6 @@ func (s *Service) unpackLayer(ctx context.Context, u layerUnpack) (made bool, er
 		pf := newPrefetchReader(u.decrypted)
 		defer pf.Close()
 		src = pf
-		fail = func(err error) error {
-			if _, derr := io.Copy(io.Discard, src); derr != nil {
-				return derr
-			}
-			return err
-		}
 	}
 	plain, comp, err := Decompress(src)
 	if err != nil {
