@@ -152,6 +152,9 @@ func demo(ctx context.Context, bin string, keep bool) error {
 	if err := demoNetwork(ctx, st, reg+"/demo/hello:zstd"); err != nil {
 		return err
 	}
+	if err := demoBuild(st, work, reg+"/demo/hello:zstd"); err != nil {
+		return err
+	}
 
 	// 3. Encrypted images: an RSA key pair, the image pushed encrypted for
 	// it, and pulled back with the private key.
@@ -235,6 +238,49 @@ func demoNetwork(ctx context.Context, st func(...string) (string, error), image 
 		return fmt.Errorf("a container could not reach web by name: %q", out)
 	}
 	return nil
+}
+
+// demoBuild builds an image on top of base from a Containerfile (a file
+// copied in, a working directory, a label), runs it, and builds it again:
+// every step comes from the cache and the image id is the same.
+func demoBuild(st func(...string) (string, error), work, base string) error {
+	fmt.Println("\n# building an image from a Containerfile")
+	ctxDir := filepath.Join(work, "build")
+	if err := os.MkdirAll(ctxDir, 0o755); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"Containerfile": "FROM " + base + "\nCOPY motd /etc/motd\nWORKDIR /srv\nLABEL org.opencontainers.image.title=demo-built\n",
+		"motd":          "Stockade demo: this file came from stockade build.\n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(ctxDir, name), []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\n$ cat %s/Containerfile\n%s", ctxDir, files["Containerfile"])
+	first, err := st("build", "-t", "demo/built:1", ctxDir)
+	if err != nil {
+		return err
+	}
+	out, err := st("run", "--rm", "--network", "none", "demo/built:1")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "cwd /srv") || !strings.Contains(out, "came from stockade build") {
+		return fmt.Errorf("the built image printed %q", out)
+	}
+	again, err := st("build", "-q", "-t", "demo/built:1", ctxDir)
+	if err != nil {
+		return err
+	}
+	id := strings.TrimSpace(again)
+	if !strings.Contains(first, id) {
+		return fmt.Errorf("the cached rebuild gave %s, not the first build's id", id)
+	}
+	fmt.Println("# (the same image id: every step came from the cache)")
+	_, err = st("rmi", "demo/built:1")
+	return err
 }
 
 // freePort is a TCP port free on 127.0.0.1 a moment ago.
