@@ -575,9 +575,10 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 }
 
 // dependents returns the names of the containers that depend on the
-// container id (BootOrder.DependsOn), sorted.
+// container id (BootOrder.DependsOn), sorted. It reads the records only:
+// whether their monitors live does not matter here.
 func (e *Engine) dependents(ctx context.Context, id string) ([]string, error) {
-	all, err := e.List(ctx)
+	all, err := e.records(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -589,6 +590,66 @@ func (e *Engine) dependents(ctx context.Context, id string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// PruneStopped removes the containers that are not running (exited or
+// created) and returns them, and all the containers that remain, from
+// one read of the records: a stopped container that others depend on goes after them, and
+// stays when one that stays depends on it. O(n + e): the dependency counts
+// are kept in memory, not read again for each removal.
+func (e *Engine) PruneStopped(ctx context.Context) (removed, remaining []*Container, err error) {
+	all, err := e.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[string]*Container, len(all))
+	stopped := map[string]bool{}
+	for _, c := range all {
+		byID[c.ID] = c
+		if c.State.Status == StatusExited || c.State.Status == StatusCreated {
+			stopped[c.ID] = true
+		}
+	}
+	// needed[id]: how many containers that are still there depend on id.
+	needed := map[string]int{}
+	for _, c := range all {
+		for _, d := range c.DependsOn {
+			if byID[d] != nil {
+				needed[d]++
+			}
+		}
+	}
+	var queue []*Container
+	for _, c := range all {
+		if stopped[c.ID] && needed[c.ID] == 0 {
+			queue = append(queue, c)
+		}
+	}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		// Not forced: one started since the read is refused, not killed.
+		if err := e.remove(ctx, c, false); err != nil {
+			return removed, nil, err
+		}
+		removed = append(removed, c)
+		delete(stopped, c.ID)
+		for _, d := range c.DependsOn {
+			if needed[d]--; needed[d] == 0 && stopped[d] {
+				queue = append(queue, byID[d])
+			}
+		}
+	}
+	gone := make(map[string]bool, len(removed))
+	for _, c := range removed {
+		gone[c.ID] = true
+	}
+	for _, c := range all {
+		if !gone[c.ID] {
+			remaining = append(remaining, c)
+		}
+	}
+	return removed, remaining, nil
 }
 
 // Remove deletes a container. A running one is refused unless force is
@@ -606,6 +667,11 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 			return fmt.Errorf("remove %s: %w: %s (remove them first, clear their dependency with `stockade update --depends-on \"\" NAME`, or use rm -f)", c.Name, ErrHasDependents, strings.Join(deps, ", "))
 		}
 	}
+	return e.remove(ctx, c, force)
+}
+
+// remove is Remove without the dependents check.
+func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 	if c.State.Running() || monitorAlive(e.lockPath(c.ID)) {
 		if !force {
 			return fmt.Errorf("remove %s: container is running: stop it first or use rm -f", c.Name)

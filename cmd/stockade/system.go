@@ -453,38 +453,17 @@ func (a *app) systemPrune(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ctrs, err := e.List(c.Context)
+	removed, remaining, err := e.PruneStopped(c.Context)
+	for _, ctr := range removed {
+		fmt.Fprintf(a.stdout, "removed container %s\n", ctr.Name)
+	}
 	if err != nil {
 		return err
 	}
+	// The images of what stays (running, or stopped and needed by a
+	// container that stays) are in use.
 	inUse := map[string]bool{}
-	var stopped []*engine.Container
-	for _, ctr := range ctrs {
-		if ctr.State.Status == engine.StatusExited || ctr.State.Status == engine.StatusCreated {
-			stopped = append(stopped, ctr)
-			continue
-		}
-		inUse[ctr.ImageID] = true
-	}
-	// A stopped container that others depend on goes once they have gone
-	// (rounds until nothing more can be removed); one that a container
-	// which stays depends on stays too.
-	for progress := true; progress && len(stopped) > 0; {
-		progress = false
-		var kept []*engine.Container
-		for _, ctr := range stopped {
-			if err := e.Remove(c.Context, ctr.ID, false); errors.Is(err, engine.ErrHasDependents) {
-				kept = append(kept, ctr)
-				continue
-			} else if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "removed container %s\n", ctr.Name)
-			progress = true
-		}
-		stopped = kept
-	}
-	for _, ctr := range stopped {
+	for _, ctr := range remaining {
 		inUse[ctr.ImageID] = true
 	}
 	if err := a.networkPrune(c); err != nil {
