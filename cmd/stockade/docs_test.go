@@ -180,6 +180,23 @@ func TestCLIReference(t *testing.T) {
 	t.Errorf("docs/CLI.md's command reference disagrees with --help; run go test ./cmd/stockade -run TestCLIReference -update\n%s", referenceDiff(got, want))
 }
 
+// lineDiff lists the lines of want that got lacks (after missing) and
+// the lines of got that want lacks (after stale).
+func lineDiff(got, want []string, missing, stale string) []string {
+	var out []string
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			out = append(out, missing+l)
+		}
+	}
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			out = append(out, stale+l)
+		}
+	}
+	return out
+}
+
 // referenceDiff lists the lines of want missing from got and the lines of
 // got that want no longer has, each with the command it belongs to.
 func referenceDiff(got, want string) string {
@@ -196,18 +213,7 @@ func referenceDiff(got, want string) string {
 		}
 		return out
 	}
-	g, w := sections(got), sections(want)
-	var out []string
-	for _, l := range w {
-		if !slices.Contains(g, l) {
-			out = append(out, "  missing in "+l)
-		}
-	}
-	for _, l := range g {
-		if !slices.Contains(w, l) {
-			out = append(out, "  stale in "+l)
-		}
-	}
+	out := lineDiff(sections(got), sections(want), "  missing in ", "  stale in ")
 	if len(out) == 0 {
 		out = append(out, "  (the same lines, in another order)")
 	}

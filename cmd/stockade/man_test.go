@@ -217,18 +217,7 @@ func TestManPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		gl, wl := strings.Split(string(got), "\n"), strings.Split(want, "\n")
-		var diff []string
-		for _, l := range wl {
-			if !slices.Contains(gl, l) {
-				diff = append(diff, "  missing: "+l)
-			}
-		}
-		for _, l := range gl {
-			if !slices.Contains(wl, l) {
-				diff = append(diff, "  stale:   "+l)
-			}
-		}
+		diff := lineDiff(strings.Split(string(got), "\n"), strings.Split(want, "\n"), "  missing: ", "  stale:   ")
 		t.Errorf("docs/man/stockade.8 disagrees with the command tree; run go test ./cmd/stockade -run TestManPage -update\n%s", strings.Join(diff, "\n"))
 	}
 }
