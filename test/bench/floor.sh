@@ -26,15 +26,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-20}
 case $BENCH_ROUNDS in '' | *[!0-9]* | 0) bench_die "BENCH_ROUNDS must be a positive integer" ;; esac
 
 bench_need_pkgs docker-registry skopeo umoci runc jq
-command -v go >/dev/null || bench_die "go is needed to build the tiny image"
-bench_tiny_image_build
-bench_stockade
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
-
-bench_tmpdir
-bench_registry_start "$BENCH_TMP/registry"
-bench_tiny_image_push
-REF=$BENCH_TINY_REF
+bench_tiny_setup
 
 # The bare side's bundle: the same image, unpacked by umoci; runc spec's
 # defaults (namespaces including network, no terminal), /bin/true.
@@ -59,14 +51,6 @@ side() {
 	bench_on_exit "'$STOCKADE' ${ARGS[$name]} ps -aq 2>/dev/null | xargs -r '$STOCKADE' ${ARGS[$name]} rm -f >/dev/null 2>&1"
 }
 
-# ms CMD...: runs CMD (output discarded) and prints its wall time in ms.
-ms() {
-	local t0 t1
-	t0=$(date +%s%N)
-	bench_nice "$@" >/dev/null 2>&1 || bench_die "failed: $*"
-	t1=$(date +%s%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1e6}'
-}
 
 compare() {
 	local rt=$1 name=$2 r s=() b=() x y
@@ -75,11 +59,11 @@ compare() {
 		sync
 		# shellcheck disable=SC2086
 		if ((r % 2)); then
-			x=$(ms "$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF")
-			y=$(ms "$rt" run --bundle "$BUNDLE" "floor-$$-$r")
+			x=$(bench_ms "$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF")
+			y=$(bench_ms "$rt" run --bundle "$BUNDLE" "floor-$$-$r")
 		else
-			y=$(ms "$rt" run --bundle "$BUNDLE" "floor-$$-$r")
-			x=$(ms "$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF")
+			y=$(bench_ms "$rt" run --bundle "$BUNDLE" "floor-$$-$r")
+			x=$(bench_ms "$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF")
 		fi
 		s+=("$x") b+=("$y")
 	done

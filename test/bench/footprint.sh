@@ -24,16 +24,7 @@ BENCH_SKIP_PODMAN=${BENCH_SKIP_PODMAN:-}
 case $BENCH_N in '' | *[!0-9]* | 0) bench_die "BENCH_N must be a positive integer" ;; esac
 bench_need_pkgs docker-registry skopeo umoci runc jq curl
 [ -n "$BENCH_SKIP_PODMAN" ] || bench_need_pkgs podman conmon
-command -v go >/dev/null || bench_die "go is needed to build the tiny image"
-bench_tiny_image_build
-bench_stockade
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
-
-bench_tmpdir
-: >"$BENCH_TMP/stockade.toml"
-bench_registry_start "$BENCH_TMP/registry"
-bench_tiny_image_push
-REF=$BENCH_TINY_REF
+bench_tiny_setup
 
 # pids_with WORD: pids of the processes whose command line holds WORD
 # (a directory of this run) and whose program is PROG.
@@ -60,11 +51,7 @@ report() {
 		"$(bench_median "${priv[@]}")" "$(printf '%s\n' "${pss[@]}" | awk '{s += $1} END {print s}')"
 }
 
-S_ARGS=(--root "$BENCH_TMP/s/root" --state "$BENCH_TMP/s/state" --config "$BENCH_TMP/stockade.toml")
-mkdir -p "$BENCH_TMP/s/root" "$BENCH_TMP/s/state"
-stockade_cmd() { "$STOCKADE" "${S_ARGS[@]}" "$@"; }
-bench_on_exit "stockade_cmd ps -aq 2>/dev/null | xargs -r '$STOCKADE' ${S_ARGS[*]} rm -f >/dev/null 2>&1"
-stockade_cmd pull -q "$REF" >/dev/null 2>&1 || bench_die "stockade pull failed"
+bench_stockade_store
 bench_log "stockade: $BENCH_N idle containers"
 for ((i = 1; i <= BENCH_N; i++)); do
 	stockade_cmd run -d --network none "$REF" /bin/sleep infinity >/dev/null || bench_die "stockade run -d failed"
@@ -90,7 +77,7 @@ fi
 
 sleep 2 # let start-up garbage be collected, as it would be on a long-lived host
 printf '%-22s %6s %10s %10s %12s %12s\n' supervisor count rss_kb pss_kb private_kb pss_sum_kb
-mapfile -t SP < <(pids_with "$BENCH_TMP/s/root" stockade)
+mapfile -t SP < <(pids_with "$BENCH_TMP/root" stockade)
 [ ${#SP[@]} -eq "$BENCH_N" ] || bench_die "found ${#SP[@]} stockade monitors, want $BENCH_N"
 report "stockade monitor" "${SP[@]}"
 if [ -n "${BENCH_DETAIL:-}" ]; then

@@ -497,3 +497,43 @@ bench_tiny_image_push() {
 	bench_log "skopeo push $BENCH_TINY_REF"
 	skopeo copy --quiet --dest-tls-verify=false "oci:$BENCH_TINY_DIR/oci:tiny" "docker://$BENCH_TINY_REF"
 }
+
+# ---------------------------------------------------------------- tiny-image runs
+
+# bench_tiny_setup: what the start benchmarks share — the tiny image built
+# (cached) and pushed to a registry of this run (REF), the stockade binary
+# (STOCKADE), a temp dir (BENCH_TMP), and no STOCKADE_* setting from the
+# caller's environment.
+bench_tiny_setup() {
+	local v
+	command -v go >/dev/null || bench_die "go is needed to build the tiny image"
+	bench_tiny_image_build
+	bench_stockade
+	while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
+	bench_tmpdir
+	bench_registry_start "$BENCH_TMP/registry"
+	bench_tiny_image_push
+	REF=$BENCH_TINY_REF
+}
+
+# bench_stockade_store: a stockade store of this run under BENCH_TMP
+# (S_ARGS, and stockade_cmd ARGS... to run stockade on it), REF pulled
+# into it, its containers removed on exit.
+bench_stockade_store() {
+	: >"$BENCH_TMP/stockade.toml"
+	S_ARGS=(--root "$BENCH_TMP/root" --state "$BENCH_TMP/state" --config "$BENCH_TMP/stockade.toml")
+	mkdir -p "$BENCH_TMP/root" "$BENCH_TMP/state"
+	bench_on_exit "'$STOCKADE' ${S_ARGS[*]} ps -aq 2>/dev/null | xargs -r -n 50 '$STOCKADE' ${S_ARGS[*]} rm -f >/dev/null 2>&1"
+	stockade_cmd pull -q "$REF" >/dev/null 2>&1 || bench_die "stockade pull $REF failed"
+}
+stockade_cmd() { "$STOCKADE" "${S_ARGS[@]}" "$@"; }
+
+# bench_ms CMD...: runs CMD at the measured priority (output discarded;
+# dies when it fails) and prints its wall time in ms.
+bench_ms() {
+	local t0 t1
+	t0=${EPOCHREALTIME/./}
+	bench_nice "$@" >/dev/null 2>&1 || bench_die "failed: $*"
+	t1=${EPOCHREALTIME/./}
+	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1000}'
+}

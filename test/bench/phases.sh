@@ -26,22 +26,9 @@ case $BENCH_ROUNDS in '' | *[!0-9]* | 0) bench_die "BENCH_ROUNDS must be a posit
 
 bench_need_pkgs time docker-registry skopeo umoci runc jq curl
 [ "$BENCH_STRACE" = 0 ] || bench_need_pkgs strace
-command -v go >/dev/null || bench_die "go is needed to build the tiny image"
-bench_tiny_image_build
-bench_stockade
+bench_tiny_setup
 "$STOCKADE" --help 2>/dev/null | grep -q -- --debug-timing || bench_die "$STOCKADE has no --debug-timing: rebuild it (make build)"
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
-
-bench_tmpdir
-: >"$BENCH_TMP/stockade.toml"
-bench_registry_start "$BENCH_TMP/registry"
-bench_tiny_image_push
-REF=$BENCH_TINY_REF
-S_ARGS=(--root "$BENCH_TMP/root" --state "$BENCH_TMP/state" --config "$BENCH_TMP/stockade.toml")
-mkdir -p "$BENCH_TMP/root" "$BENCH_TMP/state"
-stockade_cmd() { "$STOCKADE" "${S_ARGS[@]}" "$@"; }
-bench_on_exit "stockade_cmd ps -aq 2>/dev/null | xargs -r '$STOCKADE' ${S_ARGS[*]} rm -f >/dev/null 2>&1"
-stockade_cmd pull -q "$REF" >/dev/null 2>&1 || bench_die "stockade pull $REF failed"
+bench_stockade_store
 stockade_cmd run --rm --network none "$REF" >/dev/null 2>&1 || bench_die "stockade run --rm $REF failed"
 
 # Each round: wall time from outside, and the phases the command printed

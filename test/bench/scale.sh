@@ -25,30 +25,8 @@ BENCH_REPS=${BENCH_REPS:-5}
 
 [ "$(id -u)" = 0 ] || bench_die "run as root (overlay mounts, runc)"
 bench_need_pkgs docker-registry skopeo umoci runc jq curl
-command -v go >/dev/null || bench_die "go is needed to build the tiny image"
-bench_tiny_image_build
-bench_stockade
-while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
-
-bench_tmpdir
-: >"$BENCH_TMP/stockade.toml"
-bench_registry_start "$BENCH_TMP/registry"
-bench_tiny_image_push
-REF=$BENCH_TINY_REF
-S_ARGS=(--root "$BENCH_TMP/root" --state "$BENCH_TMP/state" --config "$BENCH_TMP/stockade.toml")
-mkdir -p "$BENCH_TMP/root" "$BENCH_TMP/state"
-stockade_cmd() { "$STOCKADE" "${S_ARGS[@]}" "$@"; }
-bench_on_exit "stockade_cmd ps -aq 2>/dev/null | xargs -r -n 50 '$STOCKADE' ${S_ARGS[*]} rm -f >/dev/null 2>&1"
-stockade_cmd pull -q "$REF" >/dev/null 2>&1 || bench_die "stockade pull failed"
-
-# ms CMD...: runs CMD (output discarded) and prints its wall time in ms.
-ms() {
-	local t0 t1
-	t0=${EPOCHREALTIME/./}
-	bench_nice "$@" >/dev/null 2>&1 || bench_die "failed: $*"
-	t1=${EPOCHREALTIME/./}
-	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1000}'
-}
+bench_tiny_setup
+bench_stockade_store
 
 # row N PS JSON BOOT: prints one line of the growth table (per container,
 # and the growth of that against the previous count's, PREV).
@@ -80,12 +58,12 @@ for n in $BENCH_SCALE; do
 	[ "$(stockade_cmd ps -q | wc -l)" = "$n" ] || bench_die "ps does not list $n running containers"
 	ps_t=() json_t=()
 	for ((r = 0; r < BENCH_REPS; r++)); do
-		ps_t+=("$(ms "$STOCKADE" "${S_ARGS[@]}" ps)")
-		json_t+=("$(ms "$STOCKADE" "${S_ARGS[@]}" ps --format json)")
+		ps_t+=("$(bench_ms "$STOCKADE" "${S_ARGS[@]}" ps)")
+		json_t+=("$(bench_ms "$STOCKADE" "${S_ARGS[@]}" ps --format json)")
 	done
 	stockade_cmd shutdown -t 1 >/dev/null 2>&1 || bench_die "shutdown failed"
 	[ "$(stockade_cmd ps -q | wc -l)" = 0 ] || bench_die "shutdown left containers running"
-	boot_t=$(ms "$STOCKADE" "${S_ARGS[@]}" boot --parallel 8)
+	boot_t=$(bench_ms "$STOCKADE" "${S_ARGS[@]}" boot --parallel 8)
 	[ "$(stockade_cmd ps -q | wc -l)" = "$n" ] || bench_die "boot did not start all $n containers"
 	row "$n" "$(bench_median "${ps_t[@]}")" "$(bench_median "${json_t[@]}")" "$boot_t"
 done
