@@ -72,21 +72,14 @@ func (e *Engine) Stats(ctx context.Context, c *Container) (*Stats, error) {
 	return s, nil
 }
 
-// memoryLimit reads the --memory limit from the container's spec on
-// FreeBSD (the rctl annotation "deny=BYTES"); 0 when it has none.
-// statsJailName is the name racct knows the container's jail by: its id,
-// below its parent's name when the spec puts it in a parent jail
-// (freebsd.jail.parent, or ocijail's org.freebsd.parentJail annotation),
-// as the jail runtime names it.
-func (e *Engine) statsJailName(c *Container) string {
-	spec, err := readSpec(e.containerDir(c.ID))
-	if err != nil {
-		return c.ID
-	}
-	return jailNameOf(spec, c.ID)
-}
-
+// jailNameOf is the name racct knows the jail of container id by, from
+// its spec (nil: none could be read): the id, below its parent's name when
+// the spec puts it in a parent jail (freebsd.jail.parent, or ocijail's
+// org.freebsd.parentJail annotation), as the jail runtime names it.
 func jailNameOf(spec *specs.Spec, id string) string {
+	if spec == nil {
+		return id
+	}
 	parent := spec.Annotations["org.freebsd.parentJail"]
 	if spec.FreeBSD != nil && spec.FreeBSD.Jail != nil && spec.FreeBSD.Jail.Parent != "" {
 		parent = spec.FreeBSD.Jail.Parent
@@ -97,9 +90,11 @@ func jailNameOf(spec *specs.Spec, id string) string {
 	return parent + "." + id
 }
 
-func (e *Engine) specMemoryLimit(c *Container) uint64 {
-	spec, err := readSpec(e.containerDir(c.ID))
-	if err != nil {
+// specMemoryLimit reads the --memory limit from a container's spec (nil:
+// none could be read): the rctl annotation "deny=BYTES" on FreeBSD, the
+// memory limit on Linux; 0 when it has none.
+func specMemoryLimit(spec *specs.Spec) uint64 {
+	if spec == nil {
 		return 0
 	}
 	if v, ok := spec.Annotations[bundle.AnnotationRctlMemoryUse]; ok {

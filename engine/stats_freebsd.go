@@ -9,11 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sample reads racct's usage of the container's jail (statsJailName)
+// sample reads racct's usage of the container's jail (jailNameOf)
 // with rctl(8), and its network bytes from the host ends of its epairs
 // with netstat(1).
 func (e *Engine) sample(ctx context.Context, c *Container) (*Stats, error) {
-	cmd := exec.CommandContext(ctx, "rctl", "-u", "jail:"+e.statsJailName(c))
+	spec, err := readSpec(e.containerDir(c.ID))
+	if err != nil {
+		spec = nil // the defaults: the jail named by the id, no limit
+	}
+	cmd := exec.CommandContext(ctx, "rctl", "-u", "jail:"+jailNameOf(spec, c.ID))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -24,7 +28,7 @@ func (e *Engine) sample(ctx context.Context, c *Container) (*Stats, error) {
 		return nil, err
 	}
 	s.Read = time.Now()
-	if s.MemoryLimit = e.specMemoryLimit(c); s.MemoryLimit == 0 {
+	if s.MemoryLimit = specMemoryLimit(spec); s.MemoryLimit == 0 {
 		s.MemoryLimit, _ = unix.SysctlUint64("hw.physmem")
 	}
 	// The host end of an epair counts the other way round: what it

@@ -118,4 +118,27 @@ func TestJailNameOf(t *testing.T) {
 			t.Errorf("%s: jailNameOf = %q, want %q", tt.name, got, tt.want)
 		}
 	}
+	if got := jailNameOf(nil, "c1"); got != "c1" {
+		t.Errorf("no spec: jailNameOf = %q, want c1", got)
+	}
+}
+
+// TestSpecMemoryLimit: --memory from the rctl annotation (FreeBSD) or the
+// Linux limit; 0 without either, or without a spec.
+func TestSpecMemoryLimit(t *testing.T) {
+	limit := int64(64 << 20)
+	for _, tt := range []struct {
+		name string
+		spec *specs.Spec
+		want uint64
+	}{
+		{"no spec", nil, 0},
+		{"none", &specs.Spec{}, 0},
+		{"rctl", &specs.Spec{Annotations: map[string]string{"org.freebsd.rctl.memoryuse": "deny=536870912"}}, 536870912},
+		{"linux", &specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}}}, 64 << 20},
+	} {
+		if got := specMemoryLimit(tt.spec); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
 }
