@@ -263,7 +263,7 @@ func TestCompletion(t *testing.T) {
 	e.must("create", "--name", "webby", ref, "sleep", "1h")
 	e.must("network", "create", "compnet")
 	e.must("volume", "create", "compvol")
-	globals := []string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}
+	globals := e.globals()
 	complete := func(words ...string) []string {
 		t.Helper()
 		line := append(append([]string{"stockade"}, globals...), words...)

@@ -486,8 +486,7 @@ func TestBuildInterrupted(t *testing.T) {
 	// The marker is computed so that the step line does not show it.
 	ctxDir := writeContext(t, "FROM "+base+"\nRUN echo $((6*7))-started; sleep 60\n", map[string]string{})
 	for _, when := range []string{"STEP 2/2", "42-started"} {
-		full := []string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml"), "build", ctxDir}
-		cmd := exec.Command(stockadeBin, full...)
+		cmd := e.command(context.Background(), "build", ctxDir)
 		var out syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -540,8 +539,7 @@ func TestBuildParallel(t *testing.T) {
 	done := make(chan out, 2)
 	for i := 0; i < 2; i++ {
 		go func() {
-			full := []string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml"), "build", "--format", "json", ctxDir}
-			cmd := exec.Command(stockadeBin, full...)
+			cmd := e.command(context.Background(), "build", "--format", "json", ctxDir)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

@@ -5,29 +5,11 @@ import (
 	"bytes"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// runStdin runs stockade with stdin.
-func (e *env) runStdin(stdin io.Reader, args ...string) result {
-	e.t.Helper()
-	full := append([]string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}, args...)
-	cmd := exec.Command(stockadeBin, full...)
-	var out, errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
-}
 
 // hostFile is a host file's bytes and modification time.
 type hostFile struct {

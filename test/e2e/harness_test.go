@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -166,10 +167,20 @@ func (e *env) run(args ...string) result {
 
 func (e *env) runCtx(ctx context.Context, args ...string) result {
 	e.t.Helper()
-	full := append([]string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}, args...)
-	cmd := exec.CommandContext(ctx, stockadeBin, full...)
+	return e.runIO(ctx, nil, args...)
+}
+
+// runStdin runs stockade with stdin.
+func (e *env) runStdin(stdin io.Reader, args ...string) result {
+	e.t.Helper()
+	return e.runIO(context.Background(), stdin, args...)
+}
+
+func (e *env) runIO(ctx context.Context, stdin io.Reader, args ...string) result {
+	e.t.Helper()
+	cmd := e.command(ctx, args...)
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
 	err := cmd.Run()
 	code := 0
 	if err != nil {
@@ -180,6 +191,17 @@ func (e *env) runCtx(ctx context.Context, args ...string) result {
 		code = ee.ExitCode()
 	}
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// globals are the global flags that point stockade at the env's root,
+// state and config.
+func (e *env) globals() []string {
+	return []string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}
+}
+
+// command is stockade with the env's globals and args, not started.
+func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, stockadeBin, append(e.globals(), args...)...)
 }
 
 // must runs stockade and fails the test unless it exits 0.

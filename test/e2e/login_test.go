@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,24 +27,6 @@ func startAuthRegistry(t *testing.T, user, password string) *registry {
 		t.Fatal(err)
 	}
 	return serveRegistry(t, dir, fmt.Sprintf("auth:\n  htpasswd:\n    realm: stockade-e2e\n    path: %s\n", htpasswd))
-}
-
-// loginRun runs stockade with stdin.
-func (e *env) loginRun(stdin string, args ...string) result {
-	e.t.Helper()
-	full := append([]string{"--root", e.root, "--state", e.state, "--config", filepath.Join(e.dir, "stockade.toml")}, args...)
-	cmd := exec.Command(stockadeBin, full...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
 // authEnv isolates the credential files: HOME and DOCKER_CONFIG in the
@@ -82,7 +62,7 @@ func TestLogin(t *testing.T) {
 	}
 
 	// Wrong password: refused, nothing written.
-	r := e.loginRun("wrong\n", "login", "-u", user, "--password-stdin", reg.addr)
+	r := e.runStdin(strings.NewReader("wrong\n"), "login", "-u", user, "--password-stdin", reg.addr)
 	if r.code == 0 || !strings.Contains(r.stderr, "incorrect username or password") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("login with a wrong password: %s", r)
 	}
@@ -90,7 +70,7 @@ func TestLogin(t *testing.T) {
 		t.Fatal("a failed login wrote the config file")
 	}
 
-	r = e.loginRun(password+"\n", "login", "-u", user, "--password-stdin", reg.addr)
+	r = e.runStdin(strings.NewReader(password+"\n"), "login", "-u", user, "--password-stdin", reg.addr)
 	if r.code != 0 || r.stdout != "Login Succeeded\n" {
 		t.Fatalf("login: %s", r)
 	}
@@ -131,7 +111,7 @@ func TestLogin(t *testing.T) {
 	}
 
 	t.Run("-p warns", func(t *testing.T) {
-		r := e.loginRun("", "login", "-u", user, "-p", password, reg.addr)
+		r := e.runStdin(strings.NewReader(""), "login", "-u", user, "-p", password, reg.addr)
 		if r.code != 0 || !strings.Contains(r.stderr, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.") {
 			t.Errorf("login -p: %s", r)
 		}
@@ -144,7 +124,7 @@ func TestLogin(t *testing.T) {
 			{"login", "-u", user, "-p", "x", "--password-stdin", reg.addr},
 			{"login", "-u", user, "--password-stdin", "https://exa mple/"},
 		} {
-			r := e.loginRun("x\n", args...)
+			r := e.runStdin(strings.NewReader("x\n"), args...)
 			if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 				t.Errorf("%v: %s", args, r)
 			}
@@ -155,7 +135,7 @@ func TestLogin(t *testing.T) {
 		os.RemoveAll(dockerConfig)
 		authFile := filepath.Join(t.TempDir(), "auth.json")
 		t.Setenv("REGISTRY_AUTH_FILE", authFile)
-		e.loginRun(password, "login", "-u", user, "--password-stdin", reg.addr)
+		e.runStdin(strings.NewReader(password), "login", "-u", user, "--password-stdin", reg.addr)
 		data, err := os.ReadFile(authFile)
 		if err != nil || !strings.Contains(string(data), reg.addr) {
 			t.Fatalf("REGISTRY_AUTH_FILE %s: %v %s", authFile, err, data)
@@ -188,7 +168,7 @@ esac
 		if err := os.WriteFile(configFile, []byte(`{"credsStore":"e2e"}`), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r := e.loginRun(password, "login", "-u", user, "--password-stdin", reg.addr)
+		r := e.runStdin(strings.NewReader(password), "login", "-u", user, "--password-stdin", reg.addr)
 		if r.code != 0 {
 			t.Fatalf("login: %s", r)
 		}
