@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -20,7 +21,9 @@ import (
 
 // runFlags are the flags run and create share.
 func runFlags() []cli.Flag {
-	return append(append(append(append(networkFlags(), bootFlags()...), securityFlags()...),
+	// The families' flags live beside their code: network_run.go,
+	// boot_flags.go, security_flags.go, health_flags.go, familiar_flags.go.
+	return slices.Concat(networkFlags(), bootFlags(), securityFlags(), []cli.Flag{
 		&cli.StringFlag{Name: "name", Usage: "container name (default: generated)"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V (K alone takes it from here)"},
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount SRC:DST[:ro], named volume NAME:DST[:ro] (made on first use), or anonymous volume DST"},
@@ -42,7 +45,7 @@ func runFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "key", Usage: "decryption key FILE[:password] for an encrypted image to pull (repeatable)"},
 		&cli.StringSliceFlag{Name: "dec-recipient", Usage: "pkcs7:CERT needed with PKCS7 keys (repeatable)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no pull progress"},
-	), append(healthFlags(), familiarFlags()...)...) // health_flags.go, familiar_flags.go
+	}, healthFlags(), familiarFlags())
 }
 
 // createFromFlags pulls the image if needed and creates the container.
