@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stockade/stockade/internal/monitorio"
 )
 
 // ConsoleSocket is the AF_UNIX socket on which an OCI runtime sends the
@@ -69,6 +71,9 @@ func (s *ConsoleSocket) Receive(ctx context.Context) (*os.File, error) {
 		for _, extra := range fds[1:] {
 			unix.Close(extra)
 		}
+		// Non-blocking, so the file is pollable: read deadlines stop its
+		// copy at a clean point for a handover to the small monitor.
+		unix.SetNonblock(fds[0], true)
 		return os.NewFile(uintptr(fds[0]), "pty-master"), nil
 	}
 	return nil, fmt.Errorf("console socket: no file descriptor received")
@@ -76,5 +81,5 @@ func (s *ConsoleSocket) Receive(ctx context.Context) (*os.File, error) {
 
 // SetTerminalSize sets a terminal's window size.
 func SetTerminalSize(f *os.File, rows, cols uint16) error {
-	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	return monitorio.SetTerminalSize(f, rows, cols)
 }

@@ -1,0 +1,72 @@
+package monitorio
+
+import (
+	"errors"
+	"io"
+	"os"
+	"time"
+)
+
+// A Pump copies one of the container's output streams (a pipe's read end
+// or a terminal master) into the log and to the attach clients.
+type Pump struct {
+	r     *os.File
+	lw    io.WriteCloser
+	hub   *Hub
+	kind  byte
+	done  chan struct{}
+	ended bool // the stream ended (EOF, EIO): r is closed
+}
+
+// NewPump starts copying r to log's stream ("stdout" or "stderr") and to
+// the hub's clients as frames of kind.
+func NewPump(r *os.File, log *LogWriter, stream string, hub *Hub, kind byte) *Pump {
+	p := &Pump{r: r, lw: log.Stream(stream), hub: hub, kind: kind, done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+func (p *Pump) run() {
+	defer close(p.done)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := p.r.Read(buf)
+		if n > 0 {
+			p.lw.Write(buf[:n])
+			p.hub.Broadcast(p.kind, buf[:n])
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return // Stop: what is still in the pipe stays there
+		}
+		if err != nil {
+			p.ended = true
+			p.r.Close()
+			p.lw.Close()
+			return // EOF; EIO from a terminal once the last slave closed
+		}
+	}
+}
+
+// Done is closed when the pump stopped.
+func (p *Pump) Done() <-chan struct{} { return p.done }
+
+// Stoppable reports whether Stop can interrupt the pump: its file must be
+// pollable (non-blocking), as pipes made by os.Pipe are.
+func Stoppable(f *os.File) bool {
+	return f.SetReadDeadline(time.Time{}) == nil
+}
+
+// Stop makes the pump return at a clean point: whatever it read is in the
+// log and sent to the clients, and what it did not read stays in the
+// pipe. A partial last line is logged as an entry of its own. It returns
+// the file, with its deadline cleared, or nil when the stream had ended.
+func (p *Pump) Stop() *os.File {
+	p.r.SetReadDeadline(time.Unix(1, 0))
+	<-p.done
+	if p.ended {
+		return nil
+	}
+	p.lw.Close()
+	p.r.SetReadDeadline(time.Time{})
+	return p.r
+}
