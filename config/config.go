@@ -45,7 +45,26 @@ type Config struct {
 	NRI NRI `toml:"nri" json:"nri"`
 	// Runc configures the Linux runtime.
 	Runc Runc `toml:"runc" json:"runc"`
+	// Monitor configures the containers' monitors.
+	Monitor Monitor `toml:"monitor" json:"monitor"`
 }
+
+// Monitor is the [monitor] table.
+type Monitor struct {
+	// IdleAfter is how long a container runs before its monitor hands
+	// over to the small idle monitor (stockade-monitor), when no attach
+	// client is connected; 0 never hands over.
+	IdleAfter Duration `toml:"idle_after" json:"idle_after"`
+	// Binary is the small monitor's path; empty means stockade-monitor
+	// next to the stockade executable.
+	Binary string `toml:"binary" json:"binary"`
+}
+
+// DefaultMonitorIdleAfter is the default of [monitor] idle_after: a
+// container still running after it is taken for a service that will run
+// long, while `run --rm` jobs and short tests end before and never pay
+// for the handover's two execs.
+const DefaultMonitorIdleAfter = 5 * time.Second
 
 // ZFS is the [zfs] table.
 type ZFS struct {
@@ -129,6 +148,7 @@ func Defaults(goos string) Config {
 		DefaultRegistry: "docker.io",
 		LogLevel:        "info",
 		LogFormat:       "text",
+		Monitor:         Monitor{IdleAfter: Duration(DefaultMonitorIdleAfter)},
 		NRI: NRI{
 			SocketPath:                "/var/run/nri/nri.sock",
 			PluginPath:                "/opt/nri/plugins",
@@ -170,6 +190,7 @@ var Env = map[string]string{
 	"STOCKADE_LOG_LEVEL":            "log_level",
 	"STOCKADE_LOG_FORMAT":           "log_format",
 	"STOCKADE_ZFS_DATASET":          "zfs.dataset",
+	"STOCKADE_MONITOR_IDLE_AFTER":   "monitor.idle_after",
 }
 
 // Load returns the configuration for goos: defaults, then the file at path,
@@ -280,6 +301,12 @@ func (c *Config) Set(key, value string) error {
 		c.LogFormat = value
 	case "zfs.dataset":
 		c.ZFS.Dataset = value
+	case "monitor.idle_after":
+		var d Duration
+		if err := d.UnmarshalText([]byte(value)); err != nil {
+			return fmt.Errorf("monitor.idle_after: %w", err)
+		}
+		c.Monitor.IdleAfter = d
 	default:
 		return fmt.Errorf("unknown key %q", key)
 	}
@@ -318,6 +345,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("log_format: %q is not one of text, json", c.LogFormat)
+	}
+	if c.Monitor.IdleAfter < 0 {
+		return fmt.Errorf("monitor.idle_after: %s must not be negative (0 never hands over)", time.Duration(c.Monitor.IdleAfter))
 	}
 	if c.NRI.PluginRegistrationTimeout <= 0 {
 		return fmt.Errorf("nri.plugin_registration_timeout: %s must be positive", time.Duration(c.NRI.PluginRegistrationTimeout))

@@ -232,3 +232,40 @@ func TestEnvError(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestMonitorIdleAfter(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.toml")
+	c, err := Load("linux", writeFile(t, "[monitor]\nidle_after = \"250ms\"\nbinary = \"/opt/sm\"\n"), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(c.Monitor.IdleAfter) != 250*time.Millisecond || c.Monitor.Binary != "/opt/sm" {
+		t.Errorf("got %+v", c.Monitor)
+	}
+	if d := Defaults("freebsd").Monitor.IdleAfter; time.Duration(d) != DefaultMonitorIdleAfter {
+		t.Errorf("default idle_after %s", time.Duration(d))
+	}
+	c, err = Load("linux", missing, false, func(k string) string {
+		if k == "STOCKADE_MONITOR_IDLE_AFTER" {
+			return "0"
+		}
+		return ""
+	})
+	if err != nil || c.Monitor.IdleAfter != 0 {
+		t.Errorf("environment 0: %v %v", c.Monitor.IdleAfter, err)
+	}
+	for value, want := range map[string]string{
+		"soon": `environment STOCKADE_MONITOR_IDLE_AFTER: monitor.idle_after: "soon" is not a duration such as 2s or 500ms`,
+		"-1s":  `monitor.idle_after: -1s must not be negative (0 never hands over)`,
+	} {
+		_, err := Load("linux", missing, false, func(k string) string {
+			if k == "STOCKADE_MONITOR_IDLE_AFTER" {
+				return value
+			}
+			return ""
+		})
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %q", value, err, want)
+		}
+	}
+}

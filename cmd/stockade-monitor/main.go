@@ -1,0 +1,183 @@
+// Command stockade-monitor is a container's monitor while the container
+// runs idle: the full monitor (`stockade monitor ID`) execs it, in the
+// same process, once the container has run for a while without an attach
+// client (see engine/handover.go), so that an idle container costs a
+// small Go program rather than the whole stockade binary.
+//
+// It holds what the full monitor held (the monitor lock, the attach
+// socket, the container's stdio), waits for the container's process
+// (reaping other orphans, as a subreaper does), writes the output to the
+// log and to attach clients, and serves new attach clients. When the
+// process has exited it drains the output (for up to 2 s), closes the log
+// and execs the full monitor back with the exit code and the attach
+// clients, which then does what a monitor does after an exit: records
+// it, restarts, removes.
+//
+// It is started only by stockade, with its description in the
+// STOCKADE_HANDOVER environment variable; it takes no arguments.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stockade/stockade/internal/monitorio"
+)
+
+// drainWait bounds how long the output is read after the exit: a process
+// outside the container's pid namespace may still hold the pipes (the
+// full monitor waits as long).
+const drainWait = 2 * time.Second
+
+func main() {
+	// One P and a small heap target: the monitor copies a few kilobytes
+	// now and then and otherwise sleeps in wait4's signal.
+	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(50)
+	h, err := monitorio.DecodeHandover(os.Getenv(monitorio.HandoverEnv))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stockade-monitor: %v\n", err)
+		os.Exit(2)
+	}
+	err = run(h)
+	// run returns only when it could not exec the full monitor back.
+	fmt.Fprintf(os.Stderr, "stockade-monitor %s: %v\n", h.ID, err)
+	os.Exit(1)
+}
+
+// run supervises the container until its process exits, then execs the
+// full monitor back.
+func run(h monitorio.Handover) error {
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+
+	lnFile, err := monitorio.InheritedFile(h.Listener, "attach-listener")
+	if err != nil {
+		return err
+	}
+	ln, err := net.FileListener(lnFile)
+	lnFile.Close()
+	if err != nil {
+		return fmt.Errorf("attach listener: %w", err)
+	}
+	logw, err := monitorio.OpenLog(h.Log.Path, h.Log.MaxSize, h.Log.MaxFiles)
+	if err != nil {
+		return err
+	}
+	hub := monitorio.NewHub()
+	var pumps []*monitorio.Pump
+	pump := func(fd int, stream string, kind byte) error {
+		f, err := monitorio.InheritedFile(fd, stream)
+		if err != nil {
+			return err
+		}
+		if kind == monitorio.FrameStdout && h.Terminal >= 0 {
+			hub.SetTerminal(f)
+		}
+		pumps = append(pumps, monitorio.NewPump(f, logw, stream, hub, kind))
+		return nil
+	}
+	if h.Terminal >= 0 {
+		err = pump(h.Terminal, "stdout", monitorio.FrameStdout)
+	} else if err = pump(h.Stdout, "stdout", monitorio.FrameStdout); err == nil {
+		err = pump(h.Stderr, "stderr", monitorio.FrameStderr)
+	}
+	if err != nil {
+		return err
+	}
+	if h.Stdin >= 0 {
+		f, err := monitorio.InheritedFile(h.Stdin, "stdin")
+		if err != nil {
+			return err
+		}
+		hub.SetStdin(f)
+	}
+	go hub.Serve(ln)
+
+	code := waitExit(h.Pid, &h.HealthPid, sigchld)
+
+	deadline := time.NewTimer(drainWait)
+	for _, p := range pumps {
+		select {
+		case <-p.Done():
+		case <-deadline.C:
+		}
+	}
+	for _, p := range pumps {
+		if f := p.Stop(); f != nil {
+			f.Close()
+		}
+	}
+	logw.Close()
+	if err := hub.Pause(ln); err != nil {
+		return fmt.Errorf("stop serving attach clients: %w", err)
+	}
+	r := monitorio.Resume{
+		ID: h.ID, Lock: h.Lock, HealthPid: h.HealthPid,
+		Restarts: h.Restarts, RunStarted: h.RunStarted, ExitCode: code,
+	}
+	if r.Listener, err = monitorio.DupFD(ln.(syscall.Conn)); err != nil {
+		return fmt.Errorf("attach listener: %w", err)
+	}
+	for _, c := range hub.Detach() {
+		sc, ok := c.Conn.(syscall.Conn)
+		if !ok {
+			continue
+		}
+		fd, err := monitorio.DupFD(sc)
+		if err != nil {
+			c.Conn.Close()
+			continue
+		}
+		r.Clients = append(r.Clients, monitorio.Client{FD: fd, Hello: c.Hello})
+	}
+	if err := monitorio.Inherit(h.Lock); err != nil {
+		return err
+	}
+	desc, err := r.Encode()
+	if err != nil {
+		return err
+	}
+	env := monitorio.WithEnv(os.Environ(), monitorio.ResumeEnv, desc, monitorio.HandoverEnv)
+	return fmt.Errorf("exec %s: %w", h.Resume[0], syscall.Exec(h.Resume[0], h.Resume, env))
+}
+
+// waitExit reaps children until pid exits and returns its exit code
+// (128+signal for a signal; -1 when it cannot be waited for). A reaped
+// health checker's pid is set to 0.
+func waitExit(pid int, healthPid *int, sigchld <-chan os.Signal) int {
+	for {
+		for {
+			var ws unix.WaitStatus
+			got, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				return -1 // ECHILD: no child left to wait for
+			}
+			if got <= 0 {
+				break
+			}
+			code, ended := monitorio.ExitCode(ws)
+			switch {
+			case !ended:
+			case got == pid:
+				return code
+			case got == *healthPid:
+				*healthPid = 0
+			}
+		}
+		<-sigchld
+	}
+}
