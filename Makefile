@@ -40,7 +40,7 @@ INSTALL_STAGE = dist/install-$(INSTALL_OS)-$(INSTALL_ARCH)
 all: build
 
 help:
-	@echo "make build    build bin/stockade and bin/stockade-runtime"
+	@echo "make build    build bin/stockade, bin/stockade-runtime and bin/stockade-monitor"
 	@echo "make test     lint + cross + all tests (what CI runs), then the counts"
 	@echo "make unit     go test ./... only (through gotestsum: a summary with the counts)"
 	@echo "make test-zfs the zfs snapshotter on real OpenZFS (a qemu VM on Linux)"
@@ -54,6 +54,7 @@ help:
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/stockade ./cmd/stockade
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/stockade-runtime ./cmd/stockade-runtime
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/stockade-monitor ./cmd/stockade-monitor
 
 lint:
 	@bad=$$(gofmt -l $(GOFILES)); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
@@ -67,6 +68,7 @@ cross:
 		echo "build $$os/$$arch"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o dist/$$os-$$arch/stockade ./cmd/stockade; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o dist/$$os-$$arch/stockade-runtime ./cmd/stockade-runtime; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o dist/$$os-$$arch/stockade-monitor ./cmd/stockade-monitor; \
 	done
 
 unit:
@@ -109,8 +111,9 @@ install: install-bin install-data
 install-bin:
 	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade ./cmd/stockade
 	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade-runtime ./cmd/stockade-runtime
+	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade-monitor ./cmd/stockade-monitor
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(INSTALL_STAGE)/stockade $(INSTALL_STAGE)/stockade-runtime $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(INSTALL_STAGE)/stockade $(INSTALL_STAGE)/stockade-runtime $(INSTALL_STAGE)/stockade-monitor $(DESTDIR)$(BINDIR)/
 
 # Everything but the binaries; the FreeBSD port runs it after its own build.
 install-data: $(if $(filter bin/stockade,$(STOCKADE_HOST)),build)

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 	}
 	workDir = dir
 	stockadeBin = filepath.Join(dir, "stockade")
-	build := exec.Command("go", "build", "-o", stockadeBin, "github.com/stockade/stockade/cmd/stockade")
+	// stockade-monitor, the small idle monitor, next to stockade, where
+	// monitors look for it: every test's long-running container hands over.
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/stockade/stockade/cmd/stockade", "github.com/stockade/stockade/cmd/stockade-monitor")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build stockade: %v\n%s", err, out)
