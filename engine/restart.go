@@ -133,25 +133,31 @@ type exitDecider interface {
 }
 
 // monitorRunner runs the container of a monitor with its log, attach hub
-// and start report.
+// and start report (run).
 type monitorRunner struct {
-	e      *Engine
-	c      *Container
-	logw   *LogWriter
-	hub    *hub
-	report func(string)
-	// willRestart, when set, says at the exit whether the loop will
-	// restart (see exitDecider).
-	willRestart func(exitCode int, rec *Container) bool
+	e   *Engine
+	c   *Container
+	run *monitorRun
 }
 
 func (m monitorRunner) runOnce(ctx context.Context, waitAttach bool) (int, error) {
-	return m.e.runOnce(ctx, m.c, m.logw, m.hub, waitAttach, m.report, m.willRestart)
+	return m.e.runOnce(ctx, m.c, m.run, waitAttach)
 }
 
+// withRestartDecision sets what says at the exit whether the loop will
+// restart (see exitDecider).
 func (m monitorRunner) withRestartDecision(f func(int, *Container) bool) runner {
-	m.willRestart = f
+	m.run.willRestart = f
 	return m
+}
+
+// loopState is the restart loop's count of restarts and the start of its
+// current run. The monitor's handover to the small monitor carries it
+// across the two execs, so that the resumed loop decides as the first
+// would have (see restartLoopFrom).
+type loopState struct {
+	restarts int
+	started  time.Time
 }
 
 // restartLoop runs c through r, and again after each exit for as long as
@@ -161,13 +167,20 @@ func (m monitorRunner) withRestartDecision(f func(int, *Container) bool) runner 
 // record's RestartCount. It returns the last exit code and the error that
 // kept the container from running, if one did.
 func (e *Engine) restartLoop(ctx context.Context, c *Container, r runner, clk clock, waitAttach bool) (exitCode int, runErr error) {
-	restarts, wait := 0, waitAttach
-	var started time.Time
+	return e.restartLoopFrom(ctx, c, r, clk, waitAttach, &loopState{})
+}
+
+// restartLoopFrom is restartLoop from st: a resumed monitor's loop starts
+// with the restarts counted so far and, when st.started is set, with a
+// first run that started then (the run the small monitor waited for).
+// The loop keeps st current.
+func (e *Engine) restartLoopFrom(ctx context.Context, c *Container, r runner, clk clock, waitAttach bool, st *loopState) (exitCode int, runErr error) {
+	wait := waitAttach
 	// What the loop decides below, asked at the exit by a runner that
 	// records it (exitDecider).
 	willRestart := func(code int, rec *Container) bool {
-		n := restarts
-		if clk.Now().Sub(started) > ResetAfter {
+		n := st.restarts
+		if clk.Now().Sub(st.started) > ResetAfter {
 			n = 0
 		}
 		return rec.Restart.ShouldRestart(code, n, rec.State.StoppedByUser)
@@ -176,7 +189,9 @@ func (e *Engine) restartLoop(ctx context.Context, c *Container, r runner, clk cl
 		r = d.withRestartDecision(willRestart)
 	}
 	for {
-		started = clk.Now()
+		if st.started.IsZero() {
+			st.started = clk.Now()
+		}
 		exitCode, runErr = r.runOnce(ctx, wait)
 		wait = false
 		e.hooksStopped(context.WithoutCancel(ctx), c)
@@ -193,23 +208,24 @@ func (e *Engine) restartLoop(ctx context.Context, c *Container, r runner, clk cl
 		if err != nil {
 			return exitCode, nil
 		}
-		if clk.Now().Sub(started) > ResetAfter {
-			restarts = 0
+		if clk.Now().Sub(st.started) > ResetAfter {
+			st.restarts = 0
 		}
-		if !rec.Restart.ShouldRestart(exitCode, restarts, rec.State.StoppedByUser) {
+		st.started = time.Time{}
+		if !rec.Restart.ShouldRestart(exitCode, st.restarts, rec.State.StoppedByUser) {
 			if rec.State.Status == StatusRestarting {
 				// Recorded as restarting at the exit; a stop came since.
 				e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited })
 			}
 			return exitCode, nil
 		}
-		restarts++
+		st.restarts++
 		e.setState(ctx, c.ID, func(s *State) {
 			s.Status = StatusRestarting
 			s.RestartCount++
 		})
-		e.logger().Info("restarting container", "container", c.Name, "exit_code", exitCode, "restarts", restarts)
-		if !e.sleepUnlessStopped(ctx, clk, c.ID, Backoff(restarts-1)) {
+		e.logger().Info("restarting container", "container", c.Name, "exit_code", exitCode, "restarts", st.restarts)
+		if !e.sleepUnlessStopped(ctx, clk, c.ID, Backoff(st.restarts-1)) {
 			e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited })
 			return exitCode, nil
 		}

@@ -403,3 +403,39 @@ func TestExitRecordedAsRestarting(t *testing.T) {
 		t.Errorf("final state %+v", rec.State)
 	}
 }
+
+// TestRestartLoopResumed: a loop resumed after a handover to the small
+// monitor carries the restarts counted so far and the run's start time,
+// so on-failure:2 with one restart done allows one more, with the second
+// backoff; and a resumed run that had started long before counts as long
+// (the backoff starts over).
+func TestRestartLoopResumed(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name         string
+		startedAgo   time.Duration
+		wantRuns     int
+		wantBackoffs []time.Duration
+	}{
+		{"short run", time.Second, 2, []time.Duration{200 * ms}},
+		{"long run", time.Minute, 3, []time.Duration{100 * ms, 200 * ms}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, c := newLoopEngine(t, "on-failure:2")
+			clk := newFakeClock()
+			r := &fakeRunner{t: t, e: e, id: c.ID, clk: clk, max: 3, script: func(int) fakeRun { return fakeRun{code: 1} }}
+			st := &loopState{restarts: 1, started: clk.Now().Add(-tt.startedAgo)}
+			code, err := e.restartLoopFrom(context.Background(), c, r, clk, false, st)
+			if err != nil || code != 1 {
+				t.Fatalf("got %d, %v", code, err)
+			}
+			if len(r.sleptAt) != tt.wantRuns {
+				t.Errorf("%d runs, want %d", len(r.sleptAt), tt.wantRuns)
+			}
+			if got := r.backoffs(); !slices.Equal(got, tt.wantBackoffs) {
+				t.Errorf("backoffs %v, want %v", got, tt.wantBackoffs)
+			}
+		})
+	}
+}
