@@ -38,24 +38,80 @@ func (r *leftoverRuntime) Delete(_ context.Context, id string, force bool) error
 	return nil
 }
 
-// TestCreateRuntime: a fresh start is one create, no delete; a container
-// the runtime still has (a crashed monitor's) is deleted and created again.
+// runLeftoverRuntime is leftoverRuntime that can also create and start in
+// one call (ociruntime.Runner).
+type runLeftoverRuntime struct{ leftoverRuntime }
+
+func (r *runLeftoverRuntime) Run(_ context.Context, id string, _ ociruntime.CreateOpts) error {
+	r.calls = append(r.calls, "run "+id)
+	if r.left {
+		return ociruntime.ErrExists
+	}
+	r.left = true
+	return nil
+}
+
+// TestCreateRuntime: a fresh start is one create (or run), no delete; a
+// container the runtime still has (a crashed monitor's) is deleted and
+// created again. run uses Run only where the runtime has it.
 func TestCreateRuntime(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
-		left bool
-		want string
+		runner, run, left bool
+		want              string
 	}{
-		{false, "create c"},
-		{true, "create c, delete c, create c"},
+		{false, false, false, "create c"},
+		{false, false, true, "create c, delete c, create c"},
+		{false, true, false, "create c"},
+		{true, false, false, "create c"},
+		{true, true, false, "run c"},
+		{true, true, true, "run c, delete c, run c"},
 	} {
-		rt := &leftoverRuntime{left: tt.left}
-		e := &Engine{Runtime: rt}
-		if err := e.createRuntime(ctx, "c", ociruntime.CreateOpts{}); err != nil {
-			t.Errorf("left=%v: %v", tt.left, err)
+		lr := &runLeftoverRuntime{leftoverRuntime{left: tt.left}}
+		e := &Engine{Runtime: &lr.leftoverRuntime}
+		if tt.runner {
+			e.Runtime = lr
 		}
-		if got := strings.Join(rt.calls, ", "); got != tt.want {
-			t.Errorf("left=%v: calls %q, want %q", tt.left, got, tt.want)
+		if err := e.createRuntime(ctx, "c", ociruntime.CreateOpts{}, tt.run); err != nil {
+			t.Errorf("%+v: %v", tt, err)
+		}
+		if got := strings.Join(lr.calls, ", "); got != tt.want {
+			t.Errorf("%+v: calls %q, want %q", tt, got, tt.want)
+		}
+	}
+}
+
+// createdHook is a hook whose NeedsCreated answers need.
+type createdHook struct {
+	NopHook
+	need bool
+}
+
+func (createdHook) Name() string                   { return "created" }
+func (h createdHook) NeedsCreated(*Container) bool { return h.need }
+
+// plainHook implements Hook without CreatedHook.
+type plainHook struct{ createdHook }
+
+func (plainHook) NeedsCreated() {} // not CreatedHook's method
+
+// TestNeedsCreated: the one-call start is taken only when every hook says
+// it has nothing to do between create and start; a hook that does not
+// say is taken to need it.
+func TestNeedsCreated(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		hooks []Hook
+		want  bool
+	}{
+		{"no hooks", nil, false},
+		{"nop hooks", []Hook{createdHook{}, createdHook{}}, false},
+		{"one needs it", []Hook{createdHook{}, createdHook{need: true}}, true},
+		{"one does not say", []Hook{createdHook{}, plainHook{}}, true},
+	} {
+		e := &Engine{Hooks: tt.hooks}
+		if got := e.needsCreated(&Container{}); got != tt.want {
+			t.Errorf("%s: needsCreated %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -280,8 +280,16 @@ func (e *Engine) mountRootfs(ctx context.Context, c *Container) (string, func(),
 // destroy removes everything of c that exists: runtime state, mounts,
 // snapshot, files, record. It is used by Remove and to roll back Create.
 func (e *Engine) destroy(ctx context.Context, c *Container) error {
+	return e.destroyWith(ctx, c, false)
+}
+
+// destroyWith is destroy; runtimeDeleted skips the runtime's delete, which
+// the monitor of a --rm container made right after the exit.
+func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted bool) error {
 	var errs []error
-	if err := e.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) {
+	if runtimeDeleted {
+		// nothing left in the runtime
+	} else if err := e.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("runtime: %w", err))
 	}
 	if err := e.hooksRemove(ctx, c); err != nil {

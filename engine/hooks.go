@@ -54,9 +54,22 @@ type HookChecker interface {
 	Check(ctx context.Context, containers []*Container, repair bool) ([]Problem, error)
 }
 
+// CreatedHook is a Hook that tells whether its Created must run for a
+// container. When no hook needs it, the monitor creates and starts the
+// process in one runtime call (ociruntime.Runner: `runc run --detach`),
+// one runtime process fewer per start. A hook that does not implement
+// CreatedHook is taken to need Created; a hook that embeds NopHook and
+// overrides Created must override NeedsCreated too.
+type CreatedHook interface {
+	NeedsCreated(c *Container) bool
+}
+
 // NopHook implements every method of Hook as doing nothing; a hook embeds
 // it and overrides the points it cares about.
 type NopHook struct{}
+
+// NeedsCreated reports false: NopHook's Created does nothing.
+func (NopHook) NeedsCreated(*Container) bool { return false }
 
 func (NopHook) Prestart(context.Context, *Container) error            { return nil }
 func (NopHook) Created(context.Context, *Container, int) error        { return nil }
@@ -126,6 +139,18 @@ func (e *Engine) hooksCreated(ctx context.Context, c *Container, pid int) error 
 		}
 	}
 	return nil
+}
+
+// needsCreated tells whether some hook must run between the runtime's
+// create and start of c (see CreatedHook).
+func (e *Engine) needsCreated(c *Container) bool {
+	for _, h := range e.Hooks {
+		ch, ok := h.(CreatedHook)
+		if !ok || ch.NeedsCreated(c) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) hooksStarted(ctx context.Context, c *Container, pid int) {

@@ -93,7 +93,8 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		}
 	}()
 
-	exitCode, runErr := e.restartLoop(ctx, c, monitorRunner{e: e, c: c, logw: logw, hub: hub, report: report}, realClock{}, waitAttach)
+	run := &monitorRun{logw: logw, hub: hub, report: report}
+	exitCode, runErr := e.restartLoop(ctx, c, monitorRunner{e: e, c: c, run: run}, realClock{}, waitAttach)
 	msg := ExitMessage{ExitCode: exitCode}
 	if runErr != nil {
 		msg.Error = runErr.Error()
@@ -106,7 +107,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		unmount()
 		unmounted = true
 		timer.Mark("rootfs unmount")
-		if err := e.destroy(context.WithoutCancel(ctx), c); err != nil {
+		if err := e.destroyWith(context.WithoutCancel(ctx), c, run.runtimeDeleted); err != nil {
 			e.logger().Error("remove container", "container", c.Name, "error", err)
 		}
 		timer.Mark("remove (--rm)")
@@ -116,11 +117,26 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	return nil
 }
 
+// monitorRun is what a monitor's runs of its container share.
+type monitorRun struct {
+	logw *LogWriter
+	hub  *hub
+	// report sends the start's outcome to the process that started the
+	// monitor (once; later calls do nothing).
+	report func(string)
+	// willRestart, when not nil, says whether the restart loop will run
+	// the container again after an exit; the exit is then recorded as
+	// restarting rather than exited, in one transaction.
+	willRestart func(int, *Container) bool
+	// runtimeDeleted tells that the runtime deleted the container after
+	// its last run, so removing it (--rm) needs no runtime call.
+	runtimeDeleted bool
+}
+
 // runOnce creates, starts and waits for the container's process once.
-// willRestart, when not nil, says whether the restart loop will run the
-// container again after this exit; the exit is then recorded as
-// restarting rather than exited, in one transaction.
-func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string), willRestart func(int, *Container) bool) (int, error) {
+func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, waitAttach bool) (int, error) {
+	report, hub := run.report, run.hub
+	run.runtimeDeleted = false
 	if err := e.hooksPrestart(ctx, c); err != nil {
 		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
 		report(serr.syncLine())
@@ -135,7 +151,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 	}
 	phase.Mark(ctx, "check command")
 	if c.Terminal {
-		return e.runOnceTTY(ctx, c, logw, hub, waitAttach, report, willRestart)
+		return e.runOnceTTY(ctx, c, run, waitAttach)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -159,11 +175,26 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 		return 0, err
 	}
 	phase.Mark(ctx, "pipes")
+	// Without a hook between create and start, one runtime call does both.
+	_, oneCall := e.Runtime.(ociruntime.Runner)
+	oneCall = oneCall && !e.needsCreated(c)
+	if oneCall && waitAttach {
+		// The first client attaches before the process runs, as it does
+		// between create and start otherwise; an error of the run then
+		// reaches it in the exit frame.
+		report("ok")
+		hub.waitStart(ctx)
+		phase.Mark(ctx, "ok, wait for the attach")
+	}
 	err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
 		Bundle: e.containerDir(c.ID),
 		IO:     ociruntime.IO{Stdin: stdin, Stdout: outW, Stderr: errW},
-	})
-	phase.Mark(ctx, "runtime create")
+	}, oneCall)
+	if oneCall {
+		phase.Mark(ctx, "runtime run")
+	} else {
+		phase.Mark(ctx, "runtime create")
+	}
 	stdin.Close()
 	outW.Close()
 	errW.Close()
@@ -184,7 +215,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 		go func() {
 			defer copies.Done()
 			defer p.r.Close()
-			lw := logw.Stream(p.stream)
+			lw := run.logw.Stream(p.stream)
 			defer lw.Close()
 			buf := make([]byte, 32<<10)
 			for {
@@ -199,22 +230,27 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, logw *LogWriter, hub
 			}
 		}()
 	}
-	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies, willRestart)
+	return e.startAndWait(ctx, c, run, waitAttach && !oneCall, oneCall, &copies)
 }
 
-// createRuntime creates the container in the runtime. When the runtime
-// still has a container of that id (the leftovers of a monitor that
-// crashed), that one is deleted and the create tried once more: looking
-// for leftovers first would cost every start one more runtime call.
-// The runtime writes the process's pid to the run directory's pid file
-// (see createdPid).
-func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.CreateOpts) error {
+// createRuntime creates the container in the runtime, and with run also
+// starts its process in the same call (ociruntime.Runner). When the
+// runtime still has a container of that id (the leftovers of a monitor
+// that crashed), that one is deleted and the create tried once more:
+// looking for leftovers first would cost every start one more runtime
+// call. The runtime writes the process's pid to the run directory's pid
+// file (see createdPid).
+func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.CreateOpts, run bool) error {
 	opts.PidFile = e.pidFilePath(id)
 	os.Remove(opts.PidFile)
-	err := e.Runtime.Create(ctx, id, opts)
+	create := e.Runtime.Create
+	if r, ok := e.Runtime.(ociruntime.Runner); ok && run {
+		create = r.Run
+	}
+	err := create(ctx, id, opts)
 	if errors.Is(err, ociruntime.ErrExists) {
 		e.Runtime.Delete(ctx, id, true)
-		err = e.Runtime.Create(ctx, id, opts)
+		err = create(ctx, id, opts)
 	}
 	return err
 }
@@ -234,11 +270,13 @@ func (e *Engine) createdPid(ctx context.Context, id string) (int, error) {
 	return st.Pid, err
 }
 
-// startAndWait starts a created container, records it running, waits for
-// its exit and records that.
-func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitAttach bool, report func(string), copies *sync.WaitGroup, willRestart func(int, *Container) bool) (int, error) {
-	// The pid is read while the process waits to start: a short-lived
-	// program may be gone by the time Start returns.
+// startAndWait starts a created container (unless started, when the
+// runtime started it with the create), records it running, waits for its
+// exit and records that.
+func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun, waitAttach, started bool, copies *sync.WaitGroup) (int, error) {
+	report, hub := run.report, run.hub
+	// The pid is read from the file the runtime wrote at create: a
+	// short-lived program may be gone by the time Start returns.
 	pid, err := e.createdPid(ctx, c.ID)
 	phase.Mark(ctx, "pid")
 	if err != nil || pid <= 0 {
@@ -247,29 +285,31 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		report(serr.syncLine())
 		return 0, serr
 	}
-	if err := e.hooksCreated(ctx, c, pid); err != nil {
-		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
-		waitExit(pid)
-		e.Runtime.Delete(ctx, c.ID, true)
-		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
-		report(serr.syncLine())
-		return 0, serr
+	if !started {
+		if err := e.hooksCreated(ctx, c, pid); err != nil {
+			e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
+			waitExit(pid)
+			e.Runtime.Delete(ctx, c.ID, true)
+			serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
+			report(serr.syncLine())
+			return 0, serr
+		}
+		phase.Mark(ctx, "hooks created")
+		if waitAttach {
+			report("ok")
+			hub.waitStart(ctx)
+			phase.Mark(ctx, "ok, wait for the attach")
+		}
+		if err := e.Runtime.Start(ctx, c.ID); err != nil {
+			e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
+			waitExit(pid)
+			e.Runtime.Delete(ctx, c.ID, true)
+			serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
+			report(serr.syncLine())
+			return 0, serr
+		}
+		phase.Mark(ctx, "runtime start")
 	}
-	phase.Mark(ctx, "hooks created")
-	if waitAttach {
-		report("ok")
-		hub.waitStart(ctx)
-		phase.Mark(ctx, "ok, wait for the attach")
-	}
-	if err := e.Runtime.Start(ctx, c.ID); err != nil {
-		e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
-		waitExit(pid)
-		e.Runtime.Delete(ctx, c.ID, true)
-		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
-		report(serr.syncLine())
-		return 0, serr
-	}
-	phase.Mark(ctx, "runtime start")
 	now := time.Now().UTC()
 	e.setState(ctx, c.ID, func(s *State) {
 		s.Status = StatusRunning
@@ -295,7 +335,9 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		// the pipes; the log keeps what came.
 	}
 	phase.Mark(ctx, "event, log drain")
-	e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
+	if err := e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true); err == nil || errors.Is(err, ociruntime.ErrNotFound) {
+		run.runtimeDeleted = true
+	}
 	phase.Mark(ctx, "runtime delete")
 	e.update(context.WithoutCancel(ctx), c.ID, func(rec *Container) error {
 		s := &rec.State
@@ -303,7 +345,7 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, hub *hub, waitA
 		s.ExitCode = code
 		s.Pid = 0
 		s.FinishedAt = time.Now().UTC()
-		if willRestart != nil && willRestart(code, rec) {
+		if run.willRestart != nil && run.willRestart(code, rec) {
 			s.Status = StatusRestarting
 		}
 		return nil
@@ -341,7 +383,8 @@ func waitExit(pid int) int {
 // runtime sends the terminal's master over a console socket; its output is
 // the container's stdout, attach clients' input goes into it, and their
 // resize frames set its window size.
-func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, hub *hub, waitAttach bool, report func(string), willRestart func(int, *Container) bool) (int, error) {
+func (e *Engine) runOnceTTY(ctx context.Context, c *Container, run *monitorRun, waitAttach bool) (int, error) {
+	report, hub := run.report, run.hub
 	cs, err := NewConsoleSocket(filepath.Join(e.runDir(c.ID), "console.sock"))
 	if err != nil {
 		return 0, err
@@ -365,7 +408,7 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, 
 	err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
 		Bundle: e.containerDir(c.ID),
 		IO:     ociruntime.IO{Stdin: devnull, Stdout: devnull, Stderr: devnull, Terminal: true, ConsoleSocket: cs.Path()},
-	})
+	}, false)
 	devnull.Close()
 	if err != nil {
 		cs.Close()
@@ -387,7 +430,7 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, 
 	go func() {
 		defer copies.Done()
 		defer master.Close()
-		lw := logw.Stream("stdout")
+		lw := run.logw.Stream("stdout")
 		defer lw.Close()
 		buf := make([]byte, 32<<10)
 		for {
@@ -401,5 +444,5 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, logw *LogWriter, 
 			}
 		}
 	}()
-	return e.startAndWait(ctx, c, hub, waitAttach, report, &copies, willRestart)
+	return e.startAndWait(ctx, c, run, waitAttach, false, &copies)
 }

@@ -194,6 +194,13 @@ func (m *Manager) Prestart(ctx context.Context, c *engine.Container) error {
 	return m.attach(ctx, c, 0)
 }
 
+// NeedsCreated reports whether the driver attaches containers after the
+// runtime made their stack (FreeBSD's vnet jails): then Created runs
+// between the runtime's create and start.
+func (m *Manager) NeedsCreated(*engine.Container) bool {
+	return m.Driver != nil && m.Driver.AttachPhase() == AfterCreate
+}
+
 // Created attaches the container when the driver attaches after the
 // runtime made its stack (FreeBSD's vnet jail).
 func (m *Manager) Created(ctx context.Context, c *engine.Container, pid int) error {

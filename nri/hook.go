@@ -139,6 +139,10 @@ func (h *Hook) spec(c *engine.Container) *specs.Spec {
 	return s
 }
 
+// NeedsCreated reports true: StartContainer goes to the plugins between
+// the runtime's create and start.
+func (h *Hook) NeedsCreated(*engine.Container) bool { return true }
+
 // Created relays StartContainer.
 func (h *Hook) Created(ctx context.Context, c *engine.Container, pid int) error {
 	r, err := h.runner(ctx)

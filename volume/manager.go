@@ -309,6 +309,9 @@ func CopyUp(ctx context.Context, rootfs, dest, dir string) error {
 // Created does nothing.
 func (m *Manager) Created(context.Context, *engine.Container, int) error { return nil }
 
+// NeedsCreated reports false: volumes are mounted by the spec.
+func (m *Manager) NeedsCreated(*engine.Container) bool { return false }
+
 // Started does nothing.
 func (m *Manager) Started(context.Context, *engine.Container, int) {}
 

@@ -152,7 +152,22 @@ func (e *Error) Unwrap() error { return e.Err }
 // while runc runs, runc is killed, which can leave a half-made container
 // behind for a forced Delete.
 func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateOpts) error {
-	args := []string{"create"}
+	return r.create(ctx, "create", id, opts)
+}
+
+// Run runs `runc run --detach` with Create's flags: the container is
+// created and its process started by one runc process, which returns once
+// the process runs (ociruntime.Runner).
+func (r *Runtime) Run(ctx context.Context, id string, opts ociruntime.CreateOpts) error {
+	return r.create(ctx, "run", id, opts)
+}
+
+// create runs `runc create` or `runc run --detach` (op "run").
+func (r *Runtime) create(ctx context.Context, op, id string, opts ociruntime.CreateOpts) error {
+	args := []string{op}
+	if op == "run" {
+		args = append(args, "--detach")
+	}
 	if opts.Bundle != "" {
 		args = append(args, "--bundle", opts.Bundle)
 	}
@@ -161,7 +176,7 @@ func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateO
 	}
 	args = appendIOFlags(args, opts.IO)
 	args = append(args, id)
-	c, err := r.command(ctx, "create", id, args)
+	c, err := r.command(ctx, op, id, args)
 	if err != nil {
 		return err
 	}
@@ -520,7 +535,7 @@ func (c *runcCall) fail(msg string, cause error) error {
 	if cause == nil {
 		cause = classifyRuncError(c.op, msg)
 	}
-	if cause == nil && c.op != "create" && c.id != "" && c.r.root != "" && !validContainerDir(c.r.root, c.id) {
+	if cause == nil && c.op != "create" && c.op != "run" && c.id != "" && c.r.root != "" && !validContainerDir(c.r.root, c.id) {
 		// The runtime said something else, but has no state for id.
 		cause = ociruntime.ErrNotFound
 	}
@@ -570,7 +585,7 @@ func classifyRuncError(op, msg string) error {
 	switch {
 	case has("does not exist", "container not found", "not found container"):
 		return ociruntime.ErrNotFound
-	case op == "create" && has("already exists", "exists already"):
+	case (op == "create" || op == "run") && has("already exists", "exists already"):
 		return ociruntime.ErrExists
 	case op == "delete" && has("not stopped", "not in 'stopped' state", "is running"):
 		return ociruntime.ErrRunning

@@ -112,6 +112,9 @@ func TestRuncCommandLines(t *testing.T) {
 			return r.Create(ctx, "c1", ociruntime.CreateOpts{Bundle: "/b", PidFile: "/p", IO: ociruntime.IO{
 				Terminal: true, ConsoleSocket: "/s", ExtraFiles: []*os.File{extra}}})
 		}, []string{"create", "--bundle", "/b", "--pid-file", "/p", "--console-socket", "/s", "--preserve-fds", "1", "c1"}},
+		{"run", func() error {
+			return r.Run(ctx, "c1", ociruntime.CreateOpts{Bundle: "/b", PidFile: "/p"})
+		}, []string{"run", "--detach", "--bundle", "/b", "--pid-file", "/p", "c1"}},
 		{"start", func() error { return r.Start(ctx, "c1") }, []string{"start", "c1"}},
 		{"state", func() error { _, err := r.State(ctx, "c1"); return err }, []string{"state", "c1"}},
 		{"kill", func() error { return r.Kill(ctx, "c1", syscall.SIGTERM, false) }, []string{"kill", "c1", "15"}},

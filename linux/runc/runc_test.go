@@ -40,6 +40,7 @@ func TestClassifyRuncError(t *testing.T) {
 		{"exec", "exec failed: container does not exist", ociruntime.ErrNotFound},
 		{"create", "container with given ID already exists", ociruntime.ErrExists},
 		{"create", "container `c1` already exists", ociruntime.ErrExists},
+		{"run", "container with given ID already exists", ociruntime.ErrExists},
 		{"delete", "cannot delete container c2 that is not stopped: running", ociruntime.ErrRunning},
 		{"delete", "the container `c2` is not in 'stopped' state", ociruntime.ErrRunning},
 		{"start", "cannot start an already running container", ociruntime.ErrRunning},

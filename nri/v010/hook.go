@@ -75,6 +75,10 @@ func (h *Hook) Create(_ context.Context, c *engine.Container, spec *specs.Spec) 
 	return c.SetExtension(HookName, extension{Spec: s})
 }
 
+// NeedsCreated reports whether plugins are configured: they get create
+// between the runtime's create and start.
+func (h *Hook) NeedsCreated(*engine.Container) bool { return len(h.Client.plugins) > 0 }
+
 // Created sends create.
 func (h *Hook) Created(ctx context.Context, c *engine.Container, pid int) error {
 	if len(h.Client.plugins) == 0 {

@@ -44,7 +44,8 @@ func TestDebugTiming(t *testing.T) {
 	for _, want := range []string{
 		"cli config", "cli image lookup", "cli metadata: reserve name", "cli snapshot prepare",
 		"cli bundle write", "cli monitor spawn", "cli attach until the exit",
-		"monitor exec and init", "monitor runtime create", "monitor runtime start",
+		// runc creates and starts in one call: no hook needs the gap.
+		"monitor exec and init", "monitor runtime run",
 		"monitor container runs (wait)", "monitor runtime delete", "monitor remove (--rm)",
 	} {
 		if !seen[want] {
