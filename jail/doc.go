@@ -50,4 +50,19 @@
 // counts only while the process table (kinfo_proc's ki_jid) puts it in the
 // container's jail, so that a reused pid is never taken, or signalled, for
 // the container's.
+//
+// # Timing
+//
+// Create, Start, Kill, State and Delete mark their phases (spec, plans,
+// state directory, each mount and its journal entry, jail_set, aliases,
+// vnet, rctl, hooks, exec fifo, init helper; at delete the lock, the
+// status, the kill and its wait, and each undo step: rctl, ifconfig,
+// jail_remove, the dying jail's wait, unmounts) with internal/phase, in
+// the caller's timer when its context carries one. stockade-runtime
+// started with STOCKADE_PHASE_FILE (and STOCKADE_PHASE_START) in its
+// environment, as phase.Timer.Env sets them, appends its phases to that
+// file under the process name "runtime", its startup (exec, package
+// initialisation, command line) first. Without a timer a mark is a
+// context lookup. BenchmarkLifecyclePhases reports the phases' cost over
+// the recording kernel; test/bench/jail-phases.sh prints it.
 package jail

@@ -43,11 +43,18 @@ type fakeKernel struct {
 	// onNmount and onExecInit, when set, run at those calls.
 	onNmount   func(c mount.NmountCall)
 	onExecInit func(plan *InitPlan)
+	// killLinger is how many more lookups (Process) a process sent
+	// SIGKILL stays in the process table, as one does while the kernel
+	// tears it down; lingering counts them down by pid. lookups counts
+	// the calls of Process.
+	killLinger int
+	lingering  map[int]int
+	lookups    int
 }
 
 func newFake() *fakeKernel {
 	return &fakeKernel{failOn: map[string]error{}, counts: map[string]int{}, alive: map[int]bool{}, procJID: map[int]int{},
-		fifos: map[int]*os.File{}, jails: map[int]string{}, nextID: 7}
+		fifos: map[int]*os.File{}, jails: map[int]string{}, lingering: map[int]int{}, nextID: 7}
 }
 
 func (f *fakeKernel) rec(op, line string) error {
@@ -236,6 +243,15 @@ func (f *fakeKernel) ExecInit(plan *InitPlan) error {
 func (f *fakeKernel) Process(pid int) (ProcInfo, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lookups++
+	if n, ok := f.lingering[pid]; ok {
+		if n == 0 {
+			delete(f.lingering, pid)
+			delete(f.alive, pid)
+		} else {
+			f.lingering[pid] = n - 1
+		}
+	}
 	if !f.alive[pid] {
 		return ProcInfo{}, false, nil
 	}
@@ -246,7 +262,11 @@ func (f *fakeKernel) Kill(pid int, sig syscall.Signal) error {
 	err := f.rec("kill", fmt.Sprintf("kill %d %d", pid, int(sig)))
 	if err == nil && sig == syscall.SIGKILL {
 		f.mu.Lock()
-		delete(f.alive, pid)
+		if f.killLinger > 0 && f.alive[pid] {
+			f.lingering[pid] = f.killLinger
+		} else {
+			delete(f.alive, pid)
+		}
 		f.jailPs = slices.DeleteFunc(f.jailPs, func(p int) bool { return p == pid })
 		if fd := f.fifos[pid]; fd != nil {
 			fd.Close() // the helper is gone: so is its hold on the fifo

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stockade/stockade/freebsdabi"
+	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -45,6 +46,11 @@ type Runtime struct {
 	// meanwhile. Once DyingWait passed, Delete unmounts with MNT_FORCE.
 	// DefaultDyingWait unless changed.
 	DyingWait time.Duration
+
+	// envTimer takes the timing the parent asked for through the
+	// environment once; timer is it, or nil (see timing).
+	envTimer sync.Once
+	timer    *phase.Timer
 }
 
 // DefaultDyingWait is Runtime.DyingWait's default.
@@ -77,6 +83,7 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 
 // creation is one Create in progress: its record and lock.
 type creation struct {
+	ctx context.Context // carries the phase timer
 	r   *Runtime
 	rec *Record
 }
@@ -85,7 +92,9 @@ type creation struct {
 // journal Delete can replay.
 func (c *creation) did(u UndoStep) error {
 	c.rec.Undo = append(c.rec.Undo, u)
-	return c.r.store.write(c.rec)
+	err := c.r.store.write(c.rec)
+	phase.Mark(c.ctx, "create state-write")
+	return err
 }
 
 // Create makes the container: the kernel modules its parameters need,
@@ -95,6 +104,8 @@ func (c *creation) did(u UndoStep) error {
 // and the createContainer hooks. Any failure releases what was made, in
 // reverse.
 func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateOpts) (err error) {
+	ctx, done := r.timing(ctx, "create startup")
+	defer done()
 	if err := ValidateID(id); err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
@@ -119,23 +130,28 @@ func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateO
 	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
 		return fmt.Errorf("create %s: root file system %s is not a directory", id, rootfs)
 	}
+	phase.Mark(ctx, "create spec")
 	cfg, err := JailParams(spec, id, rootfs)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", id, err)
 	}
+	phase.Mark(ctx, "create jail-params")
 	steps, err := PlanMounts(spec, bundle, rootfs)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", id, err)
 	}
+	phase.Mark(ctx, "create mount-plan")
 	rules, err := RctlRules(cfg.Name, spec.Annotations)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", id, err)
 	}
+	phase.Mark(ctx, "create rctl-plan")
 	plan, err := NewInitPlan(spec.Process, 0, opts.IO.ConsoleSocket)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", id, err)
 	}
 	plan.ExtraFiles = len(opts.IO.ExtraFiles)
+	phase.Mark(ctx, "create init-plan")
 
 	ann := map[string]string{}
 	for k, v := range spec.Annotations {
@@ -151,12 +167,13 @@ func (r *Runtime) Create(ctx context.Context, id string, opts ociruntime.CreateO
 		return fmt.Errorf("create: %w", err)
 	}
 	defer lock.Close()
-	c := &creation{r: r, rec: rec}
+	phase.Mark(ctx, "create state-dir")
+	c := &creation{ctx: ctx, r: r, rec: rec}
 	defer func() {
 		if err == nil {
 			return
 		}
-		if uerr := r.undo(rec); uerr != nil {
+		if uerr := r.undo(ctx, rec); uerr != nil {
 			r.log.Warn("create: rollback was incomplete", "id", id, "err", uerr)
 			err = fmt.Errorf("%w (rollback: %v)", err, uerr)
 		}
@@ -179,6 +196,7 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 			return fmt.Errorf("jail parameter %s: %w", m.Param, err)
 		}
 	}
+	phase.Mark(ctx, "create kldload")
 	files := make([]bool, len(steps))
 	for i, s := range steps {
 		if s.Mount.Type == "nullfs" && s.Destination != "/" {
@@ -199,6 +217,7 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 			}
 		}
 	}
+	phase.Mark(ctx, "create mount-points")
 	for i, s := range steps {
 		target, err := ResolveTarget(rec.Rootfs, s.Destination, true, files[i])
 		if err != nil {
@@ -211,13 +230,17 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 		if err := r.k.Nmount(call); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", s.Mount.Type, s.Destination, err)
 		}
+		phase.Mark(ctx, "create nmount")
 		if err := c.did(UndoStep{Op: UndoUnmount, Path: target}); err != nil {
 			return err
 		}
-		for _, args := range s.DevfsRules(target) {
-			if err := r.k.Devfs(args...); err != nil {
-				return fmt.Errorf("devfs rules on %s: %w", s.Destination, err)
+		if rules := s.DevfsRules(target); len(rules) > 0 {
+			for _, args := range rules {
+				if err := r.k.Devfs(args...); err != nil {
+					return fmt.Errorf("devfs rules on %s: %w", s.Destination, err)
+				}
 			}
+			phase.Mark(ctx, "create devfs-rules")
 		}
 	}
 	jid, err := r.k.JailSet(cfg.Params, JailCreate)
@@ -226,6 +249,7 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 	}
 	rec.JID = jid
 	rec.Annotations[AnnotationJID] = strconv.Itoa(jid)
+	phase.Mark(ctx, "create jail_set")
 	if err := c.did(UndoStep{Op: UndoJailRemove, JID: jid}); err != nil {
 		return err
 	}
@@ -246,6 +270,7 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 		if err := r.k.Ifconfig(ifc, "vnet", j); err != nil {
 			return fmt.Errorf("move %s into the jail's vnet: %w", ifc, err)
 		}
+		phase.Mark(ctx, "create vnet")
 		if err := c.did(UndoStep{Op: UndoIfconfig, Args: []string{ifc, "-vnet", j}}); err != nil {
 			return err
 		}
@@ -254,13 +279,14 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 		if err := r.k.RctlAdd(rule); err != nil {
 			return fmt.Errorf("rctl rule %s: %w", rule, err)
 		}
+		phase.Mark(ctx, "create rctl")
 		if err := c.did(UndoStep{Op: UndoRctl, Rule: rule}); err != nil {
 			return err
 		}
 	}
-	if err := r.store.write(rec); err != nil {
-		return err
-	}
+	// The state on disk is whole here: every change to rec since it was
+	// made went to disk with the undo step that followed it (the jail's
+	// id with its removal).
 	if h := rec.Hooks; h != nil {
 		if err := RunHooks(ctx, "prestart", h.Prestart, rec.State); err != nil { //nolint:staticcheck // prestart is deprecated, still run
 			return err
@@ -268,11 +294,13 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 		if err := RunHooks(ctx, "createRuntime", h.CreateRuntime, rec.State); err != nil {
 			return err
 		}
+		phase.Mark(ctx, "create hooks")
 	}
 	fifo := filepath.Join(r.store.dir(rec.ID), FifoFile)
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		return fmt.Errorf("exec fifo: %w", err)
 	}
+	phase.Mark(ctx, "create exec-fifo")
 	plan.JID, plan.Fifo = jid, fifo
 	proc, err := r.k.StartInit(plan, opts.IO)
 	if err != nil {
@@ -280,6 +308,7 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 	}
 	rec.Pid = proc.Pid()
 	rec.Status = specs.StateCreated
+	phase.Mark(ctx, "create init-helper")
 	if err := c.did(UndoStep{Op: UndoKill, Pid: rec.Pid}); err != nil {
 		return err
 	}
@@ -287,11 +316,13 @@ func (r *Runtime) createSteps(ctx context.Context, c *creation, cfg *JailConfig,
 		if err := writePidFile(opts.PidFile, rec.Pid); err != nil {
 			return err
 		}
+		phase.Mark(ctx, "create pid-file")
 	}
 	if h := rec.Hooks; h != nil {
 		if err := RunHooks(ctx, "createContainer", h.CreateContainer, rec.State); err != nil {
 			return err
 		}
+		phase.Mark(ctx, "create hooks")
 	}
 	return nil
 }
@@ -301,6 +332,7 @@ func (r *Runtime) alias(c *creation, ifc, af, prefix, addr string) error {
 	if err := r.k.Ifconfig(ifc, af, prefix, "alias"); err != nil {
 		return fmt.Errorf("add alias %s to %s: %w", prefix, ifc, err)
 	}
+	phase.Mark(c.ctx, "create ip-alias")
 	return c.did(UndoStep{Op: UndoIfconfig, Args: []string{ifc, af, addr, "-alias"}})
 }
 
@@ -323,7 +355,7 @@ func writePidFile(path string, pid int) error {
 // Before the first unmount after the jail is removed, it waits up to
 // DyingWait for the dying jail to be gone (waitJailGone), and unmounts
 // with MNT_FORCE when it is not.
-func (r *Runtime) undo(rec *Record) error {
+func (r *Runtime) undo(ctx context.Context, rec *Record) error {
 	var errs []error
 	var left []UndoStep
 	// The jail is gone already when the journal no longer has its
@@ -340,17 +372,21 @@ func (r *Runtime) undo(rec *Record) error {
 					err = nil
 				}
 			}
+			phase.Mark(ctx, "undo kill")
 		case UndoRctl:
 			err = r.k.RctlRemove(u.Rule)
+			phase.Mark(ctx, "undo rctl")
 		case UndoIfconfig:
 			if err = r.k.Ifconfig(u.Args...); err != nil && IfconfigUndone(u.Args, err) {
 				r.log.Info("undo: already undone", "step", describe(u), "err", err)
 				err = nil
 			}
+			phase.Mark(ctx, "undo ifconfig")
 		case UndoJailRemove:
 			if err = r.k.JailRemove(u.JID); err == nil && u.JID == rec.JID {
 				jailRemoved = true
 			}
+			phase.Mark(ctx, "undo jail_remove")
 		case UndoUnmount:
 			if unmountFlags < 0 {
 				unmountFlags = 0
@@ -359,8 +395,10 @@ func (r *Runtime) undo(rec *Record) error {
 						"id", rec.ID, "jid", rec.JID, "after", r.DyingWait)
 					unmountFlags = freebsdabi.MntForce
 				}
+				phase.Mark(ctx, "undo dying-wait")
 			}
 			err = r.k.Unmount(u.Path, unmountFlags)
+			phase.Mark(ctx, "undo unmount")
 		default:
 			err = fmt.Errorf("unknown undo step %q", u.Op)
 		}
@@ -375,9 +413,12 @@ func (r *Runtime) undo(rec *Record) error {
 
 // waitJailGone waits up to DyingWait for the container's jail, removed,
 // to be gone from the kernel (a jail of that id with another name is not
-// it), and tells whether it is.
+// it), and tells whether it is. It looks again after 1 ms, then after
+// twice the time before, up to 100 ms apart: a jail without sockets
+// lingering is gone within a few milliseconds of its last process.
 func (r *Runtime) waitJailGone(rec *Record) bool {
 	deadline := time.Now().Add(r.DyingWait)
+	pause := newPoller(100 * time.Millisecond)
 	for {
 		name, found, err := r.k.JailLookup(rec.JID)
 		if err != nil {
@@ -390,7 +431,7 @@ func (r *Runtime) waitJailGone(rec *Record) bool {
 		if !time.Now().Before(deadline) {
 			return false
 		}
-		time.Sleep(min(100*time.Millisecond, time.Until(deadline)))
+		time.Sleep(min(pause.next(), time.Until(deadline)))
 	}
 }
 
@@ -521,20 +562,27 @@ func (r *Runtime) state(rec *Record) specs.State {
 // hooks, writes a byte to the exec fifo and removes it, then runs the
 // poststart hooks (whose failures are logged).
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	ctx, done := r.timing(ctx, "start startup")
+	defer done()
 	rec, lock, err := r.open("start", id)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
+	phase.Mark(ctx, "start lock+read")
 	status, _ := r.status(rec)
 	if err := CheckTransition(status, OpStart, false); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	st := r.state(rec)
+	phase.Mark(ctx, "start status")
+	// The hooks' state: the created container's, as status found it.
+	st := rec.State
+	st.Status = specs.StateCreated
 	if h := rec.Hooks; h != nil {
 		if err := RunHooks(ctx, "startContainer", h.StartContainer, st); err != nil {
 			return fmt.Errorf("start %s: %w", id, err)
 		}
+		phase.Mark(ctx, "start hooks")
 	}
 	fifo := filepath.Join(r.store.dir(id), FifoFile)
 	f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
@@ -549,15 +597,18 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := os.Remove(fifo); err != nil {
 		return fmt.Errorf("start %s: exec fifo: %w", id, err)
 	}
+	phase.Mark(ctx, "start exec-fifo")
 	rec.Status = specs.StateRunning
 	if err := r.store.write(rec); err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
+	phase.Mark(ctx, "start state-write")
 	if h := rec.Hooks; h != nil {
 		st.Status = specs.StateRunning
 		if err := RunHooks(ctx, "poststart", h.Poststart, st); err != nil {
 			r.log.Warn("poststart hook failed", "id", id, "err", err)
 		}
+		phase.Mark(ctx, "start hooks")
 	}
 	return nil
 }
@@ -585,7 +636,9 @@ func (r *Runtime) open(op, id string) (*Record, *os.File, error) {
 
 // State returns the container's state, its status derived from the
 // kernel, with the jail's id in the org.freebsd.jail.jid annotation.
-func (r *Runtime) State(_ context.Context, id string) (specs.State, error) {
+func (r *Runtime) State(ctx context.Context, id string) (specs.State, error) {
+	ctx, done := r.timing(ctx, "state startup")
+	defer done()
 	if err := ValidateID(id); err != nil {
 		return specs.State{}, fmt.Errorf("state: %w", err)
 	}
@@ -593,7 +646,10 @@ func (r *Runtime) State(_ context.Context, id string) (specs.State, error) {
 	if err != nil {
 		return specs.State{}, fmt.Errorf("state: %w", err)
 	}
-	return r.state(rec), nil
+	phase.Mark(ctx, "state read")
+	st := r.state(rec)
+	phase.Mark(ctx, "state status")
+	return st, nil
 }
 
 // Kill signals the container's process, or with all every process of its
@@ -601,19 +657,24 @@ func (r *Runtime) State(_ context.Context, id string) (specs.State, error) {
 // container's jail. Once the container's own process has exited, only
 // all reaches what it left in the jail (runj's shim sends `kill --all`
 // then).
-func (r *Runtime) Kill(_ context.Context, id string, sig syscall.Signal, all bool) error {
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	ctx, done := r.timing(ctx, "kill startup")
+	defer done()
 	rec, lock, err := r.open("kill", id)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
+	phase.Mark(ctx, "kill lock+read")
 	status, _ := r.status(rec)
 	if err := CheckTransition(status, OpKill, false); err != nil {
 		return fmt.Errorf("kill %s: %w", id, err)
 	}
+	phase.Mark(ctx, "kill status")
 	if err := r.signal(rec, sig, all); err != nil {
 		return fmt.Errorf("kill %s: %w", id, err)
 	}
+	phase.Mark(ctx, "kill signal")
 	return nil
 }
 
@@ -680,29 +741,36 @@ func (r *Runtime) signal(rec *Record, sig syscall.Signal, all bool) error {
 // and the state goes. When some release fails the state stays, with what
 // is left to do, and Delete can be run again.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	ctx, done := r.timing(ctx, "delete startup")
+	defer done()
 	rec, lock, err := r.open("delete", id)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
+	phase.Mark(ctx, "delete lock+read")
 	status, _ := r.status(rec)
 	if err := CheckTransition(status, OpDelete, force); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
+	phase.Mark(ctx, "delete status")
 	if status == ociruntime.StatusRunning || status == ociruntime.StatusCreated {
 		if err := r.signal(rec, syscall.SIGKILL, true); err != nil {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
-		deadline := time.Now().Add(r.KillWait)
-		for r.liveIn(rec.Pid, rec.JID) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("delete %s: process %d survived SIGKILL for %s", id, rec.Pid, r.KillWait)
-			}
-			time.Sleep(20 * time.Millisecond)
+		phase.Mark(ctx, "delete kill")
+		if err := r.waitKilled(rec); err != nil {
+			return fmt.Errorf("delete %s: %w", id, err)
 		}
+		phase.Mark(ctx, "delete kill-wait")
 	}
-	st := r.state(rec)
-	if err := r.undo(rec); err != nil {
+	// The poststop hooks' state is taken before the release (its pid is
+	// 0 once the process is gone); with no hooks it is not needed.
+	var st specs.State
+	if rec.Hooks != nil {
+		st = r.state(rec)
+	}
+	if err := r.undo(ctx, rec); err != nil {
 		if werr := r.store.write(rec); werr != nil {
 			r.log.Warn("delete: save state", "id", id, "err", werr)
 		}
@@ -713,8 +781,31 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		if err := RunHooks(ctx, "poststop", h.Poststop, st); err != nil {
 			r.log.Warn("poststop hook failed", "id", id, "err", err)
 		}
+		phase.Mark(ctx, "delete hooks")
 	}
-	return r.store.remove(id)
+	err = r.store.remove(id)
+	phase.Mark(ctx, "delete state-remove")
+	return err
+}
+
+// killWaitPoll is the longest pause between two looks at the process
+// table while Delete waits for the killed process to end.
+const killWaitPoll = 20 * time.Millisecond
+
+// waitKilled waits up to KillWait for the container's process, sent
+// SIGKILL, to be gone from its jail. It looks again after 1 ms, then
+// after twice the time before, up to killWaitPoll apart: a killed process
+// is usually gone within a millisecond.
+func (r *Runtime) waitKilled(rec *Record) error {
+	deadline := time.Now().Add(r.KillWait)
+	pause := newPoller(killWaitPoll)
+	for r.liveIn(rec.Pid, rec.JID) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d survived SIGKILL for %s", rec.Pid, r.KillWait)
+		}
+		time.Sleep(pause.next())
+	}
+	return nil
 }
 
 // Exec runs another process in the running container's jail and, unless
