@@ -108,6 +108,12 @@ func (w *LogWriter) rotate() error {
 	return nil
 }
 
+// MaxSize is the size at which the log rotates.
+func (w *LogWriter) MaxSize() int64 { return w.maxSize }
+
+// MaxFiles is how many files the log keeps, the current one included.
+func (w *LogWriter) MaxFiles() int { return w.maxFiles }
+
 // Close closes the file.
 func (w *LogWriter) Close() error {
 	w.mu.Lock()

@@ -70,3 +70,6 @@ func (p *Pump) Stop() *os.File {
 	p.r.SetReadDeadline(time.Time{})
 	return p.r
 }
+
+// Stoppable reports whether Stop can interrupt this pump (see Stoppable).
+func (p *Pump) Stoppable() bool { return Stoppable(p.r) }
