@@ -58,6 +58,12 @@ type Engine struct {
 	// HealthCommand returns the command that runs the health checker of
 	// id (a re-exec of stockade running RunHealthLoop); nil runs none.
 	HealthCommand func(id string) *exec.Cmd
+	// MonitorIdleAfter is how long a container runs before its monitor
+	// hands over to the small idle monitor (handover.go); 0 never hands
+	// over. SmallMonitor is that monitor's path; empty means
+	// stockade-monitor next to the running executable.
+	MonitorIdleAfter time.Duration
+	SmallMonitor     string
 
 	// updateHook is a test seam, nil outside tests: update calls it inside
 	// its transaction, after the change and before the write, so that a

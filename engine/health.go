@@ -499,11 +499,12 @@ func (e *Engine) RunHealthLoop(ctx context.Context, id string) error {
 }
 
 // startHealth starts the health checker of c when it has a check, and
-// returns what stops it (killing the checker and reaping it). It is
-// called by the monitor once the container runs.
-func (e *Engine) startHealth(ctx context.Context, c *Container) func() {
+// returns what stops it (killing the checker and reaping it) and its pid
+// (0 when none runs). It is called by the monitor once the container
+// runs.
+func (e *Engine) startHealth(ctx context.Context, c *Container) (func(), int) {
 	if !c.Healthcheck.Enabled() || e.HealthCommand == nil {
-		return func() {}
+		return func() {}, 0
 	}
 	e.update(ctx, c.ID, func(rec *Container) error {
 		rec.State.Health = &HealthState{Status: HealthStarting}
@@ -513,7 +514,7 @@ func (e *Engine) startHealth(ctx context.Context, c *Container) func() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		e.logger().Warn("start health checker", "container", c.Name, "error", err)
-		return func() {}
+		return func() {}, 0
 	}
 	pid := cmd.Process.Pid
 	return func() {
@@ -525,20 +526,21 @@ func (e *Engine) startHealth(ctx context.Context, c *Container) func() {
 				f.Close()
 			}
 		}
-	}
+	}, pid
 }
 
 // started is called by the monitor once c's process runs: it logs the
 // start event and starts the health checker. What it returns is called
 // with the exit code once the process ended: it stops the checker and
-// logs the die event.
-func (e *Engine) started(ctx context.Context, c *Container) func(code int) {
+// logs the die event; and the checker's pid (0 for none), which a
+// handover to the small monitor passes on.
+func (e *Engine) started(ctx context.Context, c *Container) (func(code int), int) {
 	e.Event(ctx, c, "start", nil)
-	stop := e.startHealth(ctx, c)
+	stop, healthPid := e.startHealth(ctx, c)
 	return func(code int) {
 		stop()
 		e.Event(context.WithoutCancel(ctx), c, "die", map[string]string{"exitCode": strconv.Itoa(code)})
-	}
+	}, healthPid
 }
 
 // DefaultStopTimeout is how long stop waits before SIGKILL when neither

@@ -93,8 +93,16 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		}
 	}()
 
-	run := &monitorRun{logw: logw, hub: hub, report: report}
-	exitCode, runErr := e.restartLoop(ctx, c, monitorRunner{e: e, c: c, run: run}, realClock{}, waitAttach)
+	run := &monitorRun{logw: logw, hub: hub, report: report, lock: lock, ln: ln, loop: &loopState{}}
+	exitCode, runErr := e.restartLoopFrom(ctx, c, monitorRunner{e: e, c: c, run: run}, realClock{}, waitAttach, run.loop)
+	unmounted = e.monitorEnd(ctx, c, run, unmount, exitCode, runErr)
+	return nil
+}
+
+// monitorEnd is the end of a monitor, once its restart loop is over: with
+// --rm the container is removed (then it reports true: the root is
+// unmounted), and the attach clients get the exit.
+func (e *Engine) monitorEnd(ctx context.Context, c *Container, run *monitorRun, unmount func(), exitCode int, runErr error) (unmounted bool) {
 	msg := ExitMessage{ExitCode: exitCode}
 	if runErr != nil {
 		msg.Error = runErr.Error()
@@ -106,15 +114,15 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	if c.AutoRemove {
 		unmount()
 		unmounted = true
-		timer.Mark("rootfs unmount")
+		phase.Mark(ctx, "rootfs unmount")
 		if err := e.destroyWith(context.WithoutCancel(ctx), c, run.runtimeDeleted); err != nil {
 			e.logger().Error("remove container", "container", c.Name, "error", err)
 		}
-		timer.Mark("remove (--rm)")
+		phase.Mark(ctx, "remove (--rm)")
 	}
-	timer.Flush() // before the exit reaches the CLI, which then prints
-	hub.exit(msg)
-	return nil
+	phase.From(ctx).Flush() // before the exit reaches the CLI, which then prints
+	run.hub.exit(msg)
+	return unmounted
 }
 
 // monitorRun is what a monitor's runs of its container share.
@@ -131,6 +139,12 @@ type monitorRun struct {
 	// runtimeDeleted tells that the runtime deleted the container after
 	// its last run, so removing it (--rm) needs no runtime call.
 	runtimeDeleted bool
+	// lock, ln and loop are what a handover to the small monitor passes
+	// on besides the log and the hub (handover.go): the monitor lock, the
+	// attach listener and the restart loop's state.
+	lock *os.File
+	ln   net.Listener
+	loop *loopState
 }
 
 // runOnce creates, starts and waits for the container's process once.
@@ -205,32 +219,8 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, wai
 		report(serr.syncLine())
 		return 0, serr
 	}
-	var copies sync.WaitGroup
-	for _, p := range []struct {
-		r      *os.File
-		stream string
-		kind   byte
-	}{{outR, "stdout", FrameStdout}, {errR, "stderr", FrameStderr}} {
-		copies.Add(1)
-		go func() {
-			defer copies.Done()
-			defer p.r.Close()
-			lw := run.logw.Stream(p.stream)
-			defer lw.Close()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := p.r.Read(buf)
-				if n > 0 {
-					lw.Write(buf[:n])
-					hub.broadcast(p.kind, buf[:n])
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	return e.startAndWait(ctx, c, run, waitAttach && !oneCall, oneCall, &copies)
+	out := startPumps(run.logw, hub, []*os.File{outR, errR}, []pumpSpec{{"stdout", FrameStdout}, {"stderr", FrameStderr}}, false)
+	return e.startAndWait(ctx, c, run, waitAttach && !oneCall, oneCall, out)
 }
 
 // createRuntime creates the container in the runtime, and with run also
@@ -273,7 +263,7 @@ func (e *Engine) createdPid(ctx context.Context, id string) (int, error) {
 // startAndWait starts a created container (unless started, when the
 // runtime started it with the create), records it running, waits for its
 // exit and records that.
-func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun, waitAttach, started bool, copies *sync.WaitGroup) (int, error) {
+func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun, waitAttach, started bool, out *runOutput) (int, error) {
 	report, hub := run.report, run.hub
 	// The pid is read from the file the runtime wrote at create: a
 	// short-lived program may be gone by the time Start returns.
@@ -320,21 +310,23 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun
 	})
 	phase.Mark(ctx, "metadata: running")
 	e.hooksStarted(ctx, c, pid)
-	exited := e.started(ctx, c) // events, health checker (health.go)
+	exited, healthPid := e.started(ctx, c) // events, health checker (health.go)
 	phase.Mark(ctx, "hooks started, event")
 	report("ok")
-	code := waitExit(pid)
+	// Here the monitor may hand over to the small one, and the exit is
+	// then recorded by the resumed monitor (handover.go).
+	code := e.waitRun(ctx, c, run, out, pid, healthPid)
 	phase.Mark(ctx, "container runs (wait)")
 	exited(code)
-	done := make(chan struct{})
-	go func() { copies.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		// A process outside the container's pid namespace may still hold
-		// the pipes; the log keeps what came.
-	}
+	out.drain(2 * time.Second)
 	phase.Mark(ctx, "event, log drain")
+	e.recordExit(ctx, c, run, code)
+	return code, nil
+}
+
+// recordExit deletes the ended run from the runtime and records the exit
+// (as restarting when the loop will restart: run.willRestart).
+func (e *Engine) recordExit(ctx context.Context, c *Container, run *monitorRun, code int) {
 	if err := e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true); err == nil || errors.Is(err, ociruntime.ErrNotFound) {
 		run.runtimeDeleted = true
 	}
@@ -351,7 +343,6 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun
 		return nil
 	})
 	phase.Mark(ctx, "metadata: exited")
-	return code, nil
 }
 
 // waitExit waits for pid, a child of this subreaper, and returns its exit
@@ -425,24 +416,6 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, run *monitorRun, 
 	}
 	master := got.f
 	hub.setTerminal(master)
-	var copies sync.WaitGroup
-	copies.Add(1)
-	go func() {
-		defer copies.Done()
-		defer master.Close()
-		lw := run.logw.Stream("stdout")
-		defer lw.Close()
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := master.Read(buf)
-			if n > 0 {
-				lw.Write(buf[:n])
-				hub.broadcast(FrameStdout, buf[:n])
-			}
-			if err != nil {
-				return // EIO once the last slave descriptor closed
-			}
-		}
-	}()
-	return e.startAndWait(ctx, c, run, waitAttach, false, &copies)
+	out := startPumps(run.logw, hub, []*os.File{master}, []pumpSpec{{"stdout", FrameStdout}}, true)
+	return e.startAndWait(ctx, c, run, waitAttach, false, out)
 }
