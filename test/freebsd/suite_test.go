@@ -63,7 +63,7 @@ type env struct {
 // setup skips unless the test runs as root with STOCKADE_FREEBSD_BASE set,
 // and returns the test's env; the first call builds the runtime and
 // unpacks the base.
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -357,7 +357,7 @@ func (e *env) bundle(t *testing.T, edit func(*specs.Spec)) string {
 	return writeBundle(t, e.rootfs, edit)
 }
 
-func writeBundle(t *testing.T, rootfs string, edit func(*specs.Spec)) string {
+func writeBundle(t testing.TB, rootfs string, edit func(*specs.Spec)) string {
 	t.Helper()
 	b := t.TempDir()
 	mode := os.FileMode(0o600)
