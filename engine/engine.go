@@ -373,6 +373,17 @@ func (e *Engine) reconcile(ctx context.Context, c *Container) {
 // created and waits for the first attach). Errors of the container's
 // creation, such as a command that does not exist, come back here.
 func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Container, error) {
+	return e.StartWith(ctx, ref, waitAttach, nil)
+}
+
+// StartWith is Start with a monitor started beforehand (SpawnMonitor),
+// which it sends the container's id; with nil, or a pending monitor of
+// another waitAttach, it spawns one (and closes pending).
+func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pending *PendingMonitor) (*Container, error) {
+	if pending != nil && pending.waitAttach != waitAttach {
+		pending.Close()
+		pending = nil
+	}
 	c, err := e.Get(ctx, ref)
 	if err != nil {
 		return nil, err

@@ -198,11 +198,19 @@ func (a *app) run(c *cli.Context) error {
 	}
 	phase.Mark(c.Context, "open store, runtime, hooks")
 	detach := c.Bool("detach")
+	// The monitor starts up (exec, init, stores) while the container is
+	// made; if no container comes, it exits having done nothing.
+	pending, err := e.SpawnMonitor(c.Context, !detach)
+	if err != nil {
+		return err
+	}
+	defer pending.Close()
+	phase.Mark(c.Context, "monitor spawn (pending)")
 	ctr, err := a.createFromFlags(c, e, c.Bool("rm"))
 	if err != nil {
 		return err
 	}
-	if _, err := e.Start(c.Context, ctr.ID, !detach); err != nil {
+	if _, err := e.StartWith(c.Context, ctr.ID, !detach, pending); err != nil {
 		a.removeUnstarted(c, e, ctr)
 		return startExit(err)
 	}
