@@ -146,9 +146,11 @@ func (s store) read(id string) (*Record, error) {
 	return &rec, nil
 }
 
-// write replaces a record atomically.
+// write replaces a record atomically. Create writes it after every
+// step (the journal), so it is compact: indenting took two thirds of the
+// encoding's time.
 func (s store) write(rec *Record) error {
-	data, err := json.MarshalIndent(rec, "", "  ")
+	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
