@@ -8,12 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"strings"
-
-	"github.com/urfave/cli/v2"
+	"syscall"
 
 	"github.com/stockade/stockade/logging"
-	"github.com/stockade/stockade/version"
 )
 
 // defaultRoot is where container state lives unless --root says otherwise.
@@ -49,36 +46,7 @@ type rt struct {
 // and stderr to the container.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	r := &rt{stdin: os.Stdin, stdout: stdout, stderr: stderr, logOut: stderr}
-	var notFound error
-	app := &cli.App{
-		Name:                   "stockade-runtime",
-		Usage:                  "OCI runtime for FreeBSD jails (runj and runc compatible command line)",
-		Version:                strings.TrimSpace(version.String("stockade-runtime")),
-		Writer:                 stdout,
-		ErrWriter:              stderr,
-		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: defaultRoot(runtime.GOOS), Usage: "directory for container state"},
-			&cli.StringFlag{Name: "log", Usage: "write logs (and the final error) to this file instead of stderr"},
-			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-			&cli.BoolFlag{Name: "debug", Usage: "same as --log-level debug"},
-			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; no effect on FreeBSD", Hidden: true},
-			&cli.StringFlag{Name: "runc", Value: "runc", EnvVars: []string{"STOCKADE_RUNC"}, Usage: "on Linux, the runtime to drive: runc, crun or a path"},
-		},
-		Before:         r.setup,
-		Commands:       r.commands(),
-		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return err },
-		CommandNotFound: func(_ *cli.Context, name string) {
-			notFound = fmt.Errorf("unknown command %q (see 'stockade-runtime --help')", name)
-		},
-	}
-	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprint(c.App.Writer, version.String("stockade-runtime")) }
-	err := app.RunContext(ctx, args)
-	if err == nil {
-		err = notFound
-	}
+	err := r.main(ctx, args[1:], runtime.GOOS, syscall.Getenv)
 	if err == nil {
 		return 0
 	}
@@ -99,46 +67,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-func (r *rt) setup(c *cli.Context) error {
-	format, err := logging.ParseFormat(c.String("log-format"))
+// setup applies the global flags: the log's format, level and file, the
+// state directory and the runc to drive.
+func (r *rt) setup(g globalFlags) error {
+	format, err := logging.ParseFormat(g.logFormat)
 	if err != nil {
 		return err
 	}
 	r.format = format
-	level, err := logging.ParseLevel(c.String("log-level"))
+	level, err := logging.ParseLevel(g.logLevel)
 	if err != nil {
 		return err
 	}
-	if c.Bool("debug") {
+	if g.debug {
 		level = slog.LevelDebug
 	}
-	if path := c.String("log"); path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if g.log != "" {
+		f, err := os.OpenFile(g.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("log file: %w", err)
 		}
 		r.logOut = f
 	}
-	r.root = c.String("root")
-	r.runc = c.String("runc")
+	r.root = g.root
+	r.runc = g.runc
 	r.log = logging.New(r.logOut, format, level)
 	return nil
-}
-
-func (r *rt) commands() []*cli.Command {
-	cmds := []*cli.Command{
-		{
-			Name:   "features",
-			Usage:  "print the features this runtime implements, as JSON",
-			Action: r.features,
-		},
-	}
-	cmds = append(cmds, r.containerCommands()...)
-	for _, cmd := range cmds {
-		name := cmd.Name
-		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return cmds
 }

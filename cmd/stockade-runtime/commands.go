@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/ociruntime"
 )
@@ -24,36 +23,6 @@ import (
 type exitStatus int
 
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-// containerCommands returns the OCI commands. They parse their own
-// arguments (parseInvocation), so that runj's and runc's dialects both
-// work, and run on the runtime newRuntime makes for this system.
-func (r *rt) containerCommands() []*cli.Command {
-	var cmds []*cli.Command
-	command := func(name string) *cli.Command {
-		d := doc(name)
-		return &cli.Command{
-			Name:            name,
-			Usage:           d.usage,
-			UsageText:       "stockade-runtime [global flags] " + name + " " + d.synopsis,
-			Description:     d.flags,
-			SkipFlagParsing: true,
-			Action: func(c *cli.Context) error {
-				return r.container(c.Context, name, c.Args().Slice())
-			},
-		}
-	}
-	for _, d := range commandDocs {
-		cmds = append(cmds, command(d.name))
-	}
-	cmds = append(cmds, &cli.Command{
-		Name:        "extension",
-		Aliases:     []string{"ext"},
-		Usage:       "runj's extensions of the OCI commands: exec",
-		Subcommands: []*cli.Command{command("exec")},
-	})
-	return cmds
-}
 
 // container parses and runs one container command.
 func (r *rt) container(ctx context.Context, name string, args []string) error {

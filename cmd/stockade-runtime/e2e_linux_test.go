@@ -383,6 +383,9 @@ func TestEndToEndErrors(t *testing.T) {
 		{"unknown", []string{"start", "nope"}, "runc start nope: container does not exist"},
 		{"no config", []string{"create", "c3", t.TempDir()}, ""},
 		{"missing runtime", []string{"--runc", "no-such-runc", "state", "dup"}, "no-such-runc state dup: runtime no-such-runc: executable file not found in $PATH"},
+		// An absolute --runc is executed without a search: when it is
+		// missing, the failed exec leaves the error to the runtime.
+		{"missing absolute runtime", []string{"--runc", "/nonexistent/runc", "state", "dup"}, "runc state dup: runtime /nonexistent/runc: stat /nonexistent/runc: no such file or directory"},
 		{"parse", []string{"kill", "dup", "SIGNOPE"}, `kill: unknown signal "SIGNOPE"`},
 	}
 	for _, tt := range tests {
@@ -442,5 +445,26 @@ func TestCreateFailureOnce(t *testing.T) {
 	}
 	if n := strings.Count(stderr, "\n"); n != 1 || !strings.Contains(stderr, "already exists") {
 		t.Errorf("stderr must be the failure once, got %d lines: %q", n, stderr)
+	}
+}
+
+// TestPassThroughAbsoluteRunc: with --runc (or STOCKADE_RUNC) a path, the
+// pass-through commands become that runc itself, and its state is runc's
+// own JSON.
+func TestPassThroughAbsoluteRunc(t *testing.T) {
+	bin, prog := e2eBinaries(t)
+	runcPath, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &e2e{t: t, bin: bin, root: t.TempDir()}
+	e.create("--bundle", e2eBundle(t, prog, "sleep:60"), "abs")
+	t.Cleanup(func() { e.run(nil, "delete", "--force", "abs") })
+	if out := e.ok("--runc", runcPath, "state", "abs"); !strings.Contains(out, `"rootfs"`) || !strings.Contains(out, `"status": "created"`) {
+		t.Errorf("state is not runc's own: %s", out)
+	}
+	e.ok("--runc", runcPath, "delete", "--force", "abs")
+	if code, _, stderr := e.run(nil, "--runc", runcPath, "state", "abs"); code != 1 || stderr != "stockade-runtime: runc state abs: container does not exist\n" {
+		t.Errorf("state after delete: exit %d, %q", code, stderr)
 	}
 }

@@ -5,7 +5,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
-	"github.com/urfave/cli/v2"
 )
 
 // featureSet is what `features` reports. It grows as the runtime does.
@@ -18,7 +17,8 @@ func featureSet() features.Features {
 	}
 }
 
-func (r *rt) features(c *cli.Context) error {
+// features prints featureSet as JSON.
+func (r *rt) features() error {
 	enc := json.NewEncoder(r.stdout)
 	enc.SetIndent("", "    ")
 	return enc.Encode(featureSet())

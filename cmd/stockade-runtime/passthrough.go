@@ -11,82 +11,22 @@ import (
 // (passThrough, then exec) instead of running it as a child.
 var passThroughCommands = map[string]bool{"start": true, "state": true, "kill": true, "delete": true}
 
-// globals are the global flags as passThrough reads them, without the
-// command-line library (whose package initialisation alone costs more
-// than a pass-through may).
-type globals struct {
-	root      string
-	log       string
-	logFormat string
-	logLevel  string
-	debug     bool
-	runc      string
-}
-
-// parseGlobals reads the global flags of args (without the program name)
-// up to the command, and returns them with the command and its arguments.
-// ok is false for anything passThrough does not handle: an unknown flag,
-// --help, --version, a missing value; the full command line then reports
-// it.
-func parseGlobals(args []string, env func(string) string) (g globals, cmd string, rest []string, ok bool) {
-	g = globals{root: defaultRoot("linux"), logFormat: "text", logLevel: "info", runc: "runc"}
-	if v := env("STOCKADE_RUNC"); v != "" {
-		g.runc = v
-	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") {
-			return g, a, args[i+1:], true
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		var dst *string
-		switch name {
-		case "root":
-			dst = &g.root
-		case "log":
-			dst = &g.log
-		case "log-format":
-			dst = &g.logFormat
-		case "log-level":
-			dst = &g.logLevel
-		case "runc":
-			dst = &g.runc
-		case "debug", "systemd-cgroup":
-			b := true
-			if hasVal {
-				var err error
-				if b, err = strconv.ParseBool(val); err != nil {
-					return g, "", nil, false
-				}
-			}
-			if name == "debug" {
-				g.debug = b
-			}
-			continue
-		default:
-			return g, "", nil, false
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return g, "", nil, false
-			}
-			i++
-			val = args[i]
-		}
-		*dst = val
-	}
-	return g, "", nil, false
-}
-
 // passThrough returns the runc command line (without the program) that
-// does what args (without the program name) ask, and the container's id, when that is a
-// pass-through command (passThroughCommands, kill without runj's --pid)
-// whose flags all parse; ok is false otherwise. The translation is the
-// one the runc runtime makes: runc's state under <--root>/runc, --log and
-// its format passed on, signals by number, --debug for the debug level.
-func passThrough(args []string, env func(string) string) (g globals, id string, argv []string, ok bool) {
-	g, cmd, rest, ok := parseGlobals(args, env)
-	if !ok || !passThroughCommands[cmd] {
+// does what args (without the program name) ask, and the container's id,
+// when that is a pass-through command (passThroughCommands, kill without
+// runj's --pid) whose flags all parse; ok is false otherwise (then the
+// full command line runs it and reports what is wrong). The global flags
+// are read as the full command line reads them (globalFlags.flagSet). The
+// translation is the one the runc runtime makes: runc's state under
+// <--root>/runc, --log and its format passed on, signals by number,
+// --debug for the debug level.
+func passThrough(args []string, lookupEnv func(string) (string, bool)) (g globalFlags, id string, argv []string, ok bool) {
+	fs := g.flagSet("linux", lookupEnv)
+	if err := parseFlags(fs, args); err != nil || g.help || g.version || fs.NArg() == 0 {
+		return g, "", nil, false
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	if !passThroughCommands[cmd] {
 		return g, "", nil, false
 	}
 	switch g.logFormat {

@@ -13,7 +13,7 @@ import (
 // command line runs the command, with stockade-runtime's own errors (the
 // container does not exist, a bad flag, a runtime that is missing).
 func execPassThrough(args []string) {
-	g, id, argv, ok := passThrough(args, os.Getenv)
+	g, id, argv, ok := passThrough(args, syscall.Getenv)
 	if !ok {
 		return
 	}
@@ -23,9 +23,14 @@ func execPassThrough(args []string) {
 	if _, err := os.Stat(filepath.Join(runcRoot(g.root), id)); err != nil {
 		return
 	}
-	path, err := exec.LookPath(g.runc)
-	if err != nil {
-		return
+	// An absolute --runc needs no search (a missing one fails the exec,
+	// and the full command line reports it).
+	path := g.runc
+	if !filepath.IsAbs(path) {
+		var err error
+		if path, err = exec.LookPath(path); err != nil {
+			return
+		}
 	}
-	syscall.Exec(path, append([]string{filepath.Base(path)}, argv...), os.Environ())
+	syscall.Exec(path, append([]string{filepath.Base(path)}, argv...), syscall.Environ())
 }

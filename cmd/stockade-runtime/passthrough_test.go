@@ -6,21 +6,21 @@ import (
 )
 
 func TestPassThrough(t *testing.T) {
-	env := func(vars ...string) func(string) string {
-		return func(k string) string {
+	env := func(vars ...string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
 			for _, kv := range vars {
 				if name, v, _ := strings.Cut(kv, "="); name == k {
-					return v
+					return v, true
 				}
 			}
-			return ""
+			return "", false
 		}
 	}
 	none := env()
 	tests := []struct {
 		name   string
 		args   string
-		env    func(string) string
+		env    func(string) (string, bool)
 		want   string // runc's arguments; "" = not a pass-through
 		wantID string
 		runc   string
@@ -41,6 +41,9 @@ func TestPassThrough(t *testing.T) {
 		{"kill runc all", "--root /r kill --all c1 SIGINT", none, "--root /r/runc kill --all c1 2", "c1", "runc"},
 		{"kill flags after", "--root /r kill c1 9 -a", none, "--root /r/runc kill --all c1 9", "c1", "runc"},
 		{"delete force", "--root /r delete -f c1", none, "--root /r/runc delete --force c1", "c1", "runc"},
+		{"end of flags", "--root /r -- state c1", none, "--root /r/runc state c1", "c1", "runc"},
+		{"single dash", "-root /r -debug state c1", none, "--root /r/runc --debug state c1", "c1", "runc"},
+		{"runc flag over env", "--root /r --runc /bin/crun state c1", env("STOCKADE_RUNC=/usr/bin/crun"), "--root /r/runc state c1", "c1", "/bin/crun"},
 
 		{"kill --pid (an exec)", "--root /r kill c1 TERM --pid 42", none, "", "", ""},
 		{"bad signal", "--root /r kill c1 SIGNOPE", none, "", "", ""},
@@ -50,6 +53,9 @@ func TestPassThrough(t *testing.T) {
 		{"features", "features", none, "", "", ""},
 		{"help", "--root /r state --help", none, "", "", ""},
 		{"version", "--version", none, "", "", ""},
+		{"help before", "--help state c1", none, "", "", ""},
+		{"version before", "-v state c1", none, "", "", ""},
+		{"short flags together", "-vh state c1", none, "", "", ""},
 		{"unknown global", "--frob state c1", none, "", "", ""},
 		{"missing value", "--root", none, "", "", ""},
 		{"no id", "--root /r state", none, "", "", ""},
