@@ -407,35 +407,26 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 		return nil, err
 	}
 	phase.Mark(ctx, "metadata: state")
-	r, w, err := os.Pipe()
+	var mon *monitorProcess
+	if pending != nil {
+		mon, err = pending.take(c.ID)
+	} else {
+		mon, err = e.spawnMonitor(ctx, c.ID, waitAttach, nil)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
-	defer r.Close()
-	cmd := e.MonitorCommand(c.ID, waitAttach)
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if env := phase.From(ctx).Env(); env != nil {
-		if cmd.Env == nil {
-			cmd.Env = os.Environ()
-		}
-		cmd.Env = append(cmd.Env, env...)
-	}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("start %s: monitor: %w", c.Name, err)
-	}
-	w.Close()
+	defer mon.sync.Close()
 	phase.Mark(ctx, "monitor spawn")
 	// The monitor reports one line on the pipe: "ok" or the error.
 	msgc := make(chan string, 1)
 	go func() {
 		buf := make([]byte, 4096)
-		n, _ := r.Read(buf)
+		n, _ := mon.sync.Read(buf)
 		msgc <- strings.TrimSpace(string(buf[:n]))
 	}()
 	waitc := make(chan error, 1)
-	go func() { waitc <- cmd.Wait() }()
+	go func() { waitc <- mon.cmd.Wait() }()
 	var msg string
 	select {
 	case msg = <-msgc:
