@@ -1,42 +1,58 @@
 #!/usr/bin/env bash
 # Issue 19's floor: `stockade run --rm --network none IMAGE /bin/true`
-# against bare `runc run` of a bundle of the same root file system (and,
-# when installed, stockade with crun against bare `crun run`), in
-# alternating rounds, who goes first switching each round. Each bare run
-# gets a fresh copy-free bundle: the tiny image unpacked once by umoci,
-# its config.json made by `runc spec` (a new network namespace with
-# loopback only, as stockade's --network none) with args /bin/true. The
-# ratio printed is median stockade / median bare; the issue's goal is
-# <= 1.5. See README.md here.
+# against bare `runc run` of a bundle of the same root file system, and
+# against `podman run --rm` of the same image, in alternating rounds (the
+# order rotates each round). Two bare bundles share the tiny image's root
+# file system (unpacked once by umoci) and differ in their config.json:
+#
+#   runc spec      `runc spec` with args /bin/true: the smallest container
+#                  runc makes (a new network namespace with loopback only,
+#                  as --network none; no seccomp, few mounts)
+#   stockade spec  the config.json stockade itself generated for the same
+#                  image and command (`stockade create`), with its root
+#                  path pointed at the unpacked root and the bind mounts of
+#                  its container directory (/etc/hosts, resolv.conf,
+#                  hostname) and its cgroup path left out: the same
+#                  seccomp profile, capabilities, masked paths and mounts,
+#                  so runc does the same work and the difference is
+#                  stockade's own
+#
+# podman runs with `--runtime runc` (its default, crun 1.8.1, refuses this
+# host's hybrid cgroups) and explicit nofile/nproc ulimits (its defaults
+# exceed the hard limits this host allows and runc's init fails to set
+# them). The ratios printed are median stockade / median other; the
+# issue's goals are <= 1.5 against bare runc and <= 0.5 against podman.
+# With crun installed and working, the same against bare crun. See
+# README.md here.
 #
 #   test/bench/floor.sh                # as root, from anywhere
 #
 # Environment:
 #   BENCH_ROUNDS=20                    rounds
+#   BENCH_SKIP_PODMAN=                 set: leave podman out
 #   STOCKADE=bin/stockade              binary to measure (built with make if missing)
 #   BENCH_NICE=-10                     priority of the measured processes (0: off)
 #   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 set -eu
 
 BENCH_ROUNDS=${BENCH_ROUNDS:-20}
-# shellcheck source-path=SCRIPTDIR source=lib.sh
+BENCH_SKIP_PODMAN=${BENCH_SKIP_PODMAN:-}
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || bench_die "run as root (overlay mounts, runc)"
 case $BENCH_ROUNDS in '' | *[!0-9]* | 0) bench_die "BENCH_ROUNDS must be a positive integer" ;; esac
 
 bench_need_pkgs docker-registry skopeo umoci runc jq
+[ -n "$BENCH_SKIP_PODMAN" ] || bench_need_pkgs podman
 bench_tiny_setup
 
-# The bare side's bundle: the same image, unpacked by umoci; runc spec's
-# defaults (namespaces including network, no terminal), /bin/true.
-BUNDLE=$BENCH_TMP/bundle
-umoci unpack --image "$BENCH_TINY_DIR/oci:tiny" "$BUNDLE" >/dev/null
-(cd "$BUNDLE" && rm -f config.json && runc spec)
+ROOTFS_BUNDLE=$BENCH_TMP/bundle
+umoci unpack --image "$BENCH_TINY_DIR/oci:tiny" "$ROOTFS_BUNDLE" >/dev/null
+(cd "$ROOTFS_BUNDLE" && rm -f config.json && runc spec)
 jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = false' \
-	"$BUNDLE/config.json" >"$BUNDLE/config.json.new" && mv "$BUNDLE/config.json.new" "$BUNDLE/config.json"
+	"$ROOTFS_BUNDLE/config.json" >"$ROOTFS_BUNDLE/config.json.new" && mv "$ROOTFS_BUNDLE/config.json.new" "$ROOTFS_BUNDLE/config.json"
 
-# side NAME RUNTIME: a stockade root of its own whose runtime is RUNTIME.
 declare -A ARGS
 side() {
 	local name=$1 rt=$2 dir=$BENCH_TMP/$1
@@ -49,36 +65,82 @@ side() {
 	"$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF" >"$dir/first.log" 2>&1 ||
 		bench_die "stockade run ($rt) failed: $(tail -3 "$dir/first.log")"
 	bench_on_exit "'$STOCKADE' ${ARGS[$name]} ps -aq 2>/dev/null | xargs -r '$STOCKADE' ${ARGS[$name]} rm -f >/dev/null 2>&1"
+	# The bundle with stockade's own config.json (see the top).
+	local id cfg
+	# shellcheck disable=SC2086
+	id=$("$STOCKADE" ${ARGS[$name]} create --network none "$REF" /bin/true) || bench_die "stockade create ($rt) failed"
+	cfg=$dir/root/containers/$id/config.json
+	[ -f "$cfg" ] || bench_die "no config.json at $cfg"
+	mkdir -p "$dir/bundle"
+	jq --arg c "$dir/root/" --arg r "$ROOTFS_BUNDLE/rootfs" '.root.path = $r | del(.linux.cgroupsPath)
+		| .mounts |= map(select((.source // "") | startswith($c) | not))' "$cfg" >"$dir/bundle/config.json"
+	# shellcheck disable=SC2086
+	"$STOCKADE" ${ARGS[$name]} rm -f "$id" >/dev/null
 }
 
+PODMAN_ARGS=()
+podman_setup() {
+	[ -z "$BENCH_SKIP_PODMAN" ] || return 1
+	PODMAN_ARGS=(--root "$BENCH_TMP/podman-root" --runroot "$BENCH_TMP/podman-run" --storage-driver overlay)
+	bench_on_exit "podman ${PODMAN_ARGS[*]} rm -af >/dev/null 2>&1; umount -R '$BENCH_TMP/podman-root' 2>/dev/null || true"
+	podman "${PODMAN_ARGS[@]}" pull -q --tls-verify=false "$REF" >/dev/null 2>&1 || {
+		echo "podman skipped: podman pull failed"
+		return 1
+	}
+	PODMAN_RUN=(podman "${PODMAN_ARGS[@]}" run --rm --network none --runtime runc
+		--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "$REF" /bin/true)
+	local out
+	if ! out=$("${PODMAN_RUN[@]}" 2>&1); then
+		echo "podman skipped: podman run fails here: $out"
+		return 1
+	fi
+}
 
 compare() {
-	local rt=$1 name=$2 r s=() b=() x y
+	local rt=$1 name=$2 r k x
 	side "$name" "$rt"
+	local with_podman=
+	if [ "$rt" = runc ] && podman_setup; then with_podman=1; fi
+	local -a S=() B=() O=() P=()
+	# One round: the tools in a rotating order.
+	local tools=(stockade bare own) order
+	[ -z "$with_podman" ] || tools+=(podman)
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 		sync
-		# shellcheck disable=SC2086
-		if ((r % 2)); then
-			x=$(bench_ms "$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF")
-			y=$(bench_ms "$rt" run --bundle "$BUNDLE" "floor-$$-$r")
-		else
-			y=$(bench_ms "$rt" run --bundle "$BUNDLE" "floor-$$-$r")
-			x=$(bench_ms "$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF")
-		fi
-		s+=("$x") b+=("$y")
+		order=("${tools[@]:r%${#tools[@]}}" "${tools[@]:0:r%${#tools[@]}}")
+		for k in "${order[@]}"; do
+			case $k in
+			stockade)
+				# shellcheck disable=SC2086
+				x=$(bench_ms "$STOCKADE" ${ARGS[$name]} run --rm --network none "$REF") S+=("$x") ;;
+			bare) x=$(bench_ms "$rt" run --bundle "$ROOTFS_BUNDLE" "floor-$$-$r") B+=("$x") ;;
+			own) x=$(bench_ms "$rt" run --bundle "$BENCH_TMP/$name/bundle" "floor-own-$$-$r") O+=("$x") ;;
+			podman) x=$(bench_ms "${PODMAN_RUN[@]}") P+=("$x") ;;
+			esac
+		done
 	done
-	local ms_s ms_b ratio
-	ms_s=$(bench_median "${s[@]}") ms_b=$(bench_median "${b[@]}")
-	ratio=$(bench_ratio "$ms_s" "$ms_b")
-	printf '%-6s stockade run --rm %8s ms   bare %s run %8s ms   ratio %s (goal <= 1.5)\n' "$rt" "$ms_s" "$rt" "$ms_b" "$ratio"
-	bench_json floor "runtime=$rt" "rounds=$BENCH_ROUNDS" "stockade_ms=$ms_s" "bare_ms=$ms_b" "ratio=$ratio" >/dev/null || true
+	local ms_s ms_b ms_o ratio_b ratio_o
+	ms_s=$(bench_median "${S[@]}") ms_b=$(bench_median "${B[@]}") ms_o=$(bench_median "${O[@]}")
+	ratio_b=$(bench_ratio "$ms_s" "$ms_b") ratio_o=$(bench_ratio "$ms_s" "$ms_o")
+	printf '%-6s stockade run --rm %8s ms\n' "$rt" "$ms_s"
+	printf '%-6s bare %s run, runc spec      %8s ms   ratio %s (goal <= 1.5)\n' "$rt" "$rt" "$ms_b" "$ratio_b"
+	printf '%-6s bare %s run, stockade spec  %8s ms   ratio %s (goal <= 1.5)\n' "$rt" "$rt" "$ms_o" "$ratio_o"
+	local extra=()
+	if [ -n "$with_podman" ]; then
+		local ms_p ratio_p
+		ms_p=$(bench_median "${P[@]}") ratio_p=$(bench_ratio "$ms_s" "$ms_p")
+		printf '%-6s podman run --rm (runc)      %8s ms   ratio %s (goal <= 0.5)\n' "$rt" "$ms_p" "$ratio_p"
+		extra=("podman_ms=$ms_p" "podman_ratio=$ratio_p")
+	fi
+	bench_json floor "runtime=$rt" "rounds=$BENCH_ROUNDS" "stockade_ms=$ms_s" "bare_ms=$ms_b" "ratio=$ratio_b" \
+		"bare_own_spec_ms=$ms_o" "own_spec_ratio=$ratio_o" "${extra[@]}" >/dev/null || true
 }
 
 compare runc runc
 if command -v crun >/dev/null; then
 	# crun refuses hosts with hybrid cgroups ("cgroups in hybrid mode not
 	# supported"): said and skipped, not failed.
-	if out=$(crun run --bundle "$BUNDLE" "floor-$$-probe" 2>&1); then
+	if out=$(crun run --bundle "$ROOTFS_BUNDLE" "floor-$$-probe" 2>&1); then
 		compare crun crun
 	else
 		echo "crun   skipped: bare crun cannot run here: $out"
