@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"syscall"
@@ -38,11 +37,20 @@ import (
 // full monitor waits as long).
 const drainWait = 2 * time.Second
 
+// pumpBuffer is the read size of the output copies: an idle container
+// writes little, and a pipe holds 64 KiB meanwhile.
+const pumpBuffer = 8 << 10
+
 func main() {
 	// One P and a small heap target: the monitor copies a few kilobytes
 	// now and then and otherwise sleeps in wait4's signal.
+	// One P, and a heap target of about 1 MiB (the runtime's 4 MiB
+	// minimum times 25%): an idle monitor allocates nothing, so the
+	// collector never runs (a collection itself costs private memory:
+	// mark bits, work buffers); one that copies a chatty container's
+	// output is held near the target.
 	runtime.GOMAXPROCS(1)
-	debug.SetGCPercent(50)
+	debug.SetGCPercent(25)
 	h, err := monitorio.DecodeHandover(os.Getenv(monitorio.HandoverEnv))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stockade-monitor: %v\n", err)
@@ -57,9 +65,10 @@ func main() {
 // run supervises the container until its process exits, then execs the
 // full monitor back.
 func run(h monitorio.Handover) error {
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
-	sigchld := make(chan os.Signal, 1)
-	signal.Notify(sigchld, syscall.SIGCHLD)
+	// SIGHUP, SIGINT and SIGPIPE stay ignored: the full monitor ignored
+	// them, and an ignored signal stays ignored across execve (the Go
+	// runtime leaves SIGHUP and SIGINT so; a write to a closed pipe or
+	// socket returns EPIPE).
 
 	lnFile, err := monitorio.InheritedFile(h.Listener, "attach-listener")
 	if err != nil {
@@ -84,7 +93,7 @@ func run(h monitorio.Handover) error {
 		if kind == monitorio.FrameStdout && h.Terminal >= 0 {
 			hub.SetTerminal(f)
 		}
-		pumps = append(pumps, monitorio.NewPump(f, logw, stream, hub, kind))
+		pumps = append(pumps, monitorio.NewPumpSize(f, logw, stream, hub, kind, pumpBuffer))
 		return nil
 	}
 	if h.Terminal >= 0 {
@@ -104,7 +113,7 @@ func run(h monitorio.Handover) error {
 	}
 	go hub.Serve(ln)
 
-	code := waitExit(h.Pid, &h.HealthPid, sigchld)
+	code := waitExit(h.Pid, &h.HealthPid)
 
 	deadline := time.NewTimer(drainWait)
 	for _, p := range pumps {
@@ -152,32 +161,26 @@ func run(h monitorio.Handover) error {
 	return fmt.Errorf("exec %s: %w", h.Resume[0], syscall.Exec(h.Resume[0], h.Resume, env))
 }
 
-// waitExit reaps children until pid exits and returns its exit code
-// (128+signal for a signal; -1 when it cannot be waited for). A reaped
-// health checker's pid is set to 0.
-func waitExit(pid int, healthPid *int, sigchld <-chan os.Signal) int {
+// waitExit waits for children until pid exits and returns its exit code
+// (128+signal for a signal; -1 when it cannot be waited for), reaping
+// other orphans on the way. A reaped health checker's pid is set to 0.
+func waitExit(pid int, healthPid *int) int {
 	for {
-		for {
-			var ws unix.WaitStatus
-			got, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if err != nil {
-				return -1 // ECHILD: no child left to wait for
-			}
-			if got <= 0 {
-				break
-			}
-			code, ended := monitorio.ExitCode(ws)
-			switch {
-			case !ended:
-			case got == pid:
-				return code
-			case got == *healthPid:
-				*healthPid = 0
-			}
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
 		}
-		<-sigchld
+		if err != nil {
+			return -1 // ECHILD: no child left to wait for
+		}
+		code, ended := monitorio.ExitCode(ws)
+		switch {
+		case !ended:
+		case got == pid:
+			return code
+		case got == *healthPid:
+			*healthPid = 0
+		}
 	}
 }

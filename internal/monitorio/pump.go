@@ -18,17 +18,27 @@ type Pump struct {
 	ended bool // the stream ended (EOF, EIO): r is closed
 }
 
+// DefaultPumpBuffer is the read size of NewPump.
+const DefaultPumpBuffer = 32 << 10
+
 // NewPump starts copying r to log's stream ("stdout" or "stderr") and to
-// the hub's clients as frames of kind.
+// the hub's clients as frames of kind, reading up to DefaultPumpBuffer
+// bytes at a time.
 func NewPump(r *os.File, log *LogWriter, stream string, hub *Hub, kind byte) *Pump {
+	return NewPumpSize(r, log, stream, hub, kind, DefaultPumpBuffer)
+}
+
+// NewPumpSize is NewPump with reads of up to size bytes: the small
+// monitor, idle by definition, reads less at a time to hold less.
+func NewPumpSize(r *os.File, log *LogWriter, stream string, hub *Hub, kind byte, size int) *Pump {
 	p := &Pump{r: r, lw: log.Stream(stream), hub: hub, kind: kind, done: make(chan struct{})}
-	go p.run()
+	go p.run(size)
 	return p
 }
 
-func (p *Pump) run() {
+func (p *Pump) run(size int) {
 	defer close(p.done)
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, max(size, 512))
 	for {
 		n, err := p.r.Read(buf)
 		if n > 0 {

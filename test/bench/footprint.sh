@@ -3,14 +3,17 @@
 # image's `sleep infinity` (--network none, detached) under stockade and
 # under podman, then the RSS, PSS and private memory (Private_Clean +
 # Private_Dirty) of each stockade monitor and each podman conmon, from
-# /proc/PID/smaps_rollup: the median per container and the sum. See
-# README.md here.
+# /proc/PID/smaps_rollup: the median per container and the sum. The
+# stockade monitors are measured after their handover to the small idle
+# monitor (stockade-monitor, [monitor] idle_after); BENCH_IDLE_AFTER=0
+# measures the full monitors instead. See README.md here.
 #
 #   test/bench/footprint.sh            # as root, from anywhere
 #
 # Environment:
 #   BENCH_N=20                         containers per tool
 #   BENCH_SKIP_PODMAN=                 set: stockade alone
+#   BENCH_IDLE_AFTER=1s                [monitor] idle_after; 0: no handover
 #   STOCKADE=bin/stockade              binary to measure (built with make if missing)
 #   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
 set -eu
@@ -19,6 +22,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 BENCH_N=${BENCH_N:-20}
 BENCH_SKIP_PODMAN=${BENCH_SKIP_PODMAN:-}
+BENCH_IDLE_AFTER=${BENCH_IDLE_AFTER:-1s}
 
 [ "$(id -u)" = 0 ] || bench_die "run as root (overlay mounts, runc)"
 case $BENCH_N in '' | *[!0-9]* | 0) bench_die "BENCH_N must be a positive integer" ;; esac
@@ -52,7 +56,14 @@ report() {
 }
 
 bench_stockade_store
-bench_log "stockade: $BENCH_N idle containers"
+printf '[monitor]\nidle_after = "%s"\n' "$BENCH_IDLE_AFTER" >"$BENCH_TMP/stockade.toml"
+MONITOR_PROG=stockade-monitor
+if [ "$BENCH_IDLE_AFTER" = 0 ]; then
+	MONITOR_PROG=stockade
+elif [ ! -x "$(dirname "$STOCKADE")/stockade-monitor" ]; then
+	bench_die "no stockade-monitor next to $STOCKADE (make build)"
+fi
+bench_log "stockade: $BENCH_N idle containers (idle_after $BENCH_IDLE_AFTER)"
 for ((i = 1; i <= BENCH_N; i++)); do
 	stockade_cmd run -d --network none "$REF" /bin/sleep infinity >/dev/null || bench_die "stockade run -d failed"
 done
@@ -75,11 +86,18 @@ if [ -z "$BENCH_SKIP_PODMAN" ]; then
 	done
 fi
 
-sleep 2 # let start-up garbage be collected, as it would be on a long-lived host
+# Let start-up garbage be collected, as it would be on a long-lived host,
+# and the monitors hand over.
+sleep "$(awk -v d="$BENCH_IDLE_AFTER" 'BEGIN {s = d + 0; if (d ~ /ms$/) s /= 1000; else if (d ~ /m$/) s *= 60; print s + 2}')"
 printf '%-22s %6s %10s %10s %12s %12s\n' supervisor count rss_kb pss_kb private_kb pss_sum_kb
-mapfile -t SP < <(pids_with "$BENCH_TMP/root" stockade)
-[ ${#SP[@]} -eq "$BENCH_N" ] || bench_die "found ${#SP[@]} stockade monitors, want $BENCH_N"
-report "stockade monitor" "${SP[@]}"
+# The monitors are the records' (the small monitor's command line does not
+# name the store), each checked to run MONITOR_PROG.
+mapfile -t SP < <(stockade_cmd ps -q --no-trunc | while IFS= read -r id; do
+	p=$(stockade_cmd inspect --format '{{.State.MonitorPid}}' "$id")
+	[ "$(basename "$(readlink "/proc/$p/exe" 2>/dev/null)")" = "$MONITOR_PROG" ] && echo "$p"
+done)
+[ ${#SP[@]} -eq "$BENCH_N" ] || bench_die "found ${#SP[@]} monitors running $MONITOR_PROG, want $BENCH_N"
+report "stockade $MONITOR_PROG" "${SP[@]}"
 if [ -n "${BENCH_DETAIL:-}" ]; then
 	# Where the first monitor's private memory is, by mapping.
 	awk '/^[0-9a-f]+-[0-9a-f]+ / {m = $6 == "" ? "[anon]" : $6} /^Private_(Clean|Dirty):/ {p[m] += $2}
