@@ -77,7 +77,7 @@ for bench in BenchmarkLifecycle BenchmarkDelete/at-once BenchmarkDelete/process-
 	metrics "$bench" >"$BENCH_TMP/m.txt"
 	[ -s "$BENCH_TMP/m.txt" ] || continue
 	# shellcheck disable=SC2046
-	printf '%-34s %12.1f %10s %10s\n' "${bench#Benchmark}" \
+	printf '%-34s %12.1f %10.0f %10.0f\n' "${bench#Benchmark}" \
 		"$(awk -v v="$(bench_median $(awk '$1 == "ns/op" {print $2}' "$BENCH_TMP/m.txt"))" 'BEGIN {print v / 1e3}')" \
 		"$(bench_median $(awk '$1 == "B/op" {print $2}' "$BENCH_TMP/m.txt"))" \
 		"$(bench_median $(awk '$1 == "allocs/op" {print $2}' "$BENCH_TMP/m.txt"))"
