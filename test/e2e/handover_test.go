@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stockade/stockade/engine"
+)
+
+// The monitor of a container that runs idle hands over to the small
+// monitor, stockade-monitor (built next to stockade by TestMain), and the
+// small one execs the full monitor back at the exit. These tests set
+// [monitor] idle_after short and check that the monitor's duties hold
+// across both execs.
+
+// handoverEnv is an env with the busybox image pulled and a monitor idle
+// time of 300 ms.
+func handoverEnv(t *testing.T) (*env, string) {
+	t.Helper()
+	reg := startRegistry(t)
+	ref := busyboxImage(t, reg)
+	e := newEnv(t)
+	if err := os.WriteFile(filepath.Join(e.dir, "stockade.toml"), []byte("[monitor]\nidle_after = \"300ms\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must("pull", "-q", ref)
+	return e, ref
+}
+
+// exeOf is the base name of the program pid runs.
+func exeOf(pid int) string {
+	p, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(p)
+}
+
+// handedOver waits until the monitor of name runs stockade-monitor, in the
+// process the record names, and returns its pid.
+func (e *env) handedOver(name string) int {
+	e.t.Helper()
+	pid := e.psOne(name).State.MonitorPid
+	if pid <= 0 {
+		e.t.Fatalf("%s has no monitor pid", name)
+	}
+	eventually(e.t, 10*time.Second, name+"'s monitor to hand over", func() bool { return exeOf(pid) == "stockade-monitor" })
+	if got := e.psOne(name).State.MonitorPid; got != pid {
+		e.t.Fatalf("the record's monitor pid changed from %d to %d", pid, got)
+	}
+	return pid
+}
+
+// TestHandoverLogAndExit: a container that prints a numbered line every
+// 100 ms hands over while it prints; the log has every line once, in
+// order, and its exit code is recorded by the monitor exec'd back.
+func TestHandoverLogAndExit(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "--network", "none", "--name", "lines", ref, "sh", "-c",
+		`i=0; while [ $i -lt 30 ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done; exit 3`)
+	pid := e.handedOver("lines")
+	if out := e.must("wait", "lines").stdout; out != "3\n" {
+		t.Errorf("wait printed %q, want 3", out)
+	}
+	p := e.psOne("lines")
+	if p.State.Status != "exited" || p.State.ExitCode != 3 {
+		t.Errorf("after the exit: %+v", p.State)
+	}
+	var want strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&want, "line %d\n", i)
+	}
+	if got := e.must("logs", "lines").stdout; got != want.String() {
+		t.Errorf("logs across the handover:\n%s\nwant every line once, in order", got)
+	}
+	eventually(t, 5*time.Second, "the monitor to end", func() bool { return syscall.Kill(pid, 0) != nil })
+}
+
+// attachClient is a client of a container's attach socket, speaking the
+// frame protocol as stockade run does.
+type attachClient struct {
+	t    *testing.T
+	conn net.Conn
+}
+
+func (e *env) attach(id string, hello engine.AttachHello) *attachClient {
+	e.t.Helper()
+	conn, err := net.Dial("unix", filepath.Join(e.state, "c", id[:12], "attach.sock"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	b, _ := json.Marshal(hello)
+	if err := engine.WriteFrame(conn, engine.FrameHello, b); err != nil {
+		e.t.Fatal(err)
+	}
+	return &attachClient{t: e.t, conn: conn}
+}
+
+func (a *attachClient) send(kind byte, payload []byte) {
+	a.t.Helper()
+	if err := engine.WriteFrame(a.conn, kind, payload); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// readUntil reads frames until the output holds want or the exit frame
+// came, and returns the output and the exit code (-1 for none).
+func (a *attachClient) readUntil(want string) (string, int) {
+	a.t.Helper()
+	a.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	var out strings.Builder
+	for {
+		kind, payload, err := engine.ReadFrame(a.conn)
+		if err != nil {
+			a.t.Fatalf("attach: %v (output so far %q)", err, out.String())
+		}
+		switch kind {
+		case engine.FrameStdout, engine.FrameStderr:
+			out.Write(payload)
+			if want != "" && strings.Contains(out.String(), want) {
+				return out.String(), -1
+			}
+		case engine.FrameExit:
+			var m engine.ExitMessage
+			json.Unmarshal(payload, &m)
+			return out.String(), m.ExitCode
+		}
+	}
+}
+
+// TestHandoverAttachStdin: a client that attaches to the small monitor
+// gets the output and feeds stdin; its end of input ends cat, and it gets
+// the exit code from the monitor exec'd back, which took it over.
+func TestHandoverAttachStdin(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "-i", "--network", "none", "--name", "cat", ref, "cat")
+	e.handedOver("cat")
+	a := e.attach(e.psOne("cat").ID, engine.AttachHello{Stdin: true})
+	a.send(engine.FrameStdin, []byte("hello after the handover\n"))
+	if out, _ := a.readUntil("hello after the handover\n"); out != "hello after the handover\n" {
+		t.Errorf("attached output %q", out)
+	}
+	a.send(engine.FrameStdinClose, nil)
+	if out, code := a.readUntil(""); code != 0 || out != "" {
+		t.Errorf("after the end of input: output %q, exit %d", out, code)
+	}
+	if p := e.psOne("cat"); p.State.Status != "exited" || p.State.ExitCode != 0 {
+		t.Errorf("after the exit: %+v", p.State)
+	}
+	if got := e.must("logs", "cat").stdout; got != "hello after the handover\n" {
+		t.Errorf("log %q", got)
+	}
+}
+
+// TestHandoverStop: stop reaches the container through the runtime and
+// the resumed monitor records the signal's exit code.
+func TestHandoverStop(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "--network", "none", "--name", "sleeper", ref, "sleep", "3600")
+	e.handedOver("sleeper")
+	e.must("stop", "-t", "1", "sleeper")
+	p := e.psOne("sleeper")
+	// busybox sleep as pid 1 ignores SIGTERM: stop ends it with SIGKILL.
+	if p.State.Status != "exited" || p.State.ExitCode != 137 {
+		t.Errorf("after stop: %+v", p.State)
+	}
+}
+
+// TestHandoverRestart: an on-failure:2 container whose every run hands
+// over before it fails is restarted twice, counted in the record.
+func TestHandoverRestart(t *testing.T) {
+	e, ref := handoverEnv(t)
+	host := t.TempDir()
+	e.must("run", "-d", "--network", "none", "--name", "flaky", "--restart", "on-failure:2", "-v", host+":/data", ref,
+		"sh", "-c", "echo start >> /data/starts; sleep 1; exit 1")
+	e.handedOver("flaky")
+	eventually(t, 30*time.Second, "on-failure:2 to give up", func() bool {
+		return e.psOne("flaky").State.Status == "exited"
+	})
+	if got := strings.Count(readFile(t, filepath.Join(host, "starts")), "start"); got != 3 {
+		t.Errorf("started %d times, want 3 (1 + 2 restarts)", got)
+	}
+	if p := e.psOne("flaky"); p.State.RestartCount != 2 || p.State.ExitCode != 1 {
+		t.Errorf("state %+v", p.State)
+	}
+}
+
+// TestHandoverAutoRemove: a --rm container that exits after the handover
+// is removed, its root unmounted.
+func TestHandoverAutoRemove(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "--rm", "--network", "none", "--name", "brief", ref, "sleep", "1")
+	pid := e.handedOver("brief")
+	eventually(t, 15*time.Second, "--rm to remove it", func() bool { return len(e.ps()) == 0 })
+	eventually(t, 5*time.Second, "the monitor to end", func() bool { return syscall.Kill(pid, 0) != nil })
+	if out, _ := exec.Command("grep", "-c", e.dir, "/proc/self/mountinfo").Output(); strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("mounts left under the test root: %s", out)
+	}
+}
+
+// TestHandoverMonitorKilled: a kill -9 of the small monitor leaves a
+// container that ps reports truthfully, and rm -f cleans it up.
+func TestHandoverMonitorKilled(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "--network", "none", "--name", "orphan", ref, "sleep", "3600")
+	pid := e.handedOver("orphan")
+	proc := e.psOne("orphan").State.Pid
+	syscall.Kill(pid, syscall.SIGKILL)
+	time.Sleep(200 * time.Millisecond)
+	if got := e.psOne("orphan"); got.State.Status != "running" {
+		t.Errorf("monitor gone but process alive: ps says %s", got.State.Status)
+	}
+	syscall.Kill(proc, syscall.SIGKILL)
+	eventually(t, 5*time.Second, "ps to say exited", func() bool {
+		return e.psOne("orphan").State.Status == "exited"
+	})
+	e.must("rm", "-f", "orphan")
+	if len(e.ps()) != 0 {
+		t.Error("rm -f left the container")
+	}
+}
+
+// TestHandoverTerminal: a terminal container's small monitor applies a
+// client's resize to the terminal and passes its input.
+func TestHandoverTerminal(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "-i", "-t", "--network", "none", "--name", "tty", ref, "sh")
+	e.handedOver("tty")
+	a := e.attach(e.psOne("tty").ID, engine.AttachHello{Stdin: true})
+	a.send(engine.FrameResize, engine.ResizePayload(33, 77))
+	a.send(engine.FrameStdin, []byte("busybox stty size; exit 5\n"))
+	out, code := a.readUntil("33 77")
+	if !strings.Contains(out, "33 77") {
+		t.Fatalf("stty size after a resize: %q", out)
+	}
+	if code == -1 {
+		_, code = a.readUntil("")
+	}
+	if code != 5 {
+		t.Errorf("exit %d, want 5", code)
+	}
+	if p := e.psOne("tty"); p.State.Status != "exited" || p.State.ExitCode != 5 {
+		t.Errorf("after the exit: %+v", p.State)
+	}
+}
