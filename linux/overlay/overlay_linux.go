@@ -20,13 +20,29 @@ func platformSupported() error { return nil }
 // checked holds the roots whose overlay check passed in this process.
 var checked sync.Map
 
+// checkedMarker is the file under root that remembers a test mount that
+// worked, with the boot it worked in (/proc/sys/kernel/random/boot_id):
+// the kernel and root's file system do not change until a reboot, and
+// every stockade command opens the snapshotter, so the test mount (a
+// dozen file system calls and a mount) is made once per boot, not once
+// per command.
+const checkedMarker = ".overlay-checked"
+
 // checkOverlay fails unless the kernel has overlayfs and overlayfs accepts
 // upper and work dirs on root's file system. It tries a tiny overlay mount
-// under root; without the privilege to mount, it settles for overlay being
-// listed in /proc/filesystems.
+// under root, once per boot (checkedMarker); without the privilege to
+// mount, it settles for overlay being listed in /proc/filesystems.
 func checkOverlay(root string) error {
 	if _, ok := checked.Load(root); ok {
 		return nil
+	}
+	boot := bootID()
+	marker := filepath.Join(root, checkedMarker)
+	if boot != "" {
+		if b, err := os.ReadFile(marker); err == nil && string(b) == boot {
+			checked.Store(root, true)
+			return nil
+		}
 	}
 	listed, lerr := overlayListed()
 	if err := tryOverlayMount(root); err != nil {
@@ -43,7 +59,32 @@ func checkOverlay(root string) error {
 		}
 	}
 	checked.Store(root, true)
+	if boot != "" {
+		// Best effort: without it the next command checks again.
+		writeMarker(marker, boot)
+	}
 	return nil
+}
+
+// bootID is this boot's id, or "" when the kernel does not say.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// writeMarker writes boot to path through a temporary file and a rename,
+// so a reader sees the old content or the new, never a part.
+func writeMarker(path, boot string) {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(boot), 0o600); err != nil {
+		return
+	}
+	if os.Rename(tmp, path) != nil {
+		os.Remove(tmp)
+	}
 }
 
 // overlayListed reports whether /proc/filesystems lists overlay.
