@@ -21,14 +21,10 @@ import (
 const monitorLockWait = 2 * time.Second
 
 // monitorAlive reports whether some process holds the lock at path.
+// A file that cannot be opened, or locked, has none: the monitor is gone.
 func monitorAlive(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	ok, err := flock.TryLock(f, flock.Shared)
-	return !ok && err == nil
+	held, err := flock.Held(path)
+	return held && err == nil
 }
 
 // acquireMonitorLock takes the lock at path for the life of the process.

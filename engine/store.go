@@ -1,9 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -12,12 +17,82 @@ import (
 
 // loadAll returns every container record.
 func loadAll(tx *bolt.Tx) ([]*Container, error) {
-	var all []*Container
-	err := metadata.ForEachJSON(tx, metadata.BucketContainers, func(_ string, c *Container) error {
-		all = append(all, c)
+	return decodeRecords(storedRecords(tx, false), nil)
+}
+
+// storedRecord is one container record as the store holds it: its key
+// and its JSON.
+type storedRecord struct {
+	key  string
+	data []byte
+}
+
+// storedRecords returns every container record of tx undecoded, in key
+// order. Their data belong to tx unless copied is set: then they are
+// copies that outlive it, so that a caller can end the transaction (and
+// let the monitors write) before it decodes them.
+func storedRecords(tx *bolt.Tx, copied bool) []storedRecord {
+	b := tx.Bucket([]byte(metadata.BucketContainers))
+	if b == nil {
+		return nil
+	}
+	var recs []storedRecord
+	b.ForEach(func(k, v []byte) error {
+		if copied {
+			v = bytes.Clone(v)
+		}
+		recs = append(recs, storedRecord{key: string(k), data: v})
 		return nil
 	})
-	return all, err
+	return recs
+}
+
+// decodeMin is the fewest records worth a goroutine of decodeRecords:
+// under it a record decodes faster than a goroutine starts.
+const decodeMin = 64
+
+// decodeRecords decodes recs, in their order, and calls each (when not
+// nil) on every container as soon as it is decoded. Over more than
+// decodeMin records the work is spread over GOMAXPROCS goroutines, so
+// each must be safe to call concurrently for different containers. The
+// error is the first record's, in order, that does not decode.
+func decodeRecords(recs []storedRecord, each func(*Container)) ([]*Container, error) {
+	all := make([]*Container, len(recs))
+	errs := make([]error, len(recs))
+	decode := func(i int) {
+		c := new(Container)
+		if err := json.Unmarshal(recs[i].data, c); err != nil {
+			errs[i] = fmt.Errorf("decode %s/%s: %w", metadata.BucketContainers, recs[i].key, err)
+			return
+		}
+		if each != nil {
+			each(c)
+		}
+		all[i] = c
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(recs)/decodeMin)
+	if workers <= 1 {
+		for i := range recs {
+			decode(i)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(recs); i = int(next.Add(1) - 1) {
+					decode(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return all, nil
 }
 
 func (e *Engine) records(ctx context.Context) ([]*Container, error) {
