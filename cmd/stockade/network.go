@@ -493,14 +493,3 @@ func containerPorts(ctr *engine.Container) ([]network.PortMapping, error) {
 	}
 	return out, nil
 }
-
-// formatPorts are a container's published ports as ps shows them:
-// "127.0.0.1:8080->80/tcp".
-func formatPorts(ctr *engine.Container) []string {
-	ports, _ := containerPorts(ctr)
-	var s []string
-	for _, p := range ports {
-		s = append(s, network.FormatPort(p))
-	}
-	return s
-}

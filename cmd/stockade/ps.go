@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -48,48 +49,50 @@ func (a *app) ps(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	entries := []psEntry{}
 	var shown []*engine.Container
 	for _, ctr := range all {
-		if !showAll && !ctr.State.Running() || !psMatch(filter, ctr) {
-			continue
+		if (showAll || ctr.State.Running()) && psMatch(filter, ctr) {
+			shown = append(shown, ctr)
 		}
-		shown = append(shown, ctr)
-		entries = append(entries, psEntry{
-			ID: ctr.ID, Name: ctr.Name, Image: ctr.Image, Command: ctr.Command, Created: ctr.Created,
-			Status: ctr.State.Summary(now), State: ctr.State, Restart: ctr.Restart.String(),
-			Labels: ctr.Labels, ExitCode: ctr.State.ExitCode, Ports: formatPorts(ctr),
-		})
-	}
-	if asJSON {
-		return writeJSON(a.stdout, entries)
 	}
 	// id and command are shortened, as docker does, unless --no-trunc.
 	full := c.Bool("no-trunc")
-	id := func(p psEntry) string {
+	id := func(ctr *engine.Container) string {
 		if full {
-			return p.ID
+			return ctr.ID
 		}
-		return p.ID[:12]
+		return ctr.ShortID()
 	}
-	if format.Tmpl != nil && !c.Bool("quiet") {
+	now := time.Now()
+	switch {
+	case asJSON:
+		entries := make([]psEntry, len(shown))
+		for i, ctr := range shown {
+			entries[i] = psEntry{
+				ID: ctr.ID, Name: ctr.Name, Image: ctr.Image, Command: ctr.Command, Created: ctr.Created,
+				Status: ctr.State.Summary(now), State: ctr.State, Restart: ctr.Restart.String(),
+				Labels: ctr.Labels, ExitCode: ctr.State.ExitCode, Ports: formatPorts(ctr),
+			}
+		}
+		return writeJSON(a.stdout, entries)
+	case c.Bool("quiet"):
+		w := bufio.NewWriter(a.stdout)
+		for _, ctr := range shown {
+			w.WriteString(id(ctr) + "\n")
+		}
+		return w.Flush()
+	case format.Tmpl != nil:
 		return a.psTemplate(format, shown, full)
-	}
-	if c.Bool("quiet") {
-		for _, p := range entries {
-			fmt.Fprintln(a.stdout, id(p))
-		}
-		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAME")
-	for _, p := range entries {
-		cmd := strings.Join(p.Command, " ")
+	for _, ctr := range shown {
+		cmd := strings.Join(ctr.Command, " ")
 		if len(cmd) > 30 && !full {
 			cmd = cmd[:27] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", id(p), p.Image, cmd, ago(now, p.Created), p.Status, strings.Join(p.Ports, ", "), p.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", id(ctr), ctr.Image, cmd, ago(now, ctr.Created),
+			ctr.State.Summary(now), strings.Join(formatPorts(ctr), ", "), ctr.Name)
 	}
 	return tw.Flush()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/network"
 )
 
 // psFilterKeys are the keys of ps --filter.
@@ -132,4 +133,32 @@ func (a *app) psTemplate(f *outputFormat, all []*engine.Container, full bool) er
 	}
 	fields := []string{"ID", "Image", "Command", "CreatedAt", "RunningFor", "Ports", "State", "Status", "Names", "Networks", "Labels"}
 	return f.render(a.stdout, rows, headerTitles(fields, psTitles))
+}
+
+// psPorts is what ps reads of a container's network extension
+// (network.Extension, under network.HookName): only the endpoints'
+// published ports. Decoding the whole extension, with its networks,
+// addresses and times, cost more than anything else ps does per
+// container.
+type psPorts struct {
+	Endpoints []struct {
+		Ports []network.PortMapping `json:"ports"`
+	} `json:"endpoints"`
+}
+
+// formatPorts are a container's published ports as ps shows them:
+// "127.0.0.1:8080->80/tcp"; none when its network extension does not
+// decode.
+func formatPorts(ctr *engine.Container) []string {
+	var ext psPorts
+	if _, err := ctr.Extension(network.HookName, &ext); err != nil {
+		return nil
+	}
+	var s []string
+	for _, ep := range ext.Endpoints {
+		for _, p := range ep.Ports {
+			s = append(s, network.FormatPort(p))
+		}
+	}
+	return s
 }
