@@ -252,3 +252,38 @@ func TestHandoverTerminal(t *testing.T) {
 		t.Errorf("after the exit: %+v", p.State)
 	}
 }
+
+// checkers lists the pids of the health checkers of container id.
+func checkers(id string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil || !strings.Contains(string(b), "healthcheck\x00monitor\x00"+id) {
+			continue
+		}
+		var pid int
+		fmt.Sscanf(filepath.Base(filepath.Dir(d)), "%d", &pid)
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// TestHandoverHealthCheck: the health checker, a child of the monitor,
+// keeps checking under the small monitor, and the monitor exec'd back
+// stops it at the exit.
+func TestHandoverHealthCheck(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "--network", "none", "--name", "hc", "--health-cmd", "true", "--health-interval", "200ms", ref, "sleep", "3600")
+	e.handedOver("hc")
+	id := e.psOne("hc").ID
+	if len(checkers(id)) != 1 {
+		t.Fatalf("health checkers after the handover: %v", checkers(id))
+	}
+	eventually(t, 20*time.Second, "healthy", func() bool { return e.health("hc").Status == "healthy" })
+	last := func() time.Time { l := e.health("hc").Log; return l[len(l)-1].End }
+	seen := last()
+	eventually(t, 20*time.Second, "another check", func() bool { return last().After(seen) })
+	e.must("stop", "-t", "1", "hc")
+	eventually(t, 5*time.Second, "the checker to be stopped", func() bool { return len(checkers(id)) == 0 })
+}
