@@ -287,3 +287,19 @@ func TestHandoverHealthCheck(t *testing.T) {
 	e.must("stop", "-t", "1", "hc")
 	eventually(t, 5*time.Second, "the checker to be stopped", func() bool { return len(checkers(id)) == 0 })
 }
+
+// TestHandoverRemoveForce: rm -f of a running container whose monitor
+// handed over removes it, and its monitor ends.
+func TestHandoverRemoveForce(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "--network", "none", "--name", "doomed", ref, "sleep", "3600")
+	pid := e.handedOver("doomed")
+	e.must("rm", "-f", "doomed")
+	if len(e.ps()) != 0 {
+		t.Error("rm -f left the container")
+	}
+	eventually(t, 5*time.Second, "the monitor to end", func() bool { return syscall.Kill(pid, 0) != nil })
+	if out, _ := exec.Command("grep", "-c", e.dir, "/proc/self/mountinfo").Output(); strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("mounts left under the test root: %s", out)
+	}
+}
