@@ -4,7 +4,10 @@
 # `state`, `kill KILL` and `delete` are timed, each of the two tools in
 # turn, alternating who goes first. The medians, their ratios (goal <=
 # 1.15) and the CPU time of each command (perf's task-clock, less noisy on a
-# busy machine) are printed. See README.md here.
+# busy machine) are printed. A third tool, goexec, is the floor of any Go
+# front end: a static Go program that only executes runc with its
+# arguments (Go's start, then runc's); its ratio is the best a
+# stockade-runtime that is a Go program can reach. See README.md here.
 #
 #   test/bench/runtime.sh              # as root, from anywhere
 #
@@ -12,7 +15,11 @@
 #   BENCH_ROUNDS=20                    rounds
 #   STOCKADE_RUNTIME=bin/stockade-runtime   binary to measure (built with make if missing)
 #   BENCH_RUNC=runc                    the runc both drive (stockade-runtime's --runc)
-#   BENCH_NICE=-10                     priority of the measured processes (0: off)
+#   BENCH_NICE=-10                     priority of the measured processes (0: off;
+#                                      nice's own exec is in every timing, all tools alike)
+#   BENCH_FIFO=0                       1: the rounds run as SCHED_FIFO (chrt -f 50),
+#                                      ahead of every ordinary process: numbers
+#                                      close to a quiet host's on a busy one
 #   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
 set -eu
 
@@ -34,23 +41,31 @@ RUNC=$(command -v "$BENCH_RUNC") || bench_die "no $BENCH_RUNC"
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^STOCKADE_' || true)
 
 bench_tmpdir
+# goexec: Go's start, then runc's (the floor of a Go front end).
+mkdir -p "$BENCH_TMP/goexec"
+printf '%s\n' 'package main' '' 'import (' '	"os"' '	"syscall"' ')' '' \
+	'func main() {' '	syscall.Exec(os.Args[1], os.Args[1:], os.Environ())' '	os.Exit(127)' '}' >"$BENCH_TMP/goexec/main.go"
+printf 'module goexec\n\ngo 1.21\n' >"$BENCH_TMP/goexec/go.mod"
+(cd "$BENCH_TMP/goexec" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags '-s -w' -o goexec .)
 B=$BENCH_TMP/bundle
 umoci unpack --image "$BENCH_TINY_DIR/oci:tiny" "$B" >/dev/null
 jq '.process.args = ["/bin/sleep", "infinity"] | .process.terminal = false' "$B/config.json" >"$B/c.json"
 mv "$B/c.json" "$B/config.json"
 R_RUNC=$BENCH_TMP/runc-root
 R_SRT=$BENCH_TMP/srt-root
-mkdir -p "$R_RUNC" "$R_SRT/runc"
+R_GOEXEC=$BENCH_TMP/goexec-root
+mkdir -p "$R_RUNC" "$R_SRT/runc" "$R_GOEXEC"
 
 # The command line of each tool on its own root.
 CMD_runc=("$RUNC" --root "$R_RUNC")
 CMD_srt=("$SRT" --root "$R_SRT" --runc "$RUNC")
+CMD_goexec=("$BENCH_TMP/goexec/goexec" "$RUNC" --root "$R_GOEXEC")
 tool_cmd() {
 	local -n cmd=CMD_$1
 	shift
 	"${cmd[@]}" "$@"
 }
-bench_on_exit 'for t in runc srt; do for id in $(tool_cmd $t list -q 2>/dev/null); do tool_cmd $t delete --force "$id" >/dev/null 2>&1; done; done'
+bench_on_exit 'for t in runc srt goexec; do for id in $(tool_cmd $t list -q 2>/dev/null); do tool_cmd $t delete --force "$id" >/dev/null 2>&1; done; done'
 
 # timed MODE TOOL OP ARG...: runs one command of TOOL. MODE wall appends
 # its wall time (µs, bash's clock: no process of its own) to W_TOOL_OP;
@@ -72,9 +87,13 @@ timed() {
 }
 
 # one MODE TOOL ROUND: create (untimed), start, state, kill, wait, delete.
+CREATE_SCHED=()
 one() {
 	local mode=$1 tool=$2 id=bench-$3-$2 i
-	tool_cmd "$tool" create --bundle "$B" "$id" </dev/null >/dev/null 2>&1 || bench_die "$tool create failed"
+	local -n cmd=CMD_$tool
+	# create as an ordinary process: a SCHED_FIFO one cannot join the
+	# container's new cpu cgroup, which has no real-time budget.
+	"${CREATE_SCHED[@]}" "${cmd[@]}" create --bundle "$B" "$id" </dev/null >/dev/null 2>&1 || bench_die "$tool create failed"
 	timed "$mode" "$tool" start start "$id"
 	timed "$mode" "$tool" state state "$id"
 	timed "$mode" "$tool" kill kill "$id" 9
@@ -85,23 +104,46 @@ one() {
 	timed "$mode" "$tool" delete delete "$id"
 }
 
-# Both work before anything counts.
-one wall runc 0
-one wall srt 0
-for op in start state kill delete; do eval "W_runc_$op=(); C_runc_$op=(); W_srt_$op=(); C_srt_$op=()"; done
-
-for mode in wall cpu; do
-	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-		if ((r % 2)); then one $mode runc "$r"; one $mode srt "$r"; else one $mode srt "$r"; one $mode runc "$r"; fi
+# rounds: BENCH_ROUNDS rounds of each mode, the tools in a rotating order.
+rounds() {
+	local mode r t
+	for mode in wall cpu; do
+		for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+			case $((r % 3)) in
+			1) set -- runc srt goexec ;;
+			2) set -- srt goexec runc ;;
+			0) set -- goexec runc srt ;;
+			esac
+			for t; do one $mode "$t" "$r"; done
+		done
 	done
-done
+}
 
-printf '%-8s %14s %14s %8s %12s %12s %9s\n' command runc_wall_ms srt_wall_ms ratio runc_cpu_ms srt_cpu_ms cpu_ratio
+# All work before anything counts.
+for t in runc srt goexec; do one wall $t 0; done
+for t in runc srt goexec; do for op in start state kill delete; do eval "W_${t}_$op=(); C_${t}_$op=()"; done; done
+sched=nice
+if [ "${BENCH_FIFO:-0}" = 1 ]; then
+	# chrt runs a command, not a function: the rounds' processes get
+	# the policy from this shell, set and reset around them.
+	chrt -f -p 50 $$ || bench_die "chrt -f: cannot make this shell SCHED_FIFO"
+	sched=fifo
+	CREATE_SCHED=(chrt -o 0)
+	BENCH_NICE=0 # no effect on SCHED_FIFO; nor its exec in every timing
+fi
+rounds
+[ "$sched" = fifo ] && chrt -o -p 0 $$
+
+ms() { awk -v v="$1" 'BEGIN{printf "%.1f", v/1000}'; }
+printf '%-8s %12s %12s %7s %14s %7s %12s %12s %9s %14s\n' command runc_wall_ms srt_wall_ms ratio goexec_wall_ms ratio \
+	runc_cpu_ms srt_cpu_ms cpu_ratio goexec_cpu_ms
 for op in start state kill delete; do
-	eval "wr=\$(bench_median \"\${W_runc_$op[@]}\"); ws=\$(bench_median \"\${W_srt_$op[@]}\")"
-	eval "cr=\$(bench_median \"\${C_runc_$op[@]}\"); cs=\$(bench_median \"\${C_srt_$op[@]}\")"
+	for t in runc srt goexec; do
+		eval "w_$t=\$(bench_median \"\${W_${t}_$op[@]}\"); c_$t=\$(bench_median \"\${C_${t}_$op[@]}\")"
+	done
 	# shellcheck disable=SC2154
-	printf '%-8s %14.1f %14.1f %8s %12.1f %12.1f %9s\n' "$op" "$(awk -v v="$wr" 'BEGIN{print v/1000}')" \
-		"$(awk -v v="$ws" 'BEGIN{print v/1000}')" "$(bench_ratio "$ws" "$wr")" "$cr" "$cs" "$(bench_ratio "$cs" "$cr")"
+	printf '%-8s %12s %12s %7s %14s %7s %12.1f %12.1f %9s %14.1f\n' "$op" "$(ms "$w_runc")" "$(ms "$w_srt")" \
+		"$(bench_ratio "$w_srt" "$w_runc")" "$(ms "$w_goexec")" "$(bench_ratio "$w_goexec" "$w_runc")" \
+		"$c_runc" "$c_srt" "$(bench_ratio "$c_srt" "$c_runc")" "$c_goexec"
 done
-echo "goal: ratio <= $GOAL; $BENCH_ROUNDS rounds; runtime $($RUNC --version | head -1); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "goal: ratio <= $GOAL; $BENCH_ROUNDS rounds; scheduling $sched; runtime $($RUNC --version | head -1); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
