@@ -162,7 +162,7 @@ func (r *rt) main(ctx context.Context, args []string, goos string, lookupEnv fun
 		var help bool
 		fs := helpFlagSet(name, &help)
 		if err := parseFlags(fs, rest); err != nil {
-			return err
+			return r.helpUsageError(" ", err)
 		}
 		return r.help(fs.Args(), goos)
 	case "features":
@@ -202,7 +202,7 @@ func (r *rt) extension(ctx context.Context, args []string) error {
 	case "help", "h":
 		fs := helpFlagSet(rest[0], &help)
 		if err := parseFlags(fs, rest[1:]); err != nil {
-			return err
+			return r.helpUsageError("stockade-runtime extension ", err)
 		}
 		return r.extensionHelp(fs.Args())
 	}
@@ -309,4 +309,16 @@ func helpCommandHelp(prefix string) string {
 	return "NAME:\n   " + prefix + "help - " + helpUsage + "\n\n" +
 		"USAGE:\n   " + prefix + "help [command options] [command]\n\n" +
 		"OPTIONS:\n   --help, -h  show help\n"
+}
+
+// helpUsageError returns err, a bad flag of the help command (its name
+// after prefix, as in helpCommandHelp), having printed it with the help
+// command's help on stdout, as the program always did.
+func (r *rt) helpUsageError(prefix string, err error) error {
+	io.WriteString(r.stdout, "Incorrect Usage: "+err.Error()+"\n\n"+
+		"NAME:\n   "+prefix+"help - "+helpUsage+"\n\n"+
+		"USAGE:\n   "+prefix+"help [command options] [command]\n\n"+
+		"COMMANDS:\n   help, h  "+helpUsage+"\n\n"+
+		"OPTIONS:\n   --help, -h  show help\n")
+	return err
 }

@@ -137,6 +137,39 @@ OPTIONS:
 `
 )
 
+// A bad flag of the help command: the error on stderr, and on stdout
+// "Incorrect Usage" and the help command's help.
+const (
+	wantHelpUsageError = `Incorrect Usage: flag provided but not defined: -bogus
+
+NAME:
+    help - Shows a list of commands or help for one command
+
+USAGE:
+    help [command options] [command]
+
+COMMANDS:
+   help, h  Shows a list of commands or help for one command
+
+OPTIONS:
+   --help, -h  show help
+`
+	wantExtHelpUsageError = `Incorrect Usage: flag provided but not defined: -bogus
+
+NAME:
+   stockade-runtime extension help - Shows a list of commands or help for one command
+
+USAGE:
+   stockade-runtime extension help [command options] [command]
+
+COMMANDS:
+   help, h  Shows a list of commands or help for one command
+
+OPTIONS:
+   --help, -h  show help
+`
+)
+
 // appHelpFor is wantAppHelpLinux for goos.
 func appHelpFor(goos string) string {
 	return strings.NewReplacer("{{version}}", version.String("stockade-runtime"), "{{root}}", defaultRoot(goos)).Replace(wantAppHelpLinux)
@@ -210,7 +243,8 @@ func TestCommandLine(t *testing.T) {
 		{"-hq", "", "stockade-runtime: flag provided but not defined: -hq\n", 1, false},
 		{"features --version", "", "stockade-runtime: features: flag provided but not defined: -version\n", 1, false},
 		{"ext --bogus", "", "stockade-runtime: extension: flag provided but not defined: -bogus\n", 1, false},
-		{"help --bogus", "", "stockade-runtime: flag provided but not defined: -bogus\n", 1, false},
+		{"help --bogus", wantHelpUsageError, "stockade-runtime: flag provided but not defined: -bogus\n", 1, false},
+		{"ext help --bogus", wantExtHelpUsageError, "stockade-runtime: flag provided but not defined: -bogus\n", 1, false},
 		{"--root", "", "stockade-runtime: flag needs an argument: -root\n", 1, false},
 		{"--debug=maybe features", "", "stockade-runtime: invalid boolean value \"maybe\" for -debug: parse error\n", 1, false},
 		{"--systemd-cgroup=maybe list", "", "stockade-runtime: invalid boolean value \"maybe\" for -systemd-cgroup: parse error\n", 1, false},
