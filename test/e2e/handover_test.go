@@ -303,3 +303,31 @@ func TestHandoverRemoveForce(t *testing.T) {
 		t.Errorf("mounts left under the test root: %s", out)
 	}
 }
+
+// TestHandoverWaitsForClients: a monitor with an attach client connected
+// does not hand over; once the client leaves it does, and output keeps
+// reaching the log.
+func TestHandoverWaitsForClients(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "-i", "--network", "none", "--name", "watched", ref, "cat")
+	p := e.psOne("watched")
+	a := e.attach(p.ID, engine.AttachHello{Stdin: true})
+	a.send(engine.FrameStdin, []byte("one\n"))
+	a.readUntil("one\n")
+	time.Sleep(time.Second) // more than idle_after
+	if exe := exeOf(p.State.MonitorPid); exe != "stockade" {
+		t.Fatalf("with a client attached the monitor runs %q, want stockade", exe)
+	}
+	a.conn.Close()
+	e.handedOver("watched")
+	b := e.attach(p.ID, engine.AttachHello{Stdin: true})
+	b.send(engine.FrameStdin, []byte("two\n"))
+	b.readUntil("two\n")
+	b.send(engine.FrameStdinClose, nil)
+	if _, code := b.readUntil(""); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if got := e.must("logs", "watched").stdout; got != "one\ntwo\n" {
+		t.Errorf("log %q", got)
+	}
+}
