@@ -261,9 +261,8 @@ func (e *Engine) handOver(ctx context.Context, c *Container, s *monitorRun, out 
 		}
 	}
 	if in := s.hub.Stdin(); in != nil && !out.terminal && c.Interactive {
-		if h.Stdin = dup(in); h.Stdin < 0 {
-			return undo(errors.New("stdin: cannot pass it on"))
-		}
+		// -1 when a client's end of input closed it already.
+		h.Stdin = dup(in)
 	}
 	if e.MonitorCommand == nil {
 		return undo(errors.New("no monitor command to resume with"))

@@ -86,6 +86,9 @@ func run(h monitorio.Handover) error {
 	hub := monitorio.NewHub()
 	var pumps []*monitorio.Pump
 	pump := func(fd int, stream string, kind byte) error {
+		if fd < 0 {
+			return nil // the container closed that stream
+		}
 		f, err := monitorio.InheritedFile(fd, stream)
 		if err != nil {
 			return err

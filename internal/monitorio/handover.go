@@ -42,9 +42,10 @@ type Handover struct {
 	Lock int `json:"lock"`
 	// Listener is the attach socket's listener.
 	Listener int `json:"listener"`
-	// Stdout and Stderr are the output pipes' read ends, Terminal the
-	// terminal master (then Stdout and Stderr are -1), Stdin the input
-	// pipe's write end of an interactive container.
+	// Stdout and Stderr are the output pipes' read ends (-1 for a stream
+	// the container closed), Terminal the terminal master (then Stdout
+	// and Stderr are -1), Stdin the input pipe's write end of an
+	// interactive container whose input is still open.
 	Stdout   int `json:"stdout"`
 	Stderr   int `json:"stderr"`
 	Terminal int `json:"terminal"`
@@ -112,8 +113,6 @@ func (h Handover) Validate() error {
 		return fmt.Errorf("handover without the command to resume")
 	case h.Terminal >= 0 && (h.Stdout >= 0 || h.Stderr >= 0):
 		return fmt.Errorf("handover with a terminal and output pipes")
-	case h.Terminal < 0 && (h.Stdout < 0 || h.Stderr < 0):
-		return fmt.Errorf("handover without the container's output")
 	}
 	if err := checkFDs(map[string]int{"lock": h.Lock, "listener": h.Listener}, false); err != nil {
 		return err

@@ -33,6 +33,13 @@ func TestHandoverRoundTrip(t *testing.T) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, h)
 	}
 
+	h.Stderr, h.Stdin = -1, -1 // closed by the container, by a client
+	if s, err := h.Encode(); err != nil {
+		t.Errorf("without stderr and stdin: %v", err)
+	} else if got, err := DecodeHandover(s); err != nil || got.Stderr != -1 || got.Stdin != -1 {
+		t.Errorf("without stderr and stdin: %+v, %v", got, err)
+	}
+
 	r := Resume{ID: "abc123", Lock: 3, Listener: 8, HealthPid: 0, Restarts: 1, RunStarted: h.RunStarted, ExitCode: 137,
 		Clients: []Client{{FD: 9, Hello: &AttachHello{Stdin: true}}, {FD: 10}}}
 	rs, err := r.Encode()

@@ -16,6 +16,9 @@ type Pump struct {
 	kind  byte
 	done  chan struct{}
 	ended bool // the stream ended (EOF, EIO): r is closed
+	// stoppable tells that Stop can interrupt the pump (see Stoppable),
+	// found before it started.
+	stoppable bool
 }
 
 // DefaultPumpBuffer is the read size of NewPump.
@@ -31,7 +34,7 @@ func NewPump(r *os.File, log *LogWriter, stream string, hub *Hub, kind byte) *Pu
 // NewPumpSize is NewPump with reads of up to size bytes: the small
 // monitor, idle by definition, reads less at a time to hold less.
 func NewPumpSize(r *os.File, log *LogWriter, stream string, hub *Hub, kind byte, size int) *Pump {
-	p := &Pump{r: r, lw: log.Stream(stream), hub: hub, kind: kind, done: make(chan struct{})}
+	p := &Pump{r: r, lw: log.Stream(stream), hub: hub, kind: kind, done: make(chan struct{}), stoppable: Stoppable(r)}
 	go p.run(size)
 	return p
 }
@@ -81,5 +84,6 @@ func (p *Pump) Stop() *os.File {
 	return p.r
 }
 
-// Stoppable reports whether Stop can interrupt this pump (see Stoppable).
-func (p *Pump) Stoppable() bool { return Stoppable(p.r) }
+// Stoppable reports whether Stop can interrupt this pump (see
+// Stoppable), whether or not its stream has ended since.
+func (p *Pump) Stoppable() bool { return p.stoppable }

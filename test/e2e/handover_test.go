@@ -331,3 +331,28 @@ func TestHandoverWaitsForClients(t *testing.T) {
 		t.Errorf("log %q", got)
 	}
 }
+
+// TestHandoverClosedStreams: a container that closed its stderr, and one
+// whose input a client ended, still hand over, and their output after it
+// is logged.
+func TestHandoverClosedStreams(t *testing.T) {
+	e, ref := handoverEnv(t)
+	e.must("run", "-d", "--network", "none", "--name", "nostderr", ref, "sh", "-c", "exec 2>&-; sleep 1; echo still here; sleep 3600")
+	e.handedOver("nostderr")
+	eventually(t, 10*time.Second, "the line after the handover", func() bool {
+		return e.must("logs", "nostderr").stdout == "still here\n"
+	})
+
+	e.must("run", "-d", "-i", "--network", "none", "--name", "noinput", ref, "sh", "-c", "cat; echo input ended; sleep 3600")
+	p := e.psOne("noinput")
+	a := e.attach(p.ID, engine.AttachHello{Stdin: true})
+	a.send(engine.FrameStdin, []byte("x\n"))
+	a.send(engine.FrameStdinClose, nil)
+	a.readUntil("input ended\n")
+	a.conn.Close()
+	e.handedOver("noinput")
+	e.must("stop", "-t", "1", "noinput")
+	if got := e.must("logs", "noinput").stdout; got != "x\ninput ended\n" {
+		t.Errorf("log %q", got)
+	}
+}
