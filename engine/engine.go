@@ -336,20 +336,17 @@ func (e *Engine) Get(ctx context.Context, ref string) (*Container, error) {
 	return c, nil
 }
 
-// List returns all containers in id order, their states reconciled. The
-// records are read in one short transaction and decoded after it, each
-// reconciled as it is decoded, over several goroutines when there are many
-// (see decodeRecords): `ps` over 1,000 containers is mostly this.
+// List returns all containers in id order, their states reconciled: the
+// records decoded in one read transaction, then each one's monitor
+// checked after it, both over the processors when there are many
+// (inParallel): `ps` over 1,000 containers is mostly this.
 func (e *Engine) List(ctx context.Context) ([]*Container, error) {
-	var recs []storedRecord
-	err := e.DB.View(ctx, func(tx *bolt.Tx) error {
-		recs = storedRecords(tx, true)
-		return nil
-	})
+	all, err := e.records(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return decodeRecords(recs, func(c *Container) { e.reconcile(ctx, c) })
+	inParallel(len(all), func(i int) { e.reconcile(ctx, all[i]) })
+	return all, nil
 }
 
 // reconcile corrects c.State when its monitor is gone: a host reboot or a

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,84 +14,63 @@ import (
 	"github.com/stockade/stockade/metadata"
 )
 
-// loadAll returns every container record.
+// loadAll returns every container record, in key order. Over many
+// records the decoding is spread over the processors (inParallel): ps,
+// boot and every lookup by name decode them all.
 func loadAll(tx *bolt.Tx) ([]*Container, error) {
-	return decodeRecords(storedRecords(tx, false), nil)
-}
-
-// storedRecord is one container record as the store holds it: its key
-// and its JSON.
-type storedRecord struct {
-	key  string
-	data []byte
-}
-
-// storedRecords returns every container record of tx undecoded, in key
-// order. Their data belong to tx unless copied is set: then they are
-// copies that outlive it, so that a caller can end the transaction (and
-// let the monitors write) before it decodes them.
-func storedRecords(tx *bolt.Tx, copied bool) []storedRecord {
 	b := tx.Bucket([]byte(metadata.BucketContainers))
 	if b == nil {
-		return nil
+		return nil, nil
 	}
-	var recs []storedRecord
+	type stored struct{ key, data []byte }
+	var recs []stored
 	b.ForEach(func(k, v []byte) error {
-		if copied {
-			v = bytes.Clone(v)
-		}
-		recs = append(recs, storedRecord{key: string(k), data: v})
+		recs = append(recs, stored{k, v})
 		return nil
 	})
-	return recs
-}
-
-// decodeMin is the fewest records worth a goroutine of decodeRecords:
-// under it a record decodes faster than a goroutine starts.
-const decodeMin = 64
-
-// decodeRecords decodes recs, in their order, and calls each (when not
-// nil) on every container as soon as it is decoded. Over more than
-// decodeMin records the work is spread over GOMAXPROCS goroutines, so
-// each must be safe to call concurrently for different containers. The
-// error is the first record's, in order, that does not decode.
-func decodeRecords(recs []storedRecord, each func(*Container)) ([]*Container, error) {
 	all := make([]*Container, len(recs))
 	errs := make([]error, len(recs))
-	decode := func(i int) {
+	inParallel(len(recs), func(i int) {
 		c := new(Container)
 		if err := json.Unmarshal(recs[i].data, c); err != nil {
 			errs[i] = fmt.Errorf("decode %s/%s: %w", metadata.BucketContainers, recs[i].key, err)
 			return
 		}
-		if each != nil {
-			each(c)
-		}
 		all[i] = c
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(recs)/decodeMin)
-	if workers <= 1 {
-		for i := range recs {
-			decode(i)
-		}
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < len(recs); i = int(next.Add(1) - 1) {
-					decode(i)
-				}
-			})
-		}
-		wg.Wait()
-	}
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 	}
 	return all, nil
+}
+
+// parallelMin is the fewest calls worth a goroutine of inParallel: a
+// record decodes in about the time a goroutine takes to start.
+const parallelMin = 64
+
+// inParallel calls fn(i) for every i in [0, n): over up to GOMAXPROCS
+// goroutines, at least parallelMin calls each, or in the caller's when n
+// is small. fn must be safe to call concurrently for different i.
+func inParallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (e *Engine) records(ctx context.Context) ([]*Container, error) {
