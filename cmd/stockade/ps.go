@@ -84,7 +84,10 @@ func (a *app) ps(c *cli.Context) error {
 	case format.Tmpl != nil:
 		return a.psTemplate(format, shown, full)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 3, ' ', 0)
+	// tabwriter writes every cell and its padding on its own: a write(2)
+	// each without the buffer, a dozen per container.
+	w := bufio.NewWriter(a.stdout)
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAME")
 	for _, ctr := range shown {
 		cmd := strings.Join(ctr.Command, " ")
@@ -94,5 +97,8 @@ func (a *app) ps(c *cli.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", id(ctr), ctr.Image, cmd, ago(now, ctr.Created),
 			ctr.State.Summary(now), strings.Join(formatPorts(ctr), ", "), ctr.Name)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return w.Flush()
 }

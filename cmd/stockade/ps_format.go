@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"maps"
 	"slices"
@@ -132,7 +133,15 @@ func (a *app) psTemplate(f *outputFormat, all []*engine.Container, full bool) er
 		rows[i] = newPsRow(c, now, full)
 	}
 	fields := []string{"ID", "Image", "Command", "CreatedAt", "RunningFor", "Ports", "State", "Status", "Names", "Networks", "Labels"}
-	return f.render(a.stdout, rows, headerTitles(fields, psTitles))
+	// render writes a line (or, for a table, a cell) at a time: buffered,
+	// one write(2) per 4 KiB instead. What was rendered before an error
+	// is still printed.
+	w := bufio.NewWriter(a.stdout)
+	err := f.render(w, rows, headerTitles(fields, psTitles))
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // psPorts is what ps reads of a container's network extension
