@@ -278,7 +278,8 @@ func (e *Engine) handOver(ctx context.Context, c *Container, s *monitorRun, out 
 	}
 	e.logger().Debug("hand over to the idle monitor", "container", c.Name, "path", path)
 	env := monitorio.WithEnv(os.Environ(), monitorio.HandoverEnv, desc, monitorio.ResumeEnv)
-	err = syscall.Exec(path, []string{path}, env)
+	// The container's short id as the argument, for ps's sake.
+	err = syscall.Exec(path, []string{path, shortID(c.ID)}, env)
 	return undo(fmt.Errorf("exec %s: %w", path, err))
 }
 

@@ -14,7 +14,8 @@
 // it, restarts, removes.
 //
 // It is started only by stockade, with its description in the
-// STOCKADE_HANDOVER environment variable; it takes no arguments.
+// STOCKADE_HANDOVER environment variable; its one argument, the
+// container's short id, is there for ps and is not read.
 package main
 
 import (
