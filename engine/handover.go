@@ -101,6 +101,24 @@ func (e *Engine) smallMonitor() string {
 	return path
 }
 
+// MonitorHook is a Hook that keeps something in the monitor's process
+// while a container runs: the network drivers' userland forwarders of
+// published ports live there. For a container it names, the monitor does
+// not hand over to the small idle monitor, whose execve would end them.
+type MonitorHook interface {
+	NeedsMonitor(c *Container) bool
+}
+
+// needsMonitor reports whether a hook keeps c's monitor the full one.
+func (e *Engine) needsMonitor(c *Container) bool {
+	for _, h := range e.Hooks {
+		if mh, ok := h.(MonitorHook); ok && mh.NeedsMonitor(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // waitRun waits for the container's process pid and returns its exit
 // code, reaping other orphans on the way, as waitExit does. With a small
 // monitor configured it hands over to it once the container has run for
@@ -108,7 +126,7 @@ func (e *Engine) smallMonitor() string {
 // healthPid is the health checker's pid (0 for none).
 func (e *Engine) waitRun(ctx context.Context, c *Container, s *monitorRun, out *runOutput, pid, healthPid int) int {
 	small := ""
-	if s != nil && out != nil {
+	if s != nil && out != nil && !e.needsMonitor(c) {
 		small = e.smallMonitor()
 	}
 	for _, p := range out.pumpsOrNil() {

@@ -201,6 +201,23 @@ func (m *Manager) NeedsCreated(*engine.Container) bool {
 	return m.Driver != nil && m.Driver.AttachPhase() == AfterCreate
 }
 
+// NeedsMonitor reports whether c has published ports, whose userland
+// forwarders (Linux's on [::1], FreeBSD's for the host) run in the
+// container's monitor: that monitor then stays the full one rather than
+// hand over to the small idle monitor (engine.MonitorHook).
+func (m *Manager) NeedsMonitor(c *engine.Container) bool {
+	ext, err := ContainerExtension(c)
+	if err != nil {
+		return false
+	}
+	for _, ep := range ext.Endpoints {
+		if len(ep.Ports) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Created attaches the container when the driver attaches after the
 // runtime made its stack (FreeBSD's vnet jail).
 func (m *Manager) Created(ctx context.Context, c *engine.Container, pid int) error {

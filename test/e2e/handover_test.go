@@ -356,3 +356,24 @@ func TestHandoverClosedStreams(t *testing.T) {
 		t.Errorf("log %q", got)
 	}
 }
+
+// TestHandoverKeepsPublishedPorts: a container with published ports keeps
+// its full monitor, where the [::1] forwarder runs (the network hook says
+// so), and [::1] keeps answering after the idle time; one without hands
+// over on the same network.
+func TestHandoverKeepsPublishedPorts(t *testing.T) {
+	need(t, "nft", "ip")
+	e, ref := handoverEnv(t)
+	e.must("network", "create", "hnet")
+	hp := freePort(t)
+	cmd := httpd("web")
+	e.must("run", "-d", "--name", "web", "--network", "hnet", "-p", fmt.Sprintf("%d:80", hp), ref, cmd[0], cmd[1], cmd[2])
+	e.must("run", "-d", "--name", "quiet", "--network", "hnet", ref, "sleep", "3600")
+	e.handedOver("quiet")
+	time.Sleep(time.Second)
+	if exe := exeOf(e.psOne("web").State.MonitorPid); exe != "stockade" {
+		t.Errorf("the monitor of a container with published ports runs %q, want stockade", exe)
+	}
+	waitGet(t, fmt.Sprintf("[::1]:%d", hp), "web")
+	waitGet(t, fmt.Sprintf("127.0.0.1:%d", hp), "web")
+}
