@@ -207,7 +207,7 @@ func (e *Engine) handOver(ctx context.Context, c *Container, s *monitorRun, out 
 	if err := s.hub.Pause(s.ln); err != nil {
 		return err
 	}
-	serve := func() { go s.hub.serve(s.ln) }
+	serve := func() { s.hub.goServe(s.ln) }
 	if s.hub.Clients() > 0 {
 		serve()
 		return errClientAttached
@@ -344,7 +344,7 @@ func (e *Engine) ResumeMonitor(ctx context.Context, desc string) error {
 		}
 		hub.Adopt(conn, cl.Hello)
 	}
-	go hub.serve(ln)
+	hub.goServe(ln)
 	c, err := e.find(ctx, r.ID)
 	if err != nil {
 		hub.exit(ExitMessage{ExitCode: r.ExitCode})

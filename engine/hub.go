@@ -16,7 +16,7 @@ func newHub() *hub { return &hub{monitorio.NewHub()} }
 
 func (h *hub) setStdin(w *os.File)              { h.SetStdin(w) }
 func (h *hub) setTerminal(master *os.File)      { h.SetTerminal(master) }
-func (h *hub) serve(ln net.Listener)            { h.Serve(ln) }
+func (h *hub) goServe(ln net.Listener)          { h.Go(ln) }
 func (h *hub) waitStart(ctx context.Context)    { h.WaitStart(ctx) }
 func (h *hub) broadcast(kind byte, data []byte) { h.Broadcast(kind, data) }
 func (h *hub) exit(msg ExitMessage)             { h.Exit(msg) }

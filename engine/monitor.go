@@ -71,7 +71,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	}
 	defer os.Remove(sock)
 	defer ln.Close()
-	go hub.serve(ln)
+	hub.goServe(ln)
 
 	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
 	if err != nil {

@@ -115,7 +115,7 @@ func run(h monitorio.Handover) error {
 		}
 		hub.SetStdin(f)
 	}
-	go hub.Serve(ln)
+	hub.Go(ln)
 
 	code := waitExit(h.Pid, &h.HealthPid)
 

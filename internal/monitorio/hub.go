@@ -58,10 +58,26 @@ func (h *Hub) Stdin() *os.File {
 // Serve accepts clients on ln until ln is closed or its deadline passes
 // (see Pause).
 func (h *Hub) Serve(ln net.Listener) {
+	h.serve(ln, h.serveStarts())
+}
+
+// Go is Serve in a goroutine of its own; a Pause right after it returns
+// stops that goroutine too.
+func (h *Hub) Go(ln net.Listener) {
+	go h.serve(ln, h.serveStarts())
+}
+
+// serveStarts records that a Serve starts and returns what it closes when
+// it returns.
+func (h *Hub) serveStarts() chan struct{} {
 	done := make(chan struct{})
 	h.mu.Lock()
 	h.serving = done
 	h.mu.Unlock()
+	return done
+}
+
+func (h *Hub) serve(ln net.Listener, done chan struct{}) {
 	defer close(done)
 	for {
 		conn, err := ln.Accept()

@@ -93,7 +93,7 @@ func TestHubPauseDetachAdopt(t *testing.T) {
 	}
 	defer ln.Close()
 	h1 := NewHub()
-	go h1.Serve(ln)
+	h1.Go(ln)
 	dial := func(hello AttachHello) net.Conn {
 		c, err := net.Dial("unix", sock)
 		if err != nil {
@@ -123,7 +123,7 @@ func TestHubPauseDetachAdopt(t *testing.T) {
 	}
 	h2 := NewHub()
 	h2.Adopt(det[0].Conn, det[0].Hello)
-	go h2.Serve(ln)
+	h2.Go(ln)
 	waitFor(t, func() bool { return h2.Clients() == 2 })
 	waitFor(t, func() bool { h2.Broadcast(FrameStdout, []byte("x")); return true })
 	h2.Exit(ExitMessage{ExitCode: 7})
