@@ -222,7 +222,9 @@ func TestValidate(t *testing.T) {
 }
 
 func TestEnvError(t *testing.T) {
-	_, err := Load("freebsd", "/nonexistent", false, func(k string) string {
+	// A path that surely does not exist (a machine may have /nonexistent).
+	missing := filepath.Join(t.TempDir(), "none.toml")
+	_, err := Load("freebsd", missing, false, func(k string) string {
 		if k == "STOCKADE_LOG_FORMAT" {
 			return "xml"
 		}
