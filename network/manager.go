@@ -201,17 +201,32 @@ func (m *Manager) NeedsCreated(*engine.Container) bool {
 	return m.Driver != nil && m.Driver.AttachPhase() == AfterCreate
 }
 
-// NeedsMonitor reports whether c has published ports, whose userland
-// forwarders (Linux's on [::1], FreeBSD's for the host) run in the
-// container's monitor: that monitor then stays the full one rather than
-// hand over to the small idle monitor (engine.MonitorHook).
+// PortForwarder is a Driver that serves some published ports with
+// userland forwarders in the container's monitor process (Linux's on
+// [::1]) and tells which endpoints have them. A driver that is not one
+// is taken to forward every published port (FreeBSD's proxies serve the
+// host's own connections to each of them).
+type PortForwarder interface {
+	// Forwards reports whether ep has forwarders in the monitor.
+	Forwards(ep *Endpoint) bool
+}
+
+// NeedsMonitor reports whether c has forwarders in its monitor that
+// cannot be passed to the small idle monitor: that monitor then stays
+// the full one rather than hand over (engine.MonitorHook), since the
+// execve would end them.
 func (m *Manager) NeedsMonitor(c *engine.Container) bool {
+	if m.Driver == nil {
+		return false
+	}
 	ext, err := ContainerExtension(c)
 	if err != nil {
 		return false
 	}
-	for _, ep := range ext.Endpoints {
-		if len(ep.Ports) > 0 {
+	pf, exact := m.Driver.(PortForwarder)
+	for i := range ext.Endpoints {
+		ep := &ext.Endpoints[i]
+		if exact && pf.Forwards(ep) || !exact && len(ep.Ports) > 0 {
 			return true
 		}
 	}

@@ -58,3 +58,10 @@ func (d *Driver) Spec(ep *network.Endpoint, sb network.Sandbox, spec *specs.Spec
 }
 
 var _ network.Driver = (*Driver)(nil)
+
+// Forwards reports whether ep has [::1] forwarders in the monitor: ports
+// published on all addresses or on ::1 (LoopbackProxies). A port
+// published on one IPv4 address is the kernel's alone.
+func (d *Driver) Forwards(ep *network.Endpoint) bool { return len(LoopbackProxies(ep)) > 0 }
+
+var _ network.PortForwarder = (*Driver)(nil)

@@ -231,3 +231,28 @@ func TestLoopbackProxies(t *testing.T) {
 		}
 	}
 }
+
+func TestDriverForwards(t *testing.T) {
+	for _, tc := range []struct {
+		host string // "" for every address
+		want bool
+	}{
+		{"", true},
+		{"::", true},
+		{"::1", true},
+		{"0.0.0.0", true},
+		{"127.0.0.1", false},
+		{"192.0.2.7", false},
+	} {
+		ep := &network.Endpoint{Addr: netip.MustParsePrefix("10.88.0.5/16"), Ports: []network.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}}
+		if tc.host != "" {
+			ep.Ports[0].HostIP = netip.MustParseAddr(tc.host)
+		}
+		if got := (&Driver{}).Forwards(ep); got != tc.want {
+			t.Errorf("Forwards(port on %q) = %v, want %v", tc.host, got, tc.want)
+		}
+	}
+	if (&Driver{}).Forwards(&network.Endpoint{Addr: netip.MustParsePrefix("10.88.0.5/16")}) {
+		t.Error("Forwards(no ports) = true")
+	}
+}
