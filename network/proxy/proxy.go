@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +66,9 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	closed   bool
+	paused   bool
+	loopDone chan struct{} // closed when the serving loop returns
+	active   int           // TCP connections being forwarded
 	conns    map[io.Closer]struct{}
 	sessions map[string]*udpSession
 	wg       sync.WaitGroup
@@ -121,13 +126,127 @@ func start(p *Proxy, target netip.AddrPort, opts []Option) *Proxy {
 	for _, o := range opts {
 		o(p)
 	}
+	p.serve()
+	return p
+}
+
+// serve starts the serving loop; p.mu is held or p not yet shared.
+func (p *Proxy) serve() {
+	done := make(chan struct{})
+	p.loopDone = done
 	p.wg.Add(1)
 	if p.ln != nil {
-		go p.acceptLoop()
+		go p.acceptLoop(done)
 	} else {
-		go p.udpLoop()
+		go p.udpLoop(done)
 	}
-	return p
+}
+
+// FromFile forwards to target what arrives on the socket f, a TCP
+// listener or a UDP socket (proto "tcp" or "udp") another process passed
+// on. The proxy has its own descriptor: the caller closes f.
+func FromFile(proto string, f *os.File, target netip.AddrPort, opts ...Option) (*Proxy, error) {
+	switch proto {
+	case "tcp":
+		ln, err := net.FileListener(f)
+		if err != nil {
+			return nil, fmt.Errorf("forwarder to %s/tcp: %w", target, err)
+		}
+		return Serve(ln, target, opts...), nil
+	case "udp":
+		pc, err := net.FilePacketConn(f)
+		if err != nil {
+			return nil, fmt.Errorf("forwarder to %s/udp: %w", target, err)
+		}
+		return ServePacket(pc, target, opts...), nil
+	}
+	return nil, fmt.Errorf("forwarder protocol %q (want tcp or udp)", proto)
+}
+
+// Proto is "tcp" or "udp".
+func (p *Proxy) Proto() string {
+	if p.ln != nil {
+		return "tcp"
+	}
+	return "udp"
+}
+
+// Target is the address the proxy forwards to.
+func (p *Proxy) Target() netip.AddrPort { return p.target }
+
+// SyscallConn reaches the listening socket, to pass it to another
+// process (a dup of its descriptor): Pause first, so that nothing is
+// accepted here meanwhile.
+func (p *Proxy) SyscallConn() (syscall.RawConn, error) {
+	var c any = p.pc
+	if p.ln != nil {
+		c = p.ln
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("proxy on %s: no socket to pass on", p.Addr())
+	}
+	return sc.SyscallConn()
+}
+
+// Active is the number of TCP connections or UDP flows being forwarded.
+func (p *Proxy) Active() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.active + len(p.sessions)
+}
+
+// Pause stops accepting connections (or reading datagrams) without
+// closing the socket: what arrives waits in the kernel's queue. The
+// connections and flows already forwarded go on. Unpause serves again.
+func (p *Proxy) Pause() error {
+	p.mu.Lock()
+	if p.closed || p.paused {
+		p.mu.Unlock()
+		return nil
+	}
+	p.paused = true
+	done := p.loopDone
+	p.mu.Unlock()
+	var err error
+	if p.ln != nil {
+		dl, ok := p.ln.(interface{ SetDeadline(time.Time) error })
+		if !ok {
+			err = fmt.Errorf("proxy on %s: listener without deadlines", p.ln.Addr())
+		} else {
+			err = dl.SetDeadline(time.Unix(1, 0))
+			defer dl.SetDeadline(time.Time{})
+		}
+	} else {
+		err = p.pc.SetReadDeadline(time.Unix(1, 0))
+		defer p.pc.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.paused = false
+		p.mu.Unlock()
+		return fmt.Errorf("pause proxy on %s: %w", p.Addr(), err)
+	}
+	<-done
+	return nil
+}
+
+// Unpause serves again after Pause.
+func (p *Proxy) Unpause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || !p.paused {
+		return
+	}
+	p.paused = false
+	p.serve()
+}
+
+// pausing reports whether Pause or Close ends the serving loop.
+func (p *Proxy) pausing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused || p.closed
 }
 
 // Addr is the address the proxy listens on.
@@ -192,12 +311,13 @@ func (p *Proxy) untrack(c io.Closer) {
 	c.Close()
 }
 
-func (p *Proxy) acceptLoop() {
+func (p *Proxy) acceptLoop(done chan struct{}) {
 	defer p.wg.Done()
+	defer close(done)
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || p.pausing() {
 				return
 			}
 			// A temporary failure (out of descriptors): wait, go on.
@@ -212,6 +332,9 @@ func (p *Proxy) acceptLoop() {
 		if !p.track(c) {
 			return
 		}
+		p.mu.Lock()
+		p.active++ // before Pause can return: a handover sees it
+		p.mu.Unlock()
 		p.wg.Add(1)
 		go p.serveTCP(c)
 	}
@@ -222,6 +345,11 @@ func (p *Proxy) acceptLoop() {
 // both, so that neither side waits on a peer that is gone.
 func (p *Proxy) serveTCP(c net.Conn) {
 	defer p.wg.Done()
+	defer func() {
+		p.mu.Lock()
+		p.active--
+		p.mu.Unlock()
+	}()
 	defer p.untrack(c)
 	t, err := p.dial(p.ctx, "tcp", p.target.String())
 	if err != nil {
@@ -259,13 +387,14 @@ type udpSession struct {
 	conn net.Conn
 }
 
-func (p *Proxy) udpLoop() {
+func (p *Proxy) udpLoop(done chan struct{}) {
 	defer p.wg.Done()
+	defer close(done)
 	buf := make([]byte, 65535)
 	for {
 		n, from, err := p.pc.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || p.pausing() {
 				return
 			}
 			p.log.Warn("proxy read", "addr", p.pc.LocalAddr(), "err", err)
