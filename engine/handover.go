@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -102,9 +103,9 @@ func (e *Engine) smallMonitor() string {
 }
 
 // MonitorHook is a Hook that keeps something in the monitor's process
-// while a container runs: the network drivers' userland forwarders of
-// published ports live there. For a container it names, the monitor does
-// not hand over to the small idle monitor, whose execve would end them.
+// while a container runs that it cannot pass on. For a container it
+// names, the monitor does not hand over to the small idle monitor, whose
+// execve would end it.
 type MonitorHook interface {
 	NeedsMonitor(c *Container) bool
 }
@@ -117,6 +118,99 @@ func (e *Engine) needsMonitor(c *Container) bool {
 		}
 	}
 	return false
+}
+
+// Forwarder is a listening socket that a hook serves in the monitor's
+// process, a published port's userland forwarder (package network/proxy),
+// as the monitors pass it to each other: the small idle monitor forwards
+// what it accepts to Target with a plain dial, the monitor being in the
+// host's network namespace.
+type Forwarder struct {
+	// Hook is the name of the hook it belongs to; Owner is that hook's
+	// name for it (the network's), handed back to it with it.
+	Hook, Owner string
+	// Proto is "tcp" or "udp"; Target the address it forwards to.
+	Proto  string
+	Target netip.AddrPort
+	// Conn is the socket: the hook's own, paused, when handed off (the
+	// engine passes a dup of it); an inherited file when adopted.
+	Conn syscall.Conn
+}
+
+// ForwarderHook is a Hook that serves forwarders in the monitor's process
+// and can pass them on, so that the monitor can hand over anyway.
+type ForwarderHook interface {
+	// HandOffForwarders pauses c's forwarders in this process and
+	// returns them; resume serves them again when the handover does not
+	// happen. ErrForwarding while one forwards a connection (the execve
+	// would cut it): then nothing is paused.
+	HandOffForwarders(c *Container) (fs []Forwarder, resume func(), err error)
+	// AdoptForwarders serves fs, the forwarders of c passed back by the
+	// small monitor, as the hook's own (closed at Stopped as before).
+	AdoptForwarders(ctx context.Context, c *Container, fs []Forwarder) error
+}
+
+// ErrForwarding keeps a monitor from handing over while a forwarder
+// passes a connection on; it tries again later.
+var ErrForwarding = errors.New("a forwarded connection is open")
+
+// handOffForwarders collects the forwarders of every ForwarderHook; on an
+// error the ones paused already serve again.
+func (e *Engine) handOffForwarders(c *Container) ([]Forwarder, func(), error) {
+	var all []Forwarder
+	var resumes []func()
+	resume := func() {
+		for _, r := range resumes {
+			r()
+		}
+	}
+	for _, h := range e.Hooks {
+		fh, ok := h.(ForwarderHook)
+		if !ok {
+			continue
+		}
+		fs, r, err := fh.HandOffForwarders(c)
+		if err != nil {
+			resume()
+			return nil, nil, fmt.Errorf("%s: %w", h.Name(), err)
+		}
+		for i := range fs {
+			fs[i].Hook = h.Name()
+		}
+		all = append(all, fs...)
+		if r != nil {
+			resumes = append(resumes, r)
+		}
+	}
+	return all, resume, nil
+}
+
+// adoptForwarders gives each hook its forwarders back; the files are
+// closed afterwards (a hook keeps its own descriptors).
+func (e *Engine) adoptForwarders(ctx context.Context, c *Container, fs []Forwarder) {
+	for _, h := range e.Hooks {
+		fh, ok := h.(ForwarderHook)
+		if !ok {
+			continue
+		}
+		var mine []Forwarder
+		for _, f := range fs {
+			if f.Hook == h.Name() {
+				mine = append(mine, f)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		if err := fh.AdoptForwarders(ctx, c, mine); err != nil {
+			e.logger().Warn("resumed monitor: published ports", "container", c.Name, "error", err)
+		}
+	}
+	for _, f := range fs {
+		if cl, ok := f.Conn.(interface{ Close() error }); ok {
+			cl.Close()
+		}
+	}
 }
 
 // waitRun waits for the container's process pid and returns its exit
@@ -151,7 +245,7 @@ func (e *Engine) waitRun(ctx context.Context, c *Container, s *monitorRun, out *
 		case <-idle.C:
 			err := e.handOver(ctx, c, s, out, pid, healthPid, small)
 			// Back here only when it did not hand over.
-			if errors.Is(err, errClientAttached) {
+			if errors.Is(err, errClientAttached) || errors.Is(err, ErrForwarding) {
 				idle.Reset(time.Second)
 				continue
 			}
@@ -207,10 +301,18 @@ func (e *Engine) handOver(ctx context.Context, c *Container, s *monitorRun, out 
 	if err := s.hub.Pause(s.ln); err != nil {
 		return err
 	}
-	serve := func() { s.hub.goServe(s.ln) }
 	if s.hub.Clients() > 0 {
-		serve()
+		s.hub.goServe(s.ln)
 		return errClientAttached
+	}
+	fwds, resumeFwds, err := e.handOffForwarders(c)
+	if err != nil {
+		s.hub.goServe(s.ln)
+		return err
+	}
+	serve := func() {
+		resumeFwds()
+		s.hub.goServe(s.ln)
 	}
 	// From here the container's output stays in its pipes until the
 	// small monitor reads it.
@@ -277,6 +379,13 @@ func (e *Engine) handOver(ctx context.Context, c *Container, s *monitorRun, out 
 		default:
 			h.Stderr = fd
 		}
+	}
+	for _, f := range fwds {
+		fd := dup(f.Conn)
+		if fd < 0 {
+			return undo(fmt.Errorf("forwarder to %s/%s: cannot pass it on", f.Target, f.Proto))
+		}
+		h.Forwarders = append(h.Forwarders, monitorio.Forwarder{FD: fd, Hook: f.Hook, Owner: f.Owner, Proto: f.Proto, Target: f.Target.String()})
 	}
 	if in := s.hub.Stdin(); in != nil && !out.terminal && c.Interactive {
 		// -1 when a client's end of input closed it already.
@@ -351,6 +460,19 @@ func (e *Engine) ResumeMonitor(ctx context.Context, desc string) error {
 		return err
 	}
 	defer os.Remove(e.socketPath(c.ID))
+	var fwds []Forwarder
+	for _, rf := range r.Forwarders {
+		target, err := netip.ParseAddrPort(rf.Target) // Validate parsed it
+		if err != nil {
+			continue
+		}
+		f, err := monitorio.InheritedFile(rf.FD, "forwarder")
+		if err != nil {
+			continue
+		}
+		fwds = append(fwds, Forwarder{Hook: rf.Hook, Owner: rf.Owner, Proto: rf.Proto, Target: target, Conn: f})
+	}
+	e.adoptForwarders(ctx, c, fwds)
 	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
 	if err != nil {
 		hub.exit(ExitMessage{ExitCode: r.ExitCode})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/network/proxy"
 )
 
 // Manager is the network's engine.Hook: it leases addresses at create,
@@ -211,6 +213,26 @@ type PortForwarder interface {
 	Forwards(ep *Endpoint) bool
 }
 
+// ForwarderHandOff is a PortForwarder that can pass its forwarders to
+// the small idle monitor and take them back (engine.ForwarderHook).
+type ForwarderHandOff interface {
+	PortForwarder
+	// HandOff pauses ep's forwarders and returns them; resume serves
+	// them again. It fails with engine.ErrForwarding, pausing nothing,
+	// while one of them forwards a connection or a UDP flow.
+	HandOff(n *Network, ep *Endpoint) (ps []*proxy.Proxy, resume func(), err error)
+	// Adopt serves fs as ep's forwarders until Detach; the caller closes
+	// the files.
+	Adopt(n *Network, ep *Endpoint, fs []Forwarder) error
+}
+
+// Forwarder is a forwarder's socket passed back from the small monitor.
+type Forwarder struct {
+	Proto  string
+	Target netip.AddrPort
+	File   *os.File
+}
+
 // NeedsMonitor reports whether c has forwarders in its monitor that
 // cannot be passed to the small idle monitor: that monitor then stays
 // the full one rather than hand over (engine.MonitorHook), since the
@@ -223,6 +245,9 @@ func (m *Manager) NeedsMonitor(c *engine.Container) bool {
 	if err != nil {
 		return false
 	}
+	if _, ok := m.Driver.(ForwarderHandOff); ok {
+		return false
+	}
 	pf, exact := m.Driver.(PortForwarder)
 	for i := range ext.Endpoints {
 		ep := &ext.Endpoints[i]
@@ -231,6 +256,81 @@ func (m *Manager) NeedsMonitor(c *engine.Container) bool {
 		}
 	}
 	return false
+}
+
+// HandOffForwarders pauses c's forwarders and returns them, named by
+// their network, for the small idle monitor (engine.ForwarderHook).
+func (m *Manager) HandOffForwarders(c *engine.Container) ([]engine.Forwarder, func(), error) {
+	fh, ok := m.Driver.(ForwarderHandOff)
+	if !ok {
+		return nil, nil, nil
+	}
+	ext, err := ContainerExtension(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []engine.Forwarder
+	var resumes []func()
+	resume := func() {
+		for _, r := range resumes {
+			r()
+		}
+	}
+	for i := range ext.Endpoints {
+		ep := &ext.Endpoints[i]
+		if !fh.Forwards(ep) {
+			continue
+		}
+		n, err := m.network(context.Background(), ext, ep.Network)
+		if err != nil {
+			resume()
+			return nil, nil, err
+		}
+		ps, r, err := fh.HandOff(n, ep)
+		if err != nil {
+			resume()
+			return nil, nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		resumes = append(resumes, r)
+		for _, p := range ps {
+			out = append(out, engine.Forwarder{Owner: ep.Network, Proto: p.Proto(), Target: p.Target(), Conn: p})
+		}
+	}
+	return out, resume, nil
+}
+
+// AdoptForwarders gives the driver back the forwarders the small monitor
+// served for c, by network, so that Stopped closes them.
+func (m *Manager) AdoptForwarders(ctx context.Context, c *engine.Container, fs []engine.Forwarder) error {
+	fh, ok := m.Driver.(ForwarderHandOff)
+	if !ok {
+		return fmt.Errorf("driver %s cannot adopt forwarders", m.Driver.Name())
+	}
+	ext, err := ContainerExtension(c)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range ext.Endpoints {
+		ep := &ext.Endpoints[i]
+		var mine []Forwarder
+		for _, f := range fs {
+			if file, ok := f.Conn.(*os.File); ok && f.Owner == ep.Network {
+				mine = append(mine, Forwarder{Proto: f.Proto, Target: f.Target, File: file})
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		n, err := m.network(ctx, ext, ep.Network)
+		if err == nil {
+			err = fh.Adopt(n, ep, mine)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("network %s: %w", ep.Network, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Created attaches the container when the driver attaches after the

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -31,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stockade/stockade/internal/monitorio"
+	"github.com/stockade/stockade/network/proxy"
 )
 
 // drainWait bounds how long the output is read after the exit: a process
@@ -116,6 +118,7 @@ func run(h monitorio.Handover) error {
 		hub.SetStdin(f)
 	}
 	hub.Go(ln)
+	fwds := serveForwarders(h.Forwarders)
 
 	code := waitExit(h.Pid, &h.HealthPid)
 
@@ -154,6 +157,7 @@ func run(h monitorio.Handover) error {
 		}
 		r.Clients = append(r.Clients, monitorio.Client{FD: fd, Hello: c.Hello})
 	}
+	r.Forwarders = passForwarders(fwds)
 	if err := monitorio.Inherit(h.Lock); err != nil {
 		return err
 	}
@@ -163,6 +167,58 @@ func run(h monitorio.Handover) error {
 	}
 	env := monitorio.WithEnv(os.Environ(), monitorio.ResumeEnv, desc, monitorio.HandoverEnv)
 	return fmt.Errorf("exec %s: %w", h.Resume[0], syscall.Exec(h.Resume[0], h.Resume, env))
+}
+
+// forwarder is a published port's forwarder the small monitor serves.
+type forwarder struct {
+	desc monitorio.Forwarder
+	px   *proxy.Proxy
+}
+
+// serveForwarders forwards what the published ports' sockets receive to
+// the container, dialing from this process (it is in the host's network
+// namespace, as the full monitor was). A forwarder that cannot be served
+// is dropped: the full monitor starts it again at the next start.
+func serveForwarders(descs []monitorio.Forwarder) []forwarder {
+	var out []forwarder
+	for _, d := range descs {
+		f, err := monitorio.InheritedFile(d.FD, "forwarder")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "stockade-monitor: %v\n", err)
+			continue
+		}
+		target, err := netip.ParseAddrPort(d.Target) // Validate parsed it
+		if err == nil {
+			var px *proxy.Proxy
+			if px, err = proxy.FromFile(d.Proto, f, target); err == nil {
+				out = append(out, forwarder{desc: d, px: px})
+			}
+		}
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "stockade-monitor: published port to %s: %v\n", d.Target, err)
+		}
+	}
+	return out
+}
+
+// passForwarders stops serving the forwarders (the container has exited)
+// and returns descriptors of their sockets for the full monitor.
+func passForwarders(fwds []forwarder) []monitorio.Forwarder {
+	var out []monitorio.Forwarder
+	for _, f := range fwds {
+		if err := f.px.Pause(); err != nil {
+			continue
+		}
+		fd, err := monitorio.DupFD(f.px)
+		if err != nil {
+			continue
+		}
+		d := f.desc
+		d.FD = fd
+		out = append(out, d)
+	}
+	return out
 }
 
 // waitExit waits for children until pid exits and returns its exit code

@@ -3,6 +3,7 @@ package monitorio
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -59,6 +60,49 @@ type Handover struct {
 	// Resume is the command line of the full monitor to exec back,
 	// Resume[0] its path.
 	Resume []string `json:"resume"`
+	// Forwarders are the published ports' forwarders to serve.
+	Forwarders []Forwarder `json:"forwarders,omitempty"`
+}
+
+// Forwarder is a published port's userland forwarder (package
+// network/proxy): its listening socket, passed from one monitor to the
+// other, and what it forwards to.
+type Forwarder struct {
+	FD int `json:"fd"`
+	// Hook and Owner name it for the full monitor: the engine hook it
+	// belongs to and that hook's name for it.
+	Hook  string `json:"hook"`
+	Owner string `json:"owner"`
+	// Proto is "tcp" or "udp"; Target the address (ip:port) it forwards
+	// to.
+	Proto  string `json:"proto"`
+	Target string `json:"target"`
+}
+
+// validate refuses a forwarder the monitors cannot serve.
+func (f Forwarder) validate(what string) error {
+	if f.FD < 3 {
+		return fmt.Errorf("%s forwarder descriptor %d: want 3 or more", what, f.FD)
+	}
+	if f.Proto != "tcp" && f.Proto != "udp" {
+		return fmt.Errorf("%s forwarder protocol %q: want tcp or udp", what, f.Proto)
+	}
+	if _, err := netip.ParseAddrPort(f.Target); err != nil {
+		return fmt.Errorf("%s forwarder target %q: %w", what, f.Target, err)
+	}
+	if f.Hook == "" || f.Owner == "" {
+		return fmt.Errorf("%s forwarder to %s without its hook and owner", what, f.Target)
+	}
+	return nil
+}
+
+func validateForwarders(what string, fs []Forwarder) error {
+	for _, f := range fs {
+		if err := f.validate(what); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Client is an attach client passed to the full monitor.
@@ -82,6 +126,8 @@ type Resume struct {
 	ExitCode int `json:"exitCode"`
 	// Clients are the attach clients that connected to the small monitor.
 	Clients []Client `json:"clients,omitempty"`
+	// Forwarders are the published ports' forwarders, passed back.
+	Forwarders []Forwarder `json:"forwarders,omitempty"`
 }
 
 // Encode renders h for HandoverEnv.
@@ -115,6 +161,9 @@ func (h Handover) Validate() error {
 		return fmt.Errorf("handover with a terminal and output pipes")
 	}
 	if err := checkFDs(map[string]int{"lock": h.Lock, "listener": h.Listener}, false); err != nil {
+		return err
+	}
+	if err := validateForwarders("handover", h.Forwarders); err != nil {
 		return err
 	}
 	return checkFDs(map[string]int{"stdout": h.Stdout, "stderr": h.Stderr, "terminal": h.Terminal, "stdin": h.Stdin}, true)
@@ -177,7 +226,7 @@ func (r Resume) Validate() error {
 			return fmt.Errorf("resume client descriptor %d: want 3 or more", c.FD)
 		}
 	}
-	return nil
+	return validateForwarders("resume", r.Forwarders)
 }
 
 // DecodeResume reads a ResumeEnv value.

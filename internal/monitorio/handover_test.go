@@ -14,6 +14,10 @@ func validHandover() Handover {
 		Log:      LogConfig{Path: "/var/lib/stockade/containers/abc123/abc123-json.log", MaxSize: 10 << 20, MaxFiles: 3},
 		Restarts: 2, RunStarted: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC),
 		Resume: []string{"/usr/local/bin/stockade", "--root", "/r", "monitor", "abc123"},
+		Forwarders: []Forwarder{
+			{FD: 8, Hook: "network", Owner: "bridge", Proto: "tcp", Target: "[fd00:88::5]:80"},
+			{FD: 9, Hook: "network", Owner: "bridge", Proto: "udp", Target: "10.88.0.5:53"},
+		},
 	}
 }
 
@@ -32,6 +36,9 @@ func TestHandoverRoundTrip(t *testing.T) {
 		got.Restarts != 2 || !got.RunStarted.Equal(h.RunStarted) || strings.Join(got.Resume, " ") != strings.Join(h.Resume, " ") {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, h)
 	}
+	if len(got.Forwarders) != 2 || got.Forwarders[0] != h.Forwarders[0] || got.Forwarders[1] != h.Forwarders[1] {
+		t.Errorf("forwarders round trip: got %+v, want %+v", got.Forwarders, h.Forwarders)
+	}
 
 	h.Stderr, h.Stdin = -1, -1 // closed by the container, by a client
 	if s, err := h.Encode(); err != nil {
@@ -41,7 +48,8 @@ func TestHandoverRoundTrip(t *testing.T) {
 	}
 
 	r := Resume{ID: "abc123", Lock: 3, Listener: 8, HealthPid: 0, Restarts: 1, RunStarted: h.RunStarted, ExitCode: 137,
-		Clients: []Client{{FD: 9, Hello: &AttachHello{Stdin: true}}, {FD: 10}}}
+		Clients:    []Client{{FD: 9, Hello: &AttachHello{Stdin: true}}, {FD: 10}},
+		Forwarders: []Forwarder{{FD: 11, Hook: "network", Owner: "bridge", Proto: "tcp", Target: "10.88.0.5:80"}}}
 	rs, err := r.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +59,8 @@ func TestHandoverRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rgot.ExitCode != 137 || rgot.Listener != 8 || len(rgot.Clients) != 2 || rgot.Clients[0].Hello == nil ||
-		!rgot.Clients[0].Hello.Stdin || rgot.Clients[1].Hello != nil || rgot.Restarts != 1 {
+		!rgot.Clients[0].Hello.Stdin || rgot.Clients[1].Hello != nil || rgot.Restarts != 1 ||
+		len(rgot.Forwarders) != 1 || rgot.Forwarders[0] != r.Forwarders[0] {
 		t.Errorf("resume round trip: got %+v", rgot)
 	}
 }
@@ -72,6 +81,10 @@ func TestHandoverRefused(t *testing.T) {
 		{"log path", func(h *Handover) { h.Log.Path = "" }, "handover without a log path"},
 		{"log limits", func(h *Handover) { h.Log.MaxFiles = 0 }, "handover log limits 10485760 bytes, 0 files: must be positive"},
 		{"resume", func(h *Handover) { h.Resume = nil }, "handover without the command to resume"},
+		{"forwarder fd", func(h *Handover) { h.Forwarders[1].FD = 2 }, "handover forwarder descriptor 2: want 3 or more"},
+		{"forwarder proto", func(h *Handover) { h.Forwarders[0].Proto = "sctp" }, `handover forwarder protocol "sctp": want tcp or udp`},
+		{"forwarder target", func(h *Handover) { h.Forwarders[0].Target = "10.88.0.5" }, `handover forwarder target "10.88.0.5": not an ip:port`},
+		{"forwarder owner", func(h *Handover) { h.Forwarders[0].Owner = "" }, "handover forwarder to [fd00:88::5]:80 without its hook and owner"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +105,9 @@ func TestHandoverRefused(t *testing.T) {
 	}
 	if _, err := DecodeResume(`{"version":1,"id":"x","lock":3,"listener":4,"clients":[{"fd":1}]}`); err == nil || err.Error() != "resume client descriptor 1: want 3 or more" {
 		t.Errorf("resume with client fd 1: %v", err)
+	}
+	if _, err := DecodeResume(`{"version":1,"id":"x","lock":3,"listener":4,"forwarders":[{"fd":5,"hook":"network","owner":"b","proto":"tcp","target":"::1"}]}`); err == nil || !strings.HasPrefix(err.Error(), `resume forwarder target "::1": `) {
+		t.Errorf("resume with a bad forwarder target: %v", err)
 	}
 	if _, err := DecodeResume(`{"version":1,"lock":3,"listener":4}`); err == nil || err.Error() != "resume without a container id" {
 		t.Errorf("resume without id: %v", err)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -357,23 +358,94 @@ func TestHandoverClosedStreams(t *testing.T) {
 	}
 }
 
-// TestHandoverKeepsPublishedPorts: a container with published ports keeps
-// its full monitor, where the [::1] forwarder runs (the network hook says
-// so), and [::1] keeps answering after the idle time; one without hands
-// over on the same network.
-func TestHandoverKeepsPublishedPorts(t *testing.T) {
-	need(t, "nft", "ip")
+// TestHandoverPublishedPorts: a container with a port published on all
+// addresses, whose [::1] forwarder runs in the monitor, hands over too:
+// the small monitor serves the forwarder, not before an open connection
+// through it has closed; a restart after the handover serves again, and
+// after stop nothing listens on the port.
+func TestHandoverPublishedPorts(t *testing.T) {
+	need(t, "nft", "ip", "ss")
 	e, ref := handoverEnv(t)
+	// Long enough to open a connection through [::1] before it passes.
+	if err := os.WriteFile(filepath.Join(e.dir, "stockade.toml"), []byte("[monitor]\nidle_after = \"1s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(e.run("ps", "-a", "-q").stdout) {
+			e.run("rm", "-f", id)
+		}
+		e.run("network", "rm", "hnet")
+	})
 	e.must("network", "create", "hnet")
 	hp := freePort(t)
+	v6 := fmt.Sprintf("[::1]:%d", hp)
+	v4 := fmt.Sprintf("127.0.0.1:%d", hp)
 	cmd := httpd("web")
 	e.must("run", "-d", "--name", "web", "--network", "hnet", "-p", fmt.Sprintf("%d:80", hp), ref, cmd[0], cmd[1], cmd[2])
-	e.must("run", "-d", "--name", "quiet", "--network", "hnet", ref, "sleep", "3600")
-	e.handedOver("quiet")
-	time.Sleep(time.Second)
-	if exe := exeOf(e.psOne("web").State.MonitorPid); exe != "stockade" {
-		t.Errorf("the monitor of a container with published ports runs %q, want stockade", exe)
+	waitGet(t, v4, "web") // through the kernel's DNAT: httpd is up
+
+	// A request through the forwarder, left open: no handover meanwhile.
+	conn, err := net.DialTimeout("tcp", v6, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	waitGet(t, fmt.Sprintf("[::1]:%d", hp), "web")
-	waitGet(t, fmt.Sprintf("127.0.0.1:%d", hp), "web")
+	defer conn.Close()
+	io.WriteString(conn, "GET / HTTP/1.0\r\n")
+	time.Sleep(2500 * time.Millisecond) // idle_after and a retry
+	monitor := e.psOne("web").State.MonitorPid
+	if exe := exeOf(monitor); exe != "stockade" {
+		t.Errorf("with a connection open through [::1] the monitor runs %q, want stockade", exe)
+	}
+	io.WriteString(conn, "\r\n")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := io.ReadAll(conn)
+	if err != nil || !strings.HasSuffix(string(resp), "web\n") {
+		t.Errorf("the open request through [::1] got %q, %v", resp, err)
+	}
+	conn.Close()
+
+	if pid := e.handedOver("web"); pid != monitor {
+		t.Errorf("monitor pid %d, then %d", monitor, pid)
+	}
+	for _, addr := range []string{v6, v4} {
+		waitGet(t, addr, "web")
+	}
+	e.must("stop", "-t", "1", "web")
+	wantClosed(t, hp)
+
+	// on-failure: the first run serves, hands over and fails; the second,
+	// started by the monitor exec'd back, serves on the same port.
+	hp = freePort(t) // web's stays leased while it exists
+	v6, v4 = fmt.Sprintf("[::1]:%d", hp), fmt.Sprintf("127.0.0.1:%d", hp)
+	host := t.TempDir()
+	e.must("run", "-d", "--name", "flaky", "--network", "hnet", "--restart", "on-failure:1", "-v", host+":/data",
+		"-p", fmt.Sprintf("%d:80", hp), ref, "sh", "-c",
+		"mkdir -p /www; if [ -e /data/ran ]; then echo second > /www/index.html; exec httpd -f -p 80 -h /www; fi; "+
+			"touch /data/ran; echo first > /www/index.html; httpd -p 80 -h /www; sleep 4; exit 1")
+	waitGet(t, v6, "first")
+	e.handedOver("flaky")
+	waitGet(t, v6, "first")
+	eventually(t, 20*time.Second, "the restart", func() bool { return e.psOne("flaky").State.RestartCount == 1 })
+	waitGet(t, v6, "second")
+	waitGet(t, v4, "second")
+	e.handedOver("flaky")
+	waitGet(t, v6, "second")
+	e.must("rm", "-f", "flaky")
+	wantClosed(t, hp)
+}
+
+// wantClosed fails unless nothing listens on port, TCP or UDP, and a
+// connection to [::1] and 127.0.0.1 on it is refused.
+func wantClosed(t *testing.T, port int) {
+	t.Helper()
+	for _, addr := range []string{fmt.Sprintf("[::1]:%d", port), fmt.Sprintf("127.0.0.1:%d", port)} {
+		if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s accepts a connection after stop", addr)
+		}
+	}
+	out, err := exec.Command("ss", "-Htuln", fmt.Sprintf("sport = :%d", port)).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("ss: listening on %d after stop: %q, %v", port, out, err)
+	}
 }
