@@ -14,6 +14,8 @@
 #   BENCH_N=20                         containers per tool
 #   BENCH_SKIP_PODMAN=                 set: stockade alone
 #   BENCH_IDLE_AFTER=1s                [monitor] idle_after; 0: no handover
+#   BENCH_PUBLISH=                     set: stockade's containers on the default
+#                                      network with -p 80 (a [::1] forwarder each)
 #   STOCKADE=bin/stockade              binary to measure (built with make if missing)
 #   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
 set -eu
@@ -23,6 +25,9 @@ set -eu
 BENCH_N=${BENCH_N:-20}
 BENCH_SKIP_PODMAN=${BENCH_SKIP_PODMAN:-}
 BENCH_IDLE_AFTER=${BENCH_IDLE_AFTER:-1s}
+BENCH_PUBLISH=${BENCH_PUBLISH:-}
+NET_ARGS=(--network none)
+[ -z "$BENCH_PUBLISH" ] || NET_ARGS=(-p 80)
 
 [ "$(id -u)" = 0 ] || bench_die "run as root (overlay mounts, runc)"
 case $BENCH_N in '' | *[!0-9]* | 0) bench_die "BENCH_N must be a positive integer" ;; esac
@@ -57,15 +62,18 @@ report() {
 
 bench_stockade_store
 printf '[monitor]\nidle_after = "%s"\n' "$BENCH_IDLE_AFTER" >"$BENCH_TMP/stockade.toml"
+# The default network goes too, after the containers.
+[ -z "$BENCH_PUBLISH" ] || bench_on_exit "'$STOCKADE' ${S_ARGS[*]} ps -aq 2>/dev/null | xargs -r -n 50 '$STOCKADE' ${S_ARGS[*]} rm -f >/dev/null 2>&1;" \
+	"'$STOCKADE' ${S_ARGS[*]} network rm stockade >/dev/null 2>&1"
 MONITOR_PROG=stockade-monitor
 if [ "$BENCH_IDLE_AFTER" = 0 ]; then
 	MONITOR_PROG=stockade
 elif [ ! -x "$(dirname "$STOCKADE")/stockade-monitor" ]; then
 	bench_die "no stockade-monitor next to $STOCKADE (make build)"
 fi
-bench_log "stockade: $BENCH_N idle containers (idle_after $BENCH_IDLE_AFTER)"
+bench_log "stockade: $BENCH_N idle containers (idle_after $BENCH_IDLE_AFTER, ${NET_ARGS[*]})"
 for ((i = 1; i <= BENCH_N; i++)); do
-	stockade_cmd run -d --network none "$REF" /bin/sleep infinity >/dev/null || bench_die "stockade run -d failed"
+	stockade_cmd run -d "${NET_ARGS[@]}" "$REF" /bin/sleep infinity >/dev/null || bench_die "stockade run -d failed"
 done
 
 if [ -z "$BENCH_SKIP_PODMAN" ]; then
