@@ -196,7 +196,7 @@ func serveForwarders(descs []monitorio.Forwarder) []forwarder {
 		}
 		f.Close()
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "stockade-monitor: published port to %s: %v\n", d.Target, err)
+			fmt.Fprintf(os.Stderr, "stockade-monitor: %v\n", err)
 		}
 	}
 	return out
