@@ -167,13 +167,16 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 	// Reserve the name first, so two creates of one name cannot both win.
 	err = e.DB.Update(ctx, func(tx *bolt.Tx) error {
-		all, err := loadAll(tx)
-		if err != nil {
+		if err := reserveName(tx, name, id); err != nil {
 			return err
 		}
-		for _, o := range all {
-			if o.Name == name {
-				return fmt.Errorf("container name %q: %w by %s", name, ErrNameInUse, o.ShortID())
+		// Only dependencies need the other records (names and id prefixes
+		// to resolve).
+		var all []*Container
+		if len(opts.Boot.DependsOn) > 0 {
+			var err error
+			if all, err = loadAll(tx); err != nil {
+				return err
 			}
 		}
 		if err := declareBootOrder(all, c, opts.Boot); err != nil {
@@ -317,6 +320,17 @@ func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted b
 		return fmt.Errorf("remove %s: %w", c.Name, errors.Join(errs...))
 	}
 	if err := e.DB.Update(ctx, func(tx *bolt.Tx) error {
+		// The name is the record's as it is now (a rename may have come
+		// since c was read).
+		var cur Container
+		if err := metadata.GetJSON(tx, metadata.BucketContainers, c.ID, &cur); err == nil {
+			if err := releaseName(tx, cur.Name, c.ID); err != nil {
+				return err
+			}
+		}
+		if err := releaseName(tx, c.Name, c.ID); err != nil {
+			return err
+		}
 		return metadata.Delete(tx, metadata.BucketContainers, c.ID)
 	}); err != nil {
 		return err

@@ -29,10 +29,11 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 		if c.Name == newName {
 			return fmt.Errorf("rename %s: the container already has that name", c.Name)
 		}
-		for _, o := range all {
-			if o.Name == newName {
-				return fmt.Errorf("rename %s: container name %q: %w by %s", c.Name, newName, ErrNameInUse, o.ShortID())
-			}
+		if err := reserveName(tx, newName, c.ID); err != nil {
+			return fmt.Errorf("rename %s: %w", c.Name, err)
+		}
+		if err := releaseName(tx, c.Name, c.ID); err != nil {
+			return err
 		}
 		old = c.Name
 		c.Name = newName

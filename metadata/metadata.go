@@ -37,6 +37,9 @@ const (
 	BucketLeases   = "leases"
 	// BucketVolumes holds the volume package's named volumes.
 	BucketVolumes = "volumes"
+	// BucketContainerNames maps each container's name to its id, so a
+	// name is checked and reserved with one key.
+	BucketContainerNames = "container-names"
 )
 
 // SchemaVersion is the schema this build of stockade writes.
@@ -66,6 +69,22 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists([]byte(BucketVolumes))
 		return err
+	},
+	// 3 -> 4: the container names index, filled from the records (their
+	// "name" field).
+	func(tx *bolt.Tx) error {
+		names, err := tx.CreateBucketIfNotExists([]byte(BucketContainerNames))
+		if err != nil {
+			return err
+		}
+		return ForEachJSON(tx, BucketContainers, func(id string, c *struct {
+			Name string `json:"name"`
+		}) error {
+			if c.Name == "" {
+				return nil
+			}
+			return names.Put([]byte(c.Name), []byte(id))
+		})
 	},
 }
 
