@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/network"
 	"github.com/stockade/stockade/network/proxy"
 )
@@ -23,22 +22,9 @@ func (d *Driver) HandOff(n *network.Network, ep *network.Endpoint) ([]*proxy.Pro
 	d.mu.Lock()
 	ps := append([]*proxy.Proxy(nil), d.proxies[owner]...)
 	d.mu.Unlock()
-	resume := func() {
-		for _, p := range ps {
-			p.Unpause()
-		}
-	}
-	for _, p := range ps {
-		if err := p.Pause(); err != nil {
-			resume()
-			return nil, nil, err
-		}
-	}
-	for _, p := range ps {
-		if p.Active() > 0 {
-			resume()
-			return nil, nil, fmt.Errorf("port to %s/%s: %w", p.Target(), p.Proto(), engine.ErrForwarding)
-		}
+	resume, err := network.PauseIdle(ps)
+	if err != nil {
+		return nil, nil, err
 	}
 	return ps, resume, nil
 }
