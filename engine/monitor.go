@@ -276,13 +276,17 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun
 		return 0, serr
 	}
 	if !started {
-		if err := e.hooksCreated(ctx, c, pid); err != nil {
+		// A created process that must not start is killed and deleted.
+		abort := func(err error) (int, error) {
 			e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
 			waitExit(pid)
 			e.Runtime.Delete(ctx, c.ID, true)
 			serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
 			report(serr.syncLine())
 			return 0, serr
+		}
+		if err := e.hooksCreated(ctx, c, pid); err != nil {
+			return abort(err)
 		}
 		phase.Mark(ctx, "hooks created")
 		if waitAttach {
@@ -291,12 +295,7 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun
 			phase.Mark(ctx, "ok, wait for the attach")
 		}
 		if err := e.Runtime.Start(ctx, c.ID); err != nil {
-			e.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true)
-			waitExit(pid)
-			e.Runtime.Delete(ctx, c.ID, true)
-			serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
-			report(serr.syncLine())
-			return 0, serr
+			return abort(err)
 		}
 		phase.Mark(ctx, "runtime start")
 	}

@@ -3,7 +3,6 @@ package jail
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,9 +57,7 @@ func BenchmarkLifecyclePhases(b *testing.B) {
 	ctx := context.Background()
 	r := New(b.TempDir(), newFake(), nil)
 	r.KillWait = 0
-	var order []string
-	per := map[string][]time.Duration{}
-	sums := map[string]time.Duration{}
+	var phases phase.Series
 	b.ReportAllocs()
 	for b.Loop() {
 		timer := phase.New(ProcName)
@@ -68,32 +65,12 @@ func BenchmarkLifecyclePhases(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		clear(sums)
-		for _, rec := range timer.Records() {
-			if _, seen := per[rec.Name]; !seen {
-				order = append(order, rec.Name)
-				per[rec.Name] = nil
-			}
-			sums[rec.Name] += rec.Dur
-		}
-		for name, d := range sums {
-			per[name] = append(per[name], d)
-		}
+		phases.AddRun(timer.Records())
 		b.StartTimer()
 	}
-	for i, name := range order {
-		b.ReportMetric(float64(median(per[name])), fmt.Sprintf("%02d.%s-ns/op", i+1, strings.ReplaceAll(name, " ", ".")))
+	for i, name := range phases.Names() {
+		b.ReportMetric(float64(phases.Median(name)), fmt.Sprintf("%02d.%s-ns/op", i+1, strings.ReplaceAll(name, " ", ".")))
 	}
-}
-
-// median returns the median of ds (the upper one of an even count).
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // BenchmarkDelete measures Delete of a created container over the

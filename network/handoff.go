@@ -1,6 +1,7 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/stockade/stockade/engine"
@@ -30,4 +31,22 @@ func PauseIdle(ps []*proxy.Proxy) (resume func(), err error) {
 		}
 	}
 	return resume, nil
+}
+
+// AdoptForwarders serves the sockets fs, passed back by the small
+// monitor, as proxies with opts; the drivers' Adopt keeps what it
+// returns as the endpoint's. A socket that cannot be served is an error
+// of the join; the others are served.
+func AdoptForwarders(fs []Forwarder, opts ...proxy.Option) ([]*proxy.Proxy, error) {
+	var adopted []*proxy.Proxy
+	var errs []error
+	for _, f := range fs {
+		px, err := proxy.FromFile(f.Proto, f.File, f.Target, opts...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		adopted = append(adopted, px)
+	}
+	return adopted, errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stockade/stockade/internal/monitorio"
+	"github.com/stockade/stockade/network/networktest"
 )
 
 // TestForwarders: the small monitor serves an inherited listener as a
@@ -15,20 +16,7 @@ import (
 // then waits, and is served by whoever serves the descriptor passed back.
 // A descriptor that is no socket is dropped.
 func TestForwarders(t *testing.T) {
-	srv, err := net.Listen("tcp4", "127.0.0.1:0") // the container
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.WriteString(c, "from the container\n") }()
-		}
-	}()
+	container := networktest.TCPServer(t, func(c net.Conn) { io.WriteString(c, "from the container\n") }).String()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0") // the published port
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +36,8 @@ func TestForwarders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc := monitorio.Forwarder{FD: fd, Hook: "network", Owner: "bridge", Proto: "tcp", Target: srv.Addr().String()}
-	fwds := serveForwarders([]monitorio.Forwarder{desc, {FD: bad, Hook: "network", Owner: "bridge", Proto: "tcp", Target: srv.Addr().String()}})
+	desc := monitorio.Forwarder{FD: fd, Hook: "network", Owner: "bridge", Proto: "tcp", Target: container}
+	fwds := serveForwarders([]monitorio.Forwarder{desc, {FD: bad, Hook: "network", Owner: "bridge", Proto: "tcp", Target: container}})
 	if len(fwds) != 1 {
 		t.Fatalf("serving %d forwarders, want 1 (/dev/null is no socket)", len(fwds))
 	}

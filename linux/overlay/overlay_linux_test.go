@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/stockade/stockade/internal/testenv"
-	"github.com/stockade/stockade/mount"
-	"github.com/stockade/stockade/snapshot"
 )
 
 // TestOverlayCheckRemembered: the test mount that New makes is remembered
@@ -29,19 +27,7 @@ func TestOverlayCheckRemembered(t *testing.T) {
 		t.Fatalf("marker after a check: %q, %v; want the boot id %q", b, err, boot)
 	}
 
-	base := t.TempDir()
-	for _, d := range []string{"l", "u", "w", "m"} {
-		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m := []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: []string{
-		"lowerdir=" + filepath.Join(base, "l"), "upperdir=" + filepath.Join(base, "u"), "workdir=" + filepath.Join(base, "w")}}}
-	merged := filepath.Join(base, "m")
-	if err := mount.All(m, merged); err != nil {
-		t.Fatal(err)
-	}
-	defer mount.UnmountAll(merged)
+	merged := overlayDir(t)
 	for _, tt := range []struct {
 		name, marker string
 		wantErr      bool

@@ -358,19 +358,7 @@ func TestNewOverlayErrors(t *testing.T) {
 	}
 	testenv.RequireRoot(t, "mounting")
 	// overlayfs cannot be the upper file system of another overlay.
-	base := t.TempDir()
-	for _, d := range []string{"l", "u", "w", "m"} {
-		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m := []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: []string{
-		"lowerdir=" + filepath.Join(base, "l"), "upperdir=" + filepath.Join(base, "u"), "workdir=" + filepath.Join(base, "w")}}}
-	merged := filepath.Join(base, "m")
-	if err := mount.All(m, merged); err != nil {
-		t.Fatal(err)
-	}
-	defer mount.UnmountAll(merged)
+	merged := overlayDir(t)
 	_, err := New(filepath.Join(merged, "root"))
 	if err == nil {
 		t.Skip("this kernel accepts overlayfs as an upper file system")
@@ -564,4 +552,24 @@ func TestRootPathRefused(t *testing.T) {
 	if err := checkRootPath("/var/db/stockade/overlay"); err != nil {
 		t.Errorf("a plain root refused: %v", err)
 	}
+}
+
+// overlayDir returns a directory on an overlay mount of the test's,
+// unmounted at its end: overlayfs refuses it as an upper directory.
+func overlayDir(t *testing.T) string {
+	t.Helper()
+	base := t.TempDir()
+	for _, d := range []string{"l", "u", "w", "m"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: []string{
+		"lowerdir=" + filepath.Join(base, "l"), "upperdir=" + filepath.Join(base, "u"), "workdir=" + filepath.Join(base, "w")}}}
+	merged := filepath.Join(base, "m")
+	if err := mount.All(m, merged); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mount.UnmountAll(merged) })
+	return merged
 }

@@ -1,8 +1,6 @@
 package freebsd
 
 import (
-	"errors"
-
 	"github.com/stockade/stockade/network"
 	"github.com/stockade/stockade/network/proxy"
 )
@@ -31,21 +29,12 @@ func (d *Driver) HandOff(n *network.Network, ep *network.Endpoint) ([]*proxy.Pro
 // Adopt serves fs, passed back by the small monitor, as ep's proxies,
 // which Detach stops.
 func (d *Driver) Adopt(n *network.Network, ep *network.Endpoint, fs []network.Forwarder) error {
-	var adopted []*proxy.Proxy
-	var errs []error
-	for _, f := range fs {
-		px, err := proxy.FromFile(f.Proto, f.File, f.Target, proxy.WithLogger(d.log))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		adopted = append(adopted, px)
-	}
+	adopted, err := network.AdoptForwarders(fs, proxy.WithLogger(d.log))
 	anchor := endpointAnchor(n, ep)
 	d.mu.Lock()
 	d.proxies[anchor] = append(d.proxies[anchor], adopted...)
 	d.mu.Unlock()
-	return errors.Join(errs...)
+	return err
 }
 
 var _ network.ForwarderHandOff = (*Driver)(nil)

@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/stockade/stockade/network"
@@ -33,21 +32,12 @@ func (d *Driver) HandOff(n *network.Network, ep *network.Endpoint) ([]*proxy.Pro
 // forwarders, which Detach stops. Forwarders ep already has stay (none,
 // after a handover).
 func (d *Driver) Adopt(n *network.Network, ep *network.Endpoint, fs []network.Forwarder) error {
-	var adopted []*proxy.Proxy
-	var errs []error
-	for _, f := range fs {
-		px, err := proxy.FromFile(f.Proto, f.File, f.Target, proxy.WithDial(d.dialFromHost))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		adopted = append(adopted, px)
-	}
+	adopted, err := network.AdoptForwarders(fs, proxy.WithDial(d.dialFromHost))
 	owner := EndpointOwner(d.inst, n, ep)
 	d.mu.Lock()
 	d.proxies[owner] = append(d.proxies[owner], adopted...)
 	d.mu.Unlock()
-	return errors.Join(errs...)
+	return err
 }
 
 var _ network.ForwarderHandOff = (*Driver)(nil)

@@ -25,21 +25,7 @@ import (
 // nothing listens on the port afterwards.
 func HandOff(t *testing.T, d network.ForwarderHandOff, n *network.Network, ep *network.Endpoint, plant func([]*proxy.Proxy), stop func()) {
 	t.Helper()
-	srv, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	target := netip.MustParseAddrPort(srv.Addr().String())
+	target := TCPServer(t, func(c net.Conn) { io.Copy(c, c) })
 	px, err := proxy.Listen("tcp", netip.MustParseAddrPort("127.0.0.1:0"), target)
 	if err != nil {
 		t.Fatal(err)
@@ -108,4 +94,26 @@ func HandOff(t *testing.T, d network.ForwarderHandOff, n *network.Network, ep *n
 		c.Close()
 		t.Errorf("%s accepts after the forwarders stopped", addr)
 	}
+}
+
+// TCPServer serves handle on each connection to a new listener on
+// 127.0.0.1 (the connection is closed after handle), for the test's life;
+// it returns the listener's address.
+func TCPServer(t *testing.T, handle func(net.Conn)) netip.AddrPort {
+	t.Helper()
+	srv, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); handle(c) }()
+		}
+	}()
+	return netip.MustParseAddrPort(srv.Addr().String())
 }

@@ -165,16 +165,8 @@ func benchLifecycle(b *testing.B, c *cli, bundle string, force bool) {
 	if c.timed {
 		c.phases = filepath.Join(b.TempDir(), "phases")
 	}
-	steps := map[string][]time.Duration{}
-	var stepOrder []string
-	step := func(name string, d time.Duration) {
-		if _, ok := steps[name]; !ok {
-			stepOrder = append(stepOrder, name)
-		}
-		steps[name] = append(steps[name], d)
-	}
-	phases := map[string][]time.Duration{}
-	var phaseOrder []string
+	var steps, phases phase.Series
+	step := steps.Add
 	for b.Loop() {
 		if c.phases != "" {
 			if err := os.WriteFile(c.phases, nil, 0o600); err != nil {
@@ -203,43 +195,23 @@ func benchLifecycle(b *testing.B, c *cli, bundle string, force bool) {
 		if err := parent.Collect(); err != nil {
 			b.Fatal(err)
 		}
-		sums := map[string]time.Duration{}
-		for _, r := range parent.Records() {
-			if _, ok := phases[r.Name]; !ok {
-				phaseOrder = append(phaseOrder, r.Name)
-				phases[r.Name] = nil
-			}
-			sums[r.Name] += r.Dur
-		}
-		for name, d := range sums {
-			phases[name] = append(phases[name], d)
-		}
+		phases.AddRun(parent.Records())
 		b.StartTimer()
 	}
-	for _, name := range stepOrder {
-		b.ReportMetric(float64(medianOf(steps[name]))/1e6, name+"-ms/op")
+	for _, name := range steps.Names() {
+		b.ReportMetric(float64(steps.Median(name))/1e6, name+"-ms/op")
 	}
-	if len(phaseOrder) == 0 {
+	if len(phases.Names()) == 0 {
 		return
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "%s: median per lifecycle of %d\n", b.Name(), len(phases[phaseOrder[0]]))
-	for i, name := range phaseOrder {
-		med := medianOf(phases[name])
+	fmt.Fprintf(&table, "%s: median per lifecycle of %d\n", b.Name(), phases.Runs(phases.Names()[0]))
+	for i, name := range phases.Names() {
+		med := phases.Median(name)
 		b.ReportMetric(float64(med), fmt.Sprintf("%02d.%s-ns/op", i+1, strings.ReplaceAll(name, " ", ".")))
 		fmt.Fprintf(&table, "phase %-28s %10.1f us\n", name, float64(med)/1e3)
 	}
 	// b.Log keeps 10 lines of a benchmark's output: the table goes to
 	// the standard output whole.
 	fmt.Print(table.String())
-}
-
-// medianOf returns the median of ds (the upper one of an even count).
-func medianOf(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
