@@ -28,6 +28,8 @@ COMMANDS:
    start           run the user program of a created container
    state           print the container's state as OCI state JSON
    kill            send a signal (default SIGTERM) to the container's process
+   pause           freeze every process of a running container (runc's cgroup freezer; not for jails)
+   resume          thaw the processes of a paused container
    delete          delete a container (a running one only with --force)
    exec            run another process in a running container (also: ext exec, extension exec)
    list            list the containers

@@ -63,6 +63,15 @@ func (r *rt) dispatch(ctx context.Context, backend ociruntime.Runtime, inv *invo
 			return killPid(ctx, backend, inv)
 		}
 		return backend.Kill(ctx, inv.ID, inv.Signal, inv.All)
+	case "pause", "resume":
+		p, ok := backend.(ociruntime.Pauser)
+		if !ok {
+			return fmt.Errorf("%s %s: this runtime cannot freeze a container", inv.Command, inv.ID)
+		}
+		if inv.Command == "pause" {
+			return p.Pause(ctx, inv.ID)
+		}
+		return p.Resume(ctx, inv.ID)
 	case "delete":
 		return backend.Delete(ctx, inv.ID, inv.Force)
 	case "exec":

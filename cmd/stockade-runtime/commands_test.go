@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,7 @@ func TestDispatch(t *testing.T) {
 		{name: "kill", command: "kill", args: []string{"--all", "c1", "KILL"}, wantCalls: "kill c1 9 true"},
 		{name: "kill default", command: "kill", args: []string{"c1"}, wantCalls: "kill c1 15 false"},
 		{name: "delete", command: "delete", args: []string{"-f", "c1"}, wantCalls: "delete c1 true"},
+		{name: "pause without a freezer", command: "pause", args: []string{"c1"}, wantErr: "pause c1: this runtime cannot freeze a container"},
 		{name: "runtime error", command: "delete", args: []string{"c1"}, fake: fakeRuntime{err: ociruntime.ErrRunning},
 			wantCalls: "delete c1 false", wantErr: "container is running"},
 		{name: "exec process file", command: "exec", args: []string{"-p", procFile, "-d", "--pid-file", "/pid", "c1"}, wantCalls: "exec c1",
@@ -169,6 +171,33 @@ func TestDispatch(t *testing.T) {
 				tt.check(t, &f)
 			}
 		})
+	}
+}
+
+// pausingRuntime is fakeRuntime with a freezer (ociruntime.Pauser).
+type pausingRuntime struct{ fakeRuntime }
+
+func (p *pausingRuntime) Pause(_ context.Context, id string) error  { return p.record("pause %s", id) }
+func (p *pausingRuntime) Resume(_ context.Context, id string) error { return p.record("resume %s", id) }
+
+// TestDispatchPause: pause and resume reach a runtime's freezer.
+func TestDispatchPause(t *testing.T) {
+	r := &rt{stdout: io.Discard, stderr: io.Discard, stdin: strings.NewReader("")}
+	var p pausingRuntime
+	for _, cmd := range []string{"pause", "resume"} {
+		inv, err := parseInvocation(cmd, []string{"c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.dispatch(context.Background(), &p, inv); err != nil {
+			t.Errorf("%s: %v", cmd, err)
+		}
+	}
+	if got := strings.Join(p.calls, ","); got != "pause c1,resume c1" {
+		t.Errorf("calls %q", got)
+	}
+	if _, err := parseInvocation("pause", nil); err == nil || !strings.Contains(err.Error(), "missing container id") {
+		t.Errorf("pause without an id: %v", err)
 	}
 }
 

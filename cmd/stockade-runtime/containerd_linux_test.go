@@ -62,6 +62,15 @@ func TestContainerdShim(t *testing.T) {
 	if out, err := ctr("task", "ls"); err != nil || !regexpMatch(`(?m)^c1\s+\d+\s+RUNNING$`, out) {
 		t.Errorf("task ls: %v\n%s", err, out)
 	}
+	// pause and resume reach runc's freezer through stockade-runtime.
+	for _, step := range []struct{ cmd, want string }{{"pause", "PAUSED"}, {"resume", "RUNNING"}} {
+		if out, err := ctr("task", step.cmd, "c1"); err != nil {
+			t.Fatalf("task %s: %v\n%s", step.cmd, err, out)
+		}
+		if out, err := ctr("task", "ls"); err != nil || !regexpMatch(`(?m)^c1\s+\d+\s+`+step.want+`$`, out) {
+			t.Errorf("task ls after %s: %v\n%s", step.cmd, err, out)
+		}
+	}
 	if out, err := ctr("task", "kill", "-s", "KILL", "c1"); err != nil {
 		t.Fatalf("kill: %v\n%s", err, out)
 	}

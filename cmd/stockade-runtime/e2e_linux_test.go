@@ -317,6 +317,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("list --format json: %+v, %v", list, err)
 	}
 
+	// pause and resume: runc's freezer, passed through.
+	e.ok("pause", "c1")
+	if st := e.state("c1"); st.Status != "paused" {
+		t.Errorf("after pause: %+v", st)
+	}
+	e.ok("resume", "c1")
+	if st := e.state("c1"); st.Status != specs.StateRunning {
+		t.Errorf("after resume: %+v", st)
+	}
+
 	// runj's kill ID SIG: the program handles SIGTERM and exits 42.
 	e.ok("kill", "c1", "TERM")
 	if l := out.next(); l != "got SIGTERM" {

@@ -75,6 +75,8 @@ var commandDocs = []commandDoc{
 		`--all, -a   signal every process of the container
 --pid N     signal only process N of the container (runj's shim, for execs)
 SIGNAL is a name with or without SIG (TERM, SIGKILL) or a number`},
+	{"pause", "freeze every process of a running container (runc's cgroup freezer; not for jails)", "ID", ""},
+	{"resume", "thaw the processes of a paused container", "ID", ""},
 	{"delete", "delete a container (a running one only with --force)", "[--force] ID",
 		`--force, -f   kill the container first if it is still running`},
 	{"exec", "run another process in a running container (also: ext exec, extension exec)",
@@ -234,7 +236,7 @@ func (inv *invocation) setArgs(pos []string) error {
 			}
 			inv.Bundle = pos[1]
 		}
-	case "start", "state", "delete":
+	case "start", "state", "pause", "resume", "delete":
 		err = want(1, 1, "ID")
 	case "kill":
 		if err := want(1, 2, "ID [SIGNAL]"); err != nil {

@@ -9,7 +9,7 @@ import (
 // passThroughCommands are the commands that are runc's own with the
 // arguments translated: on Linux, stockade-runtime becomes runc for them
 // (passThrough, then exec) instead of running it as a child.
-var passThroughCommands = map[string]bool{"start": true, "state": true, "kill": true, "delete": true}
+var passThroughCommands = map[string]bool{"start": true, "state": true, "pause": true, "resume": true, "kill": true, "delete": true}
 
 // passThrough returns the runc command line (without the program) that
 // does what args (without the program name) ask, and the container's id,

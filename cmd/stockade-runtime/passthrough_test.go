@@ -27,6 +27,8 @@ func TestPassThrough(t *testing.T) {
 	}{
 		{"state", "state c1", none, "--root /run/stockade-runtime/runc state c1", "c1", "runc"},
 		{"root", "--root /r start c1", none, "--root /r/runc start c1", "c1", "runc"},
+		{"pause", "--root /r pause c1", none, "--root /r/runc pause c1", "c1", "runc"},
+		{"resume", "--root /r resume c1", none, "--root /r/runc resume c1", "c1", "runc"},
 		{"root=", "--root=/r start c1", none, "--root /r/runc start c1", "c1", "runc"},
 		{"containerd's globals", "--root /r --log /l.json --log-format json delete c1", none,
 			"--root /r/runc --log /l.json --log-format json delete c1", "c1", "runc"},
