@@ -103,7 +103,11 @@ func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int
 				return 0, fmt.Errorf("attach %s: exit frame: %w", shortID(id), err)
 			}
 			if m.Error != "" {
-				return m.ExitCode, &StartError{Container: shortID(id), Msg: m.Error, Code: m.ExitCode}
+				name := m.Container
+				if name == "" {
+					name = shortID(id)
+				}
+				return m.ExitCode, &StartError{Container: name, Msg: m.Error, Code: m.ExitCode}
 			}
 			return m.ExitCode, nil
 		}

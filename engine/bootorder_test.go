@@ -211,10 +211,11 @@ func TestRunOrderedParallel(t *testing.T) {
 	}
 }
 
-// BenchmarkPlanBoot plans 1,000 containers in chains of ten with fan-in,
-// the shape of a large host's boot.
-func BenchmarkPlanBoot(b *testing.B) {
-	nodes := make([]BootNode, 1000)
+// chainNodes is n containers in chains of ten with fan-in (each depends
+// on the one before it in its chain and on the one ten before it), the
+// shape of a large host's boot.
+func chainNodes(n int) []BootNode {
+	nodes := make([]BootNode, n)
 	for i := range nodes {
 		var deps []string
 		if i%10 != 0 {
@@ -225,6 +226,13 @@ func BenchmarkPlanBoot(b *testing.B) {
 		}
 		nodes[i] = BootNode{ID: fmt.Sprint(i), Name: fmt.Sprint(i), Priority: i % 7, DependsOn: deps}
 	}
+	return nodes
+}
+
+// BenchmarkPlanBoot plans 1,000 containers in chains of ten with fan-in,
+// the shape of a large host's boot.
+func BenchmarkPlanBoot(b *testing.B) {
+	nodes := chainNodes(1000)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := PlanBoot(nodes); err != nil {
@@ -277,17 +285,7 @@ func TestBootPriorityDefault(t *testing.T) {
 // containers, eight at a time, with starts that cost nothing: the
 // scheduler's own overhead.
 func BenchmarkRunOrdered(b *testing.B) {
-	nodes := make([]BootNode, 1000)
-	for i := range nodes {
-		var deps []string
-		if i%10 != 0 {
-			deps = append(deps, fmt.Sprint(i-1))
-		}
-		if i >= 10 {
-			deps = append(deps, fmt.Sprint(i-10))
-		}
-		nodes[i] = BootNode{ID: fmt.Sprint(i), Name: fmt.Sprint(i), Priority: i % 7, DependsOn: deps}
-	}
+	nodes := chainNodes(1000)
 	p, err := PlanBoot(nodes)
 	if err != nil {
 		b.Fatal(err)

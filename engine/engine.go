@@ -296,10 +296,10 @@ func (e *Engine) destroy(ctx context.Context, c *Container) error {
 // the monitor of a --rm container made right after the exit.
 func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted bool) error {
 	var errs []error
-	if runtimeDeleted {
-		// nothing left in the runtime
-	} else if err := e.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) {
-		errs = append(errs, fmt.Errorf("runtime: %w", err))
+	if !runtimeDeleted {
+		if err := e.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("runtime: %w", err))
+		}
 	}
 	if err := e.hooksRemove(ctx, c); err != nil {
 		errs = append(errs, err)

@@ -58,10 +58,10 @@ type pumpSpec struct {
 }
 
 // startPumps starts copying each file to the log and the attach clients.
-func startPumps(logw *LogWriter, h *hub, files []*os.File, specs []pumpSpec, terminal bool) *runOutput {
+func startPumps(logw *LogWriter, h *monitorio.Hub, files []*os.File, specs []pumpSpec, terminal bool) *runOutput {
 	out := &runOutput{specs: specs, terminal: terminal}
 	for i, f := range files {
-		out.pumps = append(out.pumps, monitorio.NewPump(f, logw, specs[i].stream, h.Hub, specs[i].kind))
+		out.pumps = append(out.pumps, monitorio.NewPump(f, logw, specs[i].stream, h, specs[i].kind))
 	}
 	return out
 }
@@ -302,17 +302,17 @@ func (e *Engine) handOver(ctx context.Context, c *Container, s *monitorRun, out 
 		return err
 	}
 	if s.hub.Clients() > 0 {
-		s.hub.goServe(s.ln)
+		s.hub.Go(s.ln)
 		return errClientAttached
 	}
 	fwds, resumeFwds, err := e.handOffForwarders(c)
 	if err != nil {
-		s.hub.goServe(s.ln)
+		s.hub.Go(s.ln)
 		return err
 	}
 	serve := func() {
 		resumeFwds()
-		s.hub.goServe(s.ln)
+		s.hub.Go(s.ln)
 	}
 	// From here the container's output stays in its pipes until the
 	// small monitor reads it.
@@ -440,7 +440,7 @@ func (e *Engine) ResumeMonitor(ctx context.Context, desc string) error {
 		return fmt.Errorf("resumed monitor: attach listener: %w", err)
 	}
 	defer ln.Close()
-	hub := newHub()
+	hub := monitorio.NewHub()
 	for _, cl := range r.Clients {
 		f, err := monitorio.InheritedFile(cl.FD, "attach-client")
 		if err != nil {
@@ -453,10 +453,10 @@ func (e *Engine) ResumeMonitor(ctx context.Context, desc string) error {
 		}
 		hub.Adopt(conn, cl.Hello)
 	}
-	hub.goServe(ln)
+	hub.Go(ln)
 	c, err := e.find(ctx, r.ID)
 	if err != nil {
-		hub.exit(ExitMessage{ExitCode: r.ExitCode})
+		hub.Exit(ExitMessage{ExitCode: r.ExitCode})
 		return err
 	}
 	defer os.Remove(e.socketPath(c.ID))
@@ -475,7 +475,7 @@ func (e *Engine) ResumeMonitor(ctx context.Context, desc string) error {
 	e.adoptForwarders(ctx, c, fwds)
 	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
 	if err != nil {
-		hub.exit(ExitMessage{ExitCode: r.ExitCode})
+		hub.Exit(ExitMessage{ExitCode: r.ExitCode})
 		return err
 	}
 	defer logw.Close()

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stockade/stockade/internal/monitorio"
 	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/ociruntime"
 )
@@ -61,7 +62,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		report(err.Error())
 		return err
 	}
-	hub := newHub()
+	hub := monitorio.NewHub()
 	sock := e.socketPath(c.ID)
 	os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
@@ -71,7 +72,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	}
 	defer os.Remove(sock)
 	defer ln.Close()
-	hub.goServe(ln)
+	hub.Go(ln)
 
 	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
 	if err != nil {
@@ -109,6 +110,7 @@ func (e *Engine) monitorEnd(ctx context.Context, c *Container, run *monitorRun, 
 		var se *StartError
 		if errors.As(runErr, &se) {
 			msg.ExitCode = se.ExitCode()
+			msg.Error, msg.Container = se.Msg, se.Container
 		}
 	}
 	if c.AutoRemove {
@@ -121,14 +123,14 @@ func (e *Engine) monitorEnd(ctx context.Context, c *Container, run *monitorRun, 
 		phase.Mark(ctx, "remove (--rm)")
 	}
 	phase.From(ctx).Flush() // before the exit reaches the CLI, which then prints
-	run.hub.exit(msg)
+	run.hub.Exit(msg)
 	return unmounted
 }
 
 // monitorRun is what a monitor's runs of its container share.
 type monitorRun struct {
 	logw *LogWriter
-	hub  *hub
+	hub  *monitorio.Hub
 	// report sends the start's outcome to the process that started the
 	// monitor (once; later calls do nothing).
 	report func(string)
@@ -184,7 +186,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, wai
 			return 0, err
 		}
 		stdin = r
-		hub.setStdin(w)
+		hub.SetStdin(w)
 	} else if stdin, err = os.Open(os.DevNull); err != nil {
 		return 0, err
 	}
@@ -197,7 +199,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, wai
 		// between create and start otherwise; an error of the run then
 		// reaches it in the exit frame.
 		report("ok")
-		hub.waitStart(ctx)
+		hub.WaitStart(ctx)
 		phase.Mark(ctx, "ok, wait for the attach")
 	}
 	err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
@@ -291,7 +293,7 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun
 		phase.Mark(ctx, "hooks created")
 		if waitAttach {
 			report("ok")
-			hub.waitStart(ctx)
+			hub.WaitStart(ctx)
 			phase.Mark(ctx, "ok, wait for the attach")
 		}
 		if err := e.Runtime.Start(ctx, c.ID); err != nil {
@@ -414,7 +416,7 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, run *monitorRun, 
 		return 0, serr
 	}
 	master := got.f
-	hub.setTerminal(master)
+	hub.SetTerminal(master)
 	out := startPumps(run.logw, hub, []*os.File{master}, []pumpSpec{{"stdout", FrameStdout}}, true)
 	return e.startAndWait(ctx, c, run, waitAttach, false, out)
 }

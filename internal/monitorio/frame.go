@@ -40,8 +40,11 @@ type AttachHello struct {
 
 // ExitMessage is the payload of FrameExit.
 type ExitMessage struct {
-	ExitCode int    `json:"exitCode"`
-	Error    string `json:"error,omitempty"`
+	ExitCode int `json:"exitCode"`
+	// Error is what kept the container from running, without the
+	// "start NAME:" a client puts before it; Container is that NAME.
+	Error     string `json:"error,omitempty"`
+	Container string `json:"container,omitempty"`
 }
 
 // WriteFrame writes one frame.

@@ -434,6 +434,9 @@ func TestRunErrors(t *testing.T) {
 		// not found" (127), and is caught before anything is made.
 		{"missing bind source", []string{"run", "-v", "/nonexistent/src:/x", ref}, 125, "/nonexistent/src"},
 		{"missing bind source detached", []string{"run", "-d", "-v", "/nonexistent/src:/x", ref}, 125, "/nonexistent/src"},
+		// Refused by runc itself, after the foreground CLI attached (one
+		// runc call creates and starts): the error comes in the exit frame.
+		{"runtime refuses the working directory", []string{"run", "--rm", "-w", "/etc/motd", ref}, 125, "/etc/motd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -443,6 +446,9 @@ func TestRunErrors(t *testing.T) {
 			}
 			if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("stderr must be one line naming %q: %q", tt.want, r.stderr)
+			}
+			if strings.Count(r.stderr, ": start ") > 1 {
+				t.Errorf("stderr says start twice: %q", r.stderr)
 			}
 		})
 	}
