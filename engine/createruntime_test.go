@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -51,32 +52,77 @@ func (r *runLeftoverRuntime) Run(_ context.Context, id string, _ ociruntime.Crea
 	return nil
 }
 
+// fgLeftoverRuntime is runLeftoverRuntime that can also run in the
+// foreground (ociruntime.ForegroundRunner), or says it cannot here.
+type fgLeftoverRuntime struct {
+	runLeftoverRuntime
+	unsupported bool
+}
+
+func (r *fgLeftoverRuntime) RunForeground(_ context.Context, id string, _ ociruntime.CreateOpts) (int, error) {
+	if r.unsupported {
+		return 0, fmt.Errorf("not here: %w", errors.ErrUnsupported)
+	}
+	r.calls = append(r.calls, "run-fg "+id)
+	if r.left {
+		return 0, ociruntime.ErrExists
+	}
+	r.left = true
+	return 42, nil
+}
+
+func (r *fgLeftoverRuntime) Holds(string) bool { return r.left }
+
 // TestCreateRuntime: a fresh start is one create (or run), no delete; a
 // container the runtime still has (a crashed monitor's) is deleted and
-// created again. run uses Run only where the runtime has it.
+// created again. A mode is used only where the runtime has it, else the
+// next simpler one; only a foreground run returns a runtime's pid.
 func TestCreateRuntime(t *testing.T) {
 	ctx := context.Background()
+	const (
+		plain = iota
+		runner
+		foreground
+		fgUnsupported
+	)
 	for _, tt := range []struct {
-		runner, run, left bool
-		want              string
+		runtime int
+		mode    startMode
+		left    bool
+		want    string
+		wantPid int
 	}{
-		{false, false, false, "create c"},
-		{false, false, true, "create c, delete c, create c"},
-		{false, true, false, "create c"},
-		{true, false, false, "create c"},
-		{true, true, false, "run c"},
-		{true, true, true, "run c, delete c, run c"},
+		{plain, createOnly, false, "create c", 0},
+		{plain, createOnly, true, "create c, delete c, create c", 0},
+		{plain, runDetached, false, "create c", 0},
+		{plain, runForeground, false, "create c", 0},
+		{runner, createOnly, false, "create c", 0},
+		{runner, runDetached, false, "run c", 0},
+		{runner, runDetached, true, "run c, delete c, run c", 0},
+		{runner, runForeground, false, "run c", 0},
+		{foreground, runDetached, false, "run c", 0},
+		{foreground, runForeground, false, "run-fg c", 42},
+		{foreground, runForeground, true, "run-fg c, delete c, run-fg c", 42},
+		{fgUnsupported, runForeground, false, "run c", 0},
 	} {
-		lr := &runLeftoverRuntime{leftoverRuntime{left: tt.left}}
+		fr := &fgLeftoverRuntime{runLeftoverRuntime: runLeftoverRuntime{leftoverRuntime{left: tt.left}}, unsupported: tt.runtime == fgUnsupported}
+		lr := &fr.runLeftoverRuntime
 		e := &Engine{Runtime: &lr.leftoverRuntime}
-		if tt.runner {
+		switch tt.runtime {
+		case runner:
 			e.Runtime = lr
+		case foreground, fgUnsupported:
+			e.Runtime = fr
 		}
-		if err := e.createRuntime(ctx, "c", ociruntime.CreateOpts{}, tt.run); err != nil {
+		pid, err := e.createRuntime(ctx, "c", ociruntime.CreateOpts{}, tt.mode)
+		if err != nil {
 			t.Errorf("%+v: %v", tt, err)
 		}
 		if got := strings.Join(lr.calls, ", "); got != tt.want {
 			t.Errorf("%+v: calls %q, want %q", tt, got, tt.want)
+		}
+		if pid != tt.wantPid {
+			t.Errorf("%+v: runtime pid %d, want %d", tt, pid, tt.wantPid)
 		}
 	}
 }

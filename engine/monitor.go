@@ -141,6 +141,9 @@ type monitorRun struct {
 	// runtimeDeleted tells that the runtime deleted the container after
 	// its last run, so removing it (--rm) needs no runtime call.
 	runtimeDeleted bool
+	// waitPid is the pid of the runtime's process of a foreground run
+	// (runForeground), which the monitor waits for; 0 otherwise.
+	waitPid int
 	// lock, ln and loop are what a handover to the small monitor passes
 	// on besides the log and the hub (handover.go): the monitor lock, the
 	// attach listener and the restart loop's state.
@@ -153,6 +156,7 @@ type monitorRun struct {
 func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, waitAttach bool) (int, error) {
 	report, hub := run.report, run.hub
 	run.runtimeDeleted = false
+	run.waitPid = 0
 	if err := e.hooksPrestart(ctx, c); err != nil {
 		serr := &StartError{Container: c.Name, Msg: runtimeMessage(err)}
 		report(serr.syncLine())
@@ -202,11 +206,22 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, wai
 		hub.WaitStart(ctx)
 		phase.Mark(ctx, "ok, wait for the attach")
 	}
-	err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
+	mode := createOnly
+	if oneCall {
+		mode = runDetached
+		if waitAttach {
+			// A client waits for the exit: the runtime's own process
+			// may stay with the container and delete it at its end.
+			mode = runForeground
+		}
+	}
+	run.waitPid, err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
 		Bundle: e.containerDir(c.ID),
 		IO:     ociruntime.IO{Stdin: stdin, Stdout: outW, Stderr: errW},
-	}, oneCall)
-	if oneCall {
+	}, mode)
+	if run.waitPid > 0 {
+		phase.Mark(ctx, "runtime run (foreground)")
+	} else if oneCall {
 		phase.Mark(ctx, "runtime run")
 	} else {
 		phase.Mark(ctx, "runtime create")
@@ -225,26 +240,53 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, wai
 	return e.startAndWait(ctx, c, run, waitAttach && !oneCall, oneCall, out)
 }
 
-// createRuntime creates the container in the runtime, and with run also
-// starts its process in the same call (ociruntime.Runner). When the
-// runtime still has a container of that id (the leftovers of a monitor
-// that crashed), that one is deleted and the create tried once more:
-// looking for leftovers first would cost every start one more runtime
-// call. The runtime writes the process's pid to the run directory's pid
-// file (see createdPid).
-func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.CreateOpts, run bool) error {
+// startMode is how the monitor has the runtime start a container.
+type startMode int
+
+const (
+	// createOnly: Create, and Start after the Created hooks.
+	createOnly startMode = iota
+	// runDetached: create and start in one call (ociruntime.Runner).
+	runDetached
+	// runForeground: as runDetached, and the runtime's process stays
+	// the container's parent until it ends, deleting it then
+	// (ociruntime.ForegroundRunner); runDetached where the runtime
+	// cannot.
+	runForeground
+)
+
+// createRuntime creates the container in the runtime, and with
+// runDetached or runForeground also starts its process in the same call.
+// With runForeground it returns the pid of the runtime's process, which
+// the monitor then waits for instead of the container's (0 otherwise).
+// When the runtime still has a container of that id (the leftovers of a
+// monitor that crashed), that one is deleted and the create tried once
+// more: looking for leftovers first would cost every start one more
+// runtime call. The runtime writes the process's pid to the run
+// directory's pid file (see createdPid).
+func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.CreateOpts, mode startMode) (runtimePid int, err error) {
 	opts.PidFile = e.pidFilePath(id)
 	os.Remove(opts.PidFile)
+	if f, ok := e.Runtime.(ociruntime.ForegroundRunner); ok && mode == runForeground {
+		pid, err := f.RunForeground(ctx, id, opts)
+		if errors.Is(err, ociruntime.ErrExists) {
+			e.Runtime.Delete(ctx, id, true)
+			pid, err = f.RunForeground(ctx, id, opts)
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return pid, err
+		}
+	}
 	create := e.Runtime.Create
-	if r, ok := e.Runtime.(ociruntime.Runner); ok && run {
+	if r, ok := e.Runtime.(ociruntime.Runner); ok && mode != createOnly {
 		create = r.Run
 	}
-	err := create(ctx, id, opts)
+	err = create(ctx, id, opts)
 	if errors.Is(err, ociruntime.ErrExists) {
 		e.Runtime.Delete(ctx, id, true)
 		err = create(ctx, id, opts)
 	}
-	return err
+	return 0, err
 }
 
 func (e *Engine) pidFilePath(id string) string { return filepath.Join(e.runDir(id), "pid") }
@@ -316,7 +358,11 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun
 	report("ok")
 	// Here the monitor may hand over to the small one, and the exit is
 	// then recorded by the resumed monitor (handover.go).
-	code := e.waitRun(ctx, c, run, out, pid, healthPid)
+	waitPid := pid
+	if run.waitPid > 0 {
+		waitPid = run.waitPid // the runtime's process: its exit is the container's
+	}
+	code := e.waitRun(ctx, c, run, out, waitPid, healthPid)
 	phase.Mark(ctx, "container runs (wait)")
 	exited(code)
 	out.drain(2 * time.Second)
@@ -328,10 +374,16 @@ func (e *Engine) startAndWait(ctx context.Context, c *Container, run *monitorRun
 // recordExit deletes the ended run from the runtime and records the exit
 // (as restarting when the loop will restart: run.willRestart).
 func (e *Engine) recordExit(ctx context.Context, c *Container, run *monitorRun, code int) {
-	if err := e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true); err == nil || errors.Is(err, ociruntime.ErrNotFound) {
+	if f, ok := e.Runtime.(ociruntime.ForegroundRunner); ok && run.waitPid > 0 && !f.Holds(c.ID) {
+		// The runtime's foreground process deleted it.
 		run.runtimeDeleted = true
+		phase.Mark(ctx, "runtime deleted itself")
+	} else {
+		if err := e.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true); err == nil || errors.Is(err, ociruntime.ErrNotFound) {
+			run.runtimeDeleted = true
+		}
+		phase.Mark(ctx, "runtime delete")
 	}
-	phase.Mark(ctx, "runtime delete")
 	e.update(context.WithoutCancel(ctx), c.ID, func(rec *Container) error {
 		s := &rec.State
 		s.Status = StatusExited
@@ -397,10 +449,10 @@ func (e *Engine) runOnceTTY(ctx context.Context, c *Container, run *monitorRun, 
 	if err != nil {
 		return 0, err
 	}
-	err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
+	_, err = e.createRuntime(ctx, c.ID, ociruntime.CreateOpts{
 		Bundle: e.containerDir(c.ID),
 		IO:     ociruntime.IO{Stdin: devnull, Stdout: devnull, Stderr: devnull, Terminal: true, ConsoleSocket: cs.Path()},
-	}, false)
+	}, createOnly)
 	devnull.Close()
 	if err != nil {
 		cs.Close()

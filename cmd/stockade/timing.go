@@ -16,6 +16,7 @@ func (a *app) startTiming(c *cli.Context) {
 		return
 	}
 	a.timing = phase.New("cli")
+	a.timing.StartedBy("exec and init (from " + phase.EnvStart + ")")
 	if f, err := os.CreateTemp("", "stockade-phases-*"); err == nil {
 		f.Close()
 		a.timing.Share(f.Name())

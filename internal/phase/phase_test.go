@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,3 +155,41 @@ func BenchmarkMarkOn(b *testing.B) {
 		Mark(ctx, "create nmount")
 	}
 }
+
+// TestStartedBy: a start in the environment earlier than the timer's
+// becomes the start of its first phase, named as asked, and leaves the
+// environment; a missing, malformed or later start changes nothing.
+func TestStartedBy(t *testing.T) {
+	for _, tt := range []struct {
+		name, env string
+		want      bool
+	}{
+		{"earlier", strconvNs(time.Now().Add(-50 * time.Millisecond)), true},
+		{"unset", "", false},
+		{"malformed", "soon", false},
+		{"later", strconvNs(time.Now().Add(time.Hour)), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvStart, tt.env)
+			tm := New("cli")
+			if got := tm.StartedBy("exec"); got != tt.want {
+				t.Fatalf("StartedBy = %v, want %v", got, tt.want)
+			}
+			if _, set := os.LookupEnv(EnvStart); set {
+				t.Errorf("%s is still set", EnvStart)
+			}
+			recs := tm.Records()
+			if !tt.want {
+				if len(recs) != 0 {
+					t.Errorf("records %+v, want none", recs)
+				}
+				return
+			}
+			if len(recs) != 1 || recs[0].Name != "exec" || recs[0].Dur < 50*time.Millisecond {
+				t.Errorf("records %+v, want one 'exec' of >= 50ms", recs)
+			}
+		})
+	}
+}
+
+func strconvNs(at time.Time) string { return strconv.FormatInt(at.UnixNano(), 10) }

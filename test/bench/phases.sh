@@ -37,7 +37,8 @@ WALLS=()
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 	sync
 	t0=$(date +%s%N)
-	bench_nice "$STOCKADE" "${S_ARGS[@]}" --debug-timing run --rm --network none "$REF" \
+	# The CLI's first phase, exec and init, starts here (phase.StartedBy).
+	STOCKADE_PHASE_START=${EPOCHREALTIME/./}000 bench_nice "$STOCKADE" "${S_ARGS[@]}" --debug-timing run --rm --network none "$REF" \
 		>/dev/null 2>"$BENCH_TMP/round-$r.txt" || bench_die "round $r failed: $(tail -3 "$BENCH_TMP/round-$r.txt")"
 	t1=$(date +%s%N)
 	WALLS+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1e6}')")

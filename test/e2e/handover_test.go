@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -448,4 +449,71 @@ func wantClosed(t *testing.T, port int) {
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("ss: listening on %d after stop: %q, %v", port, out, err)
 	}
+}
+
+// childrenOf lists the pids of pid's children (every thread's).
+func childrenOf(pid int) []int {
+	var kids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		data, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(data)) {
+			var k int
+			if _, err := fmt.Sscan(s, &k); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
+}
+
+// TestForegroundRunOutlivesItsClient: an attached run without a terminal
+// has runc run in the foreground, a child of the monitor; when the
+// client is killed, the monitor hands over and the small monitor waits
+// for runc. The exit status runc passes on is recorded, the output is
+// logged, and runc deleted the container itself: no state is left under
+// its root.
+func TestForegroundRunOutlivesItsClient(t *testing.T) {
+	e, ref := handoverEnv(t)
+	cmd := e.command(context.Background(), "run", "--network", "none", "--name", "fg", ref, "sh", "-c",
+		"echo started; sleep 3; echo done; exit 5")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line := make([]byte, len("started\n"))
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "started\n" {
+		t.Fatalf("first output %q, %v", line, err)
+	}
+	mon := e.psOne("fg").State.MonitorPid
+	runc := 0
+	for _, k := range childrenOf(mon) {
+		if exeOf(k) == "runc" {
+			runc = k
+		}
+	}
+	if runc == 0 {
+		t.Fatalf("no runc among the children of the monitor %d: %v", mon, childrenOf(mon))
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	e.handedOver("fg")
+	if got := childrenOf(mon); len(got) != 1 || got[0] != runc {
+		t.Errorf("the small monitor's children are %v, want runc %d", got, runc)
+	}
+	if got := e.must("wait", "fg").stdout; got != "5\n" {
+		t.Errorf("wait printed %q, want 5", got)
+	}
+	if got := e.must("logs", "fg").stdout; got != "started\ndone\n" {
+		t.Errorf("log %q", got)
+	}
+	left, _ := os.ReadDir(filepath.Join(e.state, "runc"))
+	for _, d := range left {
+		t.Errorf("runc state left: %s", d.Name())
+	}
+	e.must("rm", "fg")
 }

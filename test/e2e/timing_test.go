@@ -44,9 +44,11 @@ func TestDebugTiming(t *testing.T) {
 	for _, want := range []string{
 		"cli config", "cli image lookup", "cli metadata: reserve name", "cli snapshot prepare",
 		"cli bundle write", "cli monitor spawn", "cli attach until the exit",
-		// runc creates and starts in one call: no hook needs the gap.
-		"monitor exec and init", "monitor runtime run",
-		"monitor container runs (wait)", "monitor runtime delete", "monitor remove (--rm)",
+		// runc creates and starts in one call (no hook needs the gap),
+		// in the foreground (a client is attached), and deletes the
+		// container itself at the end.
+		"monitor exec and init", "monitor runtime run (foreground)",
+		"monitor container runs (wait)", "monitor runtime deleted itself", "monitor remove (--rm)",
 	} {
 		if !seen[want] {
 			t.Errorf("no phase %q in:\n%s", want, r.stderr)

@@ -1,0 +1,105 @@
+package runc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/stockade/stockade/ociruntime"
+)
+
+var _ ociruntime.ForegroundRunner = (*Runtime)(nil)
+
+// RunForeground runs `runc run --bundle B --pid-file P ID` without
+// --detach and returns once runc wrote the pid file, i.e. once the
+// container's process runs, with runc's pid (ociruntime.ForegroundRunner).
+// runc then stays the parent of the container's process: it copies the
+// process's stdio from and to the files of opts.IO, forwards the signals
+// it gets, ends with the process's exit status (128+n for signal n) and
+// deletes the container. The caller reaps runc; this function does not
+// wait for it unless it ended before the pid file came, when its error
+// is returned as Run's would be.
+//
+// Only runc: crun's foreground run is not checked here (it cannot run on
+// the hosts the tests run on), and a pseudo-terminal is not supported
+// (runc would want its own stdin to be one).
+func (r *Runtime) RunForeground(ctx context.Context, id string, opts ociruntime.CreateOpts) (int, error) {
+	if r.name != "runc" || opts.IO.Terminal || opts.PidFile == "" || len(opts.IO.ExtraFiles) > 0 {
+		return 0, fmt.Errorf("%s run in the foreground: %w", r.name, errors.ErrUnsupported)
+	}
+	if _, ok := opts.IO.Stdout.(*os.File); !ok && opts.IO.Stdout != nil {
+		return 0, fmt.Errorf("%s run in the foreground with a non-file stdout: %w", r.name, errors.ErrUnsupported)
+	}
+	if _, ok := opts.IO.Stderr.(*os.File); !ok && opts.IO.Stderr != nil {
+		return 0, fmt.Errorf("%s run in the foreground with a non-file stderr: %w", r.name, errors.ErrUnsupported)
+	}
+	if _, ok := opts.IO.Stdin.(*os.File); !ok && opts.IO.Stdin != nil {
+		return 0, fmt.Errorf("%s run in the foreground with a non-file stdin: %w", r.name, errors.ErrUnsupported)
+	}
+	args := []string{"run"}
+	if opts.Bundle != "" {
+		args = append(args, "--bundle", opts.Bundle)
+	}
+	args = append(args, "--pid-file", opts.PidFile, id)
+	// runc outlives this call: ctx must not kill it once it runs (the
+	// exec package would, on a cancel, until the process is waited for).
+	c, err := r.command(context.WithoutCancel(ctx), "run", id, args)
+	if err != nil {
+		return 0, err
+	}
+	defer c.cleanup()
+	w, err := newStartWatch(filepath.Dir(opts.PidFile))
+	if err != nil {
+		return 0, c.fail(fmt.Sprintf("watch for the pid file: %v", err), err)
+	}
+	defer w.close()
+	att, err := r.attach(id, opts.IO)
+	if err != nil {
+		return 0, c.fail(err.Error(), err)
+	}
+	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = att.stdin, att.stdout, att.stderr
+	c.sharedStderr = att.stderr != nil
+	if err := c.cmd.Start(); err != nil {
+		att.ran()
+		return 0, c.result(err)
+	}
+	att.ran()
+	pid := c.cmd.Process.Pid
+	started, err := w.wait(ctx, pid, opts.PidFile)
+	if started {
+		// The monitor reaps runc with its other children.
+		c.cmd.Process.Release()
+		return pid, nil
+	}
+	if err != nil {
+		// ctx ended, or the watch failed: runc is stopped, as Run's
+		// would be by its context.
+		c.cmd.Process.Kill()
+		werr := c.cmd.Wait()
+		return 0, c.fail(fmt.Sprintf("%v (%v)", err, werr), err)
+	}
+	return 0, c.result(runcEnded(c.cmd.Wait()))
+}
+
+// runcEnded is the error of a runc that ended before it wrote the pid
+// file: its own error, or, when it exited 0 (it never does without
+// starting the process), one that says so.
+func runcEnded(err error) error {
+	if err == nil {
+		return errors.New("runc ended without writing the pid file")
+	}
+	return err
+}
+
+// Holds reports whether runc keeps a state directory for id under its
+// root (ociruntime.ForegroundRunner): after a foreground run that ended
+// normally it has deleted it. Without a root of stockade's own it cannot
+// tell and says true.
+func (r *Runtime) Holds(id string) bool {
+	if r.root == "" {
+		return true
+	}
+	return validContainerDir(r.root, id)
+}
