@@ -40,7 +40,7 @@ INSTALL_STAGE = dist/install-$(INSTALL_OS)-$(INSTALL_ARCH)
 all: build
 
 help:
-	@echo "make build    build bin/stockade, bin/stockade-runtime and bin/stockade-monitor"
+	@echo "make build    build bin/stockade, stockade-runtime, stockade-monitor and stockade-supervisor"
 	@echo "make test     lint + cross + all tests (what CI runs), then the counts"
 	@echo "make unit     go test ./... only (through gotestsum: a summary with the counts)"
 	@echo "make test-zfs the zfs snapshotter on real OpenZFS (a qemu VM on Linux)"
@@ -55,6 +55,7 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/stockade ./cmd/stockade
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/stockade-runtime ./cmd/stockade-runtime
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/stockade-monitor ./cmd/stockade-monitor
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/stockade-supervisor ./cmd/stockade-supervisor
 
 lint:
 	@bad=$$(gofmt -l $(GOFILES)); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
@@ -69,6 +70,7 @@ cross:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o dist/$$os-$$arch/stockade ./cmd/stockade; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o dist/$$os-$$arch/stockade-runtime ./cmd/stockade-runtime; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o dist/$$os-$$arch/stockade-monitor ./cmd/stockade-monitor; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o dist/$$os-$$arch/stockade-supervisor ./cmd/stockade-supervisor; \
 	done
 
 unit:
@@ -112,8 +114,9 @@ install-bin:
 	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade ./cmd/stockade
 	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade-runtime ./cmd/stockade-runtime
 	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade-monitor ./cmd/stockade-monitor
+	CGO_ENABLED=0 GOOS=$(INSTALL_OS) GOARCH=$(INSTALL_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(INSTALL_STAGE)/stockade-supervisor ./cmd/stockade-supervisor
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(INSTALL_STAGE)/stockade $(INSTALL_STAGE)/stockade-runtime $(INSTALL_STAGE)/stockade-monitor $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(INSTALL_STAGE)/stockade $(INSTALL_STAGE)/stockade-runtime $(INSTALL_STAGE)/stockade-monitor $(INSTALL_STAGE)/stockade-supervisor $(DESTDIR)$(BINDIR)/
 
 # Everything but the binaries; the FreeBSD port runs it after its own build.
 install-data: $(if $(filter bin/stockade,$(STOCKADE_HOST)),build)

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -94,5 +96,50 @@ func TestExecBaseEnv(t *testing.T) {
 		if got := strings.Join(execBaseEnv(tt.env, tt.tty), " "); got != tt.want {
 			t.Errorf("execBaseEnv(%v, %v) = %q, want %q", tt.env, tt.tty, got, tt.want)
 		}
+	}
+}
+
+// TestReadCommandSpec: the process and the mounts of a bundle's
+// config.json, as a full read has them; a malformed or missing file is an
+// error.
+func TestReadCommandSpec(t *testing.T) {
+	full := &specs.Spec{
+		Process: &specs.Process{Args: []string{"sh", "-c", "true"}, Cwd: "/w", Env: []string{"PATH=/bin"}},
+		Mounts:  []specs.Mount{{Destination: "/data", Type: "bind", Source: "/x"}},
+		Linux:   &specs.Linux{Seccomp: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}},
+	}
+	for _, tt := range []struct {
+		name, data string
+		want       *specs.Spec
+	}{
+		{"full spec", "", full},
+		{"malformed", "{", nil},
+		{"missing", "-", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			data := []byte(tt.data)
+			if tt.want != nil {
+				data, _ = json.Marshal(tt.want)
+			}
+			if tt.data != "-" {
+				if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := readCommandSpec(dir)
+			if tt.want == nil {
+				if err == nil {
+					t.Fatalf("no error, spec %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Process, tt.want.Process) || !reflect.DeepEqual(got.Mounts, tt.want.Mounts) || got.Linux != nil {
+				t.Errorf("got %+v, want the process and mounts of %+v", got, tt.want)
+			}
+		})
 	}
 }

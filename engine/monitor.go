@@ -163,7 +163,7 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, wai
 		return 0, serr
 	}
 	phase.Mark(ctx, "hooks prestart")
-	if spec, err := readSpec(e.containerDir(c.ID)); err == nil {
+	if spec, err := readCommandSpec(e.containerDir(c.ID)); err == nil {
 		if serr := checkCommand(c.Name, e.rootfsDir(c.ID), spec); serr != nil {
 			report(serr.syncLine())
 			return 0, serr

@@ -38,11 +38,18 @@ type monitorProcess struct {
 // it is to run (see StartWith); waitAttach is as for Start. Close it when
 // it is not handed to StartWith: it then exits having done nothing.
 func (e *Engine) SpawnMonitor(ctx context.Context, waitAttach bool) (*PendingMonitor, error) {
+	return SpawnMonitor(ctx, e.MonitorCommand, waitAttach)
+}
+
+// SpawnMonitor is Engine.SpawnMonitor for a command line that has not
+// opened its engine yet: command is what the engine's MonitorCommand will
+// be. The monitor's start-up then overlaps the opening of the stores too.
+func SpawnMonitor(ctx context.Context, command func(id string, waitAttach bool) *exec.Cmd, waitAttach bool) (*PendingMonitor, error) {
 	idR, idW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	mon, err := e.spawnMonitor(ctx, PendingMonitorID, waitAttach, idR)
+	mon, err := spawnMonitor(ctx, command, PendingMonitorID, waitAttach, idR)
 	idR.Close()
 	if err != nil {
 		idW.Close()
@@ -92,11 +99,15 @@ func ReadMonitorID(r io.Reader) (id string, ok bool) {
 // spawnMonitor starts the monitor of id (PendingMonitorID: read from
 // idPipe, its descriptor 4) with a new sync pipe as descriptor 3.
 func (e *Engine) spawnMonitor(ctx context.Context, id string, waitAttach bool, idPipe *os.File) (*monitorProcess, error) {
+	return spawnMonitor(ctx, e.MonitorCommand, id, waitAttach, idPipe)
+}
+
+func spawnMonitor(ctx context.Context, command func(string, bool) *exec.Cmd, id string, waitAttach bool, idPipe *os.File) (*monitorProcess, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	cmd := e.MonitorCommand(id, waitAttach)
+	cmd := command(id, waitAttach)
 	cmd.ExtraFiles = []*os.File{w}
 	if idPipe != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, idPipe)

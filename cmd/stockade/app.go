@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/config"
-	"github.com/stockade/stockade/engine"
-	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/internal/assemble"
 	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/logging"
 	"github.com/stockade/stockade/version"
@@ -41,10 +41,10 @@ func (e *exitError) Unwrap() error { return e.err }
 // app is what every command reaches: the effective configuration and the
 // logger, built once the global flags are parsed.
 type app struct {
-	// svc and eng are opened once per command, when it first needs them;
-	// closers release them when it ends.
-	svc     *image.Service
-	eng     *engine.Engine
+	// parts opens the engine and its stores once per command, when it
+	// first needs them (set up by setup); closers and parts.Close
+	// release what was opened when the command ends.
+	parts   *assemble.Parts
 	closers []func()
 
 	cfg    config.Config
@@ -110,6 +110,9 @@ func (a *app) close() {
 		a.closers[i]()
 	}
 	a.closers = nil
+	if a.parts != nil {
+		a.parts.Close()
+	}
 }
 
 // arity wraps an action with a check of its number of positional
@@ -172,6 +175,15 @@ func (a *app) setup(c *cli.Context) error {
 	level, _ := logging.ParseLevel(cfg.LogLevel)
 	a.cfg = cfg
 	a.log = logging.New(a.stderr, a.format, level)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the stockade binary: %w", err)
+	}
+	a.parts = &assemble.Parts{Config: cfg, Log: a.log, Stockade: self, MoreHooks: a.nriHooks,
+		NeedsStockade: cfg.NRI.Enable || cfg.NRI.V010.Enable} // as nriHooks has hooks
+	if c.IsSet("config") {
+		a.parts.ConfigFile = c.String("config")
+	}
 	phase.Mark(c.Context, "config")
 	return nil
 }

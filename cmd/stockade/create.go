@@ -192,20 +192,21 @@ func (a *app) create(c *cli.Context) error {
 // run is `run [flags] IMAGE [CMD...]`: create, start, and unless -d,
 // attach and exit with the container's code.
 func (a *app) run(c *cli.Context) error {
-	e, err := a.engine(c)
-	if err != nil {
-		return err
-	}
-	phase.Mark(c.Context, "open store, runtime, hooks")
 	detach := c.Bool("detach")
-	// The monitor starts up (exec, init, stores) while the container is
-	// made; if no container comes, it exits having done nothing.
-	pending, err := e.SpawnMonitor(c.Context, !detach)
+	// The monitor starts up (exec, init, stores) while the stores are
+	// opened and the container is made; if no container comes, it exits
+	// having done nothing.
+	pending, err := engine.SpawnMonitor(c.Context, a.parts.MonitorCommand, !detach)
 	if err != nil {
 		return err
 	}
 	defer pending.Close()
 	phase.Mark(c.Context, "monitor spawn (pending)")
+	e, err := a.engine(c)
+	if err != nil {
+		return err
+	}
+	phase.Mark(c.Context, "open store, runtime, hooks")
 	ctr, err := a.createFromFlags(c, e, c.Bool("rm"))
 	if err != nil {
 		return err

@@ -1,14 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -54,25 +48,8 @@ func (a *app) healthcheckRun(c *cli.Context) error {
 }
 
 // healthcheckMonitor is the hidden `healthcheck monitor ID`: the loop of
-// checks of a running container, until it stops or SIGTERM.
+// checks of a running container, until it stops or SIGTERM
+// (assemble.Parts.RunHealthMonitor; stockade-supervisor runs the same).
 func (a *app) healthcheckMonitor(c *cli.Context) error {
-	e, err := a.engine(c)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.WithoutCancel(c.Context), syscall.SIGTERM)
-	defer stop()
-	return e.RunHealthLoop(ctx, c.Args().First())
-}
-
-// healthCommand is the engine's HealthCommand: a re-exec of stockade
-// running `healthcheck monitor ID`, its errors in the state directory's
-// monitor.log.
-func (a *app) healthCommand(self string, global []string, id string) *exec.Cmd {
-	args := append(append([]string{}, global...), "healthcheck", "monitor", id)
-	cmd := exec.Command(self, args...)
-	if f, err := os.OpenFile(filepath.Join(a.cfg.State, "monitor.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
-		cmd.Stderr = f
-	}
-	return cmd
+	return a.parts.RunHealthMonitor(c.Context, c.Args().First())
 }

@@ -4,49 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stockade/stockade/backend"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/engine"
-	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/network"
 )
 
 // networkStateDir holds the network layer's run state: network
 // namespaces, the drivers' locks and the name servers' pid files.
-func (a *app) networkStateDir() string { return filepath.Join(a.cfg.State, "network") }
-
-// networkManager builds the network hook over the metadata store db.
-// global are the global flags a re-exec of stockade (the name server)
-// gets.
-func (a *app) networkManager(db *metadata.DB, global []string) (*network.Manager, error) {
-	dir := a.networkStateDir()
-	drv, err := backend.NetworkDrivers().Open("", runtime.GOOS, backend.NetworkOptions{Dir: dir, Log: a.log})
-	if err != nil {
-		return nil, err
-	}
-	return &network.Manager{
-		Store: &network.Store{DB: db}, Driver: drv, Routes: network.HostRoutes{},
-		DataDir: filepath.Join(a.cfg.Root, "network", "containers"), StateDir: dir,
-		GOOS: runtime.GOOS, Log: a.log, StartDNS: a.dnsStarter(global),
-	}, nil
-}
-
-// networkHook is the network's engine hook.
-func (a *app) networkHook(c *cli.Context, e *engine.Engine) (engine.Hook, error) {
-	return a.networkManager(e.DB, a.globalArgs(c))
-}
+func (a *app) networkStateDir() string { return a.parts.NetworkStateDir() }
 
 // managerFor returns the network manager of a command.
 func (a *app) managerFor(c *cli.Context) (*network.Manager, error) {
@@ -54,65 +25,7 @@ func (a *app) managerFor(c *cli.Context) (*network.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.networkManager(svc.DB, a.globalArgs(c))
-}
-
-// dnsStarter starts a network's name server (`stockade network dns NAME`,
-// in a session of its own) unless one runs, and waits for it to serve.
-func (a *app) dnsStarter(global []string) func(ctx context.Context, n *network.Network) error {
-	return func(ctx context.Context, n *network.Network) error {
-		pidFile := network.DNSPidFile(a.networkStateDir(), n.Name)
-		if network.DNSReady(pidFile) {
-			return nil
-		}
-		// One starter at a time: parallel starts of a network's first
-		// containers spawn one server, not one each.
-		if err := os.MkdirAll(filepath.Dir(pidFile), 0o755); err != nil {
-			return err
-		}
-		lock, err := os.OpenFile(pidFile+".start", os.O_RDWR|os.O_CREATE, 0o644)
-		if err != nil {
-			return err
-		}
-		defer lock.Close()
-		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-			return fmt.Errorf("lock %s: %w", lock.Name(), err)
-		}
-		if network.DNSReady(pidFile) {
-			return nil
-		}
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		cmd := exec.Command(self, append(slices.Clone(global), "network", "dns", n.Name)...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if f, err := os.OpenFile(filepath.Join(filepath.Dir(pidFile), n.Name+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
-			cmd.Stderr = f
-			defer f.Close()
-		}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start the name server of network %s: %w", n.Name, err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		deadline := time.After(3 * time.Second)
-		for !network.DNSReady(pidFile) {
-			select {
-			case err := <-exited:
-				if network.DNSReady(pidFile) {
-					return nil // another one won the lock and serves
-				}
-				return fmt.Errorf("name server of network %s exited: %v (see %s)", n.Name, err, filepath.Join(filepath.Dir(pidFile), n.Name+".log"))
-			case <-deadline:
-				return fmt.Errorf("name server of network %s: not serving after 3s", n.Name)
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-		return nil
-	}
+	return a.parts.NetworkManager(svc.DB)
 }
 
 // stopDNS stops the name server of a removed network.

@@ -19,7 +19,7 @@ import (
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/nri"
-	"github.com/stockade/stockade/nri/v010"
+	v010 "github.com/stockade/stockade/nri/v010"
 )
 
 // nriHooks returns the NRI hooks the configuration enables: current NRI,

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,47 +14,21 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/stockade/stockade/backend"
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/crypt"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
-	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/ociruntime"
 )
 
 // imageService opens, once per command, what the image commands need: the
-// metadata store, the snapshotter and the image service. The snapshotter
-// is closed when the command ends (app.close).
+// metadata store, the snapshotter and the image service
+// (assemble.Parts.ImageService), with progress bars on a terminal.
 func (a *app) imageService(c *cli.Context) (*image.Service, error) {
-	if a.svc != nil {
-		return a.svc, nil
+	if f, ok := a.stderr.(*os.File); ok && a.parts.Progress == nil && term.IsTerminal(int(f.Fd())) && !c.Bool("quiet") {
+		a.parts.Progress = f
 	}
-	db, err := metadata.Open(c.Context, filepath.Join(a.cfg.Root, metadata.FileName))
-	if err != nil {
-		return nil, err
-	}
-	snapshotters := backend.Snapshotters(backend.SystemHost())
-	name := snapshotters.Choose(a.cfg, runtime.GOOS)
-	sn, err := snapshotters.Open(c.Context, name, a.cfg)
-	if err != nil {
-		return nil, err
-	}
-	a.closers = append(a.closers, func() { sn.Close() })
-	svc := &image.Service{
-		DataRoot:           a.cfg.Root,
-		DB:                 db,
-		Snapshotter:        sn,
-		SnapshotterName:    name,
-		DefaultRegistry:    a.cfg.DefaultRegistry,
-		InsecureRegistries: a.cfg.InsecureRegistries,
-		Log:                a.log,
-	}
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !c.Bool("quiet") {
-		svc.Progress = f
-	}
-	a.svc = svc
-	return svc, nil
+	return a.parts.ImageService(c.Context)
 }
 
 // decrypter builds the DecryptFunc of a command from its --key and
@@ -135,74 +107,16 @@ func recipients(c *cli.Context, flag string) (image.EncryptFunc, error) {
 	return rc.Encrypt, nil
 }
 
-// engine opens, once per command, the engine over the image service.
+// engine opens, once per command, the engine over the image service
+// (assemble.Parts.Engine; the NRI hooks come from nriHooks).
 func (a *app) engine(c *cli.Context) (*engine.Engine, error) {
-	if a.eng != nil {
-		return a.eng, nil
-	}
-	svc, err := a.imageService(c)
-	if err != nil {
+	if _, err := a.imageService(c); err != nil {
 		return nil, err
 	}
-	rt, err := a.runtime()
-	if err != nil {
-		return nil, err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the stockade binary: %w", err)
-	}
-	global := a.globalArgs(c)
-	e := &engine.Engine{
-		Root: a.cfg.Root, StateDir: a.cfg.State, DB: svc.DB, Images: svc,
-		Snapshotter: svc.Snapshotter, SnapshotterName: svc.SnapshotterName,
-		Runtime: rt, GOOS: runtime.GOOS, Log: a.log,
-	}
-	if e.Hooks, err = a.hooks(c, e); err != nil {
-		return nil, err
-	}
-	e.MonitorCommand = func(id string, waitAttach bool) *exec.Cmd {
-		args := append(append([]string{}, global...), "monitor")
-		if waitAttach {
-			args = append(args, "--wait-attach")
-		}
-		cmd := exec.Command(self, append(args, id)...)
-		if f, err := os.OpenFile(filepath.Join(a.cfg.State, "monitor.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
-			cmd.Stderr = f
-		}
-		return cmd
-	}
-	e.HealthCommand = func(id string) *exec.Cmd { return a.healthCommand(self, global, id) } // healthcheck.go
-	a.eng = e
-	return e, nil
-}
-
-// globalArgs repeats this invocation's effective global settings for a
-// re-exec of stockade (the monitor).
-func (a *app) globalArgs(c *cli.Context) []string {
-	args := []string{"--root", a.cfg.Root, "--state", a.cfg.State, "--log-level", a.cfg.LogLevel, "--log-format", a.cfg.LogFormat}
-	if a.cfg.Snapshotter != "" {
-		args = append(args, "--snapshotter", a.cfg.Snapshotter)
-	}
-	if c.IsSet("config") {
-		args = append(args, "--config", c.String("config"))
-	}
-	return args
+	return a.parts.Engine(c.Context)
 }
 
 // runtime returns the configured container runtime. A runtime whose
 // program is missing is stockade's own error (125), found before anything
 // is created.
-func (a *app) runtime() (ociruntime.Runtime, error) {
-	be, err := backend.Runtimes().Lookup(a.cfg.Runtime, runtime.GOOS)
-	if err != nil {
-		return nil, err
-	}
-	opts := backend.RuntimeOptions{Dir: filepath.Join(a.cfg.State, be.StateDir), Binary: a.cfg.Runc.Binary, Log: a.log}
-	if be.Probe != nil {
-		if err := be.Probe(opts); err != nil {
-			return nil, err
-		}
-	}
-	return be.Open(opts)
-}
+func (a *app) runtime() (ociruntime.Runtime, error) { return a.parts.Runtime() }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +19,6 @@ import (
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/volume"
-	"github.com/stockade/stockade/zfs"
 )
 
 // volumeCommands are `volume create|ls|inspect|rm|prune`, `cp` (cp.go)
@@ -73,15 +71,13 @@ func (a *app) volumeStore(c *cli.Context) (*volume.Store, error) {
 	return a.volumeStoreOf(svc.DB, svc.Snapshotter), nil
 }
 
+// volumeStoreOf is the volume store over db (assemble.Parts.VolumeStore).
 func (a *app) volumeStoreOf(db *metadata.DB, sn snapshot.Snapshotter) *volume.Store {
-	var d volume.Driver = &volume.Dir{Root: filepath.Join(a.cfg.Root, "volumes")}
-	if z, ok := sn.(*zfs.Snapshotter); ok {
-		d = &volume.ZFS{Volumes: z.Volumes()}
-	}
-	return &volume.Store{DB: db, Driver: d}
+	return a.parts.VolumeStore(db, sn)
 }
 
-// volumeHook is the engine's volume hook.
+// volumeHook is the engine's volume hook (as assemble.Parts.Engine makes
+// it).
 func (a *app) volumeHook(e *engine.Engine) *volume.Manager {
 	return &volume.Manager{Store: a.volumeStoreOf(e.DB, e.Snapshotter), GOOS: e.GOOS, Log: a.log}
 }

@@ -37,6 +37,10 @@ func handoverEnv(t *testing.T) (*env, string) {
 	return e, ref
 }
 
+// fullMonitor is the program of a monitor before the handover (and
+// after it, at the exit) when NRI is off: the lean stockade-supervisor.
+const fullMonitor = "stockade-supervisor"
+
 // exeOf is the base name of the program pid runs.
 func exeOf(pid int) string {
 	p, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
@@ -317,8 +321,8 @@ func TestHandoverWaitsForClients(t *testing.T) {
 	a.send(engine.FrameStdin, []byte("one\n"))
 	a.readUntil("one\n")
 	time.Sleep(time.Second) // more than idle_after
-	if exe := exeOf(p.State.MonitorPid); exe != "stockade" {
-		t.Fatalf("with a client attached the monitor runs %q, want stockade", exe)
+	if exe := exeOf(p.State.MonitorPid); exe != fullMonitor {
+		t.Fatalf("with a client attached the monitor runs %q, want %s", exe, fullMonitor)
 	}
 	a.conn.Close()
 	e.handedOver("watched")
@@ -394,8 +398,8 @@ func TestHandoverPublishedPorts(t *testing.T) {
 	io.WriteString(conn, "GET / HTTP/1.0\r\n")
 	time.Sleep(2500 * time.Millisecond) // idle_after and a retry
 	monitor := e.psOne("web").State.MonitorPid
-	if exe := exeOf(monitor); exe != "stockade" {
-		t.Errorf("with a connection open through [::1] the monitor runs %q, want stockade", exe)
+	if exe := exeOf(monitor); exe != fullMonitor {
+		t.Errorf("with a connection open through [::1] the monitor runs %q, want %s", exe, fullMonitor)
 	}
 	io.WriteString(conn, "\r\n")
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))

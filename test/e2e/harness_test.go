@@ -29,9 +29,12 @@ func TestMain(m *testing.M) {
 	}
 	workDir = dir
 	stockadeBin = filepath.Join(dir, "stockade")
-	// stockade-monitor, the small idle monitor, next to stockade, where
-	// monitors look for it: every test's long-running container hands over.
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/stockade/stockade/cmd/stockade", "github.com/stockade/stockade/cmd/stockade-monitor")
+	// stockade-monitor, the small idle monitor, and stockade-supervisor,
+	// the lean monitor, next to stockade, where they are looked for:
+	// every test's container starts with the lean monitor (unless it has
+	// NRI), and a long-running one hands over to the small one.
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/stockade/stockade/cmd/stockade",
+		"github.com/stockade/stockade/cmd/stockade-monitor", "github.com/stockade/stockade/cmd/stockade-supervisor")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build stockade: %v\n%s", err, out)

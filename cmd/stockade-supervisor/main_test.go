@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestParse: the command lines the engine builds (assemble.Parts), and
+// one-line errors for anything else.
+func TestParse(t *testing.T) {
+	for _, tt := range []struct {
+		args    string
+		want    invocation
+		wantErr string
+	}{
+		{args: "--root /r --state /s --log-level info --log-format json monitor ID",
+			want: invocation{command: "monitor", id: "ID", globals: map[string]string{"root": "/r", "state": "/s", "log-level": "info", "log-format": "json"}}},
+		{args: "--config /c.toml monitor --wait-attach -",
+			want: invocation{command: "monitor", waitAttach: true, id: "-", configFile: "/c.toml", globals: map[string]string{"config": "/c.toml"}}},
+		{args: "--snapshotter copy healthcheck monitor ID",
+			want: invocation{command: "healthcheck monitor", id: "ID", globals: map[string]string{"snapshotter": "copy"}}},
+		{args: "--version", want: invocation{command: "version", globals: map[string]string{}}},
+		{args: "", wantErr: "no command"},
+		{args: "run alpine", wantErr: `unknown command "run"`},
+		{args: "monitor", wantErr: "monitor: wrong number of arguments"},
+		{args: "monitor a b", wantErr: "monitor: wrong number of arguments"},
+		{args: "monitor --bogus ID", wantErr: "monitor: flag provided but not defined"},
+		{args: "healthcheck run ID", wantErr: "healthcheck: usage"},
+		{args: "--bogus monitor ID", wantErr: "flag provided but not defined: -bogus"},
+	} {
+		t.Run(tt.args, func(t *testing.T) {
+			t.Setenv("STOCKADE_CONFIG", "")
+			got, err := parse(strings.Fields(tt.args))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parse: %v, want an error with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.command != tt.want.command || got.id != tt.want.id || got.waitAttach != tt.want.waitAttach || got.configFile != tt.want.configFile {
+				t.Errorf("parse = %+v, want %+v", got, tt.want)
+			}
+			if len(got.globals) != len(tt.want.globals) {
+				t.Errorf("globals %v, want %v", got.globals, tt.want.globals)
+			}
+			for k, v := range tt.want.globals {
+				if got.globals[k] != v {
+					t.Errorf("globals %v, want %v", got.globals, tt.want.globals)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigAsStockade: the configuration file named by --config or
+// $STOCKADE_CONFIG, overridden by the global flags, as stockade reads it;
+// a named file that is missing or a bad value is an error.
+func TestConfigAsStockade(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.toml")
+	if err := os.WriteFile(file, []byte("root = \"/from/file\"\nstate = \"/state/file\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STOCKADE_CONFIG", file)
+	inv, err := parse([]string{"--state", "/from/flag", "monitor", "ID"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Root != "/from/file" || cfg.State != "/from/flag" {
+		t.Errorf("root %q state %q, want /from/file and /from/flag", cfg.Root, cfg.State)
+	}
+	for _, args := range [][]string{
+		{"--config", filepath.Join(dir, "missing.toml"), "monitor", "ID"},
+		{"--log-level", "loud", "monitor", "ID"},
+	} {
+		inv, err := parse(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadConfig(inv); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// TestRunErrors: a bad command line is one line on stderr and exit 125.
+func TestRunErrors(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"stockade-supervisor", "frobnicate"}, &stderr)
+	if code != exitInternal || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 || !strings.Contains(stderr.String(), `unknown command "frobnicate"`) {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}

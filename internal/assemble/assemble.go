@@ -1,0 +1,359 @@
+// Package assemble builds stockade's engine from a configuration: the
+// metadata store, the snapshotter and the image service, the runtime, the
+// network and volume hooks, and the commands the engine re-executes (the
+// container's monitor, its health checker, a network's name server).
+//
+// The stockade command and stockade-supervisor, the lean monitor, share
+// it. What only the command links (NRI, with gRPC, protobuf and wazero)
+// comes in through Parts.MoreHooks; a container whose engine has such
+// hooks gets `stockade monitor` as its monitor, the others
+// stockade-supervisor, which starts in about half the time (see
+// docs/ARCHITECTURE.md, Start path).
+package assemble
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/stockade/stockade/backend"
+	"github.com/stockade/stockade/config"
+	"github.com/stockade/stockade/engine"
+	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/internal/monitorio"
+	"github.com/stockade/stockade/metadata"
+	"github.com/stockade/stockade/network"
+	"github.com/stockade/stockade/ociruntime"
+	"github.com/stockade/stockade/snapshot"
+	"github.com/stockade/stockade/volume"
+	"github.com/stockade/stockade/zfs"
+)
+
+// SupervisorName is the lean monitor's binary, looked for next to the
+// stockade binary.
+const SupervisorName = "stockade-supervisor"
+
+// Parts is one command's engine and what it is built from, each part
+// opened when first needed.
+type Parts struct {
+	// Config is the effective configuration.
+	Config config.Config
+	// ConfigFile is the configuration file the command line named, ""
+	// when it named none: re-executions get it again.
+	ConfigFile string
+	// Log is the command's logger.
+	Log *slog.Logger
+	// Stockade is the path of the stockade binary, which the engine
+	// re-executes (the name server; the monitor when the lean one cannot
+	// serve); the lean monitor is looked for in its directory.
+	Stockade string
+	// Progress, when not nil, gets the image pulls' progress bars.
+	Progress *os.File
+	// MoreHooks returns the hooks that run after the network's and the
+	// volumes' (NRI's). A container whose engine has any is monitored by
+	// stockade itself, which links them.
+	MoreHooks func(e *engine.Engine) ([]engine.Hook, error)
+	// NeedsStockade says, before the engine is opened, that MoreHooks
+	// will return hooks (the configuration turns them on): the monitor
+	// is then stockade from the start (MonitorCommand).
+	NeedsStockade bool
+
+	svc     *image.Service
+	eng     *engine.Engine
+	closers []func()
+}
+
+// Close releases what was opened, last first.
+func (p *Parts) Close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}
+
+// OnClose adds f to what Close runs.
+func (p *Parts) OnClose(f func()) { p.closers = append(p.closers, f) }
+
+// GlobalArgs repeats the effective global settings for a re-execution of
+// stockade or of the lean monitor, which take the same global flags.
+func (p *Parts) GlobalArgs() []string {
+	args := []string{"--root", p.Config.Root, "--state", p.Config.State, "--log-level", p.Config.LogLevel, "--log-format", p.Config.LogFormat}
+	if p.Config.Snapshotter != "" {
+		args = append(args, "--snapshotter", p.Config.Snapshotter)
+	}
+	if p.ConfigFile != "" {
+		args = append(args, "--config", p.ConfigFile)
+	}
+	return args
+}
+
+// ImageService opens, once, the metadata store, the snapshotter and the
+// image service. The snapshotter is closed by Close.
+func (p *Parts) ImageService(ctx context.Context) (*image.Service, error) {
+	if p.svc != nil {
+		return p.svc, nil
+	}
+	db, err := metadata.Open(ctx, filepath.Join(p.Config.Root, metadata.FileName))
+	if err != nil {
+		return nil, err
+	}
+	snapshotters := backend.Snapshotters(backend.SystemHost())
+	name := snapshotters.Choose(p.Config, runtime.GOOS)
+	sn, err := snapshotters.Open(ctx, name, p.Config)
+	if err != nil {
+		return nil, err
+	}
+	p.OnClose(func() { sn.Close() })
+	p.svc = &image.Service{
+		DataRoot:           p.Config.Root,
+		DB:                 db,
+		Snapshotter:        sn,
+		SnapshotterName:    name,
+		DefaultRegistry:    p.Config.DefaultRegistry,
+		InsecureRegistries: p.Config.InsecureRegistries,
+		Log:                p.Log,
+	}
+	if p.Progress != nil {
+		p.svc.Progress = p.Progress
+	}
+	return p.svc, nil
+}
+
+// Runtime returns the configured container runtime. A runtime whose
+// program is missing is stockade's own error, found before anything is
+// created.
+func (p *Parts) Runtime() (ociruntime.Runtime, error) {
+	be, err := backend.Runtimes().Lookup(p.Config.Runtime, runtime.GOOS)
+	if err != nil {
+		return nil, err
+	}
+	opts := backend.RuntimeOptions{Dir: filepath.Join(p.Config.State, be.StateDir), Binary: p.Config.Runc.Binary, Log: p.Log}
+	if be.Probe != nil {
+		if err := be.Probe(opts); err != nil {
+			return nil, err
+		}
+	}
+	return be.Open(opts)
+}
+
+// NetworkStateDir holds the network layer's run state: network
+// namespaces, the drivers' locks and the name servers' pid files.
+func (p *Parts) NetworkStateDir() string { return filepath.Join(p.Config.State, "network") }
+
+// NetworkManager builds the network hook over the metadata store db.
+func (p *Parts) NetworkManager(db *metadata.DB) (*network.Manager, error) {
+	dir := p.NetworkStateDir()
+	drv, err := backend.NetworkDrivers().Open("", runtime.GOOS, backend.NetworkOptions{Dir: dir, Log: p.Log})
+	if err != nil {
+		return nil, err
+	}
+	return &network.Manager{
+		Store: &network.Store{DB: db}, Driver: drv, Routes: network.HostRoutes{},
+		DataDir: filepath.Join(p.Config.Root, "network", "containers"), StateDir: dir,
+		GOOS: runtime.GOOS, Log: p.Log, StartDNS: p.dnsStarter(),
+	}, nil
+}
+
+// dnsStarter starts a network's name server (`stockade network dns NAME`,
+// in a session of its own) unless one runs, and waits for it to serve.
+func (p *Parts) dnsStarter() func(ctx context.Context, n *network.Network) error {
+	return func(ctx context.Context, n *network.Network) error {
+		pidFile := network.DNSPidFile(p.NetworkStateDir(), n.Name)
+		if network.DNSReady(pidFile) {
+			return nil
+		}
+		// One starter at a time: parallel starts of a network's first
+		// containers spawn one server, not one each.
+		if err := os.MkdirAll(filepath.Dir(pidFile), 0o755); err != nil {
+			return err
+		}
+		lock, err := os.OpenFile(pidFile+".start", os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("lock %s: %w", lock.Name(), err)
+		}
+		if network.DNSReady(pidFile) {
+			return nil
+		}
+		cmd := exec.Command(p.Stockade, append(slices.Clone(p.GlobalArgs()), "network", "dns", n.Name)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		logPath := filepath.Join(filepath.Dir(pidFile), n.Name+".log")
+		if f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+			cmd.Stderr = f
+			defer f.Close()
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start the name server of network %s: %w", n.Name, err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		deadline := time.After(3 * time.Second)
+		for !network.DNSReady(pidFile) {
+			select {
+			case err := <-exited:
+				if network.DNSReady(pidFile) {
+					return nil // another one won the lock and serves
+				}
+				return fmt.Errorf("name server of network %s exited: %v (see %s)", n.Name, err, logPath)
+			case <-deadline:
+				return fmt.Errorf("name server of network %s: not serving after 3s", n.Name)
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return nil
+	}
+}
+
+// VolumeStore is the volume store over db: ZFS datasets under the zfs
+// snapshotter, directories under ROOT/volumes otherwise.
+func (p *Parts) VolumeStore(db *metadata.DB, sn snapshot.Snapshotter) *volume.Store {
+	var d volume.Driver = &volume.Dir{Root: filepath.Join(p.Config.Root, "volumes")}
+	if z, ok := sn.(*zfs.Snapshotter); ok {
+		d = &volume.ZFS{Volumes: z.Volumes()}
+	}
+	return &volume.Store{DB: db, Driver: d}
+}
+
+// Engine opens, once, the engine over the image service, with its hooks
+// in the order they run: the network first (NRI plugins see a container
+// with its network), the volumes, then MoreHooks'.
+func (p *Parts) Engine(ctx context.Context) (*engine.Engine, error) {
+	if p.eng != nil {
+		return p.eng, nil
+	}
+	svc, err := p.ImageService(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := p.Runtime()
+	if err != nil {
+		return nil, err
+	}
+	e := &engine.Engine{
+		Root: p.Config.Root, StateDir: p.Config.State, DB: svc.DB, Images: svc,
+		Snapshotter: svc.Snapshotter, SnapshotterName: svc.SnapshotterName,
+		Runtime: rt, GOOS: runtime.GOOS, Log: p.Log,
+	}
+	net, err := p.NetworkManager(e.DB)
+	if err != nil {
+		return nil, err
+	}
+	e.Hooks = []engine.Hook{net, &volume.Manager{Store: p.VolumeStore(e.DB, e.Snapshotter), GOOS: e.GOOS, Log: p.Log}}
+	if p.MoreHooks != nil {
+		more, err := p.MoreHooks(e)
+		if err != nil {
+			return nil, err
+		}
+		e.Hooks = append(e.Hooks, more...)
+		if len(more) > 0 {
+			p.NeedsStockade = true
+		}
+	}
+	e.MonitorCommand = p.MonitorCommand
+	e.HealthCommand = func(id string) *exec.Cmd {
+		return p.logged(exec.Command(p.monitorBinary(), append(p.GlobalArgs(), "healthcheck", "monitor", id)...))
+	}
+	p.eng = e
+	return e, nil
+}
+
+// MonitorCommand is the engine's MonitorCommand, usable before the
+// engine is opened (engine.SpawnMonitor): `monitor [--wait-attach] ID`
+// of the lean monitor, or of stockade when NeedsStockade or when there is
+// no lean monitor.
+func (p *Parts) MonitorCommand(id string, waitAttach bool) *exec.Cmd {
+	args := append(p.GlobalArgs(), "monitor")
+	if waitAttach {
+		args = append(args, "--wait-attach")
+	}
+	return p.logged(exec.Command(p.monitorBinary(), append(args, id)...))
+}
+
+// monitorBinary is the program of the monitor and the health checker.
+func (p *Parts) monitorBinary() string {
+	if !p.NeedsStockade {
+		if sup := p.Supervisor(); sup != "" {
+			return sup
+		}
+	}
+	return p.Stockade
+}
+
+// Supervisor returns the path of the lean monitor next to the stockade
+// binary, or "" when there is none (stockade then monitors itself).
+func (p *Parts) Supervisor() string {
+	if p.Stockade == "" {
+		return ""
+	}
+	path := filepath.Join(filepath.Dir(p.Stockade), SupervisorName)
+	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		if p.Log != nil {
+			p.Log.Debug("no lean monitor: stockade monitors", "path", path)
+		}
+		return ""
+	}
+	return path
+}
+
+// logged sends cmd's standard error to the state directory's
+// monitor.log.
+func (p *Parts) logged(cmd *exec.Cmd) *exec.Cmd {
+	if f, err := os.OpenFile(filepath.Join(p.Config.State, "monitor.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+		cmd.Stderr = f
+	}
+	return cmd
+}
+
+// RunMonitor is `monitor [--wait-attach] ID`, the container's monitor the
+// engine starts (Engine.MonitorCommand), with the sync pipe as descriptor
+// 3. The small idle monitor (stockade-monitor) execs it back, in the same
+// process, with the description of the exit in $STOCKADE_RESUME (then
+// descriptor 3 is not a sync pipe).
+func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) error {
+	e, err := p.Engine(ctx)
+	if err != nil {
+		return err
+	}
+	e.MonitorIdleAfter = time.Duration(p.Config.Monitor.IdleAfter)
+	e.SmallMonitor = p.Config.Monitor.Binary
+	ctx = context.WithoutCancel(ctx)
+	if desc, ok := os.LookupEnv(monitorio.ResumeEnv); ok {
+		os.Unsetenv(monitorio.ResumeEnv)
+		return e.ResumeMonitor(ctx, desc)
+	}
+	syncFile := os.NewFile(3, "sync")
+	if id == engine.PendingMonitorID {
+		// Started before its container existed (run): the id comes on
+		// descriptor 4, or nothing does when the create failed.
+		var ok bool
+		if id, ok = engine.ReadMonitorID(os.NewFile(4, "id")); !ok {
+			return nil
+		}
+	}
+	return e.RunMonitor(ctx, id, waitAttach, syncFile)
+}
+
+// RunHealthMonitor is `healthcheck monitor ID`, a container's health
+// checker, started by its monitor (Engine.HealthCommand); SIGTERM ends it.
+func (p *Parts) RunHealthMonitor(ctx context.Context, id string) error {
+	e, err := p.Engine(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM)
+	defer stop()
+	return e.RunHealthLoop(ctx, id)
+}
