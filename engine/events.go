@@ -63,9 +63,10 @@ func (e *Engine) Event(ctx context.Context, c *Container, action string, attrs m
 	}
 }
 
-// appendEvent writes ev as one line (one write(2) on an O_APPEND file, so
-// lines of concurrent writers never mix) and rotates the file once it
-// is larger than max.
+// appendEvent writes ev as one line (one write(2) on an O_APPEND file)
+// and rotates the file once it is larger than max, holding the exclusive
+// lock of path+".lock" for both: the old file is at most one line longer
+// than max.
 func appendEvent(ctx context.Context, path string, ev Event, max int64) error {
 	line, err := json.Marshal(ev)
 	if err != nil {
@@ -75,6 +76,15 @@ func appendEvent(ctx context.Context, path string, ev Event, max int64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
+	// One writer at a time, for the append and the rotation together: a
+	// writer that appended to a file another one had just renamed, or
+	// several appending between a size check and the rename, would grow
+	// the old file past max.
+	lock, err := flock.Acquire(ctx, path+".lock", flock.Exclusive)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
@@ -87,15 +97,6 @@ func appendEvent(ctx context.Context, path string, ev Event, max int64) error {
 	}
 	if serr != nil || st.Size() <= max {
 		return serr
-	}
-	lock, err := flock.Acquire(ctx, path+".lock", flock.Exclusive)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	// Another writer may have rotated it meanwhile.
-	if st, err := os.Stat(path); err != nil || st.Size() <= max {
-		return nil
 	}
 	return os.Rename(path, path+".1")
 }
