@@ -175,10 +175,8 @@ func (a *app) setup(c *cli.Context) error {
 	level, _ := logging.ParseLevel(cfg.LogLevel)
 	a.cfg = cfg
 	a.log = logging.New(a.stderr, a.format, level)
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the stockade binary: %w", err)
-	}
+	// Needed only by commands that start a monitor (Parts.Engine says so).
+	self, _ := os.Executable()
 	a.parts = &assemble.Parts{Config: cfg, Log: a.log, Stockade: self, MoreHooks: a.nriHooks,
 		NeedsStockade: cfg.NRI.Enable || cfg.NRI.V010.Enable} // as nriHooks has hooks
 	if c.IsSet("config") {

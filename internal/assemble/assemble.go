@@ -13,6 +13,7 @@ package assemble
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -234,6 +235,9 @@ func (p *Parts) Engine(ctx context.Context) (*engine.Engine, error) {
 	if p.eng != nil {
 		return p.eng, nil
 	}
+	if p.Stockade == "" {
+		return nil, errStockadeUnknown
+	}
 	svc, err := p.ImageService(ctx)
 	if err != nil {
 		return nil, err
@@ -279,8 +283,15 @@ func (p *Parts) MonitorCommand(id string, waitAttach bool) *exec.Cmd {
 	if waitAttach {
 		args = append(args, "--wait-attach")
 	}
-	return p.logged(exec.Command(p.monitorBinary(), append(args, id)...))
+	cmd := exec.Command(p.monitorBinary(), append(args, id)...)
+	if p.Stockade == "" {
+		cmd.Err = errStockadeUnknown // Start returns it
+		return cmd
+	}
+	return p.logged(cmd)
 }
+
+var errStockadeUnknown = errors.New("find the stockade binary: its path is unknown (is /proc mounted?)")
 
 // monitorBinary is the program of the monitor and the health checker.
 func (p *Parts) monitorBinary() string {
