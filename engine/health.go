@@ -455,13 +455,41 @@ func (e *Engine) probe(ctx context.Context, c *Container, args []string, timeout
 	return r
 }
 
+// HealthLoopOptions are how a health checker's loop goes on after a
+// sleep it handed to another program (see RunHealthLoop).
+type HealthLoopOptions struct {
+	// RunStarted is the start of the container's run the loop serves,
+	// when it resumes after a sleep; zero: the run the record has now.
+	RunStarted time.Time
+	// AfterSleep says that the interval has passed already: the loop
+	// checks at once.
+	AfterSleep bool
+	// Sleeper, when not empty, is a small program that sleeps the
+	// intervals of at least MinHandedSleep for the loop, in the same
+	// process: the loop execs `Sleeper --sleep-then-exec INTERVAL --
+	// Resume(runStarted)...`, and the sleeper execs the command back
+	// when the interval is over (stockade-monitor). Between checks the
+	// checker is then that program, not the engine.
+	Sleeper string
+	// Resume is the command line that continues the loop after a sleep
+	// (with AfterSleep and RunStarted).
+	Resume func(runStarted time.Time) []string
+}
+
+// MinHandedSleep is the shortest interval the loop hands to the sleeper:
+// two execs cost a few tens of milliseconds of CPU, which shorter
+// intervals would pay too often.
+const MinHandedSleep = 2 * time.Second
+
 // runHealthLoop is the body of a container's health checker (`stockade
-// monitor --health ID`, started by the monitor once the container runs):
-// it runs the check every interval until the container's process stops or
-// ctx ends. It runs as a process of its own because the monitor, a
-// subreaper, reaps every child it has; the checks' runtime processes are
-// this process's children instead.
-func (e *Engine) runHealthLoop(ctx context.Context, id string) error {
+// healthcheck monitor ID`, started by the monitor once the container
+// runs): it runs the check every interval until the container's process
+// stops or ctx ends. It runs as a process of its own because the monitor,
+// a subreaper, reaps every child it has; the checks' runtime processes
+// are this process's children instead. With a sleeper, it sleeps by
+// exec'ing it (see HealthLoopOptions); it returns only when the loop
+// ends or that exec failed and it slept itself.
+func (e *Engine) runHealthLoop(ctx context.Context, id string, opts HealthLoopOptions) error {
 	c, err := e.find(ctx, id)
 	if err != nil {
 		return err
@@ -471,12 +499,25 @@ func (e *Engine) runHealthLoop(ctx context.Context, id string) error {
 	}
 	cfg := c.Healthcheck.withDefaults()
 	startedAt := c.State.StartedAt
+	if !opts.RunStarted.IsZero() {
+		startedAt = opts.RunStarted
+	}
+	first := opts.AfterSleep
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(cfg.Interval):
+		if !first {
+			if opts.Sleeper != "" && opts.Resume != nil && cfg.Interval >= MinHandedSleep {
+				argv := append([]string{opts.Sleeper, "--sleep-then-exec", cfg.Interval.String(), "--"}, opts.Resume(startedAt)...)
+				err := syscall.Exec(opts.Sleeper, argv, os.Environ())
+				e.logger().Warn("health checker: sleep in the small monitor", "container", c.Name, "error", err)
+				opts.Sleeper = "" // sleep here from now on
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(cfg.Interval):
+			}
 		}
+		first = false
 		rec, err := e.find(ctx, id)
 		if err != nil || rec.State.Status != StatusRunning || !rec.State.StartedAt.Equal(startedAt) {
 			return nil // stopped, restarted (a new checker runs) or removed
@@ -494,8 +535,8 @@ func (e *Engine) runHealthLoop(ctx context.Context, id string) error {
 }
 
 // RunHealthLoop is runHealthLoop for the hidden command; SIGTERM ends it.
-func (e *Engine) RunHealthLoop(ctx context.Context, id string) error {
-	return e.runHealthLoop(ctx, id)
+func (e *Engine) RunHealthLoop(ctx context.Context, id string, opts HealthLoopOptions) error {
+	return e.runHealthLoop(ctx, id, opts)
 }
 
 // startHealth starts the health checker of c when it has a check, and

@@ -21,6 +21,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -45,6 +46,9 @@ const drainWait = 2 * time.Second
 const pumpBuffer = 8 << 10
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == sleepFlag {
+		os.Exit(sleepThenExec(os.Args[2:], os.Stderr))
+	}
 	// One P and a small heap target: the monitor copies a few kilobytes
 	// now and then and otherwise sleeps in wait4's signal.
 	// One P, and a heap target of about 1 MiB (the runtime's 4 MiB
@@ -63,6 +67,33 @@ func main() {
 	// run returns only when it could not exec the full monitor back.
 	fmt.Fprintf(os.Stderr, "stockade-monitor %s: %v\n", h.ID, err)
 	os.Exit(1)
+}
+
+// sleepFlag starts the sleeper mode: `stockade-monitor --sleep-then-exec
+// DURATION -- COMMAND...`.
+const sleepFlag = "--sleep-then-exec"
+
+// sleepThenExec is the sleeper mode. A container's health checker (the
+// engine, `healthcheck monitor`) execs this program between two checks
+// of a long interval, in the same process, so that the wait costs this
+// program's memory rather than the engine's (engine.HealthLoopOptions);
+// once DURATION has passed it execs COMMAND, which checks and comes back
+// here. It returns only on a bad command line or when the exec failed.
+func sleepThenExec(args []string, stderr io.Writer) int {
+	if len(args) < 3 || args[1] != "--" {
+		fmt.Fprintf(stderr, "stockade-monitor: usage: %s DURATION -- COMMAND...\n", sleepFlag)
+		return 2
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d < 0 {
+		fmt.Fprintf(stderr, "stockade-monitor: %s %q: not a duration\n", sleepFlag, args[0])
+		return 2
+	}
+	runtime.GOMAXPROCS(1)
+	time.Sleep(d)
+	err = syscall.Exec(args[2], args[2:], os.Environ())
+	fmt.Fprintf(stderr, "stockade-monitor: exec %s: %v\n", args[2], err)
+	return 1
 }
 
 // run supervises the container until its process exits, then execs the

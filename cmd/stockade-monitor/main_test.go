@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		main()
 	case os.Getenv(monitorio.ResumeEnv) != "":
 		os.Exit(resumed())
+	case len(os.Args) > 1 && os.Args[1] == sleepFlag:
+		main()
 	case os.Getenv(testRoleEnv) == "full":
 		err := fullMonitor()
 		fmt.Fprintln(os.Stderr, "full monitor:", err)
@@ -180,5 +182,35 @@ func TestHandoverAndBack(t *testing.T) {
 	want := []string{"stderr:two\n", "stdout:one\n", "stdout:three\n", "stdout:partial"}
 	if strings.Join(entries, "|") != strings.Join(want, "|") {
 		t.Errorf("log entries %q, want %q", entries, want)
+	}
+}
+
+// TestSleepThenExec: the sleeper waits its duration and then becomes the
+// command, in the same process (the command sees the sleeper's pid as its
+// own); a bad command line is exit 2 and one line on stderr.
+func TestSleepThenExec(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "pid")
+	cmd := exec.Command(os.Args[0], sleepFlag, "300ms", "--", "/bin/sh", "-c", "echo $$ > "+out)
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("it slept %v, want >= 300ms", took)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil || strings.TrimSpace(string(data)) != fmt.Sprint(cmd.Process.Pid) {
+		t.Errorf("the command ran as pid %q (%v), want the sleeper's %d", data, err, cmd.Process.Pid)
+	}
+	for _, args := range [][]string{
+		{"5s"},
+		{"5s", "/bin/true"},
+		{"soon", "--", "/bin/true"},
+		{"-1s", "--", "/bin/true"},
+	} {
+		var stderr strings.Builder
+		if code := sleepThenExec(args, &stderr); code != 2 || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q", args, code, stderr.String())
+		}
 	}
 }

@@ -10,7 +10,7 @@
 // It takes stockade's global flags and one of
 //
 //	monitor [--wait-attach] ID
-//	healthcheck monitor ID
+//	healthcheck monitor [--after-sleep] [--run-started TIME] ID
 //
 // and runs the same code as stockade does for them
 // (assemble.Parts.RunMonitor, RunHealthMonitor). When the configuration
@@ -30,6 +30,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/internal/assemble"
@@ -52,7 +53,11 @@ type invocation struct {
 	command    string            // "monitor" or "healthcheck monitor"
 	waitAttach bool
 	id         string
+	afterSleep bool      // healthcheck monitor --after-sleep
+	runStarted time.Time // healthcheck monitor --run-started
 }
+
+const healthUsage = "healthcheck: usage: healthcheck monitor [--after-sleep] [--run-started TIME] ID"
 
 // globalNames are stockade's global flags that take a value, as the
 // engine passes them (assemble.Parts.GlobalArgs).
@@ -98,10 +103,27 @@ func parse(args []string) (*invocation, error) {
 		}
 		inv.command, inv.waitAttach, inv.id = "monitor", *wait, sub.Arg(0)
 	case len(rest) > 0 && rest[0] == "healthcheck":
-		if len(rest) != 3 || rest[1] != "monitor" {
-			return nil, errors.New("healthcheck: usage: healthcheck monitor ID")
+		if len(rest) < 2 || rest[1] != "monitor" {
+			return nil, errors.New(healthUsage)
 		}
-		inv.command, inv.id = "healthcheck monitor", rest[2]
+		sub := flag.NewFlagSet("healthcheck monitor", flag.ContinueOnError)
+		sub.SetOutput(io.Discard)
+		after := sub.Bool("after-sleep", false, "")
+		started := sub.String("run-started", "", "")
+		if err := sub.Parse(rest[2:]); err != nil {
+			return nil, fmt.Errorf("healthcheck monitor: %w", err)
+		}
+		if sub.NArg() != 1 {
+			return nil, errors.New(healthUsage)
+		}
+		inv.command, inv.id, inv.afterSleep = "healthcheck monitor", sub.Arg(0), *after
+		if *started != "" {
+			t, err := time.Parse(time.RFC3339Nano, *started)
+			if err != nil {
+				return nil, fmt.Errorf("healthcheck monitor: --run-started %q: %w", *started, err)
+			}
+			inv.runStarted = t
+		}
 	case len(rest) == 0:
 		return nil, errors.New("no command (monitor or healthcheck monitor; started by stockade)")
 	default:
@@ -170,7 +192,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	case "monitor":
 		err = p.RunMonitor(ctx, inv.id, inv.waitAttach)
 	default:
-		err = p.RunHealthMonitor(ctx, inv.id)
+		err = p.RunHealthMonitor(ctx, inv.id, inv.afterSleep, inv.runStarted)
 	}
 	if err != nil {
 		return fail(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -21,6 +22,10 @@ func (a *app) healthcheckCommand() *cli.Command {
 			{
 				Name: "monitor", Hidden: true, Usage: "a container's health checker (started by its monitor)",
 				ArgsUsage: "ID", Action: arity(1, 1, a.healthcheckMonitor),
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "after-sleep", Usage: "the interval has passed: check at once (after the small monitor slept it)"},
+					&cli.StringFlag{Name: "run-started", Usage: "the start of the run the checker serves (RFC 3339)"},
+				},
 			},
 		},
 	}
@@ -51,5 +56,13 @@ func (a *app) healthcheckRun(c *cli.Context) error {
 // checks of a running container, until it stops or SIGTERM
 // (assemble.Parts.RunHealthMonitor; stockade-supervisor runs the same).
 func (a *app) healthcheckMonitor(c *cli.Context) error {
-	return a.parts.RunHealthMonitor(c.Context, c.Args().First())
+	var started time.Time
+	if v := c.String("run-started"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return fmt.Errorf("healthcheck monitor: --run-started %q: %w", v, err)
+		}
+		started = t
+	}
+	return a.parts.RunHealthMonitor(c.Context, c.Args().First(), c.Bool("after-sleep"), started)
 }

@@ -357,14 +357,40 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 	return e.RunMonitor(ctx, id, waitAttach, syncFile)
 }
 
-// RunHealthMonitor is `healthcheck monitor ID`, a container's health
-// checker, started by its monitor (Engine.HealthCommand); SIGTERM ends it.
-func (p *Parts) RunHealthMonitor(ctx context.Context, id string) error {
+// RunHealthMonitor is `healthcheck monitor [--after-sleep] [--run-started
+// T] ID`, a container's health checker, started by its monitor
+// (Engine.HealthCommand); SIGTERM ends it. Between checks of an interval
+// of engine.MinHandedSleep or more it sleeps as the small monitor
+// (stockade-monitor --sleep-then-exec), which execs it back with
+// afterSleep and the run's start; without the small monitor, or with
+// `[monitor] idle_after` 0, it sleeps itself.
+func (p *Parts) RunHealthMonitor(ctx context.Context, id string, afterSleep bool, runStarted time.Time) error {
 	e, err := p.Engine(ctx)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM)
 	defer stop()
-	return e.RunHealthLoop(ctx, id)
+	return e.RunHealthLoop(ctx, id, engine.HealthLoopOptions{
+		RunStarted: runStarted, AfterSleep: afterSleep, Sleeper: p.sleeper(),
+		Resume: func(t time.Time) []string {
+			return append(append([]string{p.monitorBinary()}, p.GlobalArgs()...),
+				"healthcheck", "monitor", "--after-sleep", "--run-started", t.Format(time.RFC3339Nano), id)
+		},
+	})
+}
+
+// sleeper is the small monitor a health checker sleeps in, or "".
+func (p *Parts) sleeper() string {
+	if p.Config.Monitor.IdleAfter <= 0 || p.Stockade == "" {
+		return ""
+	}
+	path := p.Config.Monitor.Binary
+	if path == "" {
+		path = filepath.Join(filepath.Dir(p.Stockade), "stockade-monitor")
+	}
+	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return ""
+	}
+	return path
 }

@@ -202,3 +202,44 @@ func TestHealthTimeout(t *testing.T) {
 		t.Errorf("checks left running: %q", out)
 	}
 }
+
+// TestHealthCheckerSleepsSmall: with an interval of 2 s the health
+// checker spends the time between checks as the small monitor
+// (stockade-monitor --sleep-then-exec), in the same process, and execs
+// the checker back for each check: the statuses still follow the check,
+// the checker keeps its pid, and it ends with the container.
+func TestHealthCheckerSleepsSmall(t *testing.T) {
+	e, ref := bbEnv(t)
+	e.must("run", "-d", "--name", "slow", "--network", "none",
+		"--health-cmd", "test -f /tmp/ok", "--health-interval", "2s", "--health-retries", "1", "--health-timeout", "5s",
+		ref, "sh", "-c", ": > /tmp/ok; sleep 1h")
+	mon := e.psOne("slow").State.MonitorPid
+	checker := 0
+	eventually(t, 10*time.Second, "the health checker", func() bool {
+		for _, k := range childrenOf(mon) {
+			if c := cmdlineOf(k); strings.Contains(c, "healthcheck monitor") {
+				checker = k
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, 20*time.Second, "healthy", func() bool { return e.health("slow").Status == "healthy" })
+	eventually(t, 10*time.Second, "the checker asleep as the small monitor", func() bool {
+		return exeOf(checker) == "stockade-monitor" && strings.Contains(cmdlineOf(checker), "--sleep-then-exec 2s -- ")
+	})
+	e.must("exec", "slow", "busybox", "rm", "/tmp/ok")
+	eventually(t, 20*time.Second, "unhealthy", func() bool { return e.health("slow").Status == "unhealthy" })
+	if h := e.health("slow"); len(h.Log) < 2 {
+		t.Errorf("health log %+v: want the checks before and after", h)
+	}
+	found := false
+	for _, k := range childrenOf(mon) {
+		found = found || k == checker
+	}
+	if !found {
+		t.Errorf("the checker %d is no longer the monitor's child: the loop did not come back in the same process", checker)
+	}
+	e.must("rm", "-f", "slow")
+	eventually(t, 10*time.Second, "the checker to end", func() bool { return exeOf(checker) == "" })
+}
