@@ -81,10 +81,16 @@ func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
-			// The monitor went away without an exit frame: ask the record.
+			// The monitor went away without an exit frame: ask the
+			// record, which has the exit only when a monitor recorded
+			// it (it crashed before the frame). Otherwise the monitor
+			// was killed: the exit status is unknown, not 0.
 			c, gerr := e.Get(context.WithoutCancel(ctx), id)
 			if gerr != nil {
 				return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+			}
+			if c.State.Status != StatusExited || c.State.FinishedAt.IsZero() {
+				return 0, fmt.Errorf("attach %s: the monitor of %s ended before the container's exit was recorded (killed?): its exit status is unknown; see stockade ps", shortID(id), c.Name)
 			}
 			return c.State.ExitCode, nil
 		}

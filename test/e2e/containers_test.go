@@ -368,6 +368,29 @@ func TestMonitorKilled(t *testing.T) {
 	if out, _ := exec.Command("grep", "-c", e.dir, "/proc/self/mountinfo").Output(); strings.TrimSpace(string(out)) != "0" {
 		t.Errorf("mounts left under the test root: %s", out)
 	}
+
+	// An attached run whose monitor is killed does not report success:
+	// the exit status is unknown (it said 0 before).
+	cmd := e.command(context.Background(), "run", "--name", "attached", ref, "sleep", "1h")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the attached run to run", func() bool {
+		for _, p := range e.ps() {
+			if p.Name == "attached" && p.State.Status == "running" && p.State.MonitorPid > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	syscall.Kill(e.psOne("attached").State.MonitorPid, syscall.SIGKILL)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 125 || !strings.Contains(stderr.String(), "the monitor of attached ended before the container's exit was recorded") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+		t.Errorf("attached run with its monitor killed: exit %d (%v), stderr %q; want 125 and one line", code, err, stderr.String())
+	}
+	e.must("rm", "-f", "attached")
 }
 
 func TestParallelRuns(t *testing.T) {
