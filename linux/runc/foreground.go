@@ -52,7 +52,8 @@ func (r *Runtime) RunForeground(ctx context.Context, id string, opts ociruntime.
 	defer c.cleanup()
 	w, err := newStartWatch(filepath.Dir(opts.PidFile))
 	if err != nil {
-		return 0, c.fail(fmt.Sprintf("watch for the pid file: %v", err), err)
+		// Nothing started yet: the caller can run runc detached.
+		return 0, fmt.Errorf("%s run in the foreground: watch for the pid file: %v: %w", r.name, err, errors.ErrUnsupported)
 	}
 	defer w.close()
 	att, err := r.attach(id, opts.IO)

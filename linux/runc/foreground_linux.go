@@ -16,6 +16,13 @@ import (
 type startWatch struct{ fd int }
 
 func newStartWatch(dir string) (*startWatch, error) {
+	// pidfd_open is Linux 5.3's: without it (or inotify) the caller runs
+	// runc detached instead.
+	pfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %v: %w", err, errors.ErrUnsupported)
+	}
+	unix.Close(pfd)
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
