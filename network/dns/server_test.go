@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -592,6 +593,16 @@ func TestShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var inodes []uint64
+	for _, pc := range s.udp {
+		inodes = append(inodes, socketInode(t, pc.(syscall.Conn)))
+	}
+	for _, l := range s.tcp {
+		inodes = append(inodes, socketInode(t, l.(*limitListener).Listener.(syscall.Conn)))
+	}
+	if open, ok := openSockets(); ok && (len(inodes) != 4 || !open[inodes[0]] || !open[inodes[3]]) {
+		t.Fatalf("socket inodes %v, open %d: the check below could not fail", inodes, len(open))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
@@ -613,20 +624,26 @@ func TestShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after cancel")
 	}
-	// The sockets are gone: the same addresses bind again.
-	for _, a := range s.Addrs() {
-		pc, err := net.ListenPacket("udp", a.String())
-		if err != nil {
-			t.Errorf("udp %s still bound: %v", a, err)
-			continue
+	// The sockets are gone: none of them is open in this process any
+	// more. (Binding the same ports again, as this test did, fails now
+	// and then when a test of another package takes one of these
+	// ephemeral ports meanwhile.)
+	open, ok := openSockets()
+	if !ok {
+		// No /proc: the addresses bind again.
+		for _, a := range s.Addrs() {
+			pc, err := net.ListenPacket("udp", a.String())
+			if err != nil {
+				t.Errorf("udp %s still bound: %v", a, err)
+				continue
+			}
+			pc.Close()
 		}
-		pc.Close()
-		l, err := net.Listen("tcp", a.String())
-		if err != nil {
-			t.Errorf("tcp %s still bound: %v", a, err)
-			continue
+	}
+	for _, ino := range inodes {
+		if open[ino] {
+			t.Errorf("socket %d still open after Serve returned", ino)
 		}
-		l.Close()
 	}
 }
 
@@ -862,4 +879,40 @@ func TestClientsOnly(t *testing.T) {
 			}
 		}
 	}
+}
+
+// socketInode is the inode number of c's socket.
+func socketInode(t *testing.T, c syscall.Conn) uint64 {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Fstat(int(fd), &st) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	return st.Ino
+}
+
+// openSockets lists the inodes of the sockets this process has open;
+// false without /proc/self/fd (FreeBSD without linprocfs).
+func openSockets() (map[uint64]bool, bool) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, false
+	}
+	open := map[uint64]bool{}
+	for _, fd := range fds {
+		target, err := os.Readlink("/proc/self/fd/" + fd.Name())
+		if err != nil {
+			continue
+		}
+		var ino uint64
+		if _, err := fmt.Sscanf(target, "socket:[%d]", &ino); err == nil {
+			open[ino] = true
+		}
+	}
+	return open, true
 }
