@@ -304,18 +304,22 @@ func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted b
 	if err := e.hooksRemove(ctx, c); err != nil {
 		errs = append(errs, err)
 	}
+	phase.Mark(ctx, "remove: hooks")
 	if err := mount.UnmountAll(e.rootfsDir(c.ID)); err != nil && !errors.Is(err, mount.ErrNotMounted) && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("unmount: %w", err))
 	}
+	phase.Mark(ctx, "remove: unmount")
 	if err := e.Snapshotter.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("root file system: %w", err))
 	}
+	phase.Mark(ctx, "remove: snapshot")
 	if err := os.RemoveAll(e.runDir(c.ID)); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(e.containerDir(c.ID)); err != nil {
 		errs = append(errs, err)
 	}
+	phase.Mark(ctx, "remove: files")
 	if len(errs) > 0 {
 		return fmt.Errorf("remove %s: %w", c.Name, errors.Join(errs...))
 	}
@@ -335,6 +339,7 @@ func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted b
 	}); err != nil {
 		return err
 	}
+	phase.Mark(ctx, "remove: record")
 	e.Event(ctx, c, "destroy", nil)
 	return nil
 }
