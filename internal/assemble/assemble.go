@@ -360,10 +360,10 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 // RunHealthMonitor is `healthcheck monitor [--after-sleep] [--run-started
 // T] ID`, a container's health checker, started by its monitor
 // (Engine.HealthCommand); SIGTERM ends it. Between checks of an interval
-// of engine.MinHandedSleep or more it sleeps as the small monitor
+// of `[monitor] idle_after` or more it sleeps as the small monitor
 // (stockade-monitor --sleep-then-exec), which execs it back with
 // afterSleep and the run's start; without the small monitor, or with
-// `[monitor] idle_after` 0, it sleeps itself.
+// idle_after 0, it sleeps itself.
 func (p *Parts) RunHealthMonitor(ctx context.Context, id string, afterSleep bool, runStarted time.Time) error {
 	e, err := p.Engine(ctx)
 	if err != nil {
@@ -373,6 +373,7 @@ func (p *Parts) RunHealthMonitor(ctx context.Context, id string, afterSleep bool
 	defer stop()
 	return e.RunHealthLoop(ctx, id, engine.HealthLoopOptions{
 		RunStarted: runStarted, AfterSleep: afterSleep, Sleeper: p.sleeper(),
+		MinHandedSleep: time.Duration(p.Config.Monitor.IdleAfter),
 		Resume: func(t time.Time) []string {
 			return append(append([]string{p.monitorBinary()}, p.GlobalArgs()...),
 				"healthcheck", "monitor", "--after-sleep", "--run-started", t.Format(time.RFC3339Nano), id)

@@ -203,13 +203,35 @@ func TestHealthTimeout(t *testing.T) {
 	}
 }
 
-// TestHealthCheckerSleepsSmall: with an interval of 2 s the health
-// checker spends the time between checks as the small monitor
-// (stockade-monitor --sleep-then-exec), in the same process, and execs
-// the checker back for each check: the statuses still follow the check,
-// the checker keeps its pid, and it ends with the container.
+// TestHealthCheckerSleepsSmall: with an interval of 2 s, at least
+// `[monitor] idle_after` (1 s here), the health checker spends the time
+// between checks as the small monitor (stockade-monitor
+// --sleep-then-exec), in the same process, and execs the checker back for
+// each check: the statuses still follow the check, the checker keeps its
+// pid, and it ends with the container. With idle_after above the
+// interval it stays the checker.
 func TestHealthCheckerSleepsSmall(t *testing.T) {
 	e, ref := bbEnv(t)
+	e.writeConfig("[monitor]\nidle_after = \"3s\"\n")
+	e.must("run", "-d", "--name", "resident", "--network", "none",
+		"--health-cmd", "true", "--health-interval", "2s", ref, "sleep", "1h")
+	resident := e.psOne("resident").State.MonitorPid
+	time.Sleep(2500 * time.Millisecond) // the first check is done
+	seen := false
+	for _, k := range childrenOf(resident) {
+		if c := cmdlineOf(k); strings.Contains(c, "healthcheck monitor") || strings.Contains(c, "--sleep-then-exec") {
+			seen = true
+			if exe := exeOf(k); exe != fullMonitor {
+				t.Errorf("with an interval below idle_after the checker runs %q, want %s", exe, fullMonitor)
+			}
+		}
+	}
+	if !seen {
+		t.Errorf("no health checker among the monitor's children %v", childrenOf(resident))
+	}
+	e.must("rm", "-f", "resident")
+
+	e.writeConfig("[monitor]\nidle_after = \"1s\"\n")
 	e.must("run", "-d", "--name", "slow", "--network", "none",
 		"--health-cmd", "test -f /tmp/ok", "--health-interval", "2s", "--health-retries", "1", "--health-timeout", "5s",
 		ref, "sh", "-c", ": > /tmp/ok; sleep 1h")
