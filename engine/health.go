@@ -464,19 +464,14 @@ type HealthLoopOptions struct {
 	// AfterSleep says that the interval has passed already: the loop
 	// checks at once.
 	AfterSleep bool
-	// Sleeper, when not empty, is a small program that sleeps the
-	// intervals of at least MinHandedSleep for the loop, in the same
-	// process: the loop execs `Sleeper --sleep-then-exec INTERVAL --
-	// Resume(runStarted)...`, and the sleeper execs the command back
-	// when the interval is over (stockade-monitor). Between checks the
-	// checker is then that program, not the engine.
-	Sleeper string
-	// MinHandedSleep is the shortest interval handed to the sleeper
-	// (`[monitor] idle_after`): the two program starts it costs, about
-	// 35 ms of CPU, are paid once per check.
-	MinHandedSleep time.Duration
-	// Resume is the command line that continues the loop after a sleep
-	// (with AfterSleep and RunStarted).
+	// Resume, when not nil, is the command line that continues the loop
+	// after a sleep (with AfterSleep and RunStarted). With it, an
+	// interval of at least MonitorIdleAfter is slept by the small
+	// monitor (SmallMonitor), in the same process: the loop execs
+	// `stockade-monitor --sleep-then-exec INTERVAL -- Resume(...)...`,
+	// which execs the command back when the interval is over, so that
+	// between checks the checker is that program, not the engine. The
+	// two program starts, about 35 ms of CPU, are paid once per check.
 	Resume func(runStarted time.Time) []string
 }
 
@@ -485,9 +480,8 @@ type HealthLoopOptions struct {
 // runs): it runs the check every interval until the container's process
 // stops or ctx ends. It runs as a process of its own because the monitor,
 // a subreaper, reaps every child it has; the checks' runtime processes
-// are this process's children instead. With a sleeper, it sleeps by
-// exec'ing it (see HealthLoopOptions); it returns only when the loop
-// ends or that exec failed and it slept itself.
+// are this process's children instead. With opts.Resume, it may sleep by
+// exec'ing the small monitor (see HealthLoopOptions).
 func (e *Engine) runHealthLoop(ctx context.Context, id string, opts HealthLoopOptions) error {
 	c, err := e.find(ctx, id)
 	if err != nil {
@@ -502,13 +496,17 @@ func (e *Engine) runHealthLoop(ctx context.Context, id string, opts HealthLoopOp
 		startedAt = opts.RunStarted
 	}
 	first := opts.AfterSleep
+	sleeper := ""
+	if opts.Resume != nil && e.MonitorIdleAfter > 0 && cfg.Interval >= e.MonitorIdleAfter {
+		sleeper = e.smallMonitor()
+	}
 	for {
 		if !first {
-			if opts.Sleeper != "" && opts.Resume != nil && opts.MinHandedSleep > 0 && cfg.Interval >= opts.MinHandedSleep {
-				argv := append([]string{opts.Sleeper, "--sleep-then-exec", cfg.Interval.String(), "--"}, opts.Resume(startedAt)...)
-				err := syscall.Exec(opts.Sleeper, argv, os.Environ())
+			if sleeper != "" {
+				argv := append([]string{sleeper, "--sleep-then-exec", cfg.Interval.String(), "--"}, opts.Resume(startedAt)...)
+				err := syscall.Exec(sleeper, argv, os.Environ())
 				e.logger().Warn("health checker: sleep in the small monitor", "container", c.Name, "error", err)
-				opts.Sleeper = "" // sleep here from now on
+				sleeper = "" // sleep here from now on
 			}
 			select {
 			case <-ctx.Done():

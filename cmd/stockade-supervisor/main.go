@@ -30,7 +30,6 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/internal/assemble"
@@ -53,8 +52,8 @@ type invocation struct {
 	command    string            // "monitor" or "healthcheck monitor"
 	waitAttach bool
 	id         string
-	afterSleep bool      // healthcheck monitor --after-sleep
-	runStarted time.Time // healthcheck monitor --run-started
+	afterSleep bool   // healthcheck monitor --after-sleep
+	runStarted string // healthcheck monitor --run-started (read by assemble)
 }
 
 const healthUsage = "healthcheck: usage: healthcheck monitor [--after-sleep] [--run-started TIME] ID"
@@ -116,14 +115,7 @@ func parse(args []string) (*invocation, error) {
 		if sub.NArg() != 1 {
 			return nil, errors.New(healthUsage)
 		}
-		inv.command, inv.id, inv.afterSleep = "healthcheck monitor", sub.Arg(0), *after
-		if *started != "" {
-			t, err := time.Parse(time.RFC3339Nano, *started)
-			if err != nil {
-				return nil, fmt.Errorf("healthcheck monitor: --run-started %q: %w", *started, err)
-			}
-			inv.runStarted = t
-		}
+		inv.command, inv.id, inv.afterSleep, inv.runStarted = "healthcheck monitor", sub.Arg(0), *after, *started
 	case len(rest) == 0:
 		return nil, errors.New("no command (monitor or healthcheck monitor; started by stockade)")
 	default:

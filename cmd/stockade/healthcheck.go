@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -56,13 +55,5 @@ func (a *app) healthcheckRun(c *cli.Context) error {
 // checks of a running container, until it stops or SIGTERM
 // (assemble.Parts.RunHealthMonitor; stockade-supervisor runs the same).
 func (a *app) healthcheckMonitor(c *cli.Context) error {
-	var started time.Time
-	if v := c.String("run-started"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return fmt.Errorf("healthcheck monitor: --run-started %q: %w", v, err)
-		}
-		started = t
-	}
-	return a.parts.RunHealthMonitor(c.Context, c.Args().First(), c.Bool("after-sleep"), started)
+	return a.parts.RunHealthMonitor(c.Context, c.Args().First(), c.Bool("after-sleep"), c.String("run-started"))
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/stockade/stockade/crypt"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
-	"github.com/stockade/stockade/ociruntime"
 )
 
 // imageService opens, once per command, what the image commands need: the
@@ -115,8 +114,3 @@ func (a *app) engine(c *cli.Context) (*engine.Engine, error) {
 	}
 	return a.parts.Engine(c.Context)
 }
-
-// runtime returns the configured container runtime. A runtime whose
-// program is missing is stockade's own error (125), found before anything
-// is created.
-func (a *app) runtime() (ociruntime.Runtime, error) { return a.parts.Runtime() }

@@ -250,6 +250,7 @@ func (p *Parts) Engine(ctx context.Context) (*engine.Engine, error) {
 		Root: p.Config.Root, StateDir: p.Config.State, DB: svc.DB, Images: svc,
 		Snapshotter: svc.Snapshotter, SnapshotterName: svc.SnapshotterName,
 		Runtime: rt, GOOS: runtime.GOOS, Log: p.Log,
+		MonitorIdleAfter: time.Duration(p.Config.Monitor.IdleAfter), SmallMonitor: p.Config.Monitor.Binary,
 	}
 	net, err := p.NetworkManager(e.DB)
 	if err != nil {
@@ -338,8 +339,6 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 	if err != nil {
 		return err
 	}
-	e.MonitorIdleAfter = time.Duration(p.Config.Monitor.IdleAfter)
-	e.SmallMonitor = p.Config.Monitor.Binary
 	ctx = context.WithoutCancel(ctx)
 	if desc, ok := os.LookupEnv(monitorio.ResumeEnv); ok {
 		os.Unsetenv(monitorio.ResumeEnv)
@@ -359,12 +358,19 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 
 // RunHealthMonitor is `healthcheck monitor [--after-sleep] [--run-started
 // T] ID`, a container's health checker, started by its monitor
-// (Engine.HealthCommand); SIGTERM ends it. Between checks of an interval
-// of `[monitor] idle_after` or more it sleeps as the small monitor
-// (stockade-monitor --sleep-then-exec), which execs it back with
-// afterSleep and the run's start; without the small monitor, or with
-// idle_after 0, it sleeps itself.
-func (p *Parts) RunHealthMonitor(ctx context.Context, id string, afterSleep bool, runStarted time.Time) error {
+// (Engine.HealthCommand); SIGTERM ends it. runStarted ("" for none) is an
+// RFC 3339 time. Between checks of an interval of at least `[monitor]
+// idle_after` it sleeps as the small monitor (engine.HealthLoopOptions),
+// which execs it back with --after-sleep and --run-started.
+func (p *Parts) RunHealthMonitor(ctx context.Context, id string, afterSleep bool, runStarted string) error {
+	var started time.Time
+	if runStarted != "" {
+		t, err := time.Parse(time.RFC3339Nano, runStarted)
+		if err != nil {
+			return fmt.Errorf("healthcheck monitor: --run-started %q: %w", runStarted, err)
+		}
+		started = t
+	}
 	e, err := p.Engine(ctx)
 	if err != nil {
 		return err
@@ -372,26 +378,10 @@ func (p *Parts) RunHealthMonitor(ctx context.Context, id string, afterSleep bool
 	ctx, stop := signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM)
 	defer stop()
 	return e.RunHealthLoop(ctx, id, engine.HealthLoopOptions{
-		RunStarted: runStarted, AfterSleep: afterSleep, Sleeper: p.sleeper(),
-		MinHandedSleep: time.Duration(p.Config.Monitor.IdleAfter),
+		RunStarted: started, AfterSleep: afterSleep,
 		Resume: func(t time.Time) []string {
 			return append(append([]string{p.monitorBinary()}, p.GlobalArgs()...),
 				"healthcheck", "monitor", "--after-sleep", "--run-started", t.Format(time.RFC3339Nano), id)
 		},
 	})
-}
-
-// sleeper is the small monitor a health checker sleeps in, or "".
-func (p *Parts) sleeper() string {
-	if p.Config.Monitor.IdleAfter <= 0 || p.Stockade == "" {
-		return ""
-	}
-	path := p.Config.Monitor.Binary
-	if path == "" {
-		path = filepath.Join(filepath.Dir(p.Stockade), "stockade-monitor")
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		return ""
-	}
-	return path
 }

@@ -113,3 +113,16 @@ func TestMonitorCommandBeforeEngine(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHealthMonitorBadStart: a --run-started that is not an RFC 3339
+// time is an error naming it, before anything is opened.
+func TestRunHealthMonitorBadStart(t *testing.T) {
+	p := &Parts{Config: config.Defaults(runtime.GOOS)}
+	err := p.RunHealthMonitor(context.Background(), "ID", true, "yesterday")
+	if err == nil || err.Error() != `healthcheck monitor: --run-started "yesterday": parsing time "yesterday" as "2006-01-02T15:04:05.999999999Z07:00": cannot parse "yesterday" as "2006"` {
+		t.Errorf("error %v", err)
+	}
+	if p.eng != nil {
+		t.Error("the engine was opened")
+	}
+}

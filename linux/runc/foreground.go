@@ -29,14 +29,11 @@ func (r *Runtime) RunForeground(ctx context.Context, id string, opts ociruntime.
 	if opts.IO.Terminal || opts.PidFile == "" || len(opts.IO.ExtraFiles) > 0 {
 		return 0, fmt.Errorf("%s run in the foreground: %w", r.name, errors.ErrUnsupported)
 	}
-	if _, ok := opts.IO.Stdout.(*os.File); !ok && opts.IO.Stdout != nil {
-		return 0, fmt.Errorf("%s run in the foreground with a non-file stdout: %w", r.name, errors.ErrUnsupported)
-	}
-	if _, ok := opts.IO.Stderr.(*os.File); !ok && opts.IO.Stderr != nil {
-		return 0, fmt.Errorf("%s run in the foreground with a non-file stderr: %w", r.name, errors.ErrUnsupported)
-	}
-	if _, ok := opts.IO.Stdin.(*os.File); !ok && opts.IO.Stdin != nil {
-		return 0, fmt.Errorf("%s run in the foreground with a non-file stdin: %w", r.name, errors.ErrUnsupported)
+	// runc gets the files themselves: nothing of this process may copy.
+	for _, s := range []any{opts.IO.Stdin, opts.IO.Stdout, opts.IO.Stderr} {
+		if _, ok := s.(*os.File); !ok && s != nil {
+			return 0, fmt.Errorf("%s run in the foreground with stdio that is not a file: %w", r.name, errors.ErrUnsupported)
+		}
 	}
 	args := []string{"run"}
 	if opts.Bundle != "" {
