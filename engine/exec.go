@@ -2,7 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -52,7 +52,10 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 	if len(opts.Args) == 0 {
 		return 0, fmt.Errorf("exec in %s: no command", c.Name)
 	}
-	spec, err := readSpec(e.containerDir(c.ID))
+	spec, err := readCommandSpec(e.containerDir(c.ID))
+	if err == nil && spec.Process == nil {
+		err = errors.New("config.json has no process")
+	}
 	if err != nil {
 		return 0, fmt.Errorf("exec in %s: %w", c.Name, err)
 	}
@@ -92,21 +95,6 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 		return code, &StartError{Op: "exec", Container: c.Name, Msg: runtimeMessage(err)}
 	}
 	return code, nil
-}
-
-func readSpec(bundleDir string) (*specs.Spec, error) {
-	data, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, fmt.Errorf("config.json: %w", err)
-	}
-	if spec.Process == nil {
-		return nil, fmt.Errorf("config.json has no process")
-	}
-	return &spec, nil
 }
 
 // mergeEnv overrides base's variables with those of add, by key.

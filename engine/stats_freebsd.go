@@ -3,9 +3,14 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,4 +49,20 @@ func (e *Engine) sample(ctx context.Context, c *Container) (*Stats, error) {
 		}
 	}
 	return s, nil
+}
+
+// readSpec reads the bundle's whole config.json.
+func readSpec(bundleDir string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("config.json has no process")
+	}
+	return &spec, nil
 }
