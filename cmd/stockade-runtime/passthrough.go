@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -9,49 +10,56 @@ import (
 // passThroughCommands are the commands that are runc's own with the
 // arguments translated: on Linux, stockade-runtime becomes runc for them
 // (passThrough, then exec) instead of running it as a child.
-var passThroughCommands = map[string]bool{"start": true, "state": true, "pause": true, "resume": true, "kill": true, "delete": true}
+var passThroughCommands = map[string]bool{"create": true, "start": true, "state": true, "pause": true, "resume": true, "kill": true, "delete": true}
 
 // passThrough returns the runc command line (without the program) that
-// does what args (without the program name) ask, and the container's id,
+// does what args (without the program name) ask, and the parsed command,
 // when that is a pass-through command (passThroughCommands, kill without
-// runj's --pid) whose flags all parse; ok is false otherwise (then the
+// runj's --pid, create without a console socket) whose flags all parse; ok is false otherwise (then the
 // full command line runs it and reports what is wrong). The global flags
 // are read as the full command line reads them (globalFlags.flagSet). The
 // translation is the one the runc runtime makes: runc's state under
 // <--root>/runc, --log and its format passed on, signals by number,
 // --debug for the debug level.
-func passThrough(args []string, lookupEnv func(string) (string, bool)) (g globalFlags, id string, argv []string, ok bool) {
+func passThrough(args []string, lookupEnv func(string) (string, bool)) (g globalFlags, inv invocation, argv []string, ok bool) {
 	fs := g.flagSet("linux", lookupEnv)
 	if err := parseFlags(fs, args); err != nil || g.help || g.version || fs.NArg() == 0 {
-		return g, "", nil, false
+		return g, invocation{}, nil, false
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	if !passThroughCommands[cmd] {
-		return g, "", nil, false
+		return g, invocation{}, nil, false
 	}
 	switch g.logFormat {
 	case "text", "json":
 	default:
-		return g, "", nil, false
+		return g, invocation{}, nil, false
 	}
 	switch g.logLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return g, "", nil, false
+		return g, invocation{}, nil, false
 	}
 	for _, a := range rest {
 		if a == "-h" || a == "--help" || a == "-help" {
-			return g, "", nil, false
+			return g, invocation{}, nil, false
 		}
 	}
-	inv, err := parseInvocation(cmd, rest)
-	if err != nil || !validID(inv.ID) {
-		return g, "", nil, false
+	parsed, err := parseInvocation(cmd, rest)
+	if err != nil || !validID(parsed.ID) {
+		return g, invocation{}, nil, false
 	}
+	inv = *parsed
 	argv = []string{"--root", runcRoot(g.root)}
-	if g.log != "" {
+	switch {
+	case g.log != "":
 		argv = append(argv, "--log", g.log, "--log-format", g.logFormat)
-	} else if g.logFormat == "json" {
+	case cmd == "create":
+		// runc prints a failed create's error, once and plain, on the
+		// stderr it shares with the container when its log is not
+		// stderr (as when stockade-runtime runs it).
+		argv = append(argv, "--log", os.DevNull, "--log-format", g.logFormat)
+	case g.logFormat == "json":
 		argv = append(argv, "--log-format", "json")
 	}
 	if g.debug || g.logLevel == "debug" {
@@ -59,9 +67,25 @@ func passThrough(args []string, lookupEnv func(string) (string, bool)) (g global
 	}
 	argv = append(argv, cmd)
 	switch cmd {
+	case "create":
+		// With a console socket, runc's own stdio is /dev/null (the
+		// process has the terminal): left to the full command line.
+		if inv.ConsoleSocket != "" {
+			return g, invocation{}, nil, false
+		}
+		if inv.Bundle != "" {
+			argv = append(argv, "--bundle", inv.Bundle)
+		}
+		if inv.PidFile != "" {
+			argv = append(argv, "--pid-file", inv.PidFile)
+		}
+		if inv.PreserveFDs > 0 {
+			argv = append(argv, "--preserve-fds", strconv.Itoa(inv.PreserveFDs))
+		}
+		argv = append(argv, inv.ID)
 	case "kill":
 		if inv.Pid != 0 {
-			return g, "", nil, false
+			return g, invocation{}, nil, false
 		}
 		if inv.All {
 			argv = append(argv, "--all")
@@ -75,7 +99,7 @@ func passThrough(args []string, lookupEnv func(string) (string, bool)) (g global
 	default:
 		argv = append(argv, inv.ID)
 	}
-	return g, inv.ID, argv, true
+	return g, inv, argv, true
 }
 
 // validID tells whether id can name a container directory under runc's

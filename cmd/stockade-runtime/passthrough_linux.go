@@ -1,26 +1,44 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
+
+	"github.com/stockade/stockade/linux/runcstate"
+	"github.com/stockade/stockade/logging"
 )
 
 // execPassThrough replaces this process with runc when args (without the
 // program name) are a pass-through command (see passThrough) of a
-// container that exists. It returns only when it did not: then the full
-// command line runs the command, with stockade-runtime's own errors (the
-// container does not exist, a bad flag, a runtime that is missing).
+// container that exists (or is to be created), after answering it itself where it can (direct).
+// It returns only when it did neither: then the full command line runs
+// the command, with stockade-runtime's own errors (the container does not
+// exist, a bad flag, a runtime that is missing).
 func execPassThrough(args []string) {
-	g, id, argv, ok := passThrough(args, syscall.Getenv)
+	g, inv, argv, ok := passThrough(args, syscall.Getenv)
 	if !ok {
 		return
 	}
 	// A container runc has no state for is the error path: leave it to the
 	// runtime, which says so in stockade-runtime's words (and lets a forced
 	// delete succeed).
-	if _, err := os.Stat(filepath.Join(runcRoot(g.root), id)); err != nil {
+	_, err := os.Stat(filepath.Join(runcRoot(g.root), inv.ID))
+	if inv.Command == "create" {
+		// The errors stockade-runtime words itself: a container that
+		// exists, a bundle without config.json. What runc refuses past
+		// these is in runc's words, as under containerd with runc.
+		if err == nil {
+			return
+		}
+		if fi, err := os.Stat(filepath.Join(inv.Bundle, "config.json")); err != nil || !fi.Mode().IsRegular() {
+			return
+		}
+	} else if err != nil {
 		return
 	}
 	// An absolute --runc needs no search (a missing one fails the exec,
@@ -32,5 +50,80 @@ func execPassThrough(args []string) {
 			return
 		}
 	}
+	if direct(g, inv, path) {
+		os.Exit(0)
+	}
 	syscall.Exec(path, append([]string{filepath.Base(path)}, argv...), syscall.Environ())
+}
+
+// directEnv set to 0 turns direct off: every pass-through command then
+// executes runc.
+const directEnv = "STOCKADE_RUNTIME_DIRECT"
+
+// direct does the pass-through command inv itself from runc's state
+// directory (package runcstate) and tells whether it did: when runc at
+// path is 1.1, no --debug is asked, and runcstate is sure of the work.
+// Otherwise (false) nothing was changed and runc is to run the command.
+// A failure after the work began (a started container, a removed state)
+// is printed as stockade-runtime's error, exit 1.
+func direct(g globalFlags, inv invocation, path string) bool {
+	switch inv.Command {
+	case "state", "start", "kill", "delete":
+	default:
+		return false
+	}
+	if v, _ := syscall.Getenv(directEnv); v == "0" || g.debug || g.logLevel == "debug" {
+		return false
+	}
+	if inv.Command == "start" {
+		if _, ok := syscall.Getenv("NOTIFY_SOCKET"); ok {
+			return false // runc's sd_notify relay
+		}
+	}
+	version, err := runcstate.CachedVersion(context.Background(), path, filepath.Join(g.root, "runc-version.json"))
+	if err != nil || !runcstate.Supported(version) {
+		return false
+	}
+	c, err := runcstate.Load(runcRoot(g.root), inv.ID)
+	if err != nil {
+		return false
+	}
+	switch inv.Command {
+	case "state":
+		err = c.State(os.Stdout)
+	case "start":
+		err = c.Start()
+	case "kill":
+		if inv.All {
+			return false
+		}
+		err = c.Kill(inv.Signal)
+	case "delete":
+		err = c.Delete()
+	}
+	if errors.Is(err, runcstate.ErrFallBack) {
+		return false
+	}
+	// runc creates its --log file whatever happens; containerd reads the
+	// last error back from it.
+	var logFile *os.File
+	if g.log != "" {
+		logFile, _ = os.OpenFile(g.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	}
+	if err != nil {
+		err = fmt.Errorf("runc %s %s: %w", inv.Command, inv.ID, err)
+		format, ferr := logging.ParseFormat(g.logFormat)
+		if ferr != nil {
+			format = logging.Text
+		}
+		logging.Error(os.Stderr, format, "stockade-runtime", err)
+		if logFile != nil {
+			logging.Error(logFile, logging.JSON, "stockade-runtime", err)
+		}
+		os.Exit(1)
+	}
+	if logFile != nil {
+		logFile.Close()
+	}
+	return true
 }

@@ -47,9 +47,13 @@ func TestPassThrough(t *testing.T) {
 		{"single dash", "-root /r -debug state c1", none, "--root /r/runc --debug state c1", "c1", "runc"},
 		{"runc flag over env", "--root /r --runc /bin/crun state c1", env("STOCKADE_RUNC=/usr/bin/crun"), "--root /r/runc state c1", "c1", "/bin/crun"},
 
+		{"create", "--root /r create --bundle /b c1", none, "--root /r/runc --log /dev/null --log-format text create --bundle /b c1", "c1", "runc"},
+		{"create runj", "--root /r create c1 /b", none, "--root /r/runc --log /dev/null --log-format text create --bundle /b c1", "c1", "runc"},
+		{"create all flags", "--root /r --log /l --log-format json create -b /b --pid-file /p --preserve-fds 2 --no-pivot c1", none,
+			"--root /r/runc --log /l --log-format json create --bundle /b --pid-file /p --preserve-fds 2 c1", "c1", "runc"},
 		{"kill --pid (an exec)", "--root /r kill c1 TERM --pid 42", none, "", "", ""},
 		{"bad signal", "--root /r kill c1 SIGNOPE", none, "", "", ""},
-		{"create", "--root /r create --bundle /b c1", none, "", "", ""},
+		{"create with a console socket", "--root /r create --bundle /b --console-socket /s c1", none, "", "", ""},
 		{"exec", "--root /r exec c1 true", none, "", "", ""},
 		{"list", "--root /r list", none, "", "", ""},
 		{"features", "features", none, "", "", ""},
@@ -71,7 +75,8 @@ func TestPassThrough(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, id, argv, ok := passThrough(strings.Fields(tt.args), tt.env)
+			g, inv, argv, ok := passThrough(strings.Fields(tt.args), tt.env)
+			id := inv.ID
 			if tt.want == "" {
 				if ok {
 					t.Fatalf("%q: passed through as %q, want the full command line", tt.args, argv)

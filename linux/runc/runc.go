@@ -285,20 +285,16 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ociruntime.ExecOpts)
 	if err != nil {
 		return -1, r.errorf("exec", id, err, "encoding the process: %v", err)
 	}
-	pf, err := os.CreateTemp("", "stockade-runc-process-*.json")
+	pf, pfPath, err := unlinkedTemp("stockade-runc-process-*.json")
 	if err != nil {
 		return -1, r.errorf("exec", id, err, "process file: %v", err)
 	}
-	defer os.Remove(pf.Name())
-	_, err = pf.Write(data)
-	if cerr := pf.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	defer pf.Close()
+	if _, err := pf.Write(data); err != nil {
 		return -1, r.errorf("exec", id, err, "process file: %v", err)
 	}
 
-	args := []string{"exec", "--process", pf.Name()}
+	args := []string{"exec", "--process", pfPath}
 	if opts.Detach {
 		args = append(args, "--detach")
 	}
@@ -402,7 +398,7 @@ type runcCall struct {
 	ctx     context.Context
 	op, id  string
 	cmd     *exec.Cmd
-	logPath string
+	logFile *os.File     // the runtime's --log (unlinkedTemp)
 	stderr  bytes.Buffer // for commands whose stderr is not the container's
 	// sharedStderr is set when the runtime's stderr is the caller's (the
 	// container's); the runtime prints its own fatal error there.
@@ -428,29 +424,45 @@ func (r *Runtime) command(ctx context.Context, op, id string, args []string) (*r
 		}
 		return nil, r.errorf(op, id, err, "runtime %s: %v", r.binary, cause)
 	}
-	lf, err := os.CreateTemp("", "stockade-runc-log-*.json")
+	lf, logPath, err := unlinkedTemp("stockade-runc-log-*.json")
 	if err != nil {
 		return nil, r.errorf(op, id, err, "log file: %v", err)
 	}
-	lf.Close()
 	var global []string
 	if r.root != "" {
 		global = append(global, "--root", r.root)
 	}
-	global = append(global, "--log", lf.Name(), "--log-format", "json")
+	global = append(global, "--log", logPath, "--log-format", "json")
 	if r.log.Enabled(ctx, slog.LevelDebug) {
 		global = append(global, "--debug")
 	}
-	c := &runcCall{r: r, ctx: ctx, op: op, id: id, logPath: lf.Name()}
+	c := &runcCall{r: r, ctx: ctx, op: op, id: id, logFile: lf}
 	c.cmd = exec.CommandContext(ctx, path, append(global, args...)...)
 	r.log.Debug("runtime command", "runtime", r.name, "args", c.cmd.Args[1:])
 	return c, nil
 }
 
-// cleanup passes the runtime's log lines on and removes its log file.
+// cleanup passes the runtime's log lines on and closes its log file.
 func (c *runcCall) cleanup() {
 	c.readLog()
-	os.Remove(c.logPath)
+	c.logFile.Close()
+}
+
+// unlinkedTemp creates a temporary file and removes its name at once:
+// the file lives as long as a descriptor of it is open, so nothing is left
+// in the temporary directory when this process dies, or execs (the
+// monitor's hand-over) while the runtime runs. The runtime opens it by
+// the returned path, this process's descriptor under /proc.
+func unlinkedTemp(pattern string) (*os.File, string, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	return f, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()), nil
 }
 
 // readLog reads the runtime's JSON log once: the last error is kept as the
@@ -460,12 +472,7 @@ func (c *runcCall) readLog() {
 		return
 	}
 	c.logRead = true
-	f, err := os.Open(c.logPath)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.NewSectionReader(c.logFile, 0, 1<<62))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())

@@ -991,3 +991,58 @@ func TestRuncTerminal(t *testing.T) {
 		t.Errorf("stdout got %q", stdout.String())
 	}
 }
+
+// TestRuncLeavesNoTempFiles: runc's log and an exec's process file have no
+// name in the temporary directory while runc runs (it opens them through
+// /proc), so a caller killed or exec'd meanwhile (the monitor's
+// hand-over) leaves nothing behind; runc's errors are still read back.
+func TestRuncLeavesNoTempFiles(t *testing.T) {
+	r := newTestRunc(t) // (builds the container's program first)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx := context.Background()
+	runcRun(t, r, "tmp", true, "sleep:60")
+	left := func() []string {
+		entries, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	done := make(chan error, 1)
+	var stdout bytes.Buffer
+	go func() {
+		code, err := r.Exec(ctx, "tmp", ociruntime.ExecOpts{
+			Process: &specs.Process{Args: []string{"/prog", "sleep:1", "out:done"}, Cwd: "/", Env: []string{"PATH=/"}},
+			IO:      ociruntime.IO{Stdout: &stdout},
+		})
+		if err == nil && code != 0 {
+			err = fmt.Errorf("exit %d", code)
+		}
+		done <- err
+	}()
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil || stdout.String() != "done\n" {
+				t.Fatalf("exec: %v, %q", err, stdout.String())
+			}
+			running = false
+		case <-time.After(20 * time.Millisecond):
+		}
+		if names := left(); len(names) != 0 {
+			t.Fatalf("in the temporary directory while runc exec runs: %v", names)
+		}
+	}
+	_, err := r.State(ctx, "nope")
+	if !errors.Is(err, ociruntime.ErrNotFound) || testRuntimeBinary() == "runc" && !strings.Contains(err.Error(), "container does not exist") {
+		t.Errorf("runc's error was not read back: %v", err)
+	}
+	if names := left(); len(names) != 0 {
+		t.Errorf("left in the temporary directory: %v", names)
+	}
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # stockade-runtime against bare runc, command by command, on one bundle
-# (the tiny image's static sleep): `create` (not timed), then `start`,
-# `state`, `kill KILL` and `delete` are timed, each of the two tools in
+# (the tiny image's static sleep): `create`, `start`, `state`, `kill KILL`
+# and `delete` are timed, each of the two tools in
 # turn, alternating who goes first. The medians, their ratios (goal <=
 # 1.15) and the CPU time of each command (perf's task-clock, less noisy on a
 # busy machine) are printed. A third tool, goexec, is the floor of any Go
@@ -67,6 +67,14 @@ tool_cmd() {
 }
 bench_on_exit 'for t in runc srt goexec; do for id in $(tool_cmd $t list -q 2>/dev/null); do tool_cmd $t delete --force "$id" >/dev/null 2>&1; done; done'
 
+# launch CMD...: runs CMD with PREFIX (a scheduling command, or nothing)
+# at priority BENCH_NICE.
+launch() {
+	local nice=()
+	[ "$BENCH_NICE" = 0 ] || nice=(nice -n "$BENCH_NICE")
+	"${PREFIX[@]}" "${nice[@]}" "$@"
+}
+
 # timed MODE TOOL OP ARG...: runs one command of TOOL. MODE wall appends
 # its wall time (µs, bash's clock: no process of its own) to W_TOOL_OP;
 # MODE cpu its CPU time (ms, perf stat's task-clock) to C_TOOL_OP.
@@ -76,24 +84,26 @@ timed() {
 	shift 3
 	if [ "$mode" = wall ]; then
 		t0=${EPOCHREALTIME/./}
-		bench_nice "${cmd[@]}" "$@" </dev/null >/dev/null 2>&1 || bench_die "$tool $* failed"
+		launch "${cmd[@]}" "$@" </dev/null >/dev/null 2>&1 || bench_die "$tool $* failed"
 		t1=${EPOCHREALTIME/./}
 		eval "W_${tool}_$op+=(\"$((t1 - t0))\")"
 	else
-		cpu=$(bench_nice perf stat -x, -e task-clock -o /dev/fd/3 -- "${cmd[@]}" "$@" 3>&1 </dev/null >/dev/null 2>&1 |
+		cpu=$(launch perf stat -x, -e task-clock -o /dev/fd/3 -- "${cmd[@]}" "$@" 3>&1 </dev/null >/dev/null 2>&1 |
 			awk -F, '$3 == "task-clock" {print $1}') || bench_die "$tool $* failed"
 		eval "C_${tool}_$op+=(\"${cpu:-0}\")"
 	fi
 }
 
-# one MODE TOOL ROUND: create (untimed), start, state, kill, wait, delete.
+# one MODE TOOL ROUND: create, start, state, kill, wait, delete.
+PREFIX=()
 CREATE_SCHED=()
 one() {
 	local mode=$1 tool=$2 id=bench-$3-$2 i
-	local -n cmd=CMD_$tool
 	# create as an ordinary process: a SCHED_FIFO one cannot join the
 	# container's new cpu cgroup, which has no real-time budget.
-	"${CREATE_SCHED[@]}" "${cmd[@]}" create --bundle "$B" "$id" </dev/null >/dev/null 2>&1 || bench_die "$tool create failed"
+	PREFIX=("${CREATE_SCHED[@]}")
+	timed "$mode" "$tool" create create --bundle "$B" "$id"
+	PREFIX=()
 	timed "$mode" "$tool" start start "$id"
 	timed "$mode" "$tool" state state "$id"
 	timed "$mode" "$tool" kill kill "$id" 9
@@ -121,7 +131,7 @@ rounds() {
 
 # All work before anything counts.
 for t in runc srt goexec; do one wall $t 0; done
-for t in runc srt goexec; do for op in start state kill delete; do eval "W_${t}_$op=(); C_${t}_$op=()"; done; done
+for t in runc srt goexec; do for op in create start state kill delete; do eval "W_${t}_$op=(); C_${t}_$op=()"; done; done
 sched=nice
 if [ "${BENCH_FIFO:-0}" = 1 ]; then
 	# chrt runs a command, not a function: the rounds' processes get
@@ -137,7 +147,7 @@ rounds
 ms() { awk -v v="$1" 'BEGIN{printf "%.1f", v/1000}'; }
 printf '%-8s %12s %12s %7s %14s %7s %12s %12s %9s %14s\n' command runc_wall_ms srt_wall_ms ratio goexec_wall_ms ratio \
 	runc_cpu_ms srt_cpu_ms cpu_ratio goexec_cpu_ms
-for op in start state kill delete; do
+for op in create start state kill delete; do
 	for t in runc srt goexec; do
 		eval "w_$t=\$(bench_median \"\${W_${t}_$op[@]}\"); c_$t=\$(bench_median \"\${C_${t}_$op[@]}\")"
 	done

@@ -1,0 +1,198 @@
+package runcstate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Container is one container of runc's state directory.
+type Container struct {
+	dir string // <root>/<id>
+	st  *stateFile
+}
+
+// Load reads container id's state under runc's root. A container runc
+// does not know, or a state.json this package does not, is ErrFallBack:
+// runc then says what is wrong in its words.
+func Load(root, id string) (*Container, error) {
+	if id == "" || id == "." || id == ".." || filepath.Base(id) != id {
+		return nil, fmt.Errorf("%w: container id %q", ErrFallBack, id)
+	}
+	dir := filepath.Join(root, id)
+	data, err := os.ReadFile(filepath.Join(dir, stateFileName))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFallBack, err)
+	}
+	st, err := parseState(data, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Container{dir: dir, st: st}, nil
+}
+
+// Status is the container's status as runc 1.1 works it out: paused when
+// its freezer is frozen (ErrFallBack: left to runc), else from its init
+// process and exec fifo (runType).
+func (c *Container) Status() (Status, error) {
+	if err := c.checkFreezer(); err != nil {
+		return Stopped, err
+	}
+	stat, statErr := readProcStat(c.st.InitPid)
+	_, fifoErr := os.Stat(filepath.Join(c.dir, execFifoName))
+	return runType(c.st, stat, statErr, fifoErr == nil), nil
+}
+
+// checkFreezer returns nil when the container's freezer says thawed (or
+// it has none), and ErrFallBack otherwise.
+func (c *Container) checkFreezer() error {
+	var path string
+	v2 := false
+	if p := c.st.CgroupPaths["freezer"]; p != "" {
+		path = filepath.Join(p, "freezer.state")
+	} else if p := c.st.CgroupPaths[""]; p != "" && unifiedHierarchy() {
+		path, v2 = filepath.Join(p, "cgroup.freeze"), true
+	} else {
+		return nil // runc: no freezer, an undefined state, not paused
+	}
+	data, err := os.ReadFile(path)
+	missing := errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
+	_, err = freezerState(v2, string(data), err, missing)
+	return err
+}
+
+// unifiedHierarchy tells whether /sys/fs/cgroup is cgroup v2 only (runc's
+// test for its v2 manager).
+func unifiedHierarchy() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// readProcStat reads /proc/PID/stat.
+func readProcStat(pid int) (procStat, error) {
+	if pid <= 0 {
+		return procStat{}, errors.New("no init process")
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseProcStat(data)
+}
+
+// State writes what `runc state` prints.
+func (c *Container) State(w io.Writer) error {
+	s, err := c.Status()
+	if err != nil {
+		return err
+	}
+	out, err := formatState(c.st, s)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrFallBack, err)
+	}
+	_, err = w.Write(out)
+	return err
+}
+
+// Start starts a created container as `runc start` does: it opens the
+// exec fifo its init is waiting on, reads the byte the init writes and
+// removes the fifo. A container that is not created, or whose init dies
+// before the fifo opens, is ErrFallBack. An error after the fifo opened
+// is not: the container has started.
+func (c *Container) Start() error {
+	s, err := c.Status()
+	if err != nil {
+		return err
+	}
+	if s != Created {
+		return fmt.Errorf("%w: container is %s", ErrFallBack, s)
+	}
+	path := filepath.Join(c.dir, execFifoName)
+	opened := make(chan *os.File, 1)
+	openErr := make(chan error, 1)
+	go func() {
+		// Blocks until the init opens the fifo to write (or is there).
+		f, err := os.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			openErr <- err
+			return
+		}
+		opened <- f
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case f := <-opened:
+			data, err := io.ReadAll(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("reading the exec fifo: %w", err)
+			}
+			if len(data) == 0 {
+				return errors.New("cannot start an already running container")
+			}
+			return os.Remove(path)
+		case err := <-openErr:
+			return fmt.Errorf("%w: exec fifo: %v", ErrFallBack, err)
+		case <-tick.C:
+			if st, err := readProcStat(c.st.InitPid); err != nil || st.State == 'Z' || st.StartTime != *c.st.InitStart {
+				return fmt.Errorf("%w: the init is gone", ErrFallBack)
+			}
+		}
+	}
+}
+
+// Kill sends sig to the container's init, as `runc kill` without --all
+// does, when it is created or running; otherwise ErrFallBack.
+func (c *Container) Kill(sig syscall.Signal) error {
+	s, err := c.Status()
+	if err != nil {
+		return err
+	}
+	if s != Created && s != Running {
+		return fmt.Errorf("%w: container is %s", ErrFallBack, s)
+	}
+	if err := unix.Kill(c.st.InitPid, sig); err != nil {
+		return fmt.Errorf("%w: kill: %v", ErrFallBack, err)
+	}
+	return nil
+}
+
+// Delete deletes a stopped container as `runc delete` does when that is
+// only removing its cgroup directories and its state directory (see
+// simple). Anything else — another status, hooks, a cgroup directory that
+// does not go at once — is ErrFallBack; runc then finishes the work.
+func (c *Container) Delete() error {
+	s, err := c.Status()
+	if err != nil {
+		return err
+	}
+	if s != Stopped || !c.st.simple() {
+		return fmt.Errorf("%w: a %s container, or not a simple one", ErrFallBack, s)
+	}
+	paths := make([]string, 0, len(c.st.CgroupPaths))
+	for _, p := range c.st.CgroupPaths {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("%w: cgroup path %q", ErrFallBack, p)
+		}
+		if err := unix.Rmdir(p); err != nil && err != unix.ENOENT {
+			return fmt.Errorf("%w: cgroup %s: %v", ErrFallBack, p, err)
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("removing the state of %s: %w", c.st.ID, err)
+	}
+	return nil
+}
