@@ -96,6 +96,17 @@ func TestDirect(t *testing.T) {
 	e.ok("--runc", wrapper, "start", "d1")
 	same("d1", "running")
 	wantCalls("start, state")
+	// What runc refuses is runc's to say: it runs, with its error and exit.
+	refused := func(step, want string, args ...string) {
+		t.Helper()
+		code, _, stderr := e.run(nil, append([]string{"--runc", wrapper}, args...)...)
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("%s: exit %d, %q; want 1 and %q", step, code, stderr, want)
+		}
+		wantCalls(step, args[0])
+	}
+	refused("second start", "cannot start an already running container", "start", "d1")
+	refused("delete of a running container", "cannot delete container d1 that is not stopped: running", "delete", "d1")
 
 	e.ok("--runc", wrapper, "pause", "d1")
 	same("d1", "paused")
@@ -119,8 +130,11 @@ func TestDirect(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	same("d1", "stopped")
+	wantCalls("kill, state (stopped)")
+	refused("kill of a stopped container", "container not running", "kill", "d1", "9")
+	refused("start of a stopped container", "cannot start a container that has stopped", "start", "d1")
 	e.ok("--runc", wrapper, "delete", "d1")
-	wantCalls("kill, state (stopped), delete")
+	wantCalls("delete")
 	if _, err := os.Stat(filepath.Join(e.root, "runc", "d1")); !os.IsNotExist(err) {
 		t.Errorf("d1's state directory is still there: %v", err)
 	}
