@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stockade/stockade/linux/runcstate"
 )
 
 // TestDirect: state, start, kill and the delete of a stopped container are
@@ -159,10 +161,10 @@ func TestDirect(t *testing.T) {
 		wantCalls("create "+id, "create")
 	}
 	create("d2")
-	t.Setenv(directEnv, "0")
+	t.Setenv(runcstate.DirectEnv, "0")
 	same("d2", "created")
 	wantCalls("state, direct off", "state")
-	os.Unsetenv(directEnv)
+	os.Unsetenv(runcstate.DirectEnv)
 	e.ok("--runc", wrapper, "delete", "d2")
 	wantCalls("delete of a created container", "delete")
 	create("d3")

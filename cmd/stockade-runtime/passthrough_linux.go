@@ -56,10 +56,6 @@ func execPassThrough(args []string) {
 	syscall.Exec(path, append([]string{filepath.Base(path)}, argv...), syscall.Environ())
 }
 
-// directEnv set to 0 turns direct off: every pass-through command then
-// executes runc.
-const directEnv = "STOCKADE_RUNTIME_DIRECT"
-
 // direct does the pass-through command inv itself from runc's state
 // directory (package runcstate) and tells whether it did: when runc at
 // path is 1.1, no --debug is asked, and runcstate is sure of the work.
@@ -72,7 +68,7 @@ func direct(g globalFlags, inv invocation, path string) bool {
 	default:
 		return false
 	}
-	if v, _ := syscall.Getenv(directEnv); v == "0" || g.debug || g.logLevel == "debug" {
+	if runcstate.Disabled() || g.debug || g.logLevel == "debug" {
 		return false
 	}
 	if inv.Command == "start" {
@@ -80,12 +76,12 @@ func direct(g globalFlags, inv invocation, path string) bool {
 			return false // runc's sd_notify relay
 		}
 	}
-	version, err := runcstate.CachedVersion(context.Background(), path, filepath.Join(g.root, "runc-version.json"))
-	if err != nil || !runcstate.Supported(version) {
-		return false
-	}
 	c, err := runcstate.Load(runcRoot(g.root), inv.ID)
 	if err != nil {
+		return false
+	}
+	version, err := runcstate.CachedVersion(context.Background(), path, filepath.Join(g.root, "runc-version.json"))
+	if err != nil || !runcstate.Supported(version) {
 		return false
 	}
 	switch inv.Command {

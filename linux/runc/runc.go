@@ -26,6 +26,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/stockade/stockade/linux/runcstate"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -193,15 +194,24 @@ func (r *Runtime) create(ctx context.Context, op, id string, opts ociruntime.Cre
 	return c.result(err)
 }
 
-// Start runs `runc start ID`.
+// Start runs `runc start ID` (or does its work itself: direct).
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	if done, err := r.direct(ctx, "start", id, (*runcstate.Container).Start); done {
+		return err
+	}
 	_, err := r.simple(ctx, "start", id, "start", id)
 	return err
 }
 
-// State runs `runc state ID` and returns what it prints.
+// State runs `runc state ID` and returns what it prints (or reads it
+// itself: direct).
 func (r *Runtime) State(ctx context.Context, id string) (specs.State, error) {
-	out, err := r.simple(ctx, "state", id, "state", id)
+	var buf bytes.Buffer
+	done, err := r.direct(ctx, "state", id, func(c *runcstate.Container) error { return c.State(&buf) })
+	out := buf.Bytes()
+	if !done {
+		out, err = r.simple(ctx, "state", id, "state", id)
+	}
 	if err != nil {
 		return specs.State{}, err
 	}
@@ -225,8 +235,14 @@ func (r *Runtime) Resume(ctx context.Context, id string) error {
 	return err
 }
 
-// Kill runs `runc kill [--all] ID SIGNAL`, the signal given by number.
+// Kill runs `runc kill [--all] ID SIGNAL`, the signal given by number
+// (without --all, it may signal the init itself: direct).
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	if !all {
+		if done, err := r.direct(ctx, "kill", id, func(c *runcstate.Container) error { return c.Kill(sig) }); done {
+			return err
+		}
+	}
 	args := []string{"kill"}
 	if all {
 		args = append(args, "--all")
@@ -236,7 +252,8 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all b
 	return err
 }
 
-// Delete runs `runc delete [--force] ID`, then waits (as long as ctx
+// Delete runs `runc delete [--force] ID` (a stopped container it may
+// delete itself: direct), then waits (as long as ctx
 // allows) for the copying of the container's output to writers that are
 // not files to finish. As with runc, a forced delete of a container that
 // does not exist succeeds.
@@ -246,7 +263,12 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		args = append(args, "--force")
 	}
 	args = append(args, id)
-	if _, err := r.simple(ctx, "delete", id, args...); err != nil {
+	// A stopped container is deleted alike with or without --force.
+	if done, err := r.direct(ctx, "delete", id, (*runcstate.Container).Delete); !done {
+		if _, err := r.simple(ctx, "delete", id, args...); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	r.mu.Lock()

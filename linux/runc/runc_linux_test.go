@@ -1046,3 +1046,85 @@ func TestRuncLeavesNoTempFiles(t *testing.T) {
 		t.Errorf("left in the temporary directory: %v", names)
 	}
 }
+
+// TestRuncDirect: with runc 1.1, start, state, kill of the init and the
+// delete of a stopped container are done from runc's state directory
+// (runcstate) — a wrapper that logs its calls sees only the create and
+// one --version — with the same outcomes; kill --all is runc's.
+func TestRuncDirect(t *testing.T) {
+	base := newTestRunc(t)
+	if testRuntimeBinary() != "runc" {
+		t.Skip("runcstate reads runc 1.1's state only; this run drives " + testRuntimeBinary())
+	}
+	realRunc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	wrapper := filepath.Join(dir, "runc")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\necho \"$*\" >>"+calls+"\nexec "+realRunc+" \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ran := func() string {
+		data, _ := os.ReadFile(calls)
+		var cmds []string
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			for _, w := range []string{"--version", "create", "start", "state", "kill", "delete"} {
+				if strings.Contains(" "+l+" ", " "+w+" ") {
+					cmds = append(cmds, w)
+					break
+				}
+			}
+		}
+		os.Remove(calls)
+		return strings.Join(cmds, " ")
+	}
+	r := New(wrapper, base.root, base.log)
+	ctx := context.Background()
+	c := runcRun(t, r, "direct", false, "out:started", "sleep:60")
+	if got := ran(); got != "create" {
+		t.Errorf("create ran %q", got)
+	}
+	wantStatus(t, r, "direct", specs.StateCreated)
+	if err := r.Start(ctx, "direct"); err != nil {
+		t.Fatal(err)
+	}
+	if line := c.line(t); line != "started" {
+		t.Fatalf("output %q", line)
+	}
+	st := wantStatus(t, r, "direct", specs.StateRunning)
+	if st.Pid != c.pid || st.ID != "direct" {
+		t.Errorf("state %+v, pid %d", st, c.pid)
+	}
+	if err := r.Kill(ctx, "direct", syscall.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	if ws := waitPid(t, c.pid); ws.Signal() != syscall.SIGKILL {
+		t.Errorf("exit %v, want SIGKILL", ws)
+	}
+	wantStatus(t, r, "direct", specs.StateStopped)
+	if err := r.Delete(ctx, "direct", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := ran(); got != "--version" {
+		t.Errorf("start, state, kill, delete ran %q, want only the one --version", got)
+	}
+	if _, err := r.State(ctx, "direct"); !errors.Is(err, ociruntime.ErrNotFound) {
+		t.Errorf("state after delete: %v", err)
+	}
+
+	// kill --all, and a forced delete of a running container, are runc's.
+	c = runcRun(t, r, "direct2", true, "sleep:60")
+	ran()
+	if err := r.Kill(ctx, "direct2", syscall.SIGCONT, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, "direct2", true); err != nil {
+		t.Fatal(err)
+	}
+	waitPid(t, c.pid)
+	if got := ran(); got != "kill delete" {
+		t.Errorf("kill --all and a forced delete of a running container ran %q", got)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,20 @@ import (
 // ErrFallBack says that runc itself must do what was asked: the package
 // did nothing that changes the container.
 var ErrFallBack = errors.New("runcstate: left to runc")
+
+// DirectEnv is the environment variable that, set to 0, turns this
+// package's shortcut off in stockade-runtime and the engine: runc then
+// runs every command.
+const DirectEnv = "STOCKADE_RUNTIME_DIRECT"
+
+// Disabled tells whether DirectEnv turns the shortcut off.
+func Disabled() bool { return os.Getenv(DirectEnv) == "0" }
+
+// Container is one container of runc's state directory (Load).
+type Container struct {
+	dir string // <root>/<id>
+	st  *stateFile
+}
 
 // Status is a container's status as runc reports it.
 type Status int

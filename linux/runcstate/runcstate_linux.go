@@ -13,12 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Container is one container of runc's state directory.
-type Container struct {
-	dir string // <root>/<id>
-	st  *stateFile
-}
-
 // Load reads container id's state under runc's root. A container runc
 // does not know, or a state.json this package does not, is ErrFallBack:
 // runc then says what is wrong in its words.
