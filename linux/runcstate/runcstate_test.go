@@ -234,6 +234,22 @@ func TestCachedVersion(t *testing.T) {
 	if v, err := CachedVersion(ctx, runc, cache); err != nil || v != "1.2.30" || count() != 2 {
 		t.Errorf("after the change: %q, %v, %d runs", v, err, count())
 	}
+	// A second binary (crun) beside it: both stay remembered.
+	crun := filepath.Join(dir, "crun")
+	if err := os.WriteFile(crun, []byte("#!/bin/sh\necho x >>"+calls+"\necho 'crun version 1.8.1'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if v, err := CachedVersion(ctx, crun, cache); err != nil || v != "" {
+			t.Errorf("crun: %q, %v", v, err)
+		}
+		if v, err := CachedVersion(ctx, runc, cache); err != nil || v != "1.2.30" {
+			t.Errorf("runc after crun: %q, %v", v, err)
+		}
+	}
+	if n := count(); n != 3 {
+		t.Errorf("--version ran %d times in all, want 3 (runc twice, crun once)", n)
+	}
 	if _, err := CachedVersion(ctx, filepath.Join(dir, "none"), cache); err == nil {
 		t.Error("a missing runc has a version")
 	}

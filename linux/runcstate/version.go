@@ -11,9 +11,8 @@ import (
 	"time"
 )
 
-// versionCache is the file that remembers which runc binary had which
-// version, so `runc --version` runs once per binary, not per command.
-type versionCache struct {
+// versionEntry is what the cache file remembers of one runc binary.
+type versionEntry struct {
 	Path    string `json:"path"`
 	Size    int64  `json:"size"`
 	ModTime int64  `json:"mtime_ns"`
@@ -21,25 +20,29 @@ type versionCache struct {
 	Version string `json:"version"`
 }
 
+// maxVersionEntries bounds the cache: the binaries last asked.
+const maxVersionEntries = 8
+
 // CachedVersion returns the version of the runc at runcPath (absolute),
-// as ParseVersion reads `runc --version`: from cacheFile when it names the
+// as ParseVersion reads `runc --version`: from cacheFile when it holds the
 // same binary (path, size, modification time and inode), else by running
 // it and then writing cacheFile (atomically; a cache that cannot be
-// written is not an error). "" is a binary that is not runc.
+// written is not an error). "" is a binary that is not runc (crun).
 func CachedVersion(ctx context.Context, runcPath, cacheFile string) (string, error) {
 	fi, err := os.Stat(runcPath)
 	if err != nil {
 		return "", err
 	}
-	cur := versionCache{Path: runcPath, Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+	cur := versionEntry{Path: runcPath, Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		cur.Inode = uint64(st.Ino)
 	}
-	if data, err := os.ReadFile(cacheFile); err == nil {
-		var old versionCache
-		if json.Unmarshal(data, &old) == nil && old.Path == cur.Path && old.Size == cur.Size &&
-			old.ModTime == cur.ModTime && old.Inode == cur.Inode {
-			return old.Version, nil
+	var entries []versionEntry
+	if data, err := os.ReadFile(cacheFile); err == nil && json.Unmarshal(data, &entries) == nil {
+		for _, e := range entries {
+			if e.Path == cur.Path && e.Size == cur.Size && e.ModTime == cur.ModTime && e.Inode == cur.Inode {
+				return e.Version, nil
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -49,15 +52,28 @@ func CachedVersion(ctx context.Context, runcPath, cacheFile string) (string, err
 		return "", fmt.Errorf("%s --version: %w", runcPath, err)
 	}
 	cur.Version = ParseVersion(string(out))
-	if data, err := json.Marshal(cur); err == nil {
-		tmp, err := os.CreateTemp(filepath.Dir(cacheFile), ".runc-version-*")
-		if err == nil {
-			_, werr := tmp.Write(data)
-			if cerr := tmp.Close(); werr == nil && cerr == nil && os.Rename(tmp.Name(), cacheFile) == nil {
-				return cur.Version, nil
-			}
-			os.Remove(tmp.Name())
+	kept := []versionEntry{cur}
+	for _, e := range entries {
+		if e.Path != cur.Path && len(kept) < maxVersionEntries {
+			kept = append(kept, e)
 		}
 	}
+	writeCache(cacheFile, kept)
 	return cur.Version, nil
+}
+
+// writeCache replaces cacheFile with entries, atomically, or leaves it.
+func writeCache(cacheFile string, entries []versionEntry) {
+	data, err := json.Marshal(entries)
+	if err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(cacheFile), ".runc-version-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(data)
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), cacheFile) != nil {
+		os.Remove(tmp.Name())
+	}
 }
