@@ -109,39 +109,81 @@ func (c *Container) Start() error {
 		return fmt.Errorf("%w: container is %s", ErrFallBack, s)
 	}
 	path := filepath.Join(c.dir, execFifoName)
-	opened := make(chan *os.File, 1)
-	openErr := make(chan error, 1)
+	done := make(chan startResult, 1)
 	go func() {
-		// Blocks until the init opens the fifo to write (or is there).
+		// Blocks until the init opens the fifo to write (it waits there).
 		f, err := os.OpenFile(path, os.O_RDONLY, 0)
 		if err != nil {
-			openErr <- err
+			done <- startResult{err: err}
 			return
 		}
-		opened <- f
+		data, err := io.ReadAll(f)
+		f.Close()
+		done <- startResult{data: data, err: err, opened: true}
 	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case f := <-opened:
-			data, err := io.ReadAll(f)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("reading the exec fifo: %w", err)
+		case res := <-done:
+			if !res.opened {
+				return fmt.Errorf("%w: exec fifo: %v", ErrFallBack, res.err)
 			}
-			if len(data) == 0 {
+			if res.err != nil {
+				return fmt.Errorf("reading the exec fifo: %w", res.err)
+			}
+			if len(res.data) == 0 {
 				return errors.New("cannot start an already running container")
 			}
 			return os.Remove(path)
-		case err := <-openErr:
-			return fmt.Errorf("%w: exec fifo: %v", ErrFallBack, err)
 		case <-tick.C:
-			if st, err := readProcStat(c.st.InitPid); err != nil || st.State == 'Z' || st.StartTime != *c.st.InitStart {
-				return fmt.Errorf("%w: the init is gone", ErrFallBack)
+			if st, err := readProcStat(c.st.InitPid); err == nil && st.State != 'Z' && st.StartTime == *c.st.InitStart {
+				continue
 			}
+			return c.startAfterDeath(path, done)
 		}
 	}
+}
+
+// startAfterDeath ends Start when the init is gone: it may have written
+// the fifo first (a process that started and ended at once) or not (it
+// died waiting). The fifo is opened to write, so that the read in flight
+// ends instead of blocking a thread for good; what it read tells which.
+func (c *Container) startAfterDeath(path string, done <-chan startResult) error {
+	select {
+	case res := <-done: // the read ended as the init went
+		if res.opened && res.err == nil && len(res.data) > 0 {
+			return os.Remove(path)
+		}
+		return fmt.Errorf("%w: the init is gone", ErrFallBack)
+	default:
+	}
+	for range 10 {
+		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			f.Close()
+			break
+		}
+		if !errors.Is(err, syscall.ENXIO) { // ENXIO: no reader yet
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case res := <-done:
+		if res.opened && res.err == nil && len(res.data) > 0 {
+			return os.Remove(path) // it started
+		}
+	case <-time.After(time.Second):
+	}
+	return fmt.Errorf("%w: the init is gone", ErrFallBack)
+}
+
+// startResult is what Start's reader of the exec fifo got.
+type startResult struct {
+	data   []byte
+	err    error
+	opened bool
 }
 
 // Kill sends sig to the container's init, as `runc kill` without --all
