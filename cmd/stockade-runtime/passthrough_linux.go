@@ -13,10 +13,10 @@ import (
 	"github.com/stockade/stockade/logging"
 )
 
-// execPassThrough replaces this process with runc when args (without the
-// program name) are a pass-through command (see passThrough) of a
-// container that exists (or is to be created), after answering it itself where it can (direct).
-// It returns only when it did neither: then the full command line runs
+// execPassThrough answers args (without the program name) itself when it
+// can (direct), else replaces this process with runc, when they are a
+// pass-through command (see passThrough) of a container that exists (or
+// is to be created). It returns only when it did neither: then the full command line runs
 // the command, with stockade-runtime's own errors (the container does not
 // exist, a bad flag, a runtime that is missing).
 func execPassThrough(args []string) {
@@ -63,8 +63,10 @@ func execPassThrough(args []string) {
 // A failure after the work began (a started container, a removed state)
 // is printed as stockade-runtime's error, exit 1.
 func direct(g globalFlags, inv invocation, path string) bool {
-	switch inv.Command {
-	case "state", "start", "kill", "delete":
+	switch {
+	case inv.Command == "kill" && inv.All: // runc's freezing of the cgroup
+		return false
+	case inv.Command == "state", inv.Command == "start", inv.Command == "kill", inv.Command == "delete":
 	default:
 		return false
 	}
@@ -90,9 +92,6 @@ func direct(g globalFlags, inv invocation, path string) bool {
 	case "start":
 		err = c.Start()
 	case "kill":
-		if inv.All {
-			return false
-		}
 		err = c.Kill(inv.Signal)
 	case "delete":
 		err = c.Delete()
