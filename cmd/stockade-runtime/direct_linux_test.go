@@ -184,3 +184,30 @@ func TestDirect(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainProcess: an exec becomes runc only for a process file runc
+// takes as stockade-runtime would.
+func TestPlainProcess(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, json string
+		want       bool
+	}{
+		{"plain", `{"args":["/bin/true"],"cwd":"/"}`, true},
+		{"no cwd (stockade-runtime says /, runc refuses)", `{"args":["/bin/true"]}`, false},
+		{"terminal", `{"args":["/bin/sh"],"cwd":"/","terminal":true}`, false},
+		{"not json", `{`, false},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+		if err := os.WriteFile(path, []byte(tt.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := plainProcess(path); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if plainProcess(filepath.Join(dir, "missing")) {
+		t.Error("a missing file is plain")
+	}
+}

@@ -10,12 +10,13 @@ import (
 // passThroughCommands are the commands that are runc's own with the
 // arguments translated: on Linux, stockade-runtime becomes runc for them
 // (passThrough, then exec) instead of running it as a child.
-var passThroughCommands = map[string]bool{"create": true, "start": true, "state": true, "pause": true, "resume": true, "kill": true, "delete": true}
+var passThroughCommands = map[string]bool{"create": true, "exec": true, "start": true, "state": true, "pause": true, "resume": true, "kill": true, "delete": true}
 
 // passThrough returns the runc command line (without the program) that
 // does what args (without the program name) ask, and the parsed command,
 // when that is a pass-through command (passThroughCommands, kill without
-// runj's --pid, create without a console socket) whose flags all parse; ok is false otherwise (then the
+// runj's --pid, create without a console socket, exec of a --process file
+// without a terminal or changes to the process) whose flags all parse; ok is false otherwise (then the
 // full command line runs it and reports what is wrong). The global flags
 // are read as the full command line reads them (globalFlags.flagSet). The
 // translation is the one the runc runtime makes: runc's state under
@@ -54,10 +55,10 @@ func passThrough(args []string, lookupEnv func(string) (string, bool)) (g global
 	switch {
 	case g.log != "":
 		argv = append(argv, "--log", g.log, "--log-format", g.logFormat)
-	case cmd == "create":
-		// runc prints a failed create's error, once and plain, on the
-		// stderr it shares with the container when its log is not
-		// stderr (as when stockade-runtime runs it).
+	case cmd == "create" || cmd == "exec":
+		// runc prints a failed create's (or exec's) error, once and
+		// plain, on the stderr it shares with the container when its log
+		// is not stderr (as when stockade-runtime runs it).
 		argv = append(argv, "--log", os.DevNull, "--log-format", g.logFormat)
 	case g.logFormat == "json":
 		argv = append(argv, "--log-format", "json")
@@ -75,6 +76,24 @@ func passThrough(args []string, lookupEnv func(string) (string, bool)) (g global
 		}
 		if inv.Bundle != "" {
 			argv = append(argv, "--bundle", inv.Bundle)
+		}
+		if inv.PidFile != "" {
+			argv = append(argv, "--pid-file", inv.PidFile)
+		}
+		if inv.PreserveFDs > 0 {
+			argv = append(argv, "--preserve-fds", strconv.Itoa(inv.PreserveFDs))
+		}
+		argv = append(argv, inv.ID)
+	case "exec":
+		// Only a process file as it is: --env, --cwd and the command's
+		// arguments change it, a terminal needs the console socket (the
+		// full command line does these).
+		if inv.Process == "" || inv.TTY || inv.ConsoleSocket != "" || len(inv.Env) > 0 || inv.Cwd != "" || len(inv.Args) > 0 {
+			return g, invocation{}, nil, false
+		}
+		argv = append(argv, "--process", inv.Process)
+		if inv.Detach {
+			argv = append(argv, "--detach")
 		}
 		if inv.PidFile != "" {
 			argv = append(argv, "--pid-file", inv.PidFile)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -39,6 +40,8 @@ func execPassThrough(args []string) {
 			return
 		}
 	} else if err != nil {
+		return
+	} else if inv.Command == "exec" && !plainProcess(inv.Process) {
 		return
 	}
 	// An absolute --runc needs no search (a missing one fails the exec,
@@ -121,4 +124,19 @@ func direct(g globalFlags, inv invocation, path string) bool {
 		logFile.Close()
 	}
 	return true
+}
+
+// plainProcess tells whether the process file at path is one runc execs
+// as stockade-runtime would: readable JSON with a working directory (the
+// full command line defaults it to /, runc refuses it) and no terminal.
+func plainProcess(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var p struct {
+		Cwd      string `json:"cwd"`
+		Terminal bool   `json:"terminal"`
+	}
+	return json.Unmarshal(data, &p) == nil && p.Cwd != "" && !p.Terminal
 }

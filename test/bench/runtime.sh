@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # stockade-runtime against bare runc, command by command, on one bundle
-# (the tiny image's static sleep): `create`, `start`, `state`, `kill KILL`
-# and `delete` are timed, each of the two tools in
-# turn, alternating who goes first. The medians, their ratios (goal <=
+# (the tiny image's static sleep): `create`, `start`, `state`, `exec` (of
+# /bin/true), `pause`, `resume`, `kill KILL` and `delete` are timed, each
+# of the two tools in turn, alternating who goes first. The medians, their ratios (goal <=
 # 1.15) and the CPU time of each command (perf's task-clock, less noisy on a
 # busy machine) are printed. A third tool, goexec, is the floor of any Go
 # front end: a static Go program that only executes runc with its
@@ -51,6 +51,7 @@ B=$BENCH_TMP/bundle
 umoci unpack --image "$BENCH_TINY_DIR/oci:tiny" "$B" >/dev/null
 jq '.process.args = ["/bin/sleep", "infinity"] | .process.terminal = false' "$B/config.json" >"$B/c.json"
 mv "$B/c.json" "$B/config.json"
+printf '{"args":["/bin/true"],"cwd":"/","env":["PATH=/bin"]}' >"$BENCH_TMP/process.json"
 R_RUNC=$BENCH_TMP/runc-root
 R_SRT=$BENCH_TMP/srt-root
 R_GOEXEC=$BENCH_TMP/goexec-root
@@ -94,7 +95,8 @@ timed() {
 	fi
 }
 
-# one MODE TOOL ROUND: create, start, state, kill, wait, delete.
+# one MODE TOOL ROUND: create, start, state, exec, pause, resume, kill,
+# wait, delete.
 PREFIX=()
 CREATE_SCHED=()
 one() {
@@ -106,6 +108,11 @@ one() {
 	PREFIX=()
 	timed "$mode" "$tool" start start "$id"
 	timed "$mode" "$tool" state state "$id"
+	PREFIX=("${CREATE_SCHED[@]}") # exec joins the container's cgroups too
+	timed "$mode" "$tool" exec exec --process "$BENCH_TMP/process.json" "$id"
+	PREFIX=()
+	timed "$mode" "$tool" pause pause "$id"
+	timed "$mode" "$tool" resume resume "$id"
 	timed "$mode" "$tool" kill kill "$id" 9
 	for ((i = 0; i < 100; i++)); do
 		tool_cmd "$tool" state "$id" 2>/dev/null | grep -q '"stopped"' && break
@@ -131,7 +138,7 @@ rounds() {
 
 # All work before anything counts.
 for t in runc srt goexec; do one wall $t 0; done
-for t in runc srt goexec; do for op in create start state kill delete; do eval "W_${t}_$op=(); C_${t}_$op=()"; done; done
+for t in runc srt goexec; do for op in create start state exec pause resume kill delete; do eval "W_${t}_$op=(); C_${t}_$op=()"; done; done
 sched=nice
 if [ "${BENCH_FIFO:-0}" = 1 ]; then
 	# chrt runs a command, not a function: the rounds' processes get
@@ -147,7 +154,7 @@ rounds
 ms() { awk -v v="$1" 'BEGIN{printf "%.1f", v/1000}'; }
 printf '%-8s %12s %12s %7s %14s %7s %12s %12s %9s %14s\n' command runc_wall_ms srt_wall_ms ratio goexec_wall_ms ratio \
 	runc_cpu_ms srt_cpu_ms cpu_ratio goexec_cpu_ms
-for op in create start state kill delete; do
+for op in create start state exec pause resume kill delete; do
 	for t in runc srt goexec; do
 		eval "w_$t=\$(bench_median \"\${W_${t}_$op[@]}\"); c_$t=\$(bench_median \"\${C_${t}_$op[@]}\")"
 	done
