@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,8 +199,8 @@ func TestPlainProcess(t *testing.T) {
 		{"terminal", `{"args":["/bin/sh"],"cwd":"/","terminal":true}`, false},
 		{"not json", `{`, false},
 	}
-	for _, tt := range tests {
-		path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+	for i, tt := range tests {
+		path := filepath.Join(dir, fmt.Sprint(i))
 		if err := os.WriteFile(path, []byte(tt.json), 0o644); err != nil {
 			t.Fatal(err)
 		}
