@@ -113,9 +113,12 @@ func TestDirect(t *testing.T) {
 
 	e.ok("--runc", wrapper, "pause", "d1")
 	same("d1", "paused")
-	wantCalls("pause, state (paused)", "pause", "state")
+	wantCalls("pause, state (paused: runc's to say)", "state")
+	refused("second pause", "container not running", "pause", "d1")
 	e.ok("--runc", wrapper, "resume", "d1")
-	wantCalls("resume", "resume")
+	same("d1", "running")
+	wantCalls("resume, state")
+	refused("resume of a running container", "not paused", "resume", "d1")
 
 	var st struct {
 		CgroupPaths map[string]string `json:"cgroup_paths"`

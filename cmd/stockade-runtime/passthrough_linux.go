@@ -69,7 +69,8 @@ func direct(g globalFlags, inv invocation, path string) bool {
 	switch {
 	case inv.Command == "kill" && inv.All: // runc's freezing of the cgroup
 		return false
-	case inv.Command == "state", inv.Command == "start", inv.Command == "kill", inv.Command == "delete":
+	case inv.Command == "state", inv.Command == "start", inv.Command == "kill", inv.Command == "delete",
+		inv.Command == "pause", inv.Command == "resume":
 	default:
 		return false
 	}
@@ -98,6 +99,10 @@ func direct(g globalFlags, inv invocation, path string) bool {
 		err = c.Kill(inv.Signal)
 	case "delete":
 		err = c.Delete()
+	case "pause":
+		err = c.Pause()
+	case "resume":
+		err = c.Resume()
 	}
 	if errors.Is(err, runcstate.ErrFallBack) {
 		return false

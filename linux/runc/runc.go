@@ -222,15 +222,22 @@ func (r *Runtime) State(ctx context.Context, id string) (specs.State, error) {
 	return st, nil
 }
 
-// Pause runs `runc pause ID`: the cgroup freezer stops every process of
-// the container.
+// Pause runs `runc pause ID` (or freezes the cgroup itself: direct): the
+// cgroup freezer stops every process of the container.
 func (r *Runtime) Pause(ctx context.Context, id string) error {
+	if done, err := r.direct(ctx, "pause", id, (*runcstate.Container).Pause); done {
+		return err
+	}
 	_, err := r.simple(ctx, "pause", id, "pause", id)
 	return err
 }
 
-// Resume runs `runc resume ID`, thawing what Pause froze.
+// Resume runs `runc resume ID` (or thaws the cgroup itself: direct),
+// thawing what Pause froze.
 func (r *Runtime) Resume(ctx context.Context, id string) error {
+	if done, err := r.direct(ctx, "resume", id, (*runcstate.Container).Resume); done {
+		return err
+	}
 	_, err := r.simple(ctx, "resume", id, "resume", id)
 	return err
 }

@@ -1047,8 +1047,9 @@ func TestRuncLeavesNoTempFiles(t *testing.T) {
 	}
 }
 
-// TestRuncDirect: with runc 1.1, start, state, kill of the init and the
-// delete of a stopped container are done from runc's state directory
+// TestRuncDirect: with runc 1.1, start, state, pause, resume, kill of the
+// init and the delete of a stopped container are done from runc's state
+// directory
 // (runcstate) — a wrapper that logs its calls sees only the create and
 // one --version — with the same outcomes; kill --all is runc's.
 func TestRuncDirect(t *testing.T) {
@@ -1097,6 +1098,14 @@ func TestRuncDirect(t *testing.T) {
 	if st.Pid != c.pid || st.ID != "direct" {
 		t.Errorf("state %+v, pid %d", st, c.pid)
 	}
+	if err := r.Pause(ctx, "direct"); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, r, "direct", "paused") // runc says it
+	if err := r.Resume(ctx, "direct"); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, r, "direct", specs.StateRunning)
 	if err := r.Kill(ctx, "direct", syscall.SIGKILL, false); err != nil {
 		t.Fatal(err)
 	}
@@ -1107,8 +1116,8 @@ func TestRuncDirect(t *testing.T) {
 	if err := r.Delete(ctx, "direct", true); err != nil {
 		t.Fatal(err)
 	}
-	if got := ran(); got != "--version" {
-		t.Errorf("start, state, kill, delete ran %q, want only the one --version", got)
+	if got := ran(); got != "--version state" {
+		t.Errorf("start, state, pause, resume, kill, delete ran %q, want only the one --version and the state of the paused container", got)
 	}
 	if _, err := r.State(ctx, "direct"); !errors.Is(err, ociruntime.ErrNotFound) {
 		t.Errorf("state after delete: %v", err)

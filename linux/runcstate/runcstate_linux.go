@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,19 +48,106 @@ func (c *Container) Status() (Status, error) {
 // checkFreezer returns nil when the container's freezer says thawed (or
 // it has none), and ErrFallBack otherwise.
 func (c *Container) checkFreezer() error {
-	var path string
-	v2 := false
-	if p := c.st.CgroupPaths["freezer"]; p != "" {
-		path = filepath.Join(p, "freezer.state")
-	} else if p := c.st.CgroupPaths[""]; p != "" && unifiedHierarchy() {
-		path, v2 = filepath.Join(p, "cgroup.freeze"), true
-	} else {
+	path, v2, ok := c.freezerFile()
+	if !ok {
 		return nil // runc: no freezer, an undefined state, not paused
 	}
 	data, err := os.ReadFile(path)
 	missing := errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
 	_, err = freezerState(v2, string(data), err, missing)
 	return err
+}
+
+// freezerFile is the file that freezes the container's cgroup, as runc
+// 1.1's cgroup manager picks it: v1's freezer.state when the container has
+// a freezer cgroup, else on a v2-only host cgroup.freeze; ok is false when
+// there is none.
+func (c *Container) freezerFile() (path string, v2, ok bool) {
+	if p := c.st.CgroupPaths["freezer"]; p != "" {
+		return filepath.Join(p, "freezer.state"), false, true
+	}
+	if p := c.st.CgroupPaths[""]; p != "" && unifiedHierarchy() {
+		return filepath.Join(p, "cgroup.freeze"), true, true
+	}
+	return "", false, false
+}
+
+// Pause freezes a created or running container's cgroup as `runc pause`
+// does (runc's state then reads it paused). A freezer that does not
+// settle at once is thawed again and left to runc, whose retries are
+// longer; any other status is ErrFallBack.
+func (c *Container) Pause() error {
+	s, err := c.Status()
+	if err != nil {
+		return err
+	}
+	if s != Created && s != Running {
+		return fmt.Errorf("%w: container is %s", ErrFallBack, s)
+	}
+	path, v2, ok := c.freezerFile()
+	if !ok {
+		return fmt.Errorf("%w: no freezer", ErrFallBack)
+	}
+	frozen, thawed := "FROZEN", "THAWED"
+	if v2 {
+		frozen, thawed = "1", "0"
+	}
+	for range 100 {
+		if err := os.WriteFile(path, []byte(frozen), 0); err != nil {
+			break
+		}
+		if v2 {
+			if events, err := os.ReadFile(filepath.Join(filepath.Dir(path), "cgroup.events")); err == nil &&
+				strings.Contains("\n"+string(events), "\nfrozen 1") {
+				return nil
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		state, err := os.ReadFile(path)
+		if err != nil {
+			break
+		}
+		switch strings.TrimSpace(string(state)) {
+		case "FROZEN":
+			return nil
+		case "FREEZING":
+			continue
+		}
+		break
+	}
+	os.WriteFile(path, []byte(thawed), 0)
+	return fmt.Errorf("%w: the freezer did not settle", ErrFallBack)
+}
+
+// Resume thaws a paused container as `runc resume` does. One that is not
+// plainly frozen by its own freezer (v1: freezer.state FROZEN and
+// freezer.self_freezing 1; v2: cgroup.freeze 1) is ErrFallBack.
+func (c *Container) Resume() error {
+	path, v2, ok := c.freezerFile()
+	if !ok {
+		return fmt.Errorf("%w: no freezer", ErrFallBack)
+	}
+	state, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: freezer: %v", ErrFallBack, err)
+	}
+	thawed := "0"
+	if v2 {
+		if strings.TrimSpace(string(state)) != "1" {
+			return fmt.Errorf("%w: not paused", ErrFallBack)
+		}
+	} else {
+		self, err := os.ReadFile(filepath.Join(filepath.Dir(path), "freezer.self_freezing"))
+		if strings.TrimSpace(string(state)) != "FROZEN" || err != nil || strings.TrimSpace(string(self)) != "1" {
+			return fmt.Errorf("%w: not paused by its own freezer", ErrFallBack)
+		}
+		thawed = "THAWED"
+	}
+	if err := os.WriteFile(path, []byte(thawed), 0); err != nil {
+		return fmt.Errorf("%w: thawing: %v", ErrFallBack, err)
+	}
+	return nil
 }
 
 // unifiedHierarchy tells whether /sys/fs/cgroup is cgroup v2 only (runc's

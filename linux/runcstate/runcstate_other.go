@@ -21,3 +21,9 @@ func (c *Container) Kill(syscall.Signal) error { return ErrFallBack }
 
 // Delete is Linux's.
 func (c *Container) Delete() error { return ErrFallBack }
+
+// Pause is Linux's.
+func (c *Container) Pause() error { return ErrFallBack }
+
+// Resume is Linux's.
+func (c *Container) Resume() error { return ErrFallBack }
