@@ -175,22 +175,22 @@ func runType(st *stateFile, stat procStat, statErr error, fifo bool) Status {
 	return Running
 }
 
-// freezerState tells whether a container is paused from its freezer's
-// file, as runc 1.1 reads it: cgroup v1's freezer.state or v2's
-// cgroup.freeze. A missing file is not paused; anything runc would look
-// into further (v1 FROZEN, v2 1, a transition) is ErrFallBack.
-func freezerState(v2 bool, content string, readErr error, missing bool) (paused bool, err error) {
+// checkThawed reads a container's freezer file as runc 1.1 does to tell
+// whether it is paused: cgroup v1's freezer.state or v2's cgroup.freeze.
+// Thawed, or a missing file, is nil; anything runc would look into
+// further (v1 FROZEN, v2 1, a transition, an error) is ErrFallBack.
+func checkThawed(v2 bool, content string, readErr error, missing bool) error {
 	if missing {
-		return false, nil
+		return nil
 	}
 	if readErr != nil {
-		return false, fmt.Errorf("%w: freezer: %v", ErrFallBack, readErr)
+		return fmt.Errorf("%w: freezer: %v", ErrFallBack, readErr)
 	}
 	content = strings.TrimSpace(content)
 	if (!v2 && content == "THAWED") || (v2 && content == "0") {
-		return false, nil
+		return nil
 	}
-	return false, fmt.Errorf("%w: freezer state %q", ErrFallBack, content)
+	return fmt.Errorf("%w: freezer state %q", ErrFallBack, content)
 }
 
 // stateOutput is what `runc state` prints, field for field.

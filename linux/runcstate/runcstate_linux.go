@@ -54,8 +54,7 @@ func (c *Container) checkFreezer() error {
 	}
 	data, err := os.ReadFile(path)
 	missing := errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
-	_, err = freezerState(v2, string(data), err, missing)
-	return err
+	return checkThawed(v2, string(data), err, missing)
 }
 
 // freezerFile is the file that freezes the container's cgroup, as runc
@@ -93,7 +92,7 @@ func (c *Container) Pause() error {
 		frozen, thawed = "1", "0"
 	}
 	for range 100 {
-		if err := os.WriteFile(path, []byte(frozen), 0); err != nil {
+		if err := writeControl(path, frozen); err != nil {
 			break
 		}
 		if v2 {
@@ -116,7 +115,7 @@ func (c *Container) Pause() error {
 		}
 		break
 	}
-	os.WriteFile(path, []byte(thawed), 0)
+	writeControl(path, thawed) // undone as well as it can be
 	return fmt.Errorf("%w: the freezer did not settle", ErrFallBack)
 }
 
@@ -144,10 +143,23 @@ func (c *Container) Resume() error {
 		}
 		thawed = "THAWED"
 	}
-	if err := os.WriteFile(path, []byte(thawed), 0); err != nil {
+	if err := writeControl(path, thawed); err != nil {
 		return fmt.Errorf("%w: thawing: %v", ErrFallBack, err)
 	}
 	return nil
+}
+
+// writeControl writes value to a cgroup control file, which must exist.
+func writeControl(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // unifiedHierarchy tells whether /sys/fs/cgroup is cgroup v2 only (runc's

@@ -123,7 +123,7 @@ func TestRunType(t *testing.T) {
 	}
 }
 
-func TestFreezerState(t *testing.T) {
+func TestCheckThawed(t *testing.T) {
 	tests := []struct {
 		name     string
 		v2       bool
@@ -142,9 +142,9 @@ func TestFreezerState(t *testing.T) {
 		{"unreadable", true, "", os.ErrPermission, false, true},
 	}
 	for _, tt := range tests {
-		paused, err := freezerState(tt.v2, tt.content, tt.readErr, tt.missing)
-		if paused || errors.Is(err, ErrFallBack) != tt.fallBack {
-			t.Errorf("%s: paused %v, %v", tt.name, paused, err)
+		err := checkThawed(tt.v2, tt.content, tt.readErr, tt.missing)
+		if errors.Is(err, ErrFallBack) != tt.fallBack {
+			t.Errorf("%s: %v", tt.name, err)
 		}
 	}
 }
