@@ -77,13 +77,7 @@ func passThrough(args []string, lookupEnv func(string) (string, bool)) (g global
 		if inv.Bundle != "" {
 			argv = append(argv, "--bundle", inv.Bundle)
 		}
-		if inv.PidFile != "" {
-			argv = append(argv, "--pid-file", inv.PidFile)
-		}
-		if inv.PreserveFDs > 0 {
-			argv = append(argv, "--preserve-fds", strconv.Itoa(inv.PreserveFDs))
-		}
-		argv = append(argv, inv.ID)
+		argv = processFlags(argv, inv)
 	case "exec":
 		// Only a process file as it is: --env, --cwd and the command's
 		// arguments change it, a terminal needs the console socket (the
@@ -95,13 +89,7 @@ func passThrough(args []string, lookupEnv func(string) (string, bool)) (g global
 		if inv.Detach {
 			argv = append(argv, "--detach")
 		}
-		if inv.PidFile != "" {
-			argv = append(argv, "--pid-file", inv.PidFile)
-		}
-		if inv.PreserveFDs > 0 {
-			argv = append(argv, "--preserve-fds", strconv.Itoa(inv.PreserveFDs))
-		}
-		argv = append(argv, inv.ID)
+		argv = processFlags(argv, inv)
 	case "kill":
 		if inv.Pid != 0 {
 			return g, invocation{}, nil, false
@@ -119,6 +107,18 @@ func passThrough(args []string, lookupEnv func(string) (string, bool)) (g global
 		argv = append(argv, inv.ID)
 	}
 	return g, inv, argv, true
+}
+
+// processFlags appends what create and exec pass on alike: --pid-file,
+// --preserve-fds, then the container's id.
+func processFlags(argv []string, inv invocation) []string {
+	if inv.PidFile != "" {
+		argv = append(argv, "--pid-file", inv.PidFile)
+	}
+	if inv.PreserveFDs > 0 {
+		argv = append(argv, "--preserve-fds", strconv.Itoa(inv.PreserveFDs))
+	}
+	return append(argv, inv.ID)
 }
 
 // validID tells whether id can name a container directory under runc's
