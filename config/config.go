@@ -95,6 +95,9 @@ type NRI struct {
 	V010 NRIV010 `toml:"v010" json:"v010"`
 }
 
+// On tells whether either NRI is on: current NRI or NRI 0.1.
+func (n NRI) On() bool { return n.Enable || n.V010.Enable }
+
 // NRIV010 is the [nri.v010] table: NRI 0.1 plugin binaries, as
 // containerd 1.5 ran them.
 type NRIV010 struct {
@@ -221,6 +224,29 @@ func Load(goos, path string, required bool, getenv func(string) string) (Config,
 // LoadHost is Load for the running OS and environment.
 func LoadHost(path string, required bool) (Config, error) {
 	return Load(runtime.GOOS, path, required, os.Getenv)
+}
+
+// FlagKeys are the global command-line flags that set a key, as stockade
+// and stockade-supervisor take them (the flag's name is the key's with
+// "-" for "_").
+var FlagKeys = []string{"root", "state", "snapshotter", "log-level", "log-format"}
+
+// LoadHostFlags is LoadHost with the values of the global flags given
+// (by FlagKeys name) set over the file and the environment, then
+// validated: the effective configuration of a command line.
+func LoadHostFlags(path string, required bool, flags map[string]string) (Config, error) {
+	c, err := LoadHost(path, required)
+	if err != nil {
+		return c, err
+	}
+	for _, name := range FlagKeys {
+		if v, ok := flags[name]; ok {
+			if err := c.Set(strings.ReplaceAll(name, "-", "_"), v); err != nil {
+				return c, err
+			}
+		}
+	}
+	return c, c.Validate()
 }
 
 func (c *Config) mergeFile(path string, required bool) error {

@@ -28,7 +28,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 
 	"github.com/stockade/stockade/config"
@@ -60,7 +59,7 @@ const healthUsage = "healthcheck: usage: healthcheck monitor [--after-sleep] [--
 
 // globalNames are stockade's global flags that take a value, as the
 // engine passes them (assemble.Parts.GlobalArgs).
-var globalNames = []string{"config", "root", "state", "snapshotter", "log-level", "log-format"}
+var globalNames = append([]string{"config"}, config.FlagKeys...)
 
 // parse reads args (without the program's name).
 func parse(args []string) (*invocation, error) {
@@ -131,18 +130,7 @@ func loadConfig(inv *invocation) (config.Config, error) {
 	if path == "" {
 		path = config.DefaultPath(runtime.GOOS)
 	}
-	cfg, err := config.LoadHost(path, explicit)
-	if err != nil {
-		return cfg, err
-	}
-	for _, name := range globalNames {
-		if v, ok := inv.globals[name]; ok && name != "config" {
-			if err := cfg.Set(strings.ReplaceAll(name, "-", "_"), v); err != nil {
-				return cfg, err
-			}
-		}
-	}
-	return cfg, cfg.Validate()
+	return config.LoadHostFlags(path, explicit, inv.globals)
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
@@ -171,7 +159,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	format, _ = logging.ParseFormat(cfg.LogFormat)
 	level, _ := logging.ParseLevel(cfg.LogLevel)
 	log := logging.New(stderr, format, level)
-	if cfg.NRI.Enable || cfg.NRI.V010.Enable {
+	if cfg.NRI.On() {
 		// NRI's hooks are in stockade only.
 		log.Info("NRI is on: stockade takes over", "command", inv.command, "id", inv.id)
 		args[0] = stockade

@@ -157,18 +157,14 @@ func globalFlags() []cli.Flag {
 // and builds the logger.
 func (a *app) setup(c *cli.Context) error {
 	a.startTiming(c)
-	cfg, err := config.LoadHost(c.String("config"), c.IsSet("config"))
-	if err != nil {
-		return err
-	}
-	for _, name := range []string{"root", "state", "snapshotter", "log-level", "log-format"} {
+	flags := map[string]string{}
+	for _, name := range config.FlagKeys {
 		if c.IsSet(name) {
-			if err := cfg.Set(strings.ReplaceAll(name, "-", "_"), c.String(name)); err != nil {
-				return err
-			}
+			flags[name] = c.String(name)
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := config.LoadHostFlags(c.String("config"), c.IsSet("config"), flags)
+	if err != nil {
 		return err
 	}
 	a.format, _ = logging.ParseFormat(cfg.LogFormat)
@@ -178,7 +174,7 @@ func (a *app) setup(c *cli.Context) error {
 	// Needed only by commands that start a monitor (Parts.Engine says so).
 	self, _ := os.Executable()
 	a.parts = &assemble.Parts{Config: cfg, Log: a.log, Stockade: self, MoreHooks: a.nriHooks,
-		NeedsStockade: cfg.NRI.Enable || cfg.NRI.V010.Enable} // as nriHooks has hooks
+		NeedsStockade: cfg.NRI.On()} // as nriHooks has hooks
 	if c.IsSet("config") {
 		a.parts.ConfigFile = c.String("config")
 	}
