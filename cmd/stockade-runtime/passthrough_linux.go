@@ -74,7 +74,7 @@ func direct(g globalFlags, inv invocation, path string) bool {
 	default:
 		return false
 	}
-	if runcstate.Disabled() || g.debug || g.logLevel == "debug" {
+	if g.debug || g.logLevel == "debug" {
 		return false
 	}
 	if inv.Command == "start" {
@@ -82,12 +82,8 @@ func direct(g globalFlags, inv invocation, path string) bool {
 			return false // runc's sd_notify relay
 		}
 	}
-	c, err := runcstate.Load(runcRoot(g.root), inv.ID)
+	c, err := runcstate.Open(context.Background(), runcRoot(g.root), inv.ID, path)
 	if err != nil {
-		return false
-	}
-	version, err := runcstate.CachedVersion(context.Background(), path, filepath.Join(g.root, "runc-version.json"))
-	if err != nil || !runcstate.Supported(version) {
 		return false
 	}
 	switch inv.Command {

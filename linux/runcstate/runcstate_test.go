@@ -254,3 +254,45 @@ func TestCachedVersion(t *testing.T) {
 		t.Error("a missing runc has a version")
 	}
 }
+
+// TestOpen: a container is opened only for a runc 1.1 (its version
+// remembered beside the root) and when DirectEnv does not turn it off.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "runc")
+	if err := os.MkdirAll(filepath.Join(root, "c1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "c1", stateFileName), []byte(sampleState), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := func(name, version string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("#!/bin/sh\necho '"+version+"'\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ctx := context.Background()
+	runc11, runc12 := bin("runc11", "runc version 1.1.5"), bin("runc12", "runc version 1.2.0")
+	if c, err := Open(ctx, root, "c1", runc11); err != nil || c.st.InitPid != 4242 {
+		t.Errorf("runc 1.1: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runc-version.json")); err != nil {
+		t.Errorf("the version is not remembered beside the root: %v", err)
+	}
+	for name, open := range map[string]func() error{
+		"runc 1.2":          func() error { _, err := Open(ctx, root, "c1", runc12); return err },
+		"unknown container": func() error { _, err := Open(ctx, root, "c2", runc11); return err },
+		"turned off": func() error {
+			t.Setenv(DirectEnv, "0")
+			defer os.Unsetenv(DirectEnv)
+			_, err := Open(ctx, root, "c1", runc11)
+			return err
+		},
+	} {
+		if err := open(); !errors.Is(err, ErrFallBack) {
+			t.Errorf("%s: %v, want ErrFallBack", name, err)
+		}
+	}
+}

@@ -11,6 +11,32 @@ import (
 	"time"
 )
 
+// VersionCache is the file, beside runc's root (its parent directory),
+// that remembers the versions of the runc binaries asked (CachedVersion).
+func VersionCache(root string) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(root)), "runc-version.json")
+}
+
+// Open is Load, for a container the runc at runcPath (absolute) keeps
+// under root, when the package may act on it: DirectEnv does not turn it
+// off and that runc is Supported (its version remembered in
+// VersionCache(root)). Otherwise, or when Load fails, it is ErrFallBack.
+func Open(ctx context.Context, root, id, runcPath string) (*Container, error) {
+	if Disabled() {
+		return nil, fmt.Errorf("%w: %s=0", ErrFallBack, DirectEnv)
+	}
+	// A container runc 1.1 made first (one read), then the binary's version.
+	c, err := Load(root, id)
+	if err != nil {
+		return nil, err
+	}
+	version, err := CachedVersion(ctx, runcPath, VersionCache(root))
+	if err != nil || !Supported(version) {
+		return nil, fmt.Errorf("%w: runc %q (%v)", ErrFallBack, version, err)
+	}
+	return c, nil
+}
+
 // versionEntry is what the cache file remembers of one runc binary.
 type versionEntry struct {
 	Path    string `json:"path"`
