@@ -428,7 +428,7 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 	if pending != nil {
 		mon, err = pending.take(c.ID)
 	} else {
-		mon, err = e.spawnMonitor(ctx, c.ID, waitAttach, nil)
+		mon, err = spawnMonitor(ctx, e.MonitorCommand, c.ID, waitAttach, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)

@@ -267,12 +267,16 @@ const (
 func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.CreateOpts, mode startMode) (runtimePid int, err error) {
 	opts.PidFile = e.pidFilePath(id)
 	os.Remove(opts.PidFile)
-	if f, ok := e.Runtime.(ociruntime.ForegroundRunner); ok && mode == runForeground {
-		pid, err := f.RunForeground(ctx, id, opts)
+	retried := func(create func() (int, error)) (int, error) {
+		pid, err := create()
 		if errors.Is(err, ociruntime.ErrExists) {
 			e.Runtime.Delete(ctx, id, true)
-			pid, err = f.RunForeground(ctx, id, opts)
+			pid, err = create()
 		}
+		return pid, err
+	}
+	if f, ok := e.Runtime.(ociruntime.ForegroundRunner); ok && mode == runForeground {
+		pid, err := retried(func() (int, error) { return f.RunForeground(ctx, id, opts) })
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return pid, err
 		}
@@ -281,12 +285,7 @@ func (e *Engine) createRuntime(ctx context.Context, id string, opts ociruntime.C
 	if r, ok := e.Runtime.(ociruntime.Runner); ok && mode != createOnly {
 		create = r.Run
 	}
-	err = create(ctx, id, opts)
-	if errors.Is(err, ociruntime.ErrExists) {
-		e.Runtime.Delete(ctx, id, true)
-		err = create(ctx, id, opts)
-	}
-	return 0, err
+	return retried(func() (int, error) { return 0, create(ctx, id, opts) })
 }
 
 func (e *Engine) pidFilePath(id string) string { return filepath.Join(e.runDir(id), "pid") }

@@ -35,15 +35,11 @@ type monitorProcess struct {
 }
 
 // SpawnMonitor starts a monitor that waits for the id of the container
-// it is to run (see StartWith); waitAttach is as for Start. Close it when
-// it is not handed to StartWith: it then exits having done nothing.
-func (e *Engine) SpawnMonitor(ctx context.Context, waitAttach bool) (*PendingMonitor, error) {
-	return SpawnMonitor(ctx, e.MonitorCommand, waitAttach)
-}
-
-// SpawnMonitor is Engine.SpawnMonitor for a command line that has not
-// opened its engine yet: command is what the engine's MonitorCommand will
-// be. The monitor's start-up then overlaps the opening of the stores too.
+// it is to run (see StartWith); command is the engine's MonitorCommand,
+// known before the engine is opened, so that the monitor's start-up
+// overlaps the opening of the stores too; waitAttach is as for Start.
+// Close it when it is not handed to StartWith: it then exits having done
+// nothing.
 func SpawnMonitor(ctx context.Context, command func(id string, waitAttach bool) *exec.Cmd, waitAttach bool) (*PendingMonitor, error) {
 	idR, idW, err := os.Pipe()
 	if err != nil {
@@ -96,12 +92,8 @@ func ReadMonitorID(r io.Reader) (id string, ok bool) {
 	return id, id != "" && !strings.ContainsAny(id, "/ \x00")
 }
 
-// spawnMonitor starts the monitor of id (PendingMonitorID: read from
-// idPipe, its descriptor 4) with a new sync pipe as descriptor 3.
-func (e *Engine) spawnMonitor(ctx context.Context, id string, waitAttach bool, idPipe *os.File) (*monitorProcess, error) {
-	return spawnMonitor(ctx, e.MonitorCommand, id, waitAttach, idPipe)
-}
-
+// spawnMonitor starts command's monitor of id (PendingMonitorID: read
+// from idPipe, its descriptor 4) with a new sync pipe as descriptor 3.
 func spawnMonitor(ctx context.Context, command func(string, bool) *exec.Cmd, id string, waitAttach bool, idPipe *os.File) (*monitorProcess, error) {
 	r, w, err := os.Pipe()
 	if err != nil {

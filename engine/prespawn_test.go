@@ -45,7 +45,7 @@ func TestPendingMonitor(t *testing.T) {
 	var args []string
 	e := &Engine{MonitorCommand: shellMonitor(&args)}
 
-	p, err := e.SpawnMonitor(ctx, true)
+	p, err := SpawnMonitor(ctx, e.MonitorCommand, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestPendingMonitor(t *testing.T) {
 	}
 	p.Close() // after take: nothing left to do
 
-	p, err = e.SpawnMonitor(ctx, false)
+	p, err = SpawnMonitor(ctx, e.MonitorCommand, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func (a *app) completeNames(c *cli.Context) error {
 			names = append(names, n.Name)
 		}
 	case kindVolume:
-		vols, err := a.volumeStoreOf(e.DB, e.Snapshotter).List(c.Context)
+		vols, err := a.parts.VolumeStore(e.DB, e.Snapshotter).List(c.Context)
 		if err != nil {
 			return err
 		}

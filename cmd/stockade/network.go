@@ -15,10 +15,6 @@ import (
 	"github.com/stockade/stockade/network"
 )
 
-// networkStateDir holds the network layer's run state: network
-// namespaces, the drivers' locks and the name servers' pid files.
-func (a *app) networkStateDir() string { return a.parts.NetworkStateDir() }
-
 // managerFor returns the network manager of a command.
 func (a *app) managerFor(c *cli.Context) (*network.Manager, error) {
 	svc, err := a.imageService(c)
@@ -30,7 +26,7 @@ func (a *app) managerFor(c *cli.Context) (*network.Manager, error) {
 
 // stopDNS stops the name server of a removed network.
 func (a *app) stopDNS(name string) {
-	if err := network.StopDNS(network.DNSPidFile(a.networkStateDir(), name)); err != nil {
+	if err := network.StopDNS(network.DNSPidFile(a.parts.NetworkStateDir(), name)); err != nil {
 		a.log.Warn("network name server", "network", name, "error", err)
 	}
 }

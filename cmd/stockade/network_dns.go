@@ -23,7 +23,7 @@ import (
 // network has run for --idle.
 func (a *app) networkDNS(c *cli.Context) error {
 	name := c.Args().First()
-	pidFile := network.DNSPidFile(a.networkStateDir(), name)
+	pidFile := network.DNSPidFile(a.parts.NetworkStateDir(), name)
 	lock, err := network.LockDNSPidFile(pidFile)
 	if errors.Is(err, network.ErrDNSRunning) {
 		return nil

@@ -80,7 +80,7 @@ func (a *app) zfsVolume(c *cli.Context, e *engine.Engine) (*snapshotTarget, erro
 	if !ok {
 		return nil, fmt.Errorf("%s --volume %s: volume snapshots need the zfs snapshotter (this is %s)", c.Command.FullName(), name, e.SnapshotterName)
 	}
-	store := a.volumeStoreOf(e.DB, e.Snapshotter)
+	store := a.parts.VolumeStore(e.DB, e.Snapshotter)
 	v, err := store.Get(c.Context, name)
 	if err != nil {
 		return nil, fmt.Errorf("%s --volume %s: %w", c.Command.FullName(), name, err)

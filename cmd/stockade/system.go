@@ -410,7 +410,7 @@ func (a *app) diskUsage(c *cli.Context, e *engine.Engine) (*dfReport, error) {
 func (a *app) volumeUsage(c *cli.Context, e *engine.Engine, r *dfReport) (dfSummary, error) {
 	sum := dfSummary{Type: "Local Volumes"}
 	r.Volumes = []dfRow{}
-	store := a.volumeStoreOf(e.DB, e.Snapshotter)
+	store := a.parts.VolumeStore(e.DB, e.Snapshotter)
 	vols, err := store.List(c.Context)
 	if err != nil {
 		return sum, err

@@ -16,8 +16,6 @@ import (
 	"github.com/stockade/stockade/bundle"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
-	"github.com/stockade/stockade/metadata"
-	"github.com/stockade/stockade/snapshot"
 	"github.com/stockade/stockade/volume"
 )
 
@@ -68,18 +66,13 @@ func (a *app) volumeStore(c *cli.Context) (*volume.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.volumeStoreOf(svc.DB, svc.Snapshotter), nil
-}
-
-// volumeStoreOf is the volume store over db (assemble.Parts.VolumeStore).
-func (a *app) volumeStoreOf(db *metadata.DB, sn snapshot.Snapshotter) *volume.Store {
-	return a.parts.VolumeStore(db, sn)
+	return a.parts.VolumeStore(svc.DB, svc.Snapshotter), nil
 }
 
 // volumeHook is the engine's volume hook (as assemble.Parts.Engine makes
 // it).
 func (a *app) volumeHook(e *engine.Engine) *volume.Manager {
-	return &volume.Manager{Store: a.volumeStoreOf(e.DB, e.Snapshotter), GOOS: e.GOOS, Log: a.log}
+	return &volume.Manager{Store: a.parts.VolumeStore(e.DB, e.Snapshotter), GOOS: e.GOOS, Log: a.log}
 }
 
 // volumeRequest splits run's -v values into bind mounts for the bundle

@@ -53,12 +53,10 @@ func (r *Runtime) RunForeground(ctx context.Context, id string, opts ociruntime.
 		return 0, fmt.Errorf("%s run in the foreground: watch for the pid file: %v: %w", r.name, err, errors.ErrUnsupported)
 	}
 	defer w.close()
-	att, err := r.attach(id, opts.IO)
+	att, err := c.attach(opts.IO)
 	if err != nil {
 		return 0, c.fail(err.Error(), err)
 	}
-	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = att.stdin, att.stdout, att.stderr
-	c.sharedStderr = att.stderr != nil
 	if err := c.cmd.Start(); err != nil {
 		att.ran()
 		return 0, c.result(err)

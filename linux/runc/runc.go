@@ -182,12 +182,10 @@ func (r *Runtime) create(ctx context.Context, op, id string, opts ociruntime.Cre
 		return err
 	}
 	defer c.cleanup()
-	att, err := r.attach(id, opts.IO)
+	att, err := c.attach(opts.IO)
 	if err != nil {
 		return c.fail(err.Error(), err)
 	}
-	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = att.stdin, att.stdout, att.stderr
-	c.sharedStderr = att.stderr != nil
 	c.cmd.ExtraFiles = opts.IO.ExtraFiles
 	err = c.cmd.Run()
 	att.ran()
@@ -343,12 +341,10 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ociruntime.ExecOpts)
 	c.cmd.ExtraFiles = opts.IO.ExtraFiles
 
 	if opts.Detach {
-		att, err := r.attach(id, opts.IO)
+		att, err := c.attach(opts.IO)
 		if err != nil {
 			return -1, c.fail(err.Error(), err)
 		}
-		c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = att.stdin, att.stdout, att.stderr
-		c.sharedStderr = att.stderr != nil
 		err = c.cmd.Run()
 		att.ran()
 		return 0, c.result(err)
@@ -469,6 +465,18 @@ func (r *Runtime) command(ctx context.Context, op, id string, args []string) (*r
 	c.cmd = exec.CommandContext(ctx, path, append(global, args...)...)
 	r.log.Debug("runtime command", "runtime", r.name, "args", c.cmd.Args[1:])
 	return c, nil
+}
+
+// attach gives the runtime's process the container's stdio (Runtime.attach)
+// as its own.
+func (c *runcCall) attach(stdio ociruntime.IO) (*attachment, error) {
+	att, err := c.r.attach(c.id, stdio)
+	if err != nil {
+		return nil, err
+	}
+	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = att.stdin, att.stdout, att.stderr
+	c.sharedStderr = att.stderr != nil
+	return att, nil
 }
 
 // cleanup passes the runtime's log lines on and closes its log file.
