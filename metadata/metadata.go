@@ -20,6 +20,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/stockade/stockade/internal/flock"
 )
 
 // FileName is the name of the store's file under the data root.
@@ -219,29 +221,41 @@ func (db *DB) run(ctx context.Context, readOnly bool, fn func(*bolt.Tx) error) e
 }
 
 // open opens the bbolt file, waiting while another process holds it.
+// The wait is flock.LockOwned's, in the kernel, on the descriptor bbolt
+// then uses (its own lock call finds the lock held and returns at once):
+// bbolt's own wait polls every 50 ms, which a monitor opening its stores
+// while the command line that started it commits paid in full.
 func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(db.LockTimeout)
+	mode := flock.Exclusive
+	if readOnly {
+		mode = flock.Shared
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", db.what, db.path, err)
-		}
-		bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
-			Timeout:  250 * time.Millisecond,
-			ReadOnly: readOnly,
-		})
-		if err == nil {
-			return bdb, nil
-		}
-		if !errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("%s %s: %w", db.what, db.path, err)
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s %s: still locked by another process after %s", db.what, db.path, db.LockTimeout)
-		}
+	lockCtx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		lockCtx, cancel = context.WithTimeout(ctx, db.LockTimeout)
+		defer cancel()
 	}
+	bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
+		ReadOnly: readOnly,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			if err != nil {
+				return nil, err
+			}
+			if err := flock.LockOwned(lockCtx, f, mode); err != nil {
+				return nil, err
+			}
+			return f, nil
+		},
+	})
+	if err == nil {
+		return bdb, nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, fmt.Errorf("%s %s: still locked by another process after %s", db.what, db.path, db.LockTimeout)
+	}
+	return nil, fmt.Errorf("%s %s: %w", db.what, db.path, err)
 }
 
 // PutJSON stores v as JSON under key in bucket, creating the bucket.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/stockade/stockade/internal/flock"
 )
 
 type record struct {
@@ -163,6 +165,61 @@ func TestWaitsForLockAndHonoursContext(t *testing.T) {
 	held.Close()
 	if err := <-done; err != nil {
 		t.Errorf("waiter failed after release: %v", err)
+	}
+}
+
+// TestWaitEndsAtRelease checks that a transaction waiting for another
+// process's is woken when that one ends: it must have run 20 ms after the
+// other let go, where bbolt's own wait, polling every 50 ms, would still
+// be asleep (a monitor opening its stores while the command line that
+// started it committed used to lose 50 ms that way).
+func TestWaitEndsAtRelease(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	for _, tc := range []struct {
+		name string
+		txn  func(context.Context, func(*bolt.Tx) error) error
+	}{{"view", db.View}, {"update", db.Update}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if ok, err := flock.TryLock(holder, flock.Exclusive); !ok || err != nil {
+				t.Fatalf("take the file: %v, %v", ok, err)
+			}
+			ran := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				done <- tc.txn(ctx, func(*bolt.Tx) error {
+					close(ran)
+					return nil
+				})
+			}()
+			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-ran:
+				t.Fatal("the transaction ran while another held the file")
+			default:
+			}
+			if err := flock.Unlock(holder); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-ran:
+			default:
+				t.Error("the waiting transaction had not run 20 ms after the other holder let go")
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("waiting %s: %v", tc.name, err)
+			}
+		})
 	}
 }
 

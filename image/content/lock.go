@@ -25,15 +25,17 @@ func lockFile(ctx context.Context, path string, mode flock.Mode, wait bool) (fun
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if wait {
-		err = flock.Lock(ctx, f, mode)
-	} else if ok, terr := flock.TryLock(f, mode); terr != nil {
-		err = terr
-	} else if !ok {
-		err = ErrBusy
-	}
-	if err != nil {
+		// The file is this lock's alone: LockOwned waits in the kernel
+		// and closes it on failure.
+		if err := flock.LockOwned(ctx, f, mode); err != nil {
+			return nil, err
+		}
+	} else if ok, terr := flock.TryLock(f, mode); terr != nil || !ok {
 		f.Close()
-		return nil, err
+		if terr != nil {
+			return nil, terr
+		}
+		return nil, ErrBusy
 	}
 	return sync.OnceFunc(func() { f.Close() }), nil
 }

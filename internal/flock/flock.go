@@ -13,7 +13,10 @@
 // Lock waits for a lock under a context: with a context that can be
 // cancelled it polls with a growing back-off (1 ms to 100 ms) so that the
 // wait ends when the context does; with one that cannot (such as
-// context.Background) it waits in the kernel. TryLock never waits.
+// context.Background) it waits in the kernel. LockOwned, for a file the
+// caller opened for the lock alone (Acquire, the stores' bbolt files),
+// always waits in the kernel, so it returns the moment the other lock
+// goes, and still ends with its context. TryLock never waits.
 // Interrupted system calls (EINTR) are retried in every case. On systems
 // without flock(2) every call fails with an error wrapping
 // errors.ErrUnsupported.
@@ -99,6 +102,57 @@ func Lock(ctx context.Context, f *os.File, mode Mode) error {
 	}
 }
 
+// LockOwned takes a lock of the given mode on f as Lock does, for a file
+// that exists for this lock alone: the wait is in the kernel, so it ends
+// the moment the conflicting lock is released (Lock's cancellable wait
+// polls, and may notice up to 100 ms late). On any error f is closed and
+// must not be used again: when ctx ends first, the kernel's wait still
+// holds f, and the file is closed when that wait ends, which releases the
+// lock it then got. Its error then wraps ctx.Err().
+func LockOwned(ctx context.Context, f *os.File, mode Mode) error {
+	fail := func(err error) error {
+		f.Close()
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(fmt.Errorf("lock %s: %w", f.Name(), err))
+	}
+	if ok, err := TryLock(f, mode); ok || err != nil {
+		if err != nil {
+			return fail(err)
+		}
+		return nil
+	}
+	wait := func() error {
+		if err := lockWait(f, mode); err != nil {
+			return &os.PathError{Op: "flock " + mode.String(), Path: f.Name(), Err: err}
+		}
+		return nil
+	}
+	if ctx.Done() == nil {
+		if err := wait(); err != nil {
+			return fail(err)
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fail(err)
+		}
+		return nil
+	case <-ctx.Done():
+		name := f.Name()
+		go func() {
+			<-done
+			f.Close()
+		}()
+		return fmt.Errorf("lock %s: %w", name, ctx.Err())
+	}
+}
+
 // Unlock releases f's lock. Closing f releases it too, when f is the last
 // descriptor of its open file.
 func Unlock(f *os.File) error {
@@ -108,16 +162,15 @@ func Unlock(f *os.File) error {
 	return nil
 }
 
-// Acquire opens path read-write, creating it with mode 0600 if needed, and
-// takes a lock of the given mode on it with Lock. Closing the returned file
-// releases the lock.
+// Acquire opens path read-write, creating it with mode 0600 if needed,
+// and takes a lock of the given mode on it with LockOwned. Closing the
+// returned file releases the lock.
 func Acquire(ctx context.Context, path string, mode Mode) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	if err := Lock(ctx, f, mode); err != nil {
-		f.Close()
+	if err := LockOwned(ctx, f, mode); err != nil {
 		return nil, err
 	}
 	return f, nil

@@ -249,3 +249,80 @@ func TestAcquire(t *testing.T) {
 	}
 	g.Close()
 }
+
+// TestLockOwned checks LockOwned's kernel wait: the waiter has the lock as
+// soon as the holder lets go, before the holder can take it back a few
+// milliseconds later, where Lock's cancellable wait, polling every 100 ms
+// by then, would still be asleep; and a cancelled wait leaves no lock
+// behind once the holder lets go.
+func TestLockOwned(t *testing.T) {
+	t.Run("woken at the release", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "lock")
+		holder := open(t, path)
+		if ok, err := TryLock(holder, Exclusive); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		waiter, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer waiter.Close()
+		done := make(chan error, 1)
+		go func() { done <- LockOwned(t.Context(), waiter, Shared) }()
+		// Past Lock's back-off steps (1+2+...+64 ms): it would now poll
+		// every 100 ms, at about 227 and 327 ms.
+		time.Sleep(250 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("LockOwned returned %v while the lock was held", err)
+		default:
+		}
+		if err := Unlock(holder); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if ok, err := TryLock(holder, Exclusive); ok || err != nil {
+			t.Fatalf("the holder took its lock back 20 ms after the release (%v, %v): the waiter was not woken", ok, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("LockOwned: %v", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "lock")
+		holder := open(t, path)
+		if ok, err := TryLock(holder, Exclusive); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		waiter, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+		defer cancel()
+		if err := LockOwned(ctx, waiter, Exclusive); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("LockOwned while held, with a deadline: %v, want DeadlineExceeded", err)
+		}
+		holder.Close()
+		// The abandoned wait gets the lock, then closes its file: the
+		// lock is free again soon after.
+		third := open(t, path)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ok, err := TryLock(third, Exclusive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a cancelled LockOwned still holds the lock 10 s after the holder let go")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := LockOwned(ctx, open(t, path), Shared); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("LockOwned with an ended context on a free file: %v, want DeadlineExceeded", err)
+		}
+	})
+}
