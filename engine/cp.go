@@ -203,7 +203,7 @@ func (e *Engine) MountedRoot(ctx context.Context, ref string) (_ *Container, _ s
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	dir, unmount, err := e.mountRootfs(ctx, c)
+	dir, unmount, err := e.mountRootfs(ctx, c, rootWritable)
 	if err != nil {
 		lock.Close()
 		return nil, "", nil, err

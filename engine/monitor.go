@@ -81,7 +81,11 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	}
 	defer logw.Close()
 	timer.Mark("subreaper, socket, log")
-	_, unmount, err := e.mountRootfs(ctx, c)
+	mode := rootWritable
+	if c.AutoRemove {
+		mode = rootScratch
+	}
+	_, unmount, err := e.mountRootfs(ctx, c, mode)
 	if err != nil {
 		report(err.Error())
 		return err

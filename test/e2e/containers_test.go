@@ -716,3 +716,48 @@ func TestExecErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRootMountModes checks how the monitor mounts a root: a --rm
+// container's overlay is volatile (nothing of it is synced: it goes at the
+// exit), a kept container's is not and mounts again for a second start.
+// A --rm root whose volatile mount went down without its monitor (the
+// host's crash, here a SIGKILL and a plain unmount) is refused by the
+// kernel, and the error says why.
+func TestRootMountModes(t *testing.T) {
+	e, ref := ctrEnv(t)
+	rootLine := func(r result) string {
+		t.Helper()
+		line := strings.TrimSpace(r.stdout)
+		if !strings.Contains(line, " - overlay ") {
+			t.Fatalf("root mount: %q, want one overlay line", r.stdout)
+		}
+		return line
+	}
+	if line := rootLine(e.must("run", "--rm", ref, "rootmount")); !strings.Contains(line, "volatile") {
+		t.Errorf("--rm root is not volatile: %s", line)
+	}
+	if line := rootLine(e.must("run", "--name", "kept", ref, "rootmount")); strings.Contains(line, "volatile") {
+		t.Errorf("a kept container's root is volatile: %s", line)
+	}
+	if line := rootLine(e.must("start", "-a", "kept")); strings.Contains(line, "volatile") {
+		t.Errorf("second start: %s", line)
+	}
+	e.must("rm", "kept")
+
+	e.must("run", "-d", "--rm", "--name", "crash", ref, "sleep", "1h")
+	p := e.psOne("crash")
+	syscall.Kill(p.State.MonitorPid, syscall.SIGKILL)
+	syscall.Kill(p.State.Pid, syscall.SIGKILL)
+	eventually(t, 5*time.Second, "ps to say exited", func() bool {
+		return e.psOne("crash").State.Status == "exited"
+	})
+	unmountUnder(e.dir)
+	r := e.run("start", "crash")
+	if r.code == 0 || !strings.Contains(r.stderr, "mounted volatile") {
+		t.Errorf("start of a --rm root left volatile: %s; want an error that says so", r)
+	}
+	e.must("rm", "-f", "crash")
+	if len(e.ps()) != 0 {
+		t.Error("rm -f left the container")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,6 +56,14 @@ func main() {
 		}
 	case "cat":
 		io.Copy(os.Stdout, os.Stdin)
+	case "rootmount":
+		// The mountinfo line of the container's root.
+		data, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && f[4] == "/" {
+				fmt.Println(line)
+			}
+		}
 	case "nofile":
 		var rl unix.Rlimit
 		unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
