@@ -786,6 +786,22 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 
 // remove is Remove without the dependents check.
 func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
+	if !c.State.Running() && monitorAlive(e.lockPath(c.ID)) {
+		// The exit is recorded and the monitor is finishing (the log,
+		// the stop hooks, NRI's StopContainer; the removal of a --rm
+		// container): the container is not running, so wait for it
+		// rather than say it is.
+		if waitMonitorGone(ctx, e.lockPath(c.ID), monitorFinishWait) {
+			cur, err := e.Get(ctx, c.ID)
+			if errors.Is(err, ErrNoSuchContainer) {
+				return nil // its monitor removed it (--rm, a run that failed to start)
+			}
+			if err != nil {
+				return err
+			}
+			c = cur
+		}
+	}
 	if c.State.Running() || monitorAlive(e.lockPath(c.ID)) {
 		if !force {
 			return fmt.Errorf("remove %s: container is running: stop it first or use rm -f", c.Name)

@@ -27,6 +27,27 @@ func monitorAlive(path string) bool {
 	return held && err == nil
 }
 
+// monitorFinishWait bounds how long remove waits for the monitor of a
+// container whose exit is recorded to finish (drain the log, run the
+// stop hooks, NRI's StopContainer) and let go of its lock.
+const monitorFinishWait = 10 * time.Second
+
+// waitMonitorGone waits, in the kernel, until no process holds the lock
+// at path or timeout passes, and reports whether none does.
+func waitMonitorGone(ctx context.Context, path string, timeout time.Duration) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // no lock file: no monitor ever ran
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := flock.LockOwned(ctx, f, flock.Shared); err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
 // acquireMonitorLock takes the lock at path for the life of the process.
 // It waits briefly for probes by monitorAlive to let go, and fails when
 // another monitor holds it.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/stockade/stockade/copysnap"
+	"github.com/stockade/stockade/internal/flock"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/ociruntime"
 )
@@ -149,6 +152,8 @@ type loopRuntime struct {
 func (r *loopRuntime) State(context.Context, string) (specs.State, error) {
 	return specs.State{Status: "running", Pid: 4242}, nil
 }
+
+func (r *loopRuntime) Delete(context.Context, string, bool) error { return ociruntime.ErrNotFound }
 
 func (r *loopRuntime) Kill(_ context.Context, _ string, sig syscall.Signal, _ bool) error {
 	r.mu.Lock()
@@ -437,5 +442,60 @@ func TestRestartLoopResumed(t *testing.T) {
 				t.Errorf("backoffs %v, want %v", got, tt.wantBackoffs)
 			}
 		})
+	}
+}
+
+// TestRemoveWaitsForFinishingMonitor: rm of a container whose exit is
+// recorded while its monitor still finishes (it holds its lock: the log,
+// the stop hooks, NRI's StopContainer) waits for the monitor, instead of
+// saying the container is running; a monitor that does not let go within
+// the bound is still refused.
+func TestRemoveWaitsForFinishingMonitor(t *testing.T) {
+	ctx := context.Background()
+	e, c := newLoopEngine(t, "no")
+	sn, err := copysnap.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Snapshotter = sn
+	if err := e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(e.runDir(c.ID), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	monitor, err := flock.Acquire(ctx, e.lockPath(c.ID), flock.Exclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		monitor.Close()
+	}()
+	if err := e.Remove(ctx, c.ID, false); err != nil {
+		t.Fatalf("rm while the monitor finishes: %v", err)
+	}
+	if _, err := e.Get(ctx, c.ID); !errors.Is(err, ErrNoSuchContainer) {
+		t.Errorf("after rm: %v, want ErrNoSuchContainer", err)
+	}
+
+	// A monitor that removes its container itself (--rm) while rm waits:
+	// rm has nothing left to do.
+	e, c = newLoopEngine(t, "no")
+	e.Snapshotter = sn
+	if err := e.setState(ctx, c.ID, func(s *State) { s.Status = StatusExited }); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(e.runDir(c.ID), 0o700)
+	if monitor, err = flock.Acquire(ctx, e.lockPath(c.ID), flock.Exclusive); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		e.DB.Update(ctx, func(tx *bolt.Tx) error { return metadata.Delete(tx, metadata.BucketContainers, c.ID) })
+		monitor.Close()
+	}()
+	if err := e.Remove(ctx, c.ID, false); err != nil {
+		t.Errorf("rm while the monitor removes the container: %v, want nil", err)
 	}
 }
