@@ -110,7 +110,7 @@ func TestFreeBSDInstallMatchesPlist(t *testing.T) {
 	if st, err := os.Stat(rc); err != nil || st.Mode().Perm() != 0o555 {
 		t.Errorf("rc.d/stockade mode: %v %v", st.Mode(), err)
 	}
-	for _, bin := range []string{"stockade", "stockade-runtime", "stockade-monitor", "stockade-supervisor"} {
+	for _, bin := range []string{"stockade", "stockade-full", "stockade-runtime", "stockade-monitor", "stockade-supervisor"} {
 		f, err := elf.Open(filepath.Join(dest, "usr/local/bin", bin))
 		if err != nil {
 			t.Fatal(err)

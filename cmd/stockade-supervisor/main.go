@@ -151,7 +151,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("find the program: %w", err))
 	}
-	stockade := filepath.Join(filepath.Dir(self), "stockade")
+	// NRI's hooks are in stockade-full, the full build of stockade; the
+	// lean stockade would only run it in turn.
+	stockade := filepath.Join(filepath.Dir(self), "stockade-full")
+	if _, err := os.Stat(stockade); err != nil {
+		stockade = filepath.Join(filepath.Dir(self), "stockade")
+	}
 	cfg, err := loadConfig(inv)
 	if err != nil {
 		return fail(err)

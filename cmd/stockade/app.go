@@ -41,6 +41,8 @@ func (e *exitError) Unwrap() error { return e.err }
 // app is what every command reaches: the effective configuration and the
 // logger, built once the global flags are parsed.
 type app struct {
+	// args is the command line (execFull runs it again).
+	args []string
 	// parts opens the engine and its stores once per command, when it
 	// first needs them (set up by setup); closers and parts.Close
 	// release what was opened when the command ends.
@@ -58,7 +60,7 @@ type app struct {
 
 // run runs the command line args and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, format: guessFormat(args)}
+	a := &app{args: args, stdin: stdin, stdout: stdout, stderr: stderr, format: guessFormat(args)}
 	var notFound error
 	cliApp := &cli.App{
 		Name:                   "stockade",
@@ -87,6 +89,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err := cliApp.RunContext(ctx, args)
 	a.close()
 	a.stopTiming()
+	if errors.Is(err, errNeedsFull) {
+		err = a.execFull()
+	}
 	if err == nil {
 		err = notFound
 	}
@@ -171,6 +176,9 @@ func (a *app) setup(c *cli.Context) error {
 	level, _ := logging.ParseLevel(cfg.LogLevel)
 	a.cfg = cfg
 	a.log = logging.New(a.stderr, a.format, level)
+	if leanBuild && cfg.NRI.On() {
+		return errNeedsFull // every command then runs with NRI's hooks
+	}
 	// Needed only by commands that start a monitor (Parts.Engine says so).
 	self, _ := os.Executable()
 	a.parts = &assemble.Parts{Config: cfg, Log: a.log, Stockade: self, MoreHooks: a.nriHooks,

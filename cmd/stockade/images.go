@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/stockade/stockade/crypt"
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
 )
@@ -219,55 +218,6 @@ type layerInfoEntry struct {
 	WrappedKeys map[string]int `json:"wrappedKeys,omitempty"`
 	// PGPKeyIDs are the OpenPGP keys the layer key is wrapped for.
 	PGPKeyIDs []string `json:"pgpKeyIDs,omitempty"`
-}
-
-// layerInfo is `image layerinfo [--format json] IMAGE`.
-func (a *app) layerInfo(c *cli.Context) error {
-	asJSON, err := checkFormat(c)
-	if err != nil {
-		return err
-	}
-	svc, err := a.imageService(c)
-	if err != nil {
-		return err
-	}
-	rec, err := svc.Get(c.Context, c.Args().First())
-	if err != nil {
-		return fmt.Errorf("image layerinfo: %w", err)
-	}
-	out := make([]layerInfoEntry, 0, len(rec.Layers))
-	for i, l := range rec.Layers {
-		info := crypt.LayerInfo(l)
-		e := layerInfoEntry{Index: i, Digest: l.Digest.String(), MediaType: l.MediaType, Size: l.Size,
-			Encrypted: info.Encrypted, Schemes: info.Schemes, WrappedKeys: info.WrappedKeys, PGPKeyIDs: info.PGPKeyIDs}
-		if e.Schemes == nil {
-			e.Schemes = []string{}
-		}
-		out = append(out, e)
-	}
-	if asJSON {
-		return writeJSON(a.stdout, out)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "INDEX\tDIGEST\tMEDIA TYPE\tSIZE\tENCRYPTED\tSCHEMES")
-	for _, e := range out {
-		enc, schemes := "no", "-"
-		if e.Encrypted {
-			enc = "yes"
-		}
-		if len(e.Schemes) > 0 {
-			var parts []string
-			for _, sc := range e.Schemes {
-				if n := e.WrappedKeys[sc]; n > 1 {
-					sc += fmt.Sprintf(" (%d keys)", n)
-				}
-				parts = append(parts, sc)
-			}
-			schemes = strings.Join(parts, ", ")
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Index, shortLayerDigest(e.Digest), e.MediaType, humanSize(e.Size), enc, schemes)
-	}
-	return tw.Flush()
 }
 
 // shortLayerDigest shortens "sha256:<64 hex>" to "sha256:<12 hex>".

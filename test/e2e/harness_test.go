@@ -33,13 +33,21 @@ func TestMain(m *testing.M) {
 	// the lean monitor, next to stockade, where they are looked for:
 	// every test's container starts with the lean monitor (unless it has
 	// NRI), and a long-running one hands over to the small one.
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/stockade/stockade/cmd/stockade",
-		"github.com/stockade/stockade/cmd/stockade-monitor", "github.com/stockade/stockade/cmd/stockade-supervisor")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build stockade: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	// stockade is the lean build, as `make build` makes it, and
+	// stockade-full, which it runs for NRI, OCI-crypt, build and commit
+	// --change, the full one: the tests of those go through the hand-over.
+	for _, args := range [][]string{
+		{"-o", dir + "/", "github.com/stockade/stockade/cmd/stockade-monitor", "github.com/stockade/stockade/cmd/stockade-supervisor"},
+		{"-tags", "lean", "-o", stockadeBin, "github.com/stockade/stockade/cmd/stockade"},
+		{"-o", filepath.Join(dir, "stockade-full"), "github.com/stockade/stockade/cmd/stockade"},
+	} {
+		build := exec.Command("go", append([]string{"build"}, args...)...)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %v: %v\n%s", args, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

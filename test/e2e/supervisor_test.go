@@ -65,11 +65,12 @@ func TestLeanMonitor(t *testing.T) {
 	}
 	e.must("rm", "switch")
 
-	// NRI on from the start: stockade monitors.
+	// NRI on from the start: the lean stockade hands the command to
+	// stockade-full, which monitors.
 	e.writeConfig(nri)
 	e.must("run", "-d", "--network", "none", "--name", "full", ref, "sleep", "60")
-	if exe := exeOf(e.psOne("full").State.MonitorPid); exe != "stockade" {
-		t.Errorf("with NRI the monitor runs %q, want stockade", exe)
+	if exe := exeOf(e.psOne("full").State.MonitorPid); exe != "stockade-full" {
+		t.Errorf("with NRI the monitor runs %q, want stockade-full", exe)
 	}
 	e.must("rm", "-f", "full")
 }
