@@ -90,6 +90,9 @@ type Result struct {
 // service (layers, images).
 type Builder struct {
 	Engine *engine.Engine
+	// Images is the image service (pulls of FROM images, new layers and
+	// images); the engine's Images when nil and it is one.
+	Images *image.Service
 	Log    *slog.Logger
 }
 

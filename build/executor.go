@@ -86,7 +86,13 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("--network %s: a build runs with none or host", opts.Network)
 	}
-	svc := b.Engine.Images
+	svc := b.Images
+	if svc == nil {
+		svc, _ = b.Engine.Images.(*image.Service)
+	}
+	if svc == nil {
+		return nil, errors.New("build: no image service")
+	}
 	store, err := svc.Content(ctx)
 	if err != nil {
 		return nil, err

@@ -125,8 +125,9 @@ func (e *Engine) Check(ctx context.Context, repair bool) ([]Problem, error) {
 			return problems, fmt.Errorf("check %s: %w", h.Name(), err)
 		}
 	}
-	if repair && e.Images != nil {
-		if err := e.Images.GC(ctx); err != nil {
+	// Image GC (the command line's image.Service has it).
+	if gc, ok := e.Images.(interface{ GC(context.Context) error }); repair && ok {
+		if err := gc.GC(ctx); err != nil {
 			return problems, err
 		}
 	}

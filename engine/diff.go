@@ -16,8 +16,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/stockade/stockade/bundle"
-	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/image/layer"
+	"github.com/stockade/stockade/image/local"
 	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/snapshot"
 )
@@ -145,7 +145,7 @@ func (e *Engine) rootChanges(ctx context.Context, c *Container) (*rootChanges, e
 			unmountRoot()
 			return nil, err
 		}
-		key := image.TempViewPrefix + shortID(c.ID) + "-" + randomSuffix()
+		key := local.TempViewPrefix + shortID(c.ID) + "-" + randomSuffix()
 		vm, err := sn.View(ctx, key, info.Parent)
 		if err != nil {
 			unlease()

@@ -18,8 +18,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stockade/stockade/bundle"
-	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/image/content"
+	"github.com/stockade/stockade/image/local"
 	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/mount"
@@ -37,8 +39,10 @@ type Engine struct {
 	StateDir string
 	// DB is the metadata store.
 	DB *metadata.DB
-	// Images resolves image names and reads image configs.
-	Images *image.Service
+	// Images reads image configs and holds the content store (an
+	// image.Service in the command line, image/local's Store in a
+	// monitor).
+	Images ImageStore
 	// Snapshotter holds container roots; SnapshotterName is recorded.
 	Snapshotter     snapshot.Snapshotter
 	SnapshotterName string
@@ -95,12 +99,21 @@ func (e *Engine) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// ImageStore is what the engine needs of the image store: image configs
+// and the content store, with its lease. image.Service has it, and
+// image/local's Store, without the registry client, for a monitor.
+type ImageStore interface {
+	Config(ctx context.Context, img *local.Record) (*ocispec.Image, error)
+	Content(ctx context.Context) (*content.Store, error)
+	Lease(ctx context.Context) (func(), error)
+}
+
 // CreateOptions are the options of Create.
 type CreateOptions struct {
 	// Name is the container's name; empty generates one.
 	Name string
 	// Image is the image record to run.
-	Image *image.Record
+	Image *local.Record
 	// Spec are the bundle options (command, env, volumes, limits...).
 	Spec bundle.Options
 	// Restart is the restart policy.

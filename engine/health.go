@@ -16,8 +16,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/image/local"
 )
 
 // Docker's health check defaults, used where a HealthConfig leaves a
@@ -247,7 +246,7 @@ func (s State) Summary(now time.Time) string {
 
 // ImageHealthcheck reads the HEALTHCHECK of an image's config, which the
 // OCI image config type has no field for; nil when it has none.
-func (e *Engine) ImageHealthcheck(ctx context.Context, img *image.Record) (*HealthConfig, error) {
+func (e *Engine) ImageHealthcheck(ctx context.Context, img *local.Record) (*HealthConfig, error) {
 	store, err := e.Images.Content(ctx)
 	if err != nil {
 		return nil, err
@@ -598,7 +597,7 @@ func (c *Container) StopTimeoutOr(def time.Duration) time.Duration {
 // options and the image: the health check (the image's HEALTHCHECK
 // overridden by --health-*), the stop signal (--stop-signal, else the
 // image's STOPSIGNAL) and the stop timeout.
-func (e *Engine) applyRunDefaults(ctx context.Context, c *Container, img *image.Record, cfg *ocispec.Image, opts CreateOptions) error {
+func (e *Engine) applyRunDefaults(ctx context.Context, c *Container, img *local.Record, cfg *ocispec.Image, opts CreateOptions) error {
 	c.StopSignal = opts.StopSignal
 	if c.StopSignal == "" && cfg != nil {
 		c.StopSignal = cfg.Config.StopSignal

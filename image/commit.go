@@ -32,13 +32,7 @@ func ParseCompression(s string) (Compression, error) {
 // Lease keeps the blobs AddLayer stores from being collected until the
 // returned function is called: hold it from the first AddLayer until
 // NewImage has recorded the image that references them.
-func (s *Service) Lease(ctx context.Context) (func(), error) {
-	store, err := s.Content(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return store.Lease(ctx)
-}
+func (s *Service) Lease(ctx context.Context) (func(), error) { return s.localStore().Lease(ctx) }
 
 // AddLayer compresses the uncompressed layer tar r with c and stores it in
 // the content store. It returns the layer's descriptor (with its OCI media

@@ -11,10 +11,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/stockade/stockade/image/content"
+	"github.com/stockade/stockade/image/local"
 )
 
 // Size limits for documents read into memory.
-const maxConfigSize = 32 << 20
+const maxConfigSize = local.MaxConfigSize
 
 // resolved is an image whose manifest and config have been fetched and
 // checked.

@@ -12,12 +12,10 @@ package image
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +26,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/stockade/stockade/image/content"
+	"github.com/stockade/stockade/image/local"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/snapshot"
 )
@@ -105,15 +104,15 @@ func (s *Service) logger() *slog.Logger {
 }
 
 // ContentRoot returns the directory of the OCI layout holding the blobs.
-func (s *Service) ContentRoot() string { return filepath.Join(s.DataRoot, "content") }
+func (s *Service) ContentRoot() string { return s.localStore().ContentRoot() }
 
 // Content opens the service's content store.
 func (s *Service) Content(ctx context.Context) (*content.Store, error) {
-	if s.DataRoot == "" {
-		return nil, errors.New("image service: no data root")
-	}
-	return content.Open(ctx, s.ContentRoot())
+	return s.localStore().Content(ctx)
 }
+
+// localStore is the registry-free part of the service.
+func (s *Service) localStore() local.Store { return local.Store{DataRoot: s.DataRoot} }
 
 // List returns the image records, sorted by name, without the
 // intermediate (build cache) ones; see ListAll.
@@ -372,11 +371,9 @@ const (
 // unpacked into.
 const extractPrefix = "extract-"
 
-// TempViewPrefix starts the keys of read-only views made for a while (the
-// image side of `diff` and `commit`): collection removes such views, so
-// one that a killed process left does not pin its layer. Hold a Lease
-// while using one.
-const TempViewPrefix = "tmpview-"
+// TempViewPrefix starts the keys of read-only views made for a while
+// (local.TempViewPrefix).
+const TempViewPrefix = local.TempViewPrefix
 
 // collectSnapshots removes image layer snapshots (label LabelLayer) that
 // no record uses and leftover extraction snapshots. When only is non-nil,
@@ -447,30 +444,10 @@ func (s *Service) collectSnapshots(ctx context.Context, only []digest.Digest) er
 // configBytes reads the config blob of the image img from the content
 // store.
 func (s *Service) configBytes(ctx context.Context, img *Record) ([]byte, error) {
-	store, err := s.Content(ctx)
-	if err != nil {
-		return nil, err
-	}
-	size, err := store.Info(ctx, img.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, maxConfigSize)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	return data, nil
+	return s.localStore().ConfigBytes(ctx, img)
 }
 
 // Config reads the config of the image img from the content store.
 func (s *Service) Config(ctx context.Context, img *Record) (*ocispec.Image, error) {
-	data, err := s.configBytes(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	var cfg ocispec.Image
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	return &cfg, nil
+	return s.localStore().Config(ctx, img)
 }

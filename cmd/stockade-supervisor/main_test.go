@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,5 +106,29 @@ func TestRunErrors(t *testing.T) {
 	code := run(context.Background(), []string{"stockade-supervisor", "frobnicate"}, &stderr)
 	if code != exitInternal || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 || !strings.Contains(stderr.String(), `unknown command "frobnicate"`) {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestLinksNoRegistryClient: the lean monitor does not link what it never
+// runs (package image and its registry client, compressors and progress
+// bars; NRI; OCI-crypt), each of which costs every start of it.
+func TestLinksNoRegistryClient(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to list the imports with")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		switch {
+		case pkg == "github.com/stockade/stockade/image",
+			strings.HasPrefix(pkg, "github.com/google/go-containerregistry/"),
+			strings.HasPrefix(pkg, "github.com/stockade/stockade/nri"),
+			strings.HasPrefix(pkg, "github.com/stockade/stockade/crypt"),
+			pkg == "net/http":
+			t.Errorf("stockade-supervisor links %s", pkg)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/config"
+	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/internal/assemble"
 	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/logging"
@@ -47,6 +48,7 @@ type app struct {
 	// first needs them (set up by setup); closers and parts.Close
 	// release what was opened when the command ends.
 	parts   *assemble.Parts
+	svc     *image.Service // the image service (imageService), once opened
 	closers []func()
 
 	cfg    config.Config

@@ -51,7 +51,7 @@ func (a *app) build(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	b := &build.Builder{Engine: e, Log: a.log}
+	b := &build.Builder{Engine: e, Images: a.svc, Log: a.log}
 	res, err := b.Build(c.Context, build.Options{
 		ContextDir: c.Args().First(), File: c.String("file"), Tags: c.StringSlice("tag"),
 		BuildArgs: buildArgs, Target: c.String("target"), NoCache: c.Bool("no-cache"),

@@ -112,11 +112,11 @@ func (a *app) commit(c *cli.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	base, err := e.Images.Get(c.Context, ctr.ImageID)
+	base, err := a.svc.Get(c.Context, ctr.ImageID)
 	if err != nil {
 		return fmt.Errorf("%s: the container's image %s: %w", what, ctr.Image, err)
 	}
-	cfg, err := e.Images.Config(c.Context, base)
+	cfg, err := a.svc.Config(c.Context, base)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -124,7 +124,7 @@ func (a *app) commit(c *cli.Context) (err error) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	// Docker's members of the config (Healthcheck, OnBuild, Shell) stay.
-	extra, err := e.Images.ConfigExtra(c.Context, base)
+	extra, err := a.svc.ConfigExtra(c.Context, base)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -138,12 +138,12 @@ func (a *app) commit(c *cli.Context) (err error) {
 			}
 		}()
 	}
-	release, err := e.Images.Lease(c.Context)
+	release, err := a.svc.Lease(c.Context)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer release()
-	desc, diffID, n, err := exportLayer(c.Context, e, ctr.ID, comp)
+	desc, diffID, n, err := exportLayer(c.Context, e, a.svc, ctr.ID, comp)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -164,7 +164,7 @@ func (a *app) commit(c *cli.Context) (err error) {
 	if n > 0 {
 		opts.Layers, opts.DiffIDs = []ocispec.Descriptor{desc}, []digest.Digest{diffID}
 	}
-	rec, err := e.Images.NewImage(c.Context, opts)
+	rec, err := a.svc.NewImage(c.Context, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -174,7 +174,7 @@ func (a *app) commit(c *cli.Context) (err error) {
 
 // exportLayer stores the changes of container id as a layer compressed
 // with comp, and returns it and how many changes it holds.
-func exportLayer(ctx context.Context, e *engine.Engine, id string, comp image.Compression) (ocispec.Descriptor, digest.Digest, int, error) {
+func exportLayer(ctx context.Context, e *engine.Engine, svc *image.Service, id string, comp image.Compression) (ocispec.Descriptor, digest.Digest, int, error) {
 	pr, pw := io.Pipe()
 	type result struct {
 		n   int
@@ -186,7 +186,7 @@ func exportLayer(ctx context.Context, e *engine.Engine, id string, comp image.Co
 		pw.CloseWithError(err)
 		done <- result{len(ch), err}
 	}()
-	desc, diffID, err := e.Images.AddLayer(ctx, pr, comp)
+	desc, diffID, err := svc.AddLayer(ctx, pr, comp)
 	pr.CloseWithError(errors.New("layer not stored"))
 	r := <-done
 	if r.err != nil {

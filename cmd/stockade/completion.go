@@ -100,7 +100,7 @@ func (a *app) completeNames(c *cli.Context) error {
 			names = append(names, ctr.Name)
 		}
 	case kindImage:
-		imgs, err := e.Images.List(c.Context)
+		imgs, err := a.svc.List(c.Context)
 		if err != nil {
 			return err
 		}

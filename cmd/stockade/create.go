@@ -71,13 +71,13 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	}
 	phase.Mark(c.Context, "flags")
 	ref := c.Args().First()
-	img, err := e.Images.Get(c.Context, ref)
+	img, err := a.svc.Get(c.Context, ref)
 	if errors.Is(err, image.ErrNotFound) {
 		dec, derr := a.decrypter(c)
 		if derr != nil {
 			return nil, derr
 		}
-		img, err = e.Images.Pull(c.Context, ref, image.PullOptions{Platform: c.String("platform"), Decrypt: dec})
+		img, err = a.svc.Pull(c.Context, ref, image.PullOptions{Platform: c.String("platform"), Decrypt: dec})
 	}
 	if err != nil {
 		return nil, err
@@ -102,11 +102,11 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 		}
 		annotations[k] = v
 	}
-	exts, netMode, err := networkRequest(c.Context, netOpts, e.Images, img)
+	exts, netMode, err := networkRequest(c.Context, netOpts, a.svc, img)
 	if err != nil {
 		return nil, err
 	}
-	binds, err := volumeRequest(c.Context, c, e.Images, img, exts) // volume.go: named and anonymous volumes
+	binds, err := volumeRequest(c.Context, c, a.svc, img, exts) // volume.go: named and anonymous volumes
 	if err != nil {
 		return nil, err
 	}

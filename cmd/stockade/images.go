@@ -289,7 +289,7 @@ func (a *app) rmi(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	svc := e.Images
+	svc := a.svc
 	ctrs, err := e.List(c.Context)
 	if err != nil {
 		return err
@@ -403,7 +403,7 @@ func (a *app) inspect(c *cli.Context) error {
 		} else if !errors.Is(err, engine.ErrNoSuchContainer) {
 			return err
 		}
-		r, err := e.Images.Get(c.Context, n)
+		r, err := a.svc.Get(c.Context, n)
 		if err != nil {
 			return fmt.Errorf("inspect %s: no such container or image", n)
 		}

@@ -337,7 +337,7 @@ func shortHex(id string) string {
 
 // diskUsage measures images and containers for system df.
 func (a *app) diskUsage(c *cli.Context, e *engine.Engine) (*dfReport, error) {
-	imgs, err := e.Images.List(c.Context)
+	imgs, err := a.svc.List(c.Context)
 	if err != nil {
 		return nil, err
 	}
@@ -470,7 +470,7 @@ func (a *app) systemPrune(c *cli.Context) error {
 		return err
 	}
 	if all {
-		imgs, err := e.Images.List(c.Context)
+		imgs, err := a.svc.List(c.Context)
 		if err != nil {
 			return err
 		}
@@ -478,7 +478,7 @@ func (a *app) systemPrune(c *cli.Context) error {
 			if inUse[img.ID.String()] {
 				continue
 			}
-			if err := e.Images.Remove(c.Context, img.Name); err != nil {
+			if err := a.svc.Remove(c.Context, img.Name); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "removed image %s\n", img.Name)
@@ -486,14 +486,14 @@ func (a *app) systemPrune(c *cli.Context) error {
 	}
 	// Build cache and untagged images no container uses, as docker's
 	// prune removes dangling images and build cache.
-	pruned, err := e.Images.Prune(c.Context, true, func(id digest.Digest) bool { return inUse[id.String()] })
+	pruned, err := a.svc.Prune(c.Context, true, func(id digest.Digest) bool { return inUse[id.String()] })
 	if err != nil {
 		return err
 	}
 	for _, img := range pruned {
 		fmt.Fprintf(a.stdout, "removed image %s\n", img.ID)
 	}
-	return e.Images.GC(c.Context)
+	return a.svc.GC(c.Context)
 }
 
 // pruneWarning is what system prune asks before it removes anything.

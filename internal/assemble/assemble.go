@@ -28,7 +28,7 @@ import (
 	"github.com/stockade/stockade/backend"
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/engine"
-	"github.com/stockade/stockade/image"
+	"github.com/stockade/stockade/image/local"
 	"github.com/stockade/stockade/internal/monitorio"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/network"
@@ -56,8 +56,11 @@ type Parts struct {
 	// re-executes (the name server; the monitor when the lean one cannot
 	// serve); the lean monitor is looked for in its directory.
 	Stockade string
-	// Progress, when not nil, gets the image pulls' progress bars.
-	Progress *os.File
+	// Images is the engine's image store: the command line's
+	// image.Service, set before Engine; nil gives image/local's Store,
+	// which is all a monitor needs, and keeps package image (the
+	// registry client) out of the programs that only monitor.
+	Images engine.ImageStore
 	// MoreHooks returns the hooks that run after the network's and the
 	// volumes' (NRI's). A container whose engine has any is monitored by
 	// stockade itself, which links them.
@@ -67,7 +70,9 @@ type Parts struct {
 	// is then stockade from the start (MonitorCommand).
 	NeedsStockade bool
 
-	svc     *image.Service
+	db      *metadata.DB
+	sn      snapshot.Snapshotter
+	snName  string
 	eng     *engine.Engine
 	closers []func()
 }
@@ -96,36 +101,25 @@ func (p *Parts) GlobalArgs() []string {
 	return args
 }
 
-// ImageService opens, once, the metadata store, the snapshotter and the
-// image service. The snapshotter is closed by Close.
-func (p *Parts) ImageService(ctx context.Context) (*image.Service, error) {
-	if p.svc != nil {
-		return p.svc, nil
+// Stores opens, once, the metadata store and the snapshotter (closed by
+// Close), and returns them with the snapshotter's name.
+func (p *Parts) Stores(ctx context.Context) (*metadata.DB, snapshot.Snapshotter, string, error) {
+	if p.db != nil {
+		return p.db, p.sn, p.snName, nil
 	}
 	db, err := metadata.Open(ctx, filepath.Join(p.Config.Root, metadata.FileName))
 	if err != nil {
-		return nil, err
+		return nil, nil, "", err
 	}
 	snapshotters := backend.Snapshotters(backend.SystemHost())
 	name := snapshotters.Choose(p.Config, runtime.GOOS)
 	sn, err := snapshotters.Open(ctx, name, p.Config)
 	if err != nil {
-		return nil, err
+		return nil, nil, "", err
 	}
 	p.OnClose(func() { sn.Close() })
-	p.svc = &image.Service{
-		DataRoot:           p.Config.Root,
-		DB:                 db,
-		Snapshotter:        sn,
-		SnapshotterName:    name,
-		DefaultRegistry:    p.Config.DefaultRegistry,
-		InsecureRegistries: p.Config.InsecureRegistries,
-		Log:                p.Log,
-	}
-	if p.Progress != nil {
-		p.svc.Progress = p.Progress
-	}
-	return p.svc, nil
+	p.db, p.sn, p.snName = db, sn, name
+	return db, sn, name, nil
 }
 
 // Runtime returns the configured container runtime. A runtime whose
@@ -238,7 +232,7 @@ func (p *Parts) Engine(ctx context.Context) (*engine.Engine, error) {
 	if p.Stockade == "" {
 		return nil, errStockadeUnknown
 	}
-	svc, err := p.ImageService(ctx)
+	db, sn, snName, err := p.Stores(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -246,9 +240,13 @@ func (p *Parts) Engine(ctx context.Context) (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	images := p.Images
+	if images == nil {
+		images = local.Store{DataRoot: p.Config.Root}
+	}
 	e := &engine.Engine{
-		Root: p.Config.Root, StateDir: p.Config.State, DB: svc.DB, Images: svc,
-		Snapshotter: svc.Snapshotter, SnapshotterName: svc.SnapshotterName,
+		Root: p.Config.Root, StateDir: p.Config.State, DB: db, Images: images,
+		Snapshotter: sn, SnapshotterName: snName,
 		Runtime: rt, GOOS: runtime.GOOS, Log: p.Log,
 		MonitorIdleAfter: time.Duration(p.Config.Monitor.IdleAfter), SmallMonitor: p.Config.Monitor.Binary,
 	}
