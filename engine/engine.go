@@ -663,19 +663,29 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 	return nil
 }
 
-// waitStopped polls until the container's monitor has recorded an exit and
-// let go, or timeout passes.
+// waitStopped waits until the container's monitor has recorded an exit and
+// let go, or timeout passes. While the monitor lives it waits in the
+// kernel for the monitor's lock, which the monitor holds until it has
+// recorded the exit (it used to poll every 20 ms, 10 ms late on average).
 func (e *Engine) waitStopped(ctx context.Context, id string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
+	lock := e.lockPath(id)
 	for {
 		c, err := e.Get(ctx, id)
-		if err != nil || !c.State.Running() && !monitorAlive(e.lockPath(id)) {
+		alive := monitorAlive(lock)
+		if err != nil || !c.State.Running() && !alive {
 			return true
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
 			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		if alive {
+			waitMonitorGone(ctx, lock, left)
+		} else {
+			// No monitor, and the record not yet reconciled.
+			time.Sleep(min(20*time.Millisecond, left))
+		}
 	}
 }
 
