@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"strings"
-
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,28 +26,4 @@ func (a *app) buildCommand() *cli.Command {
 		},
 		Action: arity(1, 1, a.build),
 	}
-}
-
-// keyValues reads repeated K=V flags. With fromEnv, a bare K takes its
-// value from the environment (and is left out when unset there).
-func keyValues(flag string, in []string, fromEnv bool) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range in {
-		k, v, ok := strings.Cut(kv, "=")
-		if k == "" {
-			return nil, fmt.Errorf("--%s %q: want KEY=VALUE", flag, kv)
-		}
-		if !ok {
-			if !fromEnv {
-				return nil, fmt.Errorf("--%s %q: want KEY=VALUE", flag, kv)
-			}
-			env, set := os.LookupEnv(k)
-			if !set {
-				continue
-			}
-			v = env
-		}
-		out[k] = v
-	}
-	return out, nil
 }

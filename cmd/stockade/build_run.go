@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/build"
 	"github.com/stockade/stockade/image"
-	"github.com/urfave/cli/v2"
 )
 
 // build is `build [flags] CONTEXT`.
@@ -77,4 +80,28 @@ func (a *app) build(c *cli.Context) error {
 		fmt.Fprintln(a.stdout, res.ID.String())
 	}
 	return nil
+}
+
+// keyValues reads repeated K=V flags. With fromEnv, a bare K takes its
+// value from the environment (and is left out when unset there).
+func keyValues(flag string, in []string, fromEnv bool) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("--%s %q: want KEY=VALUE", flag, kv)
+		}
+		if !ok {
+			if !fromEnv {
+				return nil, fmt.Errorf("--%s %q: want KEY=VALUE", flag, kv)
+			}
+			env, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = env
+		}
+		out[k] = v
+	}
+	return out, nil
 }

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"strconv"
 	"strings"
-
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // parseChanges parses each --change as one Dockerfile instruction, with
@@ -128,4 +128,40 @@ func argv(c instructions.ShellDependantCmdLine) []string {
 		return []string{"/bin/sh", "-c", strings.Join(c.CmdLine, " ")}
 	}
 	return append([]string{}, c.CmdLine...)
+}
+
+// commitInstructions are the instructions `commit --change` accepts, as
+// docker's.
+var commitInstructions = map[string]bool{
+	"cmd": true, "entrypoint": true, "env": true, "expose": true, "label": true,
+	"user": true, "volume": true, "workdir": true, "stopsignal": true,
+}
+
+// setEnvVar sets key in env, in place of an earlier value.
+func setEnvVar(env []string, key, value string) []string {
+	out := append([]string(nil), env...)
+	for i, kv := range out {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			out[i] = key + "=" + value
+			return out
+		}
+	}
+	return append(out, key+"="+value)
+}
+
+// exposedPort reads one EXPOSE word, PORT[/PROTO], as the config key
+// "PORT/proto".
+func exposedPort(p string) (string, error) {
+	num, proto, _ := strings.Cut(p, "/")
+	proto = strings.ToLower(proto)
+	if proto == "" {
+		proto = "tcp"
+	}
+	if proto != "tcp" && proto != "udp" && proto != "sctp" {
+		return "", fmt.Errorf("--change EXPOSE %s: unknown protocol %q", p, proto)
+	}
+	if n, err := strconv.ParseUint(num, 10, 16); err != nil || n == 0 {
+		return "", fmt.Errorf("--change EXPOSE %s: not a port", p)
+	}
+	return num + "/" + proto, nil
 }

@@ -13,10 +13,11 @@ import (
 	"text/tabwriter"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/urfave/cli/v2"
+
 	"github.com/stockade/stockade/config"
 	"github.com/stockade/stockade/crypt"
 	"github.com/stockade/stockade/image"
-	"github.com/urfave/cli/v2"
 )
 
 // decrypter builds the DecryptFunc of a command from its --key and
@@ -142,4 +143,27 @@ func (a *app) layerInfo(c *cli.Context) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Index, shortLayerDigest(e.Digest), e.MediaType, humanSize(e.Size), enc, schemes)
 	}
 	return tw.Flush()
+}
+
+// layerInfoEntry is one line of `image layerinfo`.
+type layerInfoEntry struct {
+	Index     int    `json:"index"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	Encrypted bool   `json:"encrypted"`
+	// Schemes are the key-wrap schemes whose keys can open the layer.
+	Schemes []string `json:"schemes"`
+	// WrappedKeys counts the wrapped copies of the layer key per scheme.
+	WrappedKeys map[string]int `json:"wrappedKeys,omitempty"`
+	// PGPKeyIDs are the OpenPGP keys the layer key is wrapped for.
+	PGPKeyIDs []string `json:"pgpKeyIDs,omitempty"`
+}
+
+// shortLayerDigest shortens "sha256:<64 hex>" to "sha256:<12 hex>".
+func shortLayerDigest(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
 }

@@ -205,29 +205,6 @@ func (a *app) decryptImage(c *cli.Context) error {
 	return nil
 }
 
-// layerInfoEntry is one line of `image layerinfo`.
-type layerInfoEntry struct {
-	Index     int    `json:"index"`
-	Digest    string `json:"digest"`
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
-	Encrypted bool   `json:"encrypted"`
-	// Schemes are the key-wrap schemes whose keys can open the layer.
-	Schemes []string `json:"schemes"`
-	// WrappedKeys counts the wrapped copies of the layer key per scheme.
-	WrappedKeys map[string]int `json:"wrappedKeys,omitempty"`
-	// PGPKeyIDs are the OpenPGP keys the layer key is wrapped for.
-	PGPKeyIDs []string `json:"pgpKeyIDs,omitempty"`
-}
-
-// shortLayerDigest shortens "sha256:<64 hex>" to "sha256:<12 hex>".
-func shortLayerDigest(d string) string {
-	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
-		return alg + ":" + hex[:12]
-	}
-	return d
-}
-
 func (a *app) listImages(c *cli.Context) error {
 	format, err := parseOutputFormat(c.String("format"))
 	if err != nil {

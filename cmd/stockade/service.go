@@ -1,31 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/config"
 )
-
-// bundleSpec reads a container's config.json from its bundle, which the
-// engine keeps in ROOT/containers/ID.
-func (a *app) bundleSpec(id string) (*specs.Spec, error) {
-	data, err := os.ReadFile(filepath.Join(a.cfg.Root, "containers", id, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("container %s: config.json: %w", id, err)
-	}
-	return &s, nil
-}
 
 func (a *app) serviceCommand() *cli.Command {
 	return &cli.Command{

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,10 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/nri"
 	v010 "github.com/stockade/stockade/nri/v010"
-	"github.com/urfave/cli/v2"
 )
 
 // nriHooks returns the NRI hooks the configuration enables: current NRI,
@@ -157,4 +160,18 @@ func (a *app) nriInfo(ctx context.Context) nriInfo {
 		info.Error = err.Error()
 	}
 	return info
+}
+
+// bundleSpec reads a container's config.json from its bundle, which the
+// engine keeps in ROOT/containers/ID.
+func (a *app) bundleSpec(id string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(a.cfg.Root, "containers", id, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("container %s: config.json: %w", id, err)
+	}
+	return &s, nil
 }

@@ -255,17 +255,25 @@ func TestAcquire(t *testing.T) {
 // milliseconds later, where Lock's cancellable wait, polling every 100 ms
 // by then, would still be asleep; and a cancelled wait leaves no lock
 // behind once the holder lets go.
+// heldPair opens a lock file twice: holder, which holds an exclusive lock,
+// and waiter, for the caller to close (LockOwned closes it on failure).
+func heldPair(t *testing.T) (path string, holder, waiter *os.File) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "lock")
+	holder = open(t, path)
+	if ok, err := TryLock(holder, Exclusive); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	waiter, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, holder, waiter
+}
+
 func TestLockOwned(t *testing.T) {
 	t.Run("woken at the release", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "lock")
-		holder := open(t, path)
-		if ok, err := TryLock(holder, Exclusive); !ok || err != nil {
-			t.Fatal(ok, err)
-		}
-		waiter, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, holder, waiter := heldPair(t)
 		defer waiter.Close()
 		done := make(chan error, 1)
 		go func() { done <- LockOwned(t.Context(), waiter, Shared) }()
@@ -289,15 +297,7 @@ func TestLockOwned(t *testing.T) {
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "lock")
-		holder := open(t, path)
-		if ok, err := TryLock(holder, Exclusive); !ok || err != nil {
-			t.Fatal(ok, err)
-		}
-		waiter, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		path, holder, waiter := heldPair(t)
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
 		if err := LockOwned(ctx, waiter, Exclusive); !errors.Is(err, context.DeadlineExceeded) {
