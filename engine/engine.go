@@ -505,15 +505,18 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 	if err := os.MkdirAll(e.runDir(c.ID), 0o700); err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)
 	}
+	reset := func(s *State) {
+		s.StoppedByUser = false
+		s.RestartCount = 0
+		s.Error = ""
+		s.Paused = false
+	}
 	// A container just created (run) has nothing to reset: no write
 	// transaction, whose two fdatasyncs the start would wait for.
-	if s := c.State; s.StoppedByUser || s.RestartCount != 0 || s.Error != "" || s.Paused {
-		if err := e.setState(ctx, c.ID, func(s *State) {
-			s.StoppedByUser = false
-			s.RestartCount = 0
-			s.Error = ""
-			s.Paused = false
-		}); err != nil {
+	next := c.State
+	reset(&next)
+	if next != c.State {
+		if err := e.setState(ctx, c.ID, reset); err != nil {
 			return nil, err
 		}
 		phase.Mark(ctx, "metadata: state")

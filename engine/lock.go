@@ -41,7 +41,7 @@ func waitMonitorGone(ctx context.Context, path string, timeout time.Duration) bo
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := flock.LockOwned(ctx, f, flock.Shared); err != nil {
+	if err := flock.Lock(ctx, f, flock.Shared); err != nil {
 		return false
 	}
 	f.Close()

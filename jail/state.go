@@ -83,7 +83,6 @@ func (s store) lock(id string) (*os.File, error) {
 			return nil, fmt.Errorf("container %s: lock: %w", id, err)
 		}
 		if err := flock.Lock(context.Background(), f, flock.Exclusive); err != nil {
-			f.Close()
 			return nil, fmt.Errorf("container %s: lock: %w", id, err)
 		}
 		held, herr := f.Stat()

@@ -221,7 +221,7 @@ func (db *DB) run(ctx context.Context, readOnly bool, fn func(*bolt.Tx) error) e
 }
 
 // open opens the bbolt file, waiting while another process holds it.
-// The wait is flock.LockOwned's, in the kernel, on the descriptor bbolt
+// The wait is flock.Lock's, in the kernel, on the descriptor bbolt
 // then uses (its own lock call finds the lock held and returns at once):
 // bbolt's own wait polls every 50 ms, which a monitor opening its stores
 // while the command line that started it commits paid in full.
@@ -230,12 +230,6 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 	if readOnly {
 		mode = flock.Shared
 	}
-	lockCtx := ctx
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		lockCtx, cancel = context.WithTimeout(ctx, db.LockTimeout)
-		defer cancel()
-	}
 	bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{
 		ReadOnly: readOnly,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
@@ -243,7 +237,21 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := flock.LockOwned(lockCtx, f, mode); err != nil {
+			// Most transactions find the file free: no timer for them.
+			if ok, err := flock.TryLock(f, mode); ok || err != nil {
+				if err != nil {
+					f.Close()
+					return nil, err
+				}
+				return f, nil
+			}
+			lockCtx := ctx
+			if _, ok := ctx.Deadline(); !ok {
+				var cancel context.CancelFunc
+				lockCtx, cancel = context.WithTimeout(ctx, db.LockTimeout)
+				defer cancel()
+			}
+			if err := flock.Lock(lockCtx, f, mode); err != nil {
 				return nil, err
 			}
 			return f, nil

@@ -153,7 +153,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	// NRI's hooks are in stockade-full, the full build of stockade; the
 	// lean stockade would only run it in turn.
-	stockade := filepath.Join(filepath.Dir(self), "stockade-full")
+	stockade := filepath.Join(filepath.Dir(self), assemble.FullName)
 	if _, err := os.Stat(stockade); err != nil {
 		stockade = filepath.Join(filepath.Dir(self), "stockade")
 	}

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/stockade/stockade/internal/assemble"
 )
 
 // FullName is the program that holds what the lean build of stockade
 // leaves out (NRI, OCI-crypt, the image builder, commit's --change), next
 // to stockade.
-const FullName = "stockade-full"
+const FullName = assemble.FullName
 
 // errNeedsFull is returned by what the lean build leaves out: the command
 // line then runs again, whole, as stockade-full (execFull).

@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"io"
-	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
@@ -46,7 +45,7 @@ func (a *app) decrypter(c *cli.Context) (image.DecryptFunc, error) {
 		return nil, errNeedsFull
 	}
 	return func(_ context.Context, layer ocispec.Descriptor, r io.Reader) (io.Reader, error) {
-		if strings.Contains(layer.MediaType, "+encrypted") {
+		if _, encrypted, _ := image.LayerMediaType(layer.MediaType); encrypted {
 			return nil, errNeedsFull
 		}
 		return r, nil

@@ -25,9 +25,9 @@ func lockFile(ctx context.Context, path string, mode flock.Mode, wait bool) (fun
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if wait {
-		// The file is this lock's alone: LockOwned waits in the kernel
+		// The file is this lock's alone: Lock waits in the kernel
 		// and closes it on failure.
-		if err := flock.LockOwned(ctx, f, mode); err != nil {
+		if err := flock.Lock(ctx, f, mode); err != nil {
 			return nil, err
 		}
 	} else if ok, terr := flock.TryLock(f, mode); terr != nil || !ok {

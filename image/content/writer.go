@@ -56,7 +56,7 @@ func (s *Store) Writer(ctx context.Context, desc ocispec.Descriptor) (*Writer, e
 		if err != nil {
 			return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
 		}
-		if err := flock.LockOwned(ctx, f, flock.Exclusive); err != nil {
+		if err := flock.Lock(ctx, f, flock.Exclusive); err != nil {
 			return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
 		}
 		// The file may have been committed (renamed into blobs/) or

@@ -42,6 +42,11 @@ import (
 // stockade binary.
 const SupervisorName = "stockade-supervisor"
 
+// FullName is the full build of stockade (NRI, OCI-crypt, the image
+// builder), next to the lean stockade, which runs it for what it leaves
+// out; the lean monitor hands itself to it when NRI is on.
+const FullName = "stockade-full"
+
 // Parts is one command's engine and what it is built from, each part
 // opened when first needed.
 type Parts struct {

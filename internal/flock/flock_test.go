@@ -141,6 +141,7 @@ func TestOtherProcess(t *testing.T) {
 				t.Fatalf("Lock with a deadline while another process holds the lock: %v, want DeadlineExceeded", err)
 			}
 			kill()
+			f = open(t, path) // the failed Lock closed f
 			ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			if err := Lock(ctx, f, Exclusive); err != nil {
@@ -190,37 +191,6 @@ func TestLockWaits(t *testing.T) {
 	}
 }
 
-// TestCancelWhileWaiting cancels a waiting Lock: it returns the context's
-// error and leaves no lock behind.
-func TestCancelWhileWaiting(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lock")
-	holder, waiter := open(t, path), open(t, path)
-	if err := Lock(t.Context(), holder, Exclusive); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- Lock(ctx, waiter, Exclusive) }()
-	time.Sleep(20 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled Lock: %v, want Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Lock still waiting 10 s after its context was cancelled")
-	}
-	holder.Close()
-	third := open(t, path)
-	if ok, err := TryLock(third, Exclusive); !ok || err != nil {
-		t.Errorf("TryLock(exclusive) after a cancelled Lock and the holder's close = %v, %v; want true", ok, err)
-	}
-	if err := Lock(ctx, waiter, Exclusive); !errors.Is(err, context.Canceled) {
-		t.Errorf("Lock with a cancelled context on a free file: %v, want Canceled", err)
-	}
-}
-
 func TestAcquire(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "lock")
 	if _, err := Acquire(t.Context(), path, Exclusive); err == nil {
@@ -250,13 +220,8 @@ func TestAcquire(t *testing.T) {
 	g.Close()
 }
 
-// TestLockOwned checks LockOwned's kernel wait: the waiter has the lock as
-// soon as the holder lets go, before the holder can take it back a few
-// milliseconds later, where Lock's cancellable wait, polling every 100 ms
-// by then, would still be asleep; and a cancelled wait leaves no lock
-// behind once the holder lets go.
 // heldPair opens a lock file twice: holder, which holds an exclusive lock,
-// and waiter, for the caller to close (LockOwned closes it on failure).
+// and waiter, for the caller to close (Lock closes it on failure).
 func heldPair(t *testing.T) (path string, holder, waiter *os.File) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "lock")
@@ -271,18 +236,23 @@ func heldPair(t *testing.T) (path string, holder, waiter *os.File) {
 	return path, holder, waiter
 }
 
-func TestLockOwned(t *testing.T) {
+// TestLockWakesAndCancels checks Lock's kernel wait: the waiter has the
+// lock as soon as the holder lets go, before the holder can take it back
+// 20 ms later, where a polling wait (Lock's old one was at 100 ms a try
+// by then) would still be asleep; and a cancelled wait leaves no lock
+// behind once the holder lets go.
+func TestLockWakesAndCancels(t *testing.T) {
 	t.Run("woken at the release", func(t *testing.T) {
 		_, holder, waiter := heldPair(t)
 		defer waiter.Close()
 		done := make(chan error, 1)
-		go func() { done <- LockOwned(t.Context(), waiter, Shared) }()
-		// Past Lock's back-off steps (1+2+...+64 ms): it would now poll
-		// every 100 ms, at about 227 and 327 ms.
+		go func() { done <- Lock(t.Context(), waiter, Shared) }()
+		// Past the old polling wait's back-off steps (1+2+...+64 ms): it
+		// would now try every 100 ms, at about 227 and 327 ms.
 		time.Sleep(250 * time.Millisecond)
 		select {
 		case err := <-done:
-			t.Fatalf("LockOwned returned %v while the lock was held", err)
+			t.Fatalf("Lock returned %v while the lock was held", err)
 		default:
 		}
 		if err := Unlock(holder); err != nil {
@@ -293,15 +263,15 @@ func TestLockOwned(t *testing.T) {
 			t.Fatalf("the holder took its lock back 20 ms after the release (%v, %v): the waiter was not woken", ok, err)
 		}
 		if err := <-done; err != nil {
-			t.Fatalf("LockOwned: %v", err)
+			t.Fatalf("Lock: %v", err)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
 		path, holder, waiter := heldPair(t)
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
-		if err := LockOwned(ctx, waiter, Exclusive); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("LockOwned while held, with a deadline: %v, want DeadlineExceeded", err)
+		if err := Lock(ctx, waiter, Exclusive); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Lock while held, with a deadline: %v, want DeadlineExceeded", err)
 		}
 		holder.Close()
 		// The abandoned wait gets the lock, then closes its file: the
@@ -317,12 +287,12 @@ func TestLockOwned(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("a cancelled LockOwned still holds the lock 10 s after the holder let go")
+				t.Fatal("a cancelled Lock still holds the lock 10 s after the holder let go")
 			}
 			time.Sleep(time.Millisecond)
 		}
-		if err := LockOwned(ctx, open(t, path), Shared); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("LockOwned with an ended context on a free file: %v, want DeadlineExceeded", err)
+		if err := Lock(ctx, open(t, path), Shared); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Lock with an ended context on a free file: %v, want DeadlineExceeded", err)
 		}
 	})
 }
