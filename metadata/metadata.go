@@ -226,6 +226,9 @@ func (db *DB) run(ctx context.Context, readOnly bool, fn func(*bolt.Tx) error) e
 // bbolt's own wait polls every 50 ms, which a monitor opening its stores
 // while the command line that started it commits paid in full.
 func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", db.what, db.path, err)
+	}
 	mode := flock.Exclusive
 	if readOnly {
 		mode = flock.Shared
