@@ -21,22 +21,31 @@ type AttachOptions struct {
 	// Resize carries terminal sizes (rows, cols) to a container with a
 	// pseudo-terminal.
 	Resize <-chan [2]uint16
+	// Conn, when set, is the connection to use instead of dialing the
+	// monitor's socket, its hello already sent (PendingMonitor.TakeAttach,
+	// whose hello says Stdin when the container is interactive). Attach
+	// closes it.
+	Conn net.Conn
 }
 
 // Attach connects to the container's monitor, streams until the
 // container exits for good, and returns its exit code.
 func (e *Engine) Attach(ctx context.Context, id string, opts AttachOptions) (int, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", e.socketPath(id))
-	if err != nil {
-		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+	conn := opts.Conn
+	if conn == nil {
+		var d net.Dialer
+		var err error
+		if conn, err = d.DialContext(ctx, "unix", e.socketPath(id)); err != nil {
+			return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+		}
+		hello, _ := json.Marshal(AttachHello{Stdin: opts.Stdin != nil, Start: opts.Start})
+		if err := WriteFrame(conn, FrameHello, hello); err != nil {
+			conn.Close()
+			return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
+		}
 	}
 	defer conn.Close()
 	var wmu sync.Mutex // frames from the stdin and resize goroutines
-	hello, _ := json.Marshal(AttachHello{Stdin: opts.Stdin != nil, Start: opts.Start})
-	if err := WriteFrame(conn, FrameHello, hello); err != nil {
-		return 0, fmt.Errorf("attach %s: %w", shortID(id), err)
-	}
 	if opts.Stdin != nil {
 		go func() {
 			buf := make([]byte, 32<<10)

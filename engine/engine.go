@@ -137,6 +137,11 @@ type CreateOptions struct {
 	Healthcheck *HealthConfig
 	StopSignal  string
 	StopTimeout *int
+	// KeepRootMounted leaves the root mounted, as its monitor mounts it,
+	// for a start that follows at once (run): the monitor then takes
+	// that mount over instead of mounting the root again, and create
+	// need not unmount it.
+	KeepRootMounted bool
 }
 
 // Labels on a container's root snapshot. The zfs snapshotter reads them:
@@ -228,10 +233,18 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	// The image's /etc/passwd is read through a mount of the new root.
-	rootfs, unmount, err := e.mountRootfs(ctx, c, rootLook)
+	// The image's /etc/passwd is read through a mount of the new root:
+	// a look, or the root as the monitor runs it (KeepRootMounted).
+	mode := rootLook
+	if opts.KeepRootMounted {
+		mode = c.runMode()
+	}
+	rootfs, unmount, err := e.mountRootfs(ctx, c, mode)
 	if err != nil {
 		return nil, err
+	}
+	if opts.KeepRootMounted {
+		unmount = func() {} // the monitor's now; a failure's destroy unmounts it
 	}
 	phase.Mark(ctx, "rootfs mount")
 	specOpts := opts.Spec
@@ -296,6 +309,15 @@ const (
 	rootScratch
 )
 
+// runMode is how the monitor mounts c's root: scratch for a container
+// removed at its exit, writable otherwise.
+func (c *Container) runMode() rootMode {
+	if c.AutoRemove {
+		return rootScratch
+	}
+	return rootWritable
+}
+
 // rootMounts returns mounts adapted to mode (see rootMode); only overlay
 // mounts change.
 func rootMounts(mounts []snapshot.Mount, mode rootMode) []snapshot.Mount {
@@ -340,6 +362,13 @@ func volatileMarks(mounts []snapshot.Mount) []string {
 // mountRootfs mounts the container's root at its rootfs directory, as
 // mode says, and returns a function that unmounts it.
 func (e *Engine) mountRootfs(ctx context.Context, c *Container, mode rootMode) (string, func(), error) {
+	return e.mountRootfsAdopt(ctx, c, mode, false)
+}
+
+// mountRootfsAdopt is mountRootfs; with adopt, a root mounted already
+// (by a create with KeepRootMounted, or a monitor that was killed) is
+// taken as it is.
+func (e *Engine) mountRootfsAdopt(ctx context.Context, c *Container, mode rootMode, adopt bool) (string, func(), error) {
 	dir := e.rootfsDir(c.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
@@ -347,6 +376,11 @@ func (e *Engine) mountRootfs(ctx context.Context, c *Container, mode rootMode) (
 	mounts, err := e.Snapshotter.Mounts(ctx, c.SnapshotKey)
 	if err != nil {
 		return "", nil, fmt.Errorf("container %s: root file system: %w", c.Name, err)
+	}
+	if adopt {
+		if mounted, _ := mount.IsMountPoint(dir); mounted {
+			return dir, e.rootUnmounter(c, dir, mounts, mode), nil
+		}
 	}
 	err = mount.All(rootMounts(mounts, mode), dir)
 	if err != nil && mode == rootScratch {
@@ -363,7 +397,13 @@ func (e *Engine) mountRootfs(ctx context.Context, c *Container, mode rootMode) (
 		}
 		return "", nil, fmt.Errorf("container %s: mount root file system: %w", c.Name, err)
 	}
-	return dir, func() {
+	return dir, e.rootUnmounter(c, dir, mounts, mode), nil
+}
+
+// rootUnmounter returns the function that unmounts c's root at dir,
+// mounted from mounts as mode says.
+func (e *Engine) rootUnmounter(c *Container, dir string, mounts []snapshot.Mount, mode rootMode) func() {
+	return func() {
 		if err := mount.UnmountAll(dir); err != nil {
 			e.logger().Warn("unmount container root", "container", c.Name, "error", err)
 			return
@@ -373,7 +413,7 @@ func (e *Engine) mountRootfs(ctx context.Context, c *Container, mode rootMode) (
 				os.RemoveAll(d)
 			}
 		}
-	}, nil
+	}
 }
 
 // destroy removes everything of c that exists: runtime state, mounts,
@@ -523,9 +563,11 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 	}
 	var mon *monitorProcess
 	if pending != nil {
-		mon, err = pending.take(c.ID)
+		// The attach that follows sends the input of an interactive
+		// container (cmd/stockade's attach does so).
+		mon, err = pending.take(c.ID, AttachHello{Stdin: c.Interactive, Start: true})
 	} else {
-		mon, err = spawnMonitor(ctx, e.MonitorCommand, c.ID, waitAttach, nil)
+		mon, err = spawnMonitor(ctx, e.MonitorCommand, c.ID, waitAttach)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Name, err)

@@ -26,8 +26,9 @@ import (
 // its log, records its exit status, applies its restart policy, and serves
 // attach clients on a unix socket. syncFile receives one line: "ok" once
 // the container runs (or, with waitAttach, once it is created), or the
-// error that stopped it.
-func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syncFile *os.File) error {
+// error that stopped it. client, when not nil, is an attach client
+// connected already (PendingClient), served as those of the socket are.
+func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syncFile *os.File, client net.Conn) error {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	timer := phase.FromEnv("monitor") // --debug-timing of the CLI that started it
 	timer.Mark("exec and init")
@@ -73,6 +74,9 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	defer os.Remove(sock)
 	defer ln.Close()
 	hub.Go(ln)
+	if client != nil {
+		hub.Adopt(client, nil)
+	}
 
 	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
 	if err != nil {
@@ -81,11 +85,8 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	}
 	defer logw.Close()
 	timer.Mark("subreaper, socket, log")
-	mode := rootWritable
-	if c.AutoRemove {
-		mode = rootScratch
-	}
-	_, unmount, err := e.mountRootfs(ctx, c, mode)
+	// A run's create left the root mounted (KeepRootMounted).
+	_, unmount, err := e.mountRootfsAdopt(ctx, c, c.runMode(), true)
 	if err != nil {
 		report(err.Error())
 		return err
@@ -123,6 +124,7 @@ func (e *Engine) monitorEnd(ctx context.Context, c *Container, run *monitorRun, 
 		phase.Mark(ctx, "rootfs unmount")
 		if err := e.destroyWith(context.WithoutCancel(ctx), c, run.runtimeDeleted); err != nil {
 			e.logger().Error("remove container", "container", c.Name, "error", err)
+			run.recordPendingExit(ctx, e, c)
 		}
 		phase.Mark(ctx, "remove (--rm)")
 	}
@@ -154,6 +156,33 @@ type monitorRun struct {
 	lock *os.File
 	ln   net.Listener
 	loop *loopState
+	// exitPending is the last exit of a --rm container, which recordExit
+	// left to the removal (nil when it recorded the exit).
+	exitPending *pendingExit
+}
+
+// pendingExit is an exit not recorded yet.
+type pendingExit struct {
+	code int
+	at   time.Time
+}
+
+// recordPendingExit records the exit recordExit left to a removal that
+// did not happen (it failed, or the container is kept after all).
+func (run *monitorRun) recordPendingExit(ctx context.Context, e *Engine, c *Container) {
+	p := run.exitPending
+	if p == nil {
+		return
+	}
+	run.exitPending = nil
+	e.update(context.WithoutCancel(ctx), c.ID, func(rec *Container) error {
+		s := &rec.State
+		s.Status = StatusExited
+		s.ExitCode = p.code
+		s.Pid = 0
+		s.FinishedAt = p.at
+		return nil
+	})
 }
 
 // runOnce creates, starts and waits for the container's process once.
@@ -386,6 +415,19 @@ func (e *Engine) recordExit(ctx context.Context, c *Container, run *monitorRun, 
 			run.runtimeDeleted = true
 		}
 		phase.Mark(ctx, "runtime delete")
+	}
+	run.exitPending = nil
+	if c.AutoRemove {
+		// A container removed at its exit (--rm) needs no exit record
+		// first, and no write transaction with its two syncs: its record
+		// goes with it (monitorEnd), unless the loop restarts it, or the
+		// removal fails, which then records the exit. Until then the
+		// record says running; its monitor still holds the lock.
+		if rec, err := e.find(ctx, c.ID); err == nil && (run.willRestart == nil || !run.willRestart(code, rec)) {
+			run.exitPending = &pendingExit{code: code, at: time.Now().UTC()}
+			phase.Mark(ctx, "metadata: read (--rm)")
+			return
+		}
 	}
 	e.update(context.WithoutCancel(ctx), c.ID, func(rec *Container) error {
 		s := &rec.State

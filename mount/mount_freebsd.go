@@ -5,6 +5,7 @@ package mount
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"time"
 	"unsafe"
@@ -76,4 +77,22 @@ func Unmount(target string) error {
 		break
 	}
 	return fmt.Errorf("unmount %s: %w", target, err)
+}
+
+// IsMountPoint reports whether dir is the root of a mount: statfs(2)
+// names the mount point of the file system dir is on.
+func IsMountPoint(dir string) (bool, error) {
+	// The kernel names the mount point without symbolic links.
+	abs, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		abs, err = filepath.Abs(abs)
+	}
+	if err != nil {
+		return false, fmt.Errorf("is %s a mount point: %w", dir, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(abs, &st); err != nil {
+		return false, fmt.Errorf("is %s a mount point: %w", dir, err)
+	}
+	return unix.ByteSliceToString(st.Mntonname[:]) == abs, nil
 }

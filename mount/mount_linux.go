@@ -3,6 +3,7 @@ package mount
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,4 +61,23 @@ func Unmount(target string) error {
 		break
 	}
 	return fmt.Errorf("unmount %s: %w", target, err)
+}
+
+// IsMountPoint reports whether dir is the root of a mount: statx's
+// STATX_ATTR_MOUNT_ROOT (Linux 5.8), or, on an older kernel, a device
+// that differs from its parent's (which misses a bind mount from the
+// same file system: false, as for no mount).
+func IsMountPoint(dir string) (bool, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, 0, &stx); err != nil {
+		return false, fmt.Errorf("is %s a mount point: %w", dir, err)
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+	}
+	var parent unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, ".."), &parent); err != nil {
+		return false, fmt.Errorf("is %s a mount point: %w", dir, err)
+	}
+	return uint64(parent.Dev) != unix.Mkdev(stx.Dev_major, stx.Dev_minor), nil
 }

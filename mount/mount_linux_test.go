@@ -208,3 +208,38 @@ func TestErrors(t *testing.T) {
 		t.Errorf("All with %d bytes of data: %v, want an error about the limit", len(long.Options[0]), err)
 	}
 }
+
+// TestIsMountPoint: a plain directory is not a mount point; a tmpfs and a
+// bind mount of a directory of the same file system (which a device
+// comparison would miss) are; a missing directory is an error.
+func TestIsMountPoint(t *testing.T) {
+	needRoot(t)
+	base := t.TempDir()
+	plain := filepath.Join(base, "plain")
+	tmpfs := filepath.Join(base, "tmpfs")
+	bind := filepath.Join(base, "bind")
+	for _, d := range []string{plain, tmpfs, bind} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := All([]snapshot.Mount{{Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}}}, tmpfs); err != nil {
+		t.Fatal(err)
+	}
+	defer UnmountAll(tmpfs)
+	if err := All([]snapshot.Mount{{Type: "bind", Source: plain}}, bind); err != nil {
+		t.Fatal(err)
+	}
+	defer UnmountAll(bind)
+	for _, tc := range []struct {
+		dir  string
+		want bool
+	}{{plain, false}, {tmpfs, true}, {bind, true}, {base, false}} {
+		if got, err := IsMountPoint(tc.dir); err != nil || got != tc.want {
+			t.Errorf("IsMountPoint(%s) = %v, %v; want %v", tc.dir, got, err, tc.want)
+		}
+	}
+	if _, err := IsMountPoint(filepath.Join(base, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("IsMountPoint of a missing dir: %v, want ErrNotExist", err)
+	}
+}

@@ -504,10 +504,22 @@ func aliasTx(tx *bolt.Tx, name, iface string) (*Network, error) {
 	return n, nil
 }
 
-// Release drops every lease of the container; it reports how many.
+// Release drops every lease of the container; it reports how many. A
+// container without leases (most: --network none, host, or a create that
+// failed early) costs a read, not a write transaction and its syncs.
 func (s *Store) Release(ctx context.Context, containerID string) (int, error) {
+	held := false
+	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
+		return metadata.ForEachJSON(tx, metadata.BucketLeases, func(_ string, l *Lease) error {
+			held = held || l.ContainerID == containerID
+			return nil
+		})
+	})
+	if err != nil || !held {
+		return 0, err
+	}
 	count := 0
-	err := s.DB.Update(ctx, func(tx *bolt.Tx) error {
+	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(metadata.BucketLeases))
 		if b == nil {
 			return nil

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/stockade/stockade/metadata"
 )
 
@@ -131,6 +133,22 @@ func TestLeases(t *testing.T) {
 	}
 	if c, err := s.Release(ctx, "c2"); err != nil || c != 1 {
 		t.Fatalf("Release = %d, %v", c, err)
+	}
+	// A container without leases (--network none) writes nothing: no
+	// transaction is committed, so the file's transaction id stays.
+	txid := func() (id int) {
+		s.DB.View(ctx, func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	before := txid()
+	if c, err := s.Release(ctx, "none"); err != nil || c != 0 {
+		t.Fatalf("Release of none = %d, %v", c, err)
+	}
+	if after := txid(); after != before {
+		t.Fatalf("Release of a container without leases committed (tx %d -> %d)", before, after)
+	}
+	if c, _ := s.Release(ctx, "c2"); c != 0 {
+		t.Fatalf("second Release = %d", c)
 	}
 	if _, a, _, _, err := s.Take(ctx, LeaseRequest{Network: "small", ContainerID: "c10"}); err != nil || a.String() != "10.60.0.4/29" {
 		t.Fatalf("freed address not reused: %v, %v", a, err)

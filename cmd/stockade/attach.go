@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,8 +15,9 @@ import (
 
 // attach streams a container's output until it exits and returns its
 // exit code as the command's. SIGINT and SIGTERM are passed on; a second
-// one kills the container.
-func (a *app) attach(c *cli.Context, e *engine.Engine, ctr *engine.Container, start bool) error {
+// one kills the container. conn, when not nil, is the connection to the
+// monitor that run started it with (engine.AttachOptions.Conn).
+func (a *app) attach(c *cli.Context, e *engine.Engine, ctr *engine.Container, start bool, conn net.Conn) error {
 	// The attach must outlive the command's own cancellation on Ctrl-C.
 	ctx := context.WithoutCancel(c.Context)
 	sigs := make(chan os.Signal, 2)
@@ -31,7 +33,7 @@ func (a *app) attach(c *cli.Context, e *engine.Engine, ctr *engine.Container, st
 			e.Kill(ctx, ctr.ID, sig)
 		}
 	}()
-	opts := engine.AttachOptions{Stdout: a.stdout, Stderr: a.stderr, Start: start}
+	opts := engine.AttachOptions{Stdout: a.stdout, Stderr: a.stderr, Start: start, Conn: conn}
 	if ctr.Interactive {
 		opts.Stdin = a.stdin
 	}

@@ -48,8 +48,11 @@ func runFlags() []cli.Flag {
 	}, healthFlags(), familiarFlags())
 }
 
-// createFromFlags pulls the image if needed and creates the container.
-func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool) (*engine.Container, error) {
+// createFromFlags pulls the image if needed and creates the container;
+// run says that a start follows at once (run: --rm applies, and the root
+// stays mounted for the monitor).
+func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, run bool) (*engine.Container, error) {
+	autoRemove := run && c.Bool("rm")
 	if c.NArg() < 1 {
 		return nil, fmt.Errorf("%s: an IMAGE is required (usage: %s %s)", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
 	}
@@ -152,7 +155,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, autoRemove bool)
 	return e.Create(c.Context, extras.create(engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
 		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
-		Extensions: exts, Boot: bootOrder(c),
+		Extensions: exts, Boot: bootOrder(c), KeepRootMounted: run,
 	}))
 }
 
@@ -207,7 +210,7 @@ func (a *app) run(c *cli.Context) error {
 		return err
 	}
 	phase.Mark(c.Context, "open store, runtime, hooks")
-	ctr, err := a.createFromFlags(c, e, c.Bool("rm"))
+	ctr, err := a.createFromFlags(c, e, true)
 	if err != nil {
 		return err
 	}
@@ -220,7 +223,7 @@ func (a *app) run(c *cli.Context) error {
 		return nil
 	}
 	phase.Mark(c.Context, "start")
-	err = a.attach(c, e, ctr, true)
+	err = a.attach(c, e, ctr, true, pending.TakeAttach())
 	phase.Mark(c.Context, "attach until the exit")
 	var se *engine.StartError
 	if errors.As(err, &se) {

@@ -36,7 +36,7 @@ func (a *app) start(c *cli.Context) error {
 		if err != nil {
 			return startExit(err)
 		}
-		return a.attach(c, e, ctr, true)
+		return a.attach(c, e, ctr, true, nil)
 	}
 	return a.each(c, func(ref string) error {
 		ctr, err := e.Start(c.Context, ref, false)
