@@ -425,6 +425,27 @@ func (e *Engine) destroy(ctx context.Context, c *Container) error {
 // destroyWith is destroy; runtimeDeleted skips the runtime's delete, which
 // the monitor of a --rm container made right after the exit.
 func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted bool) error {
+	finish, err := e.destroyDeferred(ctx, c, runtimeDeleted)
+	finish()
+	return err
+}
+
+// destroyDeferred is destroyWith but for the deletion of the root's and
+// the container's files, which finish does (always call it): when it
+// returns, the container is gone (record, name, mounts, snapshot record)
+// and what is left is files nothing refers to, which a crash leaves for
+// system check (run and bundle directories of no container) and the
+// snapshotter's Cleanup (its trash). The monitor of a --rm container
+// tells the exit first.
+func (e *Engine) destroyDeferred(ctx context.Context, c *Container, runtimeDeleted bool) (finish func(), err error) {
+	var later []func() error
+	finish = func() {
+		for _, f := range later {
+			if err := f(); err != nil {
+				e.logger().Warn("remove container files", "container", c.Name, "error", err)
+			}
+		}
+	}
 	var errs []error
 	if !runtimeDeleted {
 		if err := e.Runtime.Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ociruntime.ErrNotFound) {
@@ -439,20 +460,28 @@ func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted b
 		errs = append(errs, fmt.Errorf("unmount: %w", err))
 	}
 	phase.Mark(ctx, "remove: unmount")
-	if err := e.Snapshotter.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+	if dr, ok := e.Snapshotter.(snapshot.DeferredRemover); ok {
+		rootFiles, err := dr.RemoveDeferred(ctx, c.SnapshotKey)
+		switch {
+		case err == nil:
+			later = append(later, rootFiles)
+		case !errors.Is(err, snapshot.ErrNotFound):
+			errs = append(errs, fmt.Errorf("root file system: %w", err))
+		}
+	} else if err := e.Snapshotter.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("root file system: %w", err))
 	}
 	phase.Mark(ctx, "remove: snapshot")
-	if err := os.RemoveAll(e.runDir(c.ID)); err != nil {
-		errs = append(errs, err)
-	}
-	if err := os.RemoveAll(e.containerDir(c.ID)); err != nil {
-		errs = append(errs, err)
-	}
-	phase.Mark(ctx, "remove: files")
 	if len(errs) > 0 {
-		return fmt.Errorf("remove %s: %w", c.Name, errors.Join(errs...))
+		// The record stays, and with it what the next rm retries.
+		if err := errors.Join(os.RemoveAll(e.runDir(c.ID)), os.RemoveAll(e.containerDir(c.ID))); err != nil {
+			errs = append(errs, err)
+		}
+		return finish, fmt.Errorf("remove %s: %w", c.Name, errors.Join(errs...))
 	}
+	later = append(later, func() error {
+		return errors.Join(os.RemoveAll(e.runDir(c.ID)), os.RemoveAll(e.containerDir(c.ID)))
+	})
 	if err := e.DB.Update(ctx, func(tx *bolt.Tx) error {
 		// The name is the record's as it is now (a rename may have come
 		// since c was read).
@@ -467,11 +496,11 @@ func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted b
 		}
 		return metadata.Delete(tx, metadata.BucketContainers, c.ID)
 	}); err != nil {
-		return err
+		return finish, err
 	}
 	phase.Mark(ctx, "remove: record")
 	e.Event(ctx, c, "destroy", nil)
-	return nil
+	return finish, nil
 }
 
 // Get returns the container that ref names, with its state reconciled

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stockade/stockade/internal/monitorio"
 	"github.com/stockade/stockade/internal/phase"
+	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -119,13 +120,22 @@ func (e *Engine) monitorEnd(ctx context.Context, c *Container, run *monitorRun, 
 		}
 	}
 	if c.AutoRemove {
-		unmount()
+		// The removal deletes the root's directories, the marks of a
+		// volatile mount with them: only the unmount here.
+		if err := mount.UnmountAll(e.rootfsDir(c.ID)); err != nil {
+			e.logger().Warn("unmount container root", "container", c.Name, "error", err)
+		}
 		unmounted = true
 		phase.Mark(ctx, "rootfs unmount")
-		if err := e.destroyWith(context.WithoutCancel(ctx), c, run.runtimeDeleted); err != nil {
+		finish, err := e.destroyDeferred(context.WithoutCancel(ctx), c, run.runtimeDeleted)
+		if err != nil {
 			e.logger().Error("remove container", "container", c.Name, "error", err)
+			unmount() // clears the marks of a root that stays
 			run.recordPendingExit(ctx, e, c)
 		}
+		// The container is gone, record and name: its files are deleted
+		// once the clients have the exit.
+		defer finish()
 		phase.Mark(ctx, "remove (--rm)")
 	}
 	phase.From(ctx).Flush() // before the exit reaches the CLI, which then prints

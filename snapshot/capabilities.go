@@ -27,6 +27,18 @@ type Cleaner interface {
 	Cleanup(ctx context.Context) error
 }
 
+// DeferredRemover is implemented by snapshotters that can remove a
+// snapshot in two steps: RemoveDeferred takes it away (Stat, Walk and
+// Mounts no longer see it, as after Remove) and returns the deletion of
+// its files, for the caller to run when it has time, such as after a
+// container's exit was reported. Files whose deletion never runs are
+// trash a Cleaner's Cleanup removes.
+type DeferredRemover interface {
+	// RemoveDeferred is Remove but for the deletion of the snapshot's
+	// files, which finish does; finish is nil when err is not.
+	RemoveDeferred(ctx context.Context, key string) (finish func() error, err error)
+}
+
 // Problem is one inconsistency a Checker found in a snapshotter's own
 // records.
 type Problem struct {

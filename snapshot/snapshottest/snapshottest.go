@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -66,6 +67,15 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T) snapshot.Snapshotter) {
 		{"CrashBeforeCommit", testCrashBeforeCommit},
 		{"Concurrent", testConcurrent},
 	}
+	// The capabilities the snapshotter has get their tests too.
+	probe := newSnapshotter(t)
+	if _, ok := probe.(snapshot.DeferredRemover); ok {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, open func(*testing.T) snapshot.Snapshotter)
+		}{"RemoveDeferred", testRemoveDeferred})
+	}
+	probe.Close()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -398,6 +408,82 @@ func testRemoveWithChildren(t *testing.T, open func(*testing.T) snapshot.Snapsho
 				t.Errorf("step %d: error %q does not name %q", i, err, st.remove)
 			}
 		}
+	}
+}
+
+// testRemoveDeferred: RemoveDeferred takes the snapshot away at once
+// (Stat, Walk, a new snapshot of the same key, a parent that can go) and
+// leaves its files to finish; files whose finish never ran are trash that
+// Cleanup deletes.
+func testRemoveDeferred(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
+	s := open(t)
+	dr := s.(*closeOnce).Snapshotter.(snapshot.DeferredRemover)
+	ctx := t.Context()
+	layer(t, s, "p", "", file("f", "p"))
+	// The bytes of the files under the root, but the metadata store's:
+	// the removed snapshot's 64 KiB file shows where it is.
+	const big = 1 << 16
+	stored := func() int64 {
+		var n int64
+		err := filepath.WalkDir(Root(t), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() || strings.HasSuffix(p, ".db") {
+				return err
+			}
+			info, err := d.Info()
+			if err == nil {
+				n += info.Size()
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, finish := range []bool{true, false} {
+		if _, err := s.Prepare(ctx, "active", "p"); err != nil {
+			t.Fatal(err)
+		}
+		apply(t, s, "active", file("big", strings.Repeat("x", big)))
+		before := walkAll(t, s)
+		done, err := dr.RemoveDeferred(ctx, "active")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Stat(ctx, "active"); !errors.Is(err, snapshot.ErrNotFound) {
+			t.Errorf("Stat after RemoveDeferred: %v, want ErrNotFound", err)
+		}
+		if after := walkAll(t, s); len(after) != len(before)-1 {
+			t.Errorf("Walk after RemoveDeferred: %d snapshots, want %d", len(after), len(before)-1)
+		}
+		if _, err := dr.RemoveDeferred(ctx, "active"); !errors.Is(err, snapshot.ErrNotFound) {
+			t.Errorf("second RemoveDeferred: %v, want ErrNotFound", err)
+		}
+		if !finish {
+			continue
+		}
+		pending := stored()
+		if err := done(); err != nil {
+			t.Fatal(err)
+		}
+		if freed := pending - stored(); freed < big {
+			t.Errorf("finish freed %d bytes, want the removed snapshot's %d", freed, big)
+		}
+	}
+	// The second removal's files were never deleted: trash for Cleanup.
+	c, ok := s.(*closeOnce).Snapshotter.(snapshot.Cleaner)
+	if !ok {
+		return
+	}
+	trash := stored()
+	if err := c.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if freed := trash - stored(); freed < big {
+		t.Errorf("Cleanup freed %d bytes, want the unfinished removal's %d", freed, big)
+	}
+	if err := s.Remove(ctx, "p"); err != nil {
+		t.Errorf("the parent after its child's RemoveDeferred: %v", err)
 	}
 }
 

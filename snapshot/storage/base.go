@@ -250,25 +250,40 @@ func (b *Base) Mounts(ctx context.Context, key string) ([]snapshot.Mount, error)
 // snapshot has key as parent. If the directory cannot be deleted the record
 // is gone all the same, and Cleanup deletes the directory later.
 func (b *Base) Remove(ctx context.Context, key string) error {
+	finish, err := b.RemoveDeferred(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := finish(); err != nil {
+		return b.errorf("snapshot %q was removed but its files were not (Cleanup will retry): %w", key, err)
+	}
+	return nil
+}
+
+// RemoveDeferred is Remove but for the deletion of the directory, which
+// finish does (snapshot.DeferredRemover): the record is gone and the
+// directory renamed to trash when it returns.
+func (b *Base) RemoveDeferred(ctx context.Context, key string) (finish func() error, err error) {
 	if b.backend.Release != nil {
 		rec, err := b.store.Stat(ctx, key)
 		if err != nil {
-			return b.errorf("%w", err)
+			return nil, b.errorf("%w", err)
 		}
 		if rec.Kind == snapshot.KindActive {
 			if err := b.backend.Release(rec.ID); err != nil {
-				return b.errorf("remove snapshot %q: %w", key, err)
+				return nil, b.errorf("remove snapshot %q: %w", key, err)
 			}
 		}
 	}
 	rec, err := b.store.Remove(ctx, key)
 	if err != nil {
-		return b.errorf("%w", err)
+		return nil, b.errorf("%w", err)
 	}
-	if err := b.dirs.Remove(rec.ID); err != nil {
-		return b.errorf("snapshot %q was removed but its files were not (Cleanup will retry): %w", key, err)
+	finish, err = b.dirs.RemoveDeferred(rec.ID)
+	if err != nil {
+		return nil, b.errorf("snapshot %q was removed but its files were not (Cleanup will retry): %w", key, err)
 	}
-	return nil
+	return finish, nil
 }
 
 // Stat returns the Info of the snapshot key.

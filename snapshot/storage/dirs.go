@@ -189,10 +189,29 @@ func (d *Dirs) moveToTrash(p string) (string, error) {
 // Remove deletes the directory of snapshot id, whose record must already
 // be gone from the store. A missing directory is not an error.
 func (d *Dirs) Remove(id uint64) error {
-	if err := d.trash(d.Path(id)); err != nil {
-		return fmt.Errorf("remove snapshot directory %d: %w", id, err)
+	finish, err := d.RemoveDeferred(id)
+	if err != nil {
+		return err
 	}
-	return nil
+	return finish()
+}
+
+// RemoveDeferred is Remove in two steps: the directory of snapshot id is
+// renamed to a trash name now, and finish deletes it.
+func (d *Dirs) RemoveDeferred(id uint64) (finish func() error, err error) {
+	t, err := d.moveToTrash(d.Path(id))
+	if err != nil {
+		return nil, fmt.Errorf("remove snapshot directory %d: %w", id, err)
+	}
+	return func() error {
+		if t == "" {
+			return nil
+		}
+		if err := os.RemoveAll(t); err != nil {
+			return fmt.Errorf("remove snapshot directory %d: %w", id, err)
+		}
+		return nil
+	}, nil
 }
 
 // Cleanup deletes what crashes left under the root: directories named by

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -760,4 +761,40 @@ func TestRootMountModes(t *testing.T) {
 	if len(e.ps()) != 0 {
 		t.Error("rm -f left the container")
 	}
+}
+
+// TestRunRmLeavesNothing: when run --rm returns, the container is gone:
+// ps does not list it and its name is free for the next run at once. Its
+// monitor deletes the root's and the container's files after it sent the
+// exit (engine.destroyDeferred); once it has ended, nothing of the
+// container is left on disk.
+func TestRunRmLeavesNothing(t *testing.T) {
+	e, ref := ctrEnv(t)
+	dirs := []string{
+		filepath.Join(e.root, "snapshots", "overlay", "snapshots"),
+		filepath.Join(e.root, "containers"),
+		filepath.Join(e.state, "c"),
+	}
+	left := func() []string {
+		var names []string
+		for _, d := range dirs {
+			ents, _ := os.ReadDir(d)
+			for _, ent := range ents {
+				names = append(names, filepath.Join(d, ent.Name()))
+			}
+		}
+		return names
+	}
+	before := left()
+	for i := range 3 {
+		if r := e.run("run", "--rm", "--name", "once", ref, "exit", "3"); r.code != 3 {
+			t.Fatalf("run %d: %s", i, r)
+		}
+		if ps := e.ps(); len(ps) != 0 {
+			t.Fatalf("run %d: ps lists %+v after run --rm returned", i, ps)
+		}
+	}
+	eventually(t, 5*time.Second, "the monitors to delete the containers' files", func() bool {
+		return slices.Equal(left(), before)
+	})
 }
