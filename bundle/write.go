@@ -31,7 +31,20 @@ func Marshal(spec *specs.Spec) ([]byte, error) {
 // config.json, and the directory is synced. Readers see the old file or
 // the new one, never a part; nothing is left behind on failure. The file
 // is mode 0600: the environment may hold secrets. bundleDir must exist.
-func Write(bundleDir string, spec *specs.Spec) (err error) {
+func Write(bundleDir string, spec *specs.Spec) error {
+	return write(bundleDir, spec, true)
+}
+
+// WriteUnsynced is Write without the syncs, for a bundle that need not
+// outlive a crash of the host: that of a container removed at its exit
+// (--rm), whose root is mounted volatile and cannot run again after one.
+// It is as atomic for readers; after a crash the file may be empty or
+// missing.
+func WriteUnsynced(bundleDir string, spec *specs.Spec) error {
+	return write(bundleDir, spec, false)
+}
+
+func write(bundleDir string, spec *specs.Spec, sync bool) (err error) {
 	data, err := Marshal(spec)
 	if err != nil {
 		return err
@@ -53,8 +66,10 @@ func Write(bundleDir string, spec *specs.Spec) (err error) {
 	if err = tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("write %s: %w", ConfigName, err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", ConfigName, err)
+	if sync {
+		if err = tmp.Sync(); err != nil {
+			return fmt.Errorf("write %s: sync: %w", ConfigName, err)
+		}
 	}
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", ConfigName, err)
@@ -63,6 +78,9 @@ func Write(bundleDir string, spec *specs.Spec) (err error) {
 		return fmt.Errorf("write %s: %w", ConfigName, err)
 	}
 	renamed = true
+	if !sync {
+		return nil
+	}
 	// The rename is done: a failure to sync the directory is reported but
 	// must not remove anything.
 	if d, derr := os.Open(bundleDir); derr == nil {

@@ -39,45 +39,53 @@ func readSpec(t *testing.T, file string) *specs.Spec {
 }
 
 func TestWrite(t *testing.T) {
-	for _, goos := range targets {
-		t.Run(goos, func(t *testing.T) {
-			spec, err := Generate(testImage("/bin/sh", "-c", "echo hi"), "", Options{
-				GOOS: goos, Env: []string{"SECRET=x"}, Memory: "64m", Volumes: []string{"/a:/b:ro"},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			if err := Write(dir, spec); err != nil {
-				t.Fatal(err)
-			}
-			if names := dirNames(t, dir); len(names) != 1 || names[0] != ConfigName {
-				t.Fatalf("bundle holds %v, want only %s", names, ConfigName)
-			}
-			file := filepath.Join(dir, ConfigName)
-			if got := readSpec(t, file); !reflect.DeepEqual(got, spec) {
-				t.Errorf("read back\n%+v\nwant\n%+v", got, spec)
-			}
-			fi, err := os.Stat(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fi.Mode().Perm() != 0o600 {
-				t.Errorf("mode %v, want 0600", fi.Mode().Perm())
-			}
+	writes := []struct {
+		name  string
+		write func(string, *specs.Spec) error
+	}{{"synced", Write}, {"unsynced", WriteUnsynced}}
+	for _, w := range writes {
+		for _, goos := range targets {
+			t.Run(w.name+"/"+goos, func(t *testing.T) { testWrite(t, goos, w.write) })
+		}
+	}
+}
 
-			// Overwrite.
-			spec.Hostname = "second"
-			if err := Write(dir, spec); err != nil {
-				t.Fatal(err)
-			}
-			if got := readSpec(t, file); got.Hostname != "second" {
-				t.Errorf("hostname %q after the second write", got.Hostname)
-			}
-			if names := dirNames(t, dir); len(names) != 1 {
-				t.Errorf("bundle holds %v after the second write", names)
-			}
-		})
+func testWrite(t *testing.T, goos string, write func(string, *specs.Spec) error) {
+	spec, err := Generate(testImage("/bin/sh", "-c", "echo hi"), "", Options{
+		GOOS: goos, Env: []string{"SECRET=x"}, Memory: "64m", Volumes: []string{"/a:/b:ro"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, dir); len(names) != 1 || names[0] != ConfigName {
+		t.Fatalf("bundle holds %v, want only %s", names, ConfigName)
+	}
+	file := filepath.Join(dir, ConfigName)
+	if got := readSpec(t, file); !reflect.DeepEqual(got, spec) {
+		t.Errorf("read back\n%+v\nwant\n%+v", got, spec)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	// Overwrite.
+	spec.Hostname = "second"
+	if err := write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	if got := readSpec(t, file); got.Hostname != "second" {
+		t.Errorf("hostname %q after the second write", got.Hostname)
+	}
+	if names := dirNames(t, dir); len(names) != 1 {
+		t.Errorf("bundle holds %v after the second write", names)
 	}
 }
 

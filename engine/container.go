@@ -35,6 +35,9 @@ type Container struct {
 	// ID is 64 hex digits; Name is unique among containers.
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// commandChecked, never stored, is set on Create's result when it
+	// checked the command against the mounted root (KeepRootMounted).
+	commandChecked bool
 	// Image is the image's name as given, ImageID its config digest.
 	Image   string `json:"image"`
 	ImageID string `json:"imageID"`

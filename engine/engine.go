@@ -140,7 +140,8 @@ type CreateOptions struct {
 	// KeepRootMounted leaves the root mounted, as its monitor mounts it,
 	// for a start that follows at once (run): the monitor then takes
 	// that mount over instead of mounting the root again, and create
-	// need not unmount it.
+	// need not unmount it. The command is checked against it then (a
+	// *StartError, as a start's), and the monitor does not check again.
 	KeepRootMounted bool
 }
 
@@ -269,7 +270,21 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	phase.Mark(ctx, "hooks create")
-	if err := bundle.Write(e.containerDir(id), spec); err != nil {
+	if opts.KeepRootMounted {
+		// The root is mounted as the monitor will run it: the command is
+		// checked here, once, and the monitor is told (MonitorStart).
+		if serr := checkCommand(c.Name, rootfs, spec); serr != nil {
+			return nil, serr
+		}
+		phase.Mark(ctx, "check command")
+	}
+	write := bundle.Write
+	if c.AutoRemove {
+		// Its root cannot run again after a crash of the host (volatile),
+		// and its bundle need not outlive one: no syncs to wait for.
+		write = bundle.WriteUnsynced
+	}
+	if err := write(e.containerDir(id), spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	phase.Mark(ctx, "bundle write")
@@ -285,6 +300,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	c = rec
+	c.commandChecked = opts.KeepRootMounted
 	phase.Mark(ctx, "metadata: record")
 	e.Event(ctx, c, "create", nil)
 	phase.Mark(ctx, "event create")
@@ -594,7 +610,7 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 	if pending != nil {
 		// The attach that follows sends the input of an interactive
 		// container (cmd/stockade's attach does so).
-		mon, err = pending.take(c.ID, AttachHello{Stdin: c.Interactive, Start: true})
+		mon, err = pending.take(c, AttachHello{Stdin: c.Interactive, Start: true})
 	} else {
 		mon, err = spawnMonitor(ctx, e.MonitorCommand, c.ID, waitAttach)
 	}

@@ -27,9 +27,11 @@ import (
 // its log, records its exit status, applies its restart policy, and serves
 // attach clients on a unix socket. syncFile receives one line: "ok" once
 // the container runs (or, with waitAttach, once it is created), or the
-// error that stopped it. client, when not nil, is an attach client
-// connected already (PendingClient), served as those of the socket are.
-func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syncFile *os.File, client net.Conn) error {
+// error that stopped it. start is what the command line that spawned it
+// handed it (see MonitorStart); its WaitAttach holds the process for the
+// first attach client.
+func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, syncFile *os.File) error {
+	waitAttach := start.WaitAttach
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	timer := phase.FromEnv("monitor") // --debug-timing of the CLI that started it
 	timer.Mark("exec and init")
@@ -47,10 +49,13 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	}
 	defer report("monitor ended before the container started")
 
-	c, err := e.find(ctx, id)
-	if err != nil {
-		report(err.Error())
-		return err
+	c := start.Record
+	if c == nil || c.ID != id {
+		var err error
+		if c, err = e.find(ctx, id); err != nil {
+			report(err.Error())
+			return err
+		}
 	}
 	lock, err := acquireMonitorLock(ctx, e.lockPath(c.ID))
 	if err != nil {
@@ -75,8 +80,8 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 	defer os.Remove(sock)
 	defer ln.Close()
 	hub.Go(ln)
-	if client != nil {
-		hub.Adopt(client, nil)
+	if start.Client != nil {
+		hub.Adopt(start.Client, nil)
 	}
 
 	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
@@ -100,7 +105,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, waitAttach bool, syn
 		}
 	}()
 
-	run := &monitorRun{logw: logw, hub: hub, report: report, lock: lock, ln: ln, loop: &loopState{}}
+	run := &monitorRun{logw: logw, hub: hub, report: report, lock: lock, ln: ln, loop: &loopState{}, commandChecked: start.CommandChecked}
 	exitCode, runErr := e.restartLoopFrom(ctx, c, monitorRunner{e: e, c: c, run: run}, realClock{}, waitAttach, run.loop)
 	unmounted = e.monitorEnd(ctx, c, run, unmount, exitCode, runErr)
 	return nil
@@ -169,6 +174,9 @@ type monitorRun struct {
 	// exitPending is the last exit of a --rm container, which recordExit
 	// left to the removal (nil when it recorded the exit).
 	exitPending *pendingExit
+	// commandChecked: the create checked the command against this root
+	// (MonitorStart), so the first run does not.
+	commandChecked bool
 }
 
 // pendingExit is an exit not recorded yet.
@@ -206,13 +214,15 @@ func (e *Engine) runOnce(ctx context.Context, c *Container, run *monitorRun, wai
 		return 0, serr
 	}
 	phase.Mark(ctx, "hooks prestart")
-	if spec, err := readCommandSpec(e.containerDir(c.ID)); err == nil {
+	if run.commandChecked {
+		run.commandChecked = false // the create did, for the first run
+	} else if spec, err := readCommandSpec(e.containerDir(c.ID)); err == nil {
 		if serr := checkCommand(c.Name, e.rootfsDir(c.ID), spec); serr != nil {
 			report(serr.syncLine())
 			return 0, serr
 		}
+		phase.Mark(ctx, "check command")
 	}
-	phase.Mark(ctx, "check command")
 	if c.Terminal {
 		return e.runOnceTTY(ctx, c, run, waitAttach)
 	}

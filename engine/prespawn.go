@@ -28,8 +28,14 @@ const PendingMonitorID = "-"
 // instead of after the create.
 type PendingMonitor struct {
 	waitAttach bool
-	mon        *monitorProcess
-	id         *os.File // write end of the id pipe
+	// ready is closed once the process is started (mon) or could not be
+	// (spawnErr): the fork and exec run on a goroutine of their own, so
+	// that the command line goes on meanwhile.
+	ready    chan struct{}
+	mon      *monitorProcess
+	spawnErr error
+	taken    bool
+	id       *os.File // write end of the id pipe
 	// client is the command line's end of the attach connection a
 	// monitor that waits for its attach is started with (descriptor 5 is
 	// the other end): StartWith sends its hello with the id, so the
@@ -37,6 +43,25 @@ type PendingMonitor struct {
 	// to connect (TakeAttach).
 	client    *os.File
 	helloSent bool
+	created   *Container // what the command line made (Created)
+}
+
+// MonitorStart is what a monitor starts from besides the container's id.
+// A monitor that a command line spawned beforehand (SpawnMonitor) gets
+// it from there (ReadPending).
+type MonitorStart struct {
+	// WaitAttach holds the process until the first attach client's hello
+	// (Start).
+	WaitAttach bool `json:"-"`
+	// Client is an attach client connected already (PendingClient).
+	Client net.Conn `json:"-"`
+	// Record is the container's record as the command line read it just
+	// before: the monitor need not read it. Nil: it reads it.
+	Record *Container `json:"record,omitempty"`
+	// CommandChecked says that the create checked the command against
+	// the root the monitor runs (CreateOptions.KeepRootMounted): the
+	// first run need not check it again.
+	CommandChecked bool `json:"commandChecked,omitempty"`
 }
 
 // monitorProcess is a started monitor and the read end of its sync pipe.
@@ -49,8 +74,9 @@ type monitorProcess struct {
 // it is to run (see StartWith); command is the engine's MonitorCommand,
 // known before the engine is opened, so that the monitor's start-up
 // overlaps the opening of the stores too; waitAttach is as for Start.
-// Close it when it is not handed to StartWith: it then exits having done
-// nothing.
+// It returns once the pipes are made; the process is started on a
+// goroutine, and a failure to start it is StartWith's error. Close it
+// when it is not handed to StartWith: it then exits having done nothing.
 func SpawnMonitor(ctx context.Context, command func(id string, waitAttach bool) *exec.Cmd, waitAttach bool) (*PendingMonitor, error) {
 	idR, idW, err := os.Pipe()
 	if err != nil {
@@ -66,18 +92,15 @@ func SpawnMonitor(ctx context.Context, command func(id string, waitAttach bool) 
 		}
 		extra = append(extra, monClient)
 	}
-	mon, err := spawnMonitor(ctx, command, PendingMonitorID, waitAttach, extra...)
-	for _, f := range extra {
-		f.Close()
-	}
-	if err != nil {
-		idW.Close()
-		if client != nil {
-			client.Close()
+	p := &PendingMonitor{waitAttach: waitAttach, ready: make(chan struct{}), id: idW, client: client}
+	go func() {
+		defer close(p.ready)
+		p.mon, p.spawnErr = spawnMonitor(ctx, command, PendingMonitorID, waitAttach, extra...)
+		for _, f := range extra {
+			f.Close()
 		}
-		return nil, err
-	}
-	return &PendingMonitor{waitAttach: waitAttach, mon: mon, id: idW, client: client}, nil
+	}()
+	return p, nil
 }
 
 // socketPair returns the two ends of a connected unix stream socket.
@@ -134,14 +157,19 @@ func (p *PendingMonitor) Close() {
 	if p == nil {
 		return
 	}
-	if p.mon == nil {
+	<-p.ready
+	if p.taken || p.mon == nil {
+		if !p.taken {
+			p.id.Close()
+		}
 		p.closeClient() // not taken by an attach
+		p.taken = true
 		return
 	}
+	p.taken = true
 	p.id.Close() // the monitor reads no id and exits
 	p.mon.sync.Close()
 	p.mon.cmd.Wait()
-	p.mon = nil
 	p.closeClient()
 }
 
@@ -152,13 +180,35 @@ func (p *PendingMonitor) closeClient() {
 	}
 }
 
-// take hands the monitor to StartWith with the container's id, and on
-// the attach connection, when there is one, hello: the command line's
-// attach (TakeAttach) then continues the connection from there.
-func (p *PendingMonitor) take(id string, hello AttachHello) (*monitorProcess, error) {
+// Created tells the pending monitor the container the command line
+// made for it (Create's result): its start then skips what the create
+// did (see MonitorStart).
+func (p *PendingMonitor) Created(c *Container) {
+	if p != nil {
+		p.created = c
+	}
+}
+
+// take hands the monitor to StartWith with the container c, and on the
+// attach connection, when there is one, hello: the command line's attach
+// (TakeAttach) then continues the connection from there.
+func (p *PendingMonitor) take(c *Container, hello AttachHello) (*monitorProcess, error) {
+	<-p.ready
+	p.taken = true
+	if p.spawnErr != nil {
+		p.id.Close()
+		p.closeClient()
+		return nil, p.spawnErr
+	}
 	mon := p.mon
-	p.mon = nil
-	_, err := io.WriteString(p.id, id+"\n")
+	msg := c.ID + "\n"
+	if p.created != nil && p.created.ID == c.ID {
+		start := MonitorStart{Record: c, CommandChecked: p.created.commandChecked}
+		if data, err := json.Marshal(start); err == nil {
+			msg += string(data) + "\n"
+		}
+	}
+	_, err := io.WriteString(p.id, msg)
 	p.id.Close()
 	if err == nil && p.client != nil {
 		// Written before the monitor runs anything: the socket's buffer
@@ -179,16 +229,33 @@ func (p *PendingMonitor) take(id string, hello AttachHello) (*monitorProcess, er
 	return mon, nil
 }
 
-// ReadMonitorID reads the container id a pending monitor is sent on r
-// (descriptor 4). ok is false when none came: the command line that
-// started the monitor failed before it made the container, or died.
-func ReadMonitorID(r io.Reader) (id string, ok bool) {
-	line, err := bufio.NewReader(io.LimitReader(r, 256)).ReadString('\n')
+// maxPendingStart bounds what a pending monitor reads on descriptor 4.
+const maxPendingStart = 4 << 20
+
+// ReadPending reads what a pending monitor is sent on r (descriptor 4):
+// the container's id on a line, then, from a command line that has them,
+// the record and what its create did as a JSON MonitorStart on a line
+// (the rest of start is the zero value otherwise). ok is false when no id
+// came: the command line that started the monitor failed before it made
+// the container, or died.
+func ReadPending(r io.Reader) (id string, start MonitorStart, ok bool) {
+	br := bufio.NewReader(io.LimitReader(r, maxPendingStart))
+	line, err := br.ReadString('\n')
 	if err != nil {
-		return "", false
+		return "", start, false
 	}
 	id = strings.TrimSuffix(line, "\n")
-	return id, id != "" && !strings.ContainsAny(id, "/ \x00")
+	if len(id) > 255 || id == "" || strings.ContainsAny(id, "/ \x00") {
+		return "", start, false
+	}
+	if data, err := br.ReadBytes('\n'); err == nil {
+		// A record that does not decode, or is another container's, is
+		// read from the store instead.
+		if json.Unmarshal(data, &start) != nil || start.Record == nil || start.Record.ID != id {
+			start = MonitorStart{}
+		}
+	}
+	return id, start, true
 }
 
 // spawnMonitor starts command's monitor of id with a new sync pipe as

@@ -10,24 +10,42 @@ import (
 	"testing"
 )
 
-func TestReadMonitorID(t *testing.T) {
+func TestReadPending(t *testing.T) {
+	rec := func(id string) string {
+		data, _ := json.Marshal(MonitorStart{Record: &Container{ID: id, Name: "web"}, CommandChecked: true})
+		return string(data) + "\n"
+	}
 	for _, tt := range []struct {
-		in     string
-		want   string
-		wantOK bool
+		name       string
+		in         string
+		want       string
+		wantOK     bool
+		wantRecord bool
 	}{
-		{"abc123\n", "abc123", true},
-		{"", "", false},                              // the command line closed the pipe: no container
-		{"abc", "", false},                           // no end of line: it died while writing
-		{"\n", "", false},                            // empty
-		{"../x\n", "", false},                        // not an id
-		{"a b\n", "", false},                         // not an id
-		{strings.Repeat("a", 300) + "\n", "", false}, // over the bound
+		{"id", "abc123\n", "abc123", true, false},
+		{"id and record", "abc123\n" + rec("abc123"), "abc123", true, true},
+		{"another's record", "abc123\n" + rec("def456"), "abc123", true, false}, // read from the store instead
+		{"record cut short", "abc123\n" + strings.TrimSuffix(rec("abc123"), "}\n"), "abc123", true, false},
+		{"record that is not JSON", "abc123\n{nope\n", "abc123", true, false},
+		{"nothing", "", "", false, false},           // the command line closed the pipe: no container
+		{"no end of line", "abc", "", false, false}, // it died while writing
+		{"empty", "\n", "", false, false},
+		{"a path", "../x\n", "", false, false},
+		{"a space", "a b\n", "", false, false},
+		{"over the bound", strings.Repeat("a", 300) + "\n", "", false, false},
 	} {
-		id, ok := ReadMonitorID(strings.NewReader(tt.in))
-		if ok != tt.wantOK || (ok && id != tt.want) {
-			t.Errorf("ReadMonitorID(%q) = %q, %v; want %q, %v", tt.in, id, ok, tt.want, tt.wantOK)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			id, start, ok := ReadPending(strings.NewReader(tt.in))
+			if ok != tt.wantOK || (ok && id != tt.want) {
+				t.Errorf("ReadPending(%q) = %q, %v; want %q, %v", tt.in, id, ok, tt.want, tt.wantOK)
+			}
+			if got := start.Record != nil; got != tt.wantRecord {
+				t.Errorf("record = %+v, want one: %v", start.Record, tt.wantRecord)
+			}
+			if tt.wantRecord && (start.Record.Name != "web" || !start.CommandChecked) {
+				t.Errorf("start = %+v", start)
+			}
+		})
 	}
 }
 
@@ -51,7 +69,7 @@ func TestPendingMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := p.take("c0ffee", AttachHello{Start: true})
+	mon, err := p.take(&Container{ID: "c0ffee"}, AttachHello{Start: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +87,7 @@ func TestPendingMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-p.ready
 	sync := p.mon.sync
 	cmd := p.mon.cmd
 	done := make(chan []byte)
@@ -83,6 +102,30 @@ func TestPendingMonitor(t *testing.T) {
 	if strings.Join(args, " ") != "- -" {
 		t.Errorf("monitor ids %q, want the pending marker twice", args)
 	}
+}
+
+// TestPendingSpawnFails: a monitor that cannot be started (its start is
+// on a goroutine) is take's error, which names it; Close after it, and
+// Close of one never taken, return.
+func TestPendingSpawnFails(t *testing.T) {
+	ctx := context.Background()
+	missing := func(string, bool) *exec.Cmd { return exec.Command("/nonexistent/monitor") }
+	p, err := SpawnMonitor(ctx, missing, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.take(&Container{ID: "c0ffee"}, AttachHello{Start: true}); err == nil || !strings.Contains(err.Error(), "/nonexistent/monitor") {
+		t.Errorf("take of a monitor that could not start: %v", err)
+	}
+	if p.TakeAttach() != nil {
+		t.Error("TakeAttach after a failed spawn returned a connection")
+	}
+	p.Close()
+	p, err = SpawnMonitor(ctx, missing, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
 }
 
 // TestPendingAttach: a pending monitor that waits for its attach has its
@@ -108,7 +151,7 @@ func TestPendingAttach(t *testing.T) {
 	if p.TakeAttach() != nil {
 		t.Fatal("TakeAttach before the hello went returned a connection")
 	}
-	mon, err := p.take("c0ffee", hello)
+	mon, err := p.take(&Container{ID: "c0ffee"}, hello)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +185,7 @@ func TestPendingAttach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err = p.take("c0ffee", hello)
+	mon, err = p.take(&Container{ID: "c0ffee"}, hello)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +197,50 @@ func TestPendingAttach(t *testing.T) {
 	}
 	if p.TakeAttach() != nil {
 		t.Error("TakeAttach of a monitor that waits for no attach returned a connection")
+	}
+}
+
+// TestPendingStartMessage: after Created, take sends the record it is
+// given (StartWith's, read last) and whether the create checked the
+// command; without Created, or for another container, the id alone.
+func TestPendingStartMessage(t *testing.T) {
+	ctx := context.Background()
+	echo := func(string, bool) *exec.Cmd { return exec.Command("sh", "-c", "cat <&4 >&3") }
+	for _, tc := range []struct {
+		name       string
+		created    *Container
+		wantRecord bool
+	}{
+		{"created", &Container{ID: "c0ffee", commandChecked: true}, true},
+		{"not told", nil, false},
+		{"another container", &Container{ID: "beef", commandChecked: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := SpawnMonitor(ctx, echo, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if tc.created != nil {
+				p.Created(tc.created)
+			}
+			mon, err := p.take(&Container{ID: "c0ffee", Name: "fresh"}, AttachHello{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(mon.sync)
+			mon.sync.Close()
+			mon.cmd.Wait()
+			id, start, ok := ReadPending(strings.NewReader(string(out)))
+			if !ok || id != "c0ffee" {
+				t.Fatalf("monitor read %q", out)
+			}
+			if got := start.Record != nil; got != tc.wantRecord {
+				t.Fatalf("record sent: %v, want %v (%q)", got, tc.wantRecord, out)
+			}
+			if tc.wantRecord && (start.Record.Name != "fresh" || !start.CommandChecked) {
+				t.Errorf("start = %+v, want take's record and the create's check", start)
+			}
+		})
 	}
 }

@@ -212,8 +212,11 @@ func (a *app) run(c *cli.Context) error {
 	phase.Mark(c.Context, "open store, runtime, hooks")
 	ctr, err := a.createFromFlags(c, e, true)
 	if err != nil {
-		return err
+		// The create checks the command (KeepRootMounted): a missing one
+		// exits 127, as when a start finds it.
+		return startExit(err)
 	}
+	pending.Created(ctr)
 	if _, err := e.StartWith(c.Context, ctr.ID, !detach, pending); err != nil {
 		a.removeUnstarted(c, e, ctr)
 		return startExit(err)

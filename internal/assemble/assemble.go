@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -349,20 +348,21 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 		return e.ResumeMonitor(ctx, desc)
 	}
 	syncFile := os.NewFile(3, "sync")
-	var client net.Conn
+	var start engine.MonitorStart
 	if id == engine.PendingMonitorID {
-		// Started before its container existed (run): the id comes on
-		// descriptor 4, or nothing does when the create failed; one
-		// that waits for its attach has its first client on 5.
+		// Started before its container existed (run): the id and the
+		// record come on descriptor 4, or nothing does when the create
+		// failed; one that waits for its attach has its first client on 5.
 		var ok bool
-		if id, ok = engine.ReadMonitorID(os.NewFile(4, "id")); !ok {
+		if id, start, ok = engine.ReadPending(os.NewFile(4, "id")); !ok {
 			return nil
 		}
 		if waitAttach {
-			client = engine.PendingClient()
+			start.Client = engine.PendingClient()
 		}
 	}
-	return e.RunMonitor(ctx, id, waitAttach, syncFile, client)
+	start.WaitAttach = waitAttach
+	return e.RunMonitor(ctx, id, start, syncFile)
 }
 
 // RunHealthMonitor is `healthcheck monitor [--after-sleep] [--run-started

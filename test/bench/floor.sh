@@ -32,16 +32,21 @@
 #   BENCH_SKIP_PODMAN=                 set: leave podman out
 #   STOCKADE=bin/stockade              binary to measure (built with make if missing)
 #   BENCH_NICE=-10                     priority of the measured processes (0: off)
+#   BENCH_PAUSE=0                      seconds to wait before each measured start
+#                                      (0: back to back; 0.05 lets the last run's
+#                                      asynchronous teardown end first)
 #   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 set -eu
 
 BENCH_ROUNDS=${BENCH_ROUNDS:-20}
 BENCH_SKIP_PODMAN=${BENCH_SKIP_PODMAN:-}
+BENCH_PAUSE=${BENCH_PAUSE:-0}
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || bench_die "run as root (overlay mounts, runc)"
 case $BENCH_ROUNDS in '' | *[!0-9]* | 0) bench_die "BENCH_ROUNDS must be a positive integer" ;; esac
+case $BENCH_PAUSE in '' | *[!0-9.]* | *.*.*) bench_die "BENCH_PAUSE must be a number of seconds, not $BENCH_PAUSE" ;; esac
 
 bench_need_pkgs docker-registry skopeo umoci runc jq
 [ -n "$BENCH_SKIP_PODMAN" ] || bench_need_pkgs podman
@@ -120,6 +125,7 @@ compare() {
 		sync
 		order=("${tools[@]:r%${#tools[@]}}" "${tools[@]:0:r%${#tools[@]}}")
 		for k in "${order[@]}"; do
+			[ "$BENCH_PAUSE" = 0 ] || sleep "$BENCH_PAUSE"
 			case $k in
 			stockade)
 				# shellcheck disable=SC2086
@@ -143,7 +149,7 @@ compare() {
 		printf '%-6s podman run --rm (runc)      %8s ms   ratio %s (goal <= 0.5)\n' "$rt" "$ms_p" "$ratio_p"
 		extra=("podman_ms=$ms_p" "podman_ratio=$ratio_p")
 	fi
-	bench_json floor "runtime=$rt" "rounds=$BENCH_ROUNDS" "stockade_ms=$ms_s" "bare_ms=$ms_b" "ratio=$ratio_b" \
+	bench_json floor "runtime=$rt" "rounds=$BENCH_ROUNDS" "pause_s=$BENCH_PAUSE" "stockade_ms=$ms_s" "bare_ms=$ms_b" "ratio=$ratio_b" \
 		"bare_own_spec_ms=$ms_o" "own_spec_ratio=$ratio_o" "${extra[@]}" >/dev/null || true
 }
 
