@@ -66,9 +66,7 @@ func (e *Engine) Check(ctx context.Context, repair bool) ([]Problem, error) {
 	}
 	var orphans []string
 	err = e.Snapshotter.Walk(ctx, func(_ context.Context, info snapshot.Info) error {
-		// A --rm container's monitor removes its root after its record
-		// (destroyDeferred): a root whose monitor lives is not left over.
-		if id, ok := strings.CutPrefix(info.Name, "ctr-"); ok && byID[id] == nil && !monitorAlive(e.lockPath(id)) {
+		if id, ok := strings.CutPrefix(info.Name, "ctr-"); ok && byID[id] == nil {
 			orphans = append(orphans, info.Name)
 		}
 		return nil

@@ -441,7 +441,7 @@ func (e *Engine) destroy(ctx context.Context, c *Container) error {
 // destroyWith is destroy; runtimeDeleted skips the runtime's delete, which
 // the monitor of a --rm container made right after the exit.
 func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted bool) error {
-	finish, err := e.destroyDeferred(ctx, c, runtimeDeleted, false)
+	finish, err := e.destroyDeferred(ctx, c, runtimeDeleted)
 	finish()
 	return err
 }
@@ -453,12 +453,7 @@ func (e *Engine) destroyWith(ctx context.Context, c *Container, runtimeDeleted b
 // system check (run and bundle directories of no container) and the
 // snapshotter's Cleanup (its trash). The monitor of a --rm container
 // tells the exit first.
-//
-// With rootLater (the monitor of a --rm container) the snapshot goes in
-// finish too, after the record: a removal that fails then leaves a root
-// without a container, which system check finds (rm's removal keeps the
-// record instead, for the next rm to retry).
-func (e *Engine) destroyDeferred(ctx context.Context, c *Container, runtimeDeleted, rootLater bool) (finish func(), err error) {
+func (e *Engine) destroyDeferred(ctx context.Context, c *Container, runtimeDeleted bool) (finish func(), err error) {
 	var later []func() error
 	finish = func() {
 		for _, f := range later {
@@ -481,15 +476,7 @@ func (e *Engine) destroyDeferred(ctx context.Context, c *Container, runtimeDelet
 		errs = append(errs, fmt.Errorf("unmount: %w", err))
 	}
 	phase.Mark(ctx, "remove: unmount")
-	removeRoot := func() error {
-		if err := e.Snapshotter.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
-			return fmt.Errorf("root file system: %w", err)
-		}
-		return nil
-	}
-	if rootLater && len(errs) == 0 {
-		later = append(later, removeRoot)
-	} else if dr, ok := e.Snapshotter.(snapshot.DeferredRemover); ok {
+	if dr, ok := e.Snapshotter.(snapshot.DeferredRemover); ok {
 		rootFiles, err := dr.RemoveDeferred(ctx, c.SnapshotKey)
 		switch {
 		case err == nil:
@@ -497,10 +484,10 @@ func (e *Engine) destroyDeferred(ctx context.Context, c *Container, runtimeDelet
 		case !errors.Is(err, snapshot.ErrNotFound):
 			errs = append(errs, fmt.Errorf("root file system: %w", err))
 		}
-		phase.Mark(ctx, "remove: snapshot")
-	} else if err := removeRoot(); err != nil {
-		errs = append(errs, err)
+	} else if err := e.Snapshotter.Remove(ctx, c.SnapshotKey); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+		errs = append(errs, fmt.Errorf("root file system: %w", err))
 	}
+	phase.Mark(ctx, "remove: snapshot")
 	if len(errs) > 0 {
 		// The record stays, and with it what the next rm retries.
 		if err := errors.Join(os.RemoveAll(e.runDir(c.ID)), os.RemoveAll(e.containerDir(c.ID))); err != nil {

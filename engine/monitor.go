@@ -132,14 +132,14 @@ func (e *Engine) monitorEnd(ctx context.Context, c *Container, run *monitorRun, 
 		}
 		unmounted = true
 		phase.Mark(ctx, "rootfs unmount")
-		finish, err := e.destroyDeferred(context.WithoutCancel(ctx), c, run.runtimeDeleted, true)
+		finish, err := e.destroyDeferred(context.WithoutCancel(ctx), c, run.runtimeDeleted)
 		if err != nil {
 			e.logger().Error("remove container", "container", c.Name, "error", err)
 			unmount() // clears the marks of a root that stays
 			run.recordPendingExit(ctx, e, c)
 		}
-		// The container is gone, record and name: its root and files are
-		// removed once the clients have the exit.
+		// The container is gone, record and name: its files are deleted
+		// once the clients have the exit.
 		defer finish()
 		phase.Mark(ctx, "remove (--rm)")
 	}

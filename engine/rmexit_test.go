@@ -76,12 +76,10 @@ func TestRemovedExitNotWritten(t *testing.T) {
 		})
 	}
 
-	// The removal fails before the record goes (a hook): the exit is
-	// recorded, as it would be without --rm.
+	// The removal fails: the exit is recorded, as it would be without --rm.
 	t.Run("removal fails", func(t *testing.T) {
 		e, c := running(t, "no", true)
 		e.Snapshotter = failingRemove{}
-		e.Hooks = []Hook{failingHook{}}
 		run := &monitorRun{hub: monitorio.NewHub(), runtimeDeleted: true}
 		e.recordExit(ctx, c, run, 7)
 		e.monitorEnd(ctx, c, run, func() {}, 7, nil)
@@ -89,23 +87,4 @@ func TestRemovedExitNotWritten(t *testing.T) {
 			t.Fatalf("after a failed removal: %+v", s)
 		}
 	})
-	// The root's removal, which comes after the record (the exit is sent
-	// in between), fails: the container is gone all the same, and system
-	// check finds its root.
-	t.Run("root removal fails", func(t *testing.T) {
-		e, c := running(t, "no", true)
-		e.Snapshotter = failingRemove{}
-		run := &monitorRun{hub: monitorio.NewHub(), runtimeDeleted: true}
-		e.recordExit(ctx, c, run, 7)
-		e.monitorEnd(ctx, c, run, func() {}, 7, nil)
-		if _, err := e.find(ctx, c.ID); !errors.Is(err, ErrNoSuchContainer) {
-			t.Fatalf("record after the exit: %v, want it gone", err)
-		}
-	})
 }
-
-// failingHook is a hook whose Remove fails.
-type failingHook struct{ Hook }
-
-func (failingHook) Name() string                             { return "failing" }
-func (failingHook) Remove(context.Context, *Container) error { return errors.New("hook on fire") }
