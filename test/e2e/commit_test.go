@@ -287,8 +287,10 @@ func TestDiffCopySnapshotter(t *testing.T) {
 		t.Errorf("committed image's files: %q", out)
 	}
 	// Snapshots: the two layers and the two containers' roots; the views
-	// diff and commit made are gone.
-	if dirs, _ := filepath.Glob(filepath.Join(e.root, "snapshots", "copy", "snapshots", "*")); len(dirs) != 4 {
-		t.Errorf("%d snapshots, want 4 (2 layers, 2 containers): %v", len(dirs), dirs)
-	}
+	// diff and commit made are gone, and so is the --rm container's root
+	// once its monitor has deleted the files (after the exit it sent).
+	eventually(t, 5*time.Second, "4 snapshot directories (2 layers, 2 containers)", func() bool {
+		dirs, _ := filepath.Glob(filepath.Join(e.root, "snapshots", "copy", "snapshots", "*"))
+		return len(dirs) == 4
+	})
 }
