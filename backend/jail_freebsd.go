@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/stockade/stockade/jail"
+	"github.com/stockade/stockade/ociruntime"
 )
 
 // init turns this process into the jail runtime's init helper when the
@@ -16,5 +17,8 @@ func init() {
 	}
 }
 
-// jailKernel returns the FreeBSD kernel's jail interface.
-func jailKernel() (jail.Kernel, error) { return jail.NewKernel(), nil }
+// openJail opens the jail runtime over the FreeBSD kernel's jail
+// interface.
+func openJail(opts RuntimeOptions) (ociruntime.Runtime, error) {
+	return jail.New(opts.Dir, jail.NewKernel(), opts.Log), nil
+}

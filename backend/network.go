@@ -6,8 +6,6 @@ import (
 	"slices"
 
 	"github.com/stockade/stockade/network"
-	"github.com/stockade/stockade/network/freebsd"
-	"github.com/stockade/stockade/network/linux"
 )
 
 // NetworkOptions are what opening a network driver takes.
@@ -38,22 +36,9 @@ type NetworkDriverTable []NetworkDriver
 // pfctl(8) on FreeBSD.
 func NetworkDrivers() NetworkDriverTable {
 	return NetworkDriverTable{
-		{
-			Name: "linux", OS: []string{"linux"},
-			Open: func(opts NetworkOptions) (network.Driver, error) {
-				return linux.New(linux.Config{StateDir: opts.Dir})
-			},
-		},
-		{
-			Name: "freebsd", OS: []string{"freebsd"},
-			Open: func(opts NetworkOptions) (network.Driver, error) {
-				h, err := freebsdNetHost()
-				if err != nil {
-					return nil, err
-				}
-				return freebsd.New(h, opts.Log), nil
-			},
-		},
+		// Each system links only its own driver (network_OS.go).
+		{Name: "linux", OS: []string{"linux"}, Open: openLinuxNet},
+		{Name: "freebsd", OS: []string{"freebsd"}, Open: openFreeBSDNet},
 	}
 }
 

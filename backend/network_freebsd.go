@@ -1,6 +1,12 @@
 package backend
 
-import "github.com/stockade/stockade/network/freebsd"
+import (
+	"github.com/stockade/stockade/network"
+	"github.com/stockade/stockade/network/freebsd"
+)
 
-// freebsdNetHost runs ifconfig(8), route(8), pfctl(8) and sysctl(8).
-func freebsdNetHost() (freebsd.Host, error) { return freebsd.NewHost(), nil }
+// openFreeBSDNet opens the FreeBSD driver, which runs ifconfig(8),
+// route(8), pfctl(8) and sysctl(8).
+func openFreeBSDNet(opts NetworkOptions) (network.Driver, error) {
+	return freebsd.New(freebsd.NewHost(), opts.Log), nil
+}

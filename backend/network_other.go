@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/stockade/stockade/network/freebsd"
+	"github.com/stockade/stockade/network"
 )
 
-// freebsdNetHost fails: the FreeBSD driver's tools exist only there.
-func freebsdNetHost() (freebsd.Host, error) {
+// openFreeBSDNet fails: the FreeBSD driver's tools exist only there.
+func openFreeBSDNet(NetworkOptions) (network.Driver, error) {
 	return nil, fmt.Errorf("network driver freebsd: not available on %s", runtime.GOOS)
 }

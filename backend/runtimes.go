@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stockade/stockade/jail"
 	"github.com/stockade/stockade/linux/runc"
 	"github.com/stockade/stockade/ociruntime"
 )
@@ -56,13 +55,7 @@ func Runtimes() RuntimeTable {
 			Name: "jail", OS: []string{"freebsd"}, StateDir: "jail",
 			// The jail runtime's state is --root itself, as runj's is.
 			RuntimeRoot: func(root string) string { return root },
-			Open: func(opts RuntimeOptions) (ociruntime.Runtime, error) {
-				k, err := jailKernel()
-				if err != nil {
-					return nil, err
-				}
-				return jail.New(opts.Dir, k, opts.Log), nil
-			},
+			Open:        openJail, // jail_freebsd.go; an error elsewhere
 		},
 		runcRow("runc"),
 		runcRow("crun"),

@@ -105,7 +105,15 @@ func SpawnMonitor(ctx context.Context, command func(id string, waitAttach bool) 
 
 // socketPair returns the two ends of a connected unix stream socket.
 func socketPair() (*os.File, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	// Close-on-exec as the os package makes its descriptors: set under
+	// the fork lock, so no child started meanwhile inherits them.
+	syscall.ForkLock.RLock()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fds[0])
+		unix.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}

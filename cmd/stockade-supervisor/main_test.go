@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -129,6 +130,37 @@ func TestLinksNoRegistryClient(t *testing.T) {
 			strings.HasPrefix(pkg, "github.com/stockade/stockade/crypt"),
 			pkg == "net/http":
 			t.Errorf("stockade-supervisor links %s", pkg)
+		}
+	}
+}
+
+// TestLinksOnlyItsSystemsBackends: a program links the runtime and the
+// network driver of the system it is built for only (backend's openers
+// are per system): no jail runtime on Linux, no netlink or nftables on
+// FreeBSD. Every package of them would be initialised at every start.
+func TestLinksOnlyItsSystemsBackends(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to list the imports with")
+	}
+	for _, tc := range []struct {
+		goos      string
+		forbidden []string
+	}{
+		{"linux", []string{"github.com/stockade/stockade/jail", "github.com/stockade/stockade/network/freebsd"}},
+		{"freebsd", []string{"github.com/stockade/stockade/network/linux", "github.com/vishvananda/netlink", "github.com/google/nftables"}},
+	} {
+		cmd := exec.Command(goTool, "list", "-deps", ".")
+		cmd.Env = append(os.Environ(), "GOOS="+tc.goos, "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.goos, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, f := range tc.forbidden {
+			if slices.Contains(deps, f) {
+				t.Errorf("stockade-supervisor for %s links %s", tc.goos, f)
+			}
 		}
 	}
 }
