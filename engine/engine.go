@@ -244,9 +244,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
-	if opts.KeepRootMounted {
-		unmount = func() {} // the monitor's now; a failure's destroy unmounts it
-	}
 	phase.Mark(ctx, "rootfs mount")
 	specOpts := opts.Spec
 	specOpts.Rootfs = e.rootfsDir(id)
@@ -261,8 +258,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 	spec, err := bundle.Generate(cfg.Config, rootfs, specOpts)
 	phase.Mark(ctx, "bundle generate")
-	unmount()
-	phase.Mark(ctx, "rootfs unmount")
+	if !opts.KeepRootMounted { // else the monitor's; a failure's destroy unmounts it
+		unmount()
+		phase.Mark(ctx, "rootfs unmount")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -488,16 +487,17 @@ func (e *Engine) destroyDeferred(ctx context.Context, c *Container, runtimeDelet
 		errs = append(errs, fmt.Errorf("root file system: %w", err))
 	}
 	phase.Mark(ctx, "remove: snapshot")
+	removeFiles := func() error {
+		return errors.Join(os.RemoveAll(e.runDir(c.ID)), os.RemoveAll(e.containerDir(c.ID)))
+	}
 	if len(errs) > 0 {
 		// The record stays, and with it what the next rm retries.
-		if err := errors.Join(os.RemoveAll(e.runDir(c.ID)), os.RemoveAll(e.containerDir(c.ID))); err != nil {
+		if err := removeFiles(); err != nil {
 			errs = append(errs, err)
 		}
 		return finish, fmt.Errorf("remove %s: %w", c.Name, errors.Join(errs...))
 	}
-	later = append(later, func() error {
-		return errors.Join(os.RemoveAll(e.runDir(c.ID)), os.RemoveAll(e.containerDir(c.ID)))
-	})
+	later = append(later, removeFiles)
 	if err := e.DB.Update(ctx, func(tx *bolt.Tx) error {
 		// The name is the record's as it is now (a rename may have come
 		// since c was read).

@@ -18,7 +18,6 @@ import (
 
 	"github.com/stockade/stockade/internal/monitorio"
 	"github.com/stockade/stockade/internal/phase"
-	"github.com/stockade/stockade/mount"
 	"github.com/stockade/stockade/ociruntime"
 )
 
@@ -125,13 +124,9 @@ func (e *Engine) monitorEnd(ctx context.Context, c *Container, run *monitorRun, 
 		}
 	}
 	if c.AutoRemove {
-		// The removal deletes the root's directories, the marks of a
-		// volatile mount with them: only the unmount here.
-		if err := mount.UnmountAll(e.rootfsDir(c.ID)); err != nil {
-			e.logger().Warn("unmount container root", "container", c.Name, "error", err)
-		}
+		// The removal unmounts the root and deletes its directories, the
+		// marks of a volatile mount with them.
 		unmounted = true
-		phase.Mark(ctx, "rootfs unmount")
 		finish, err := e.destroyDeferred(context.WithoutCancel(ctx), c, run.runtimeDeleted)
 		if err != nil {
 			e.logger().Error("remove container", "container", c.Name, "error", err)

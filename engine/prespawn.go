@@ -41,9 +41,8 @@ type PendingMonitor struct {
 	// the other end): StartWith sends its hello with the id, so the
 	// monitor starts the process without waiting for the command line
 	// to connect (TakeAttach).
-	client    *os.File
-	helloSent bool
-	created   *Container // what the command line made (Created)
+	client  *os.File
+	created *Container // what the command line made (Created)
 }
 
 // MonitorStart is what a monitor starts from besides the container's id.
@@ -144,9 +143,10 @@ func PendingClient() net.Conn {
 
 // TakeAttach returns the command line's end of the attach connection,
 // which StartWith sent the hello on (see AttachOptions.Conn), or nil; the
-// caller closes it. Call it after StartWith succeeded.
+// caller closes it. Call it after StartWith succeeded. (take closes the
+// connection whenever the hello did not go.)
 func (p *PendingMonitor) TakeAttach() net.Conn {
-	if p == nil || p.client == nil || !p.helloSent {
+	if p == nil || !p.taken || p.client == nil {
 		return nil
 	}
 	f := p.client
@@ -166,19 +166,15 @@ func (p *PendingMonitor) Close() {
 		return
 	}
 	<-p.ready
-	if p.taken || p.mon == nil {
-		if !p.taken {
-			p.id.Close()
-		}
-		p.closeClient() // not taken by an attach
+	if !p.taken {
 		p.taken = true
-		return
+		p.id.Close() // the monitor reads no id and exits
+		if p.mon != nil {
+			p.mon.sync.Close()
+			p.mon.cmd.Wait()
+		}
 	}
-	p.taken = true
-	p.id.Close() // the monitor reads no id and exits
-	p.mon.sync.Close()
-	p.mon.cmd.Wait()
-	p.closeClient()
+	p.closeClient() // not taken by an attach
 }
 
 func (p *PendingMonitor) closeClient() {
@@ -222,9 +218,7 @@ func (p *PendingMonitor) take(c *Container, hello AttachHello) (*monitorProcess,
 		// Written before the monitor runs anything: the socket's buffer
 		// takes it.
 		data, _ := json.Marshal(hello)
-		if WriteFrame(p.client, FrameHello, data) == nil {
-			p.helloSent = true
-		} else {
+		if WriteFrame(p.client, FrameHello, data) != nil {
 			p.closeClient() // the command line dials the socket instead
 		}
 	}

@@ -745,6 +745,15 @@ func TestRootMountModes(t *testing.T) {
 	}
 	e.must("rm", "kept")
 
+	// run's create leaves the root mounted and the monitor takes that
+	// mount over: one mount on the host, not one stacked on another.
+	e.must("run", "-d", "--rm", "--name", "once", ref, "sleep", "1h")
+	root := filepath.Join(e.state, "c", e.psOne("once").ID[:12], "rootfs")
+	if n := mountsAt(t, root); n != 1 {
+		t.Errorf("%d mounts at a running container's root %s, want 1", n, root)
+	}
+	e.must("rm", "-f", "once")
+
 	e.must("run", "-d", "--rm", "--name", "crash", ref, "sleep", "1h")
 	p := e.psOne("crash")
 	syscall.Kill(p.State.MonitorPid, syscall.SIGKILL)
@@ -797,4 +806,20 @@ func TestRunRmLeavesNothing(t *testing.T) {
 	eventually(t, 5*time.Second, "the monitors to delete the containers' files", func() bool {
 		return slices.Equal(left(), before)
 	})
+}
+
+// mountsAt counts the host's mounts whose mount point is dir.
+func mountsAt(t *testing.T, dir string) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			n++
+		}
+	}
+	return n
 }
