@@ -569,15 +569,22 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 }
 
 // StartWith is Start with a monitor started beforehand (SpawnMonitor),
-// which it sends the container's id; with nil, or a pending monitor of
-// another waitAttach, it spawns one (and closes pending).
+// which it sends the container's id; with nil, or a pending monitor
+// spawned without the attach that waitAttach needs, it spawns one (and
+// closes pending). A pending monitor that can wait for an attach also
+// serves a start that does not (MonitorStart.Detach).
 func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pending *PendingMonitor) (*Container, error) {
-	if pending != nil && pending.waitAttach != waitAttach {
+	if pending != nil && waitAttach && !pending.waitAttach {
 		pending.Close()
 		pending = nil
 	}
-	c, err := e.Get(ctx, ref)
-	if err != nil {
+	var c *Container
+	var err error
+	if pending != nil && pending.created != nil && pending.created.ID == ref {
+		// What the command line's create has just written (run): the
+		// monitor locks it and reads no more than that either.
+		c = pending.created
+	} else if c, err = e.Get(ctx, ref); err != nil {
 		return nil, err
 	}
 	if c.State.Running() {
@@ -610,7 +617,7 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 	if pending != nil {
 		// The attach that follows sends the input of an interactive
 		// container (cmd/stockade's attach does so).
-		mon, err = pending.take(c, AttachHello{Stdin: c.Interactive, Start: true})
+		mon, err = pending.take(c, AttachHello{Stdin: c.Interactive, Start: true}, waitAttach)
 	} else {
 		mon, err = spawnMonitor(ctx, e.MonitorCommand, c.ID, waitAttach)
 	}

@@ -32,9 +32,14 @@ import (
 func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, syncFile *os.File) error {
 	waitAttach := start.WaitAttach
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
-	timer := phase.FromEnv("monitor") // --debug-timing of the CLI that started it
-	timer.Mark("exec and init")
-	ctx = phase.With(ctx, timer)
+	// --debug-timing of the CLI that started it: a pending monitor's
+	// caller has begun the timing (ReadPending).
+	timer := phase.From(ctx)
+	if timer == nil {
+		timer = phase.FromEnv("monitor")
+		timer.Mark("exec and init")
+		ctx = phase.With(ctx, timer)
+	}
 	defer timer.Flush()
 	var reportOnce sync.Once
 	report := func(msg string) {

@@ -61,6 +61,11 @@ type MonitorStart struct {
 	// the root the monitor runs (CreateOptions.KeepRootMounted): the
 	// first run need not check it again.
 	CommandChecked bool `json:"commandChecked,omitempty"`
+	// Detach says that the command line does not attach (run -d) although
+	// it spawned the monitor able to wait for its attach, before it knew
+	// (SpawnMonitor): the monitor neither waits for an attach nor keeps
+	// its first client.
+	Detach bool `json:"detach,omitempty"`
 }
 
 // monitorProcess is a started monitor and the read end of its sync pipe.
@@ -196,7 +201,7 @@ func (p *PendingMonitor) Created(c *Container) {
 // take hands the monitor to StartWith with the container c, and on the
 // attach connection, when there is one, hello: the command line's attach
 // (TakeAttach) then continues the connection from there.
-func (p *PendingMonitor) take(c *Container, hello AttachHello) (*monitorProcess, error) {
+func (p *PendingMonitor) take(c *Container, hello AttachHello, waitAttach bool) (*monitorProcess, error) {
 	<-p.ready
 	p.taken = true
 	if p.spawnErr != nil {
@@ -206,11 +211,17 @@ func (p *PendingMonitor) take(c *Container, hello AttachHello) (*monitorProcess,
 	}
 	mon := p.mon
 	msg := c.ID + "\n"
+	start := MonitorStart{Detach: p.waitAttach && !waitAttach}
 	if p.created != nil && p.created.ID == c.ID {
-		start := MonitorStart{Record: c, CommandChecked: p.created.commandChecked}
-		if data, err := json.Marshal(start); err == nil {
-			msg += string(data) + "\n"
-		}
+		start.Record, start.CommandChecked = c, p.created.commandChecked
+	}
+	if data, err := json.Marshal(start); err == nil {
+		msg += string(data) + "\n"
+	} else if start.Detach {
+		msg += `{"detach":true}` + "\n" // what does marshal
+	}
+	if start.Detach {
+		p.closeClient()
 	}
 	_, err := io.WriteString(p.id, msg)
 	p.id.Close()
@@ -253,8 +264,11 @@ func ReadPending(r io.Reader) (id string, start MonitorStart, ok bool) {
 	if data, err := br.ReadBytes('\n'); err == nil {
 		// A record that does not decode, or is another container's, is
 		// read from the store instead.
-		if json.Unmarshal(data, &start) != nil || start.Record == nil || start.Record.ID != id {
+		if json.Unmarshal(data, &start) != nil {
 			start = MonitorStart{}
+		}
+		if start.Record != nil && start.Record.ID != id {
+			start.Record, start.CommandChecked = nil, false
 		}
 	}
 	return id, start, true

@@ -27,6 +27,7 @@ func TestReadPending(t *testing.T) {
 		{"another's record", "abc123\n" + rec("def456"), "abc123", true, false}, // read from the store instead
 		{"record cut short", "abc123\n" + strings.TrimSuffix(rec("abc123"), "}\n"), "abc123", true, false},
 		{"record that is not JSON", "abc123\n{nope\n", "abc123", true, false},
+		{"detach alone", "abc123\n{\"detach\":true}\n", "abc123", true, false},
 		{"nothing", "", "", false, false},           // the command line closed the pipe: no container
 		{"no end of line", "abc", "", false, false}, // it died while writing
 		{"empty", "\n", "", false, false},
@@ -44,6 +45,9 @@ func TestReadPending(t *testing.T) {
 			}
 			if tt.wantRecord && (start.Record.Name != "web" || !start.CommandChecked) {
 				t.Errorf("start = %+v", start)
+			}
+			if want := strings.Contains(tt.in, "detach"); start.Detach != want {
+				t.Errorf("detach = %v, want %v", start.Detach, want)
 			}
 		})
 	}
@@ -69,7 +73,7 @@ func TestPendingMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err := p.take(&Container{ID: "c0ffee"}, AttachHello{Start: true})
+	mon, err := p.take(&Container{ID: "c0ffee"}, AttachHello{Start: true}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +118,7 @@ func TestPendingSpawnFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.take(&Container{ID: "c0ffee"}, AttachHello{Start: true}); err == nil || !strings.Contains(err.Error(), "/nonexistent/monitor") {
+	if _, err := p.take(&Container{ID: "c0ffee"}, AttachHello{Start: true}, true); err == nil || !strings.Contains(err.Error(), "/nonexistent/monitor") {
 		t.Errorf("take of a monitor that could not start: %v", err)
 	}
 	if p.TakeAttach() != nil {
@@ -151,7 +155,7 @@ func TestPendingAttach(t *testing.T) {
 	if p.TakeAttach() != nil {
 		t.Fatal("TakeAttach before the hello went returned a connection")
 	}
-	mon, err := p.take(&Container{ID: "c0ffee"}, hello)
+	mon, err := p.take(&Container{ID: "c0ffee"}, hello, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +189,7 @@ func TestPendingAttach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon, err = p.take(&Container{ID: "c0ffee"}, hello)
+	mon, err = p.take(&Container{ID: "c0ffee"}, hello, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +228,7 @@ func TestPendingStartMessage(t *testing.T) {
 			if tc.created != nil {
 				p.Created(tc.created)
 			}
-			mon, err := p.take(&Container{ID: "c0ffee", Name: "fresh"}, AttachHello{})
+			mon, err := p.take(&Container{ID: "c0ffee", Name: "fresh"}, AttachHello{}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,5 +246,58 @@ func TestPendingStartMessage(t *testing.T) {
 				t.Errorf("start = %+v, want take's record and the create's check", start)
 			}
 		})
+	}
+}
+
+// TestPendingDetach: a monitor spawned able to wait for its attach (run
+// spawns it before it has parsed -d) and taken by a start that does not
+// attach is told so (MonitorStart.Detach), gets no hello, and finds its
+// first client closed; TakeAttach returns nil.
+func TestPendingDetach(t *testing.T) {
+	ctx := context.Background()
+	// The monitor: what came on 4, then what it reads on 5 (nothing: the
+	// command line closed its end).
+	script := `cat <&4 >&3; echo "fd5: $(cat <&5 | wc -c)" >&3`
+	p, err := SpawnMonitor(ctx, func(string, bool) *exec.Cmd { return exec.Command("sh", "-c", script) }, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Created(&Container{ID: "c0ffee"})
+	mon, err := p.take(&Container{ID: "c0ffee", Name: "bg"}, AttachHello{Start: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(mon.sync)
+	mon.sync.Close()
+	mon.cmd.Wait()
+	msg, tail, _ := strings.Cut(string(out), "fd5:")
+	id, start, ok := ReadPending(strings.NewReader(msg))
+	if !ok || id != "c0ffee" || !start.Detach || start.Record == nil || start.Record.Name != "bg" {
+		t.Errorf("monitor read %q: id %q, start %+v; want the id, the record and detach", msg, id, start)
+	}
+	if strings.TrimSpace(tail) != "0" {
+		t.Errorf("descriptor 5 gave %q bytes, want 0 (no hello, closed)", tail)
+	}
+	if p.TakeAttach() != nil {
+		t.Error("TakeAttach of a detached start returned a connection")
+	}
+
+	// An attaching start keeps the monitor it was given: no detach.
+	p, err = SpawnMonitor(ctx, func(string, bool) *exec.Cmd { return exec.Command("sh", "-c", "cat <&4 >&3") }, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Created(&Container{ID: "c0ffee"})
+	mon, err = p.take(&Container{ID: "c0ffee"}, AttachHello{Start: true}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = io.ReadAll(mon.sync)
+	mon.sync.Close()
+	mon.cmd.Wait()
+	if _, start, _ := ReadPending(strings.NewReader(string(out))); start.Detach {
+		t.Errorf("attaching start sent detach: %q", out)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -26,7 +27,7 @@ import (
 const AnnotationImageName = "io.containerd.image.name"
 
 // blobEntry matches the tar entries of an OCI layout that hold blobs.
-var blobEntry = regexp.MustCompile(`^blobs/sha256/([a-f0-9]{64})$`)
+var blobEntry = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^blobs/sha256/([a-f0-9]{64})$`) }) // on first use, not in every command's init
 
 // Export writes the image name (a name or id) as an OCI image layout tar
 // (as `skopeo copy ... oci-archive:F` would), with the image listed under
@@ -212,7 +213,7 @@ func (s *Service) importTar(ctx context.Context, tarFile string) ([]Record, erro
 				return nil, fmt.Errorf("index.json: %w", err)
 			}
 		default:
-			m := blobEntry.FindStringSubmatch(name)
+			m := blobEntry().FindStringSubmatch(name)
 			if m == nil {
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -25,7 +26,7 @@ func ParseReference(ref, defaultRegistry string) (name.Reference, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid reference %q: %w", ref, err)
 	}
-	if !repoPath.MatchString(r.Context().RepositoryStr()) {
+	if !repoPath().MatchString(r.Context().RepositoryStr()) {
 		return nil, fmt.Errorf("invalid reference %q: bad repository name %q", ref, r.Context().RepositoryStr())
 	}
 	return r, nil
@@ -33,7 +34,9 @@ func ParseReference(ref, defaultRegistry string) (name.Reference, error) {
 
 // repoPath is the distribution spec's grammar of repository names, which
 // go-containerregistry checks only loosely.
-var repoPath = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+var repoPath = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+})
 
 // NormalizeName returns the full name under which an image reference is
 // recorded, e.g. "localhost:5000/demo:latest".

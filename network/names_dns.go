@@ -119,6 +119,23 @@ type DNSService struct {
 	// Ready is called with the bound addresses once serving.
 	Ready func([]netip.AddrPort)
 	Log   *slog.Logger
+	// Start binds the server of cfg: network/nameserver's Listen,
+	// required. It is given rather than linked, so that the programs that
+	// only attach containers link no DNS message library.
+	Start func(ctx context.Context, cfg dns.Config) (NameServer, error)
+}
+
+// NameServer is a network's name server bound to its addresses
+// (network/nameserver's Server).
+type NameServer interface {
+	// Addrs returns the bound addresses.
+	Addrs() []netip.AddrPort
+	// FollowResolvConf forwards to the resolvers of the file at path as
+	// it changes, checked every interval (zero: a default), until ctx is
+	// done.
+	FollowResolvConf(ctx context.Context, path string, interval time.Duration)
+	// Serve answers until ctx is done.
+	Serve(ctx context.Context) error
 }
 
 // Run serves until ctx is done or the network has been idle for Idle.
@@ -196,8 +213,11 @@ func (d *DNSService) Run(ctx context.Context) error {
 			return current(ctx).Upstreams(client)
 		}
 	}
+	if d.Start == nil {
+		return fmt.Errorf("network %s: name server: nothing to start it with", n.Name)
+	}
 	lctx, cancelListen := context.WithTimeout(ctx, 10*time.Second)
-	srv, err := dns.Listen(lctx, cfg)
+	srv, err := d.Start(lctx, cfg)
 	cancelListen()
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)

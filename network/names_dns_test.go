@@ -14,6 +14,8 @@ import (
 
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/internal/testenv"
+	"github.com/stockade/stockade/network/dns"
+	"github.com/stockade/stockade/network/nameserver"
 )
 
 func running(t *testing.T, name, network string, addr string, aliases ...string) *engine.Container {
@@ -62,7 +64,7 @@ func TestDNSService(t *testing.T) {
 	list := []*engine.Container{running(t, "web", "lan", "10.1.0.2/24", "www")}
 	fail := false
 	ready := make(chan netip.AddrPort, 1)
-	svc := &DNSService{
+	svc := &DNSService{Start: startNameServer,
 		Store: s, Network: "lan", HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"}, Clients: loopbackClients,
 		Refresh: 50 * time.Millisecond, Idle: 1500 * time.Millisecond,
 		Containers: func(context.Context) ([]*engine.Container, error) {
@@ -194,7 +196,7 @@ func TestDNSInternalForwardsNothing(t *testing.T) {
 	}{{"open", mdns.RcodeSuccess, 1}, {"closed", mdns.RcodeServerFailure, 1}} {
 		ctx, cancel := context.WithCancel(t.Context())
 		ready := make(chan netip.AddrPort, 1)
-		svc := &DNSService{Store: s, Network: tc.network, HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"}, Clients: loopbackClients,
+		svc := &DNSService{Start: startNameServer, Store: s, Network: tc.network, HostResolvConf: resolv, Listen: []string{"127.0.0.1:0"}, Clients: loopbackClients,
 			Containers: func(context.Context) ([]*engine.Container, error) {
 				return []*engine.Container{running(t, "web", tc.network, "10.2.0.2/24")}, nil
 			},
@@ -223,3 +225,7 @@ func TestDNSInternalForwardsNothing(t *testing.T) {
 
 // loopbackClients lets the tests' clients, on loopback, ask.
 var loopbackClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+func startNameServer(ctx context.Context, cfg dns.Config) (NameServer, error) {
+	return nameserver.Listen(ctx, cfg)
+}

@@ -112,7 +112,8 @@ func TestRunErrors(t *testing.T) {
 
 // TestLinksNoRegistryClient: the lean monitor does not link what it never
 // runs (package image and its registry client, compressors and progress
-// bars; NRI; OCI-crypt), each of which costs every start of it.
+// bars; NRI; OCI-crypt; the networks' name server, its DNS message
+// library and crypto/tls), each of which costs every start of it.
 func TestLinksNoRegistryClient(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -128,6 +129,9 @@ func TestLinksNoRegistryClient(t *testing.T) {
 			strings.HasPrefix(pkg, "github.com/google/go-containerregistry/"),
 			strings.HasPrefix(pkg, "github.com/stockade/stockade/nri"),
 			strings.HasPrefix(pkg, "github.com/stockade/stockade/crypt"),
+			pkg == "github.com/stockade/stockade/network/nameserver",
+			pkg == "github.com/miekg/dns",
+			pkg == "crypto/tls",
 			pkg == "net/http":
 			t.Errorf("stockade-supervisor links %s", pkg)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stockade/stockade/config"
+	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image"
 	"github.com/stockade/stockade/internal/assemble"
 	"github.com/stockade/stockade/internal/phase"
@@ -50,6 +51,11 @@ type app struct {
 	parts   *assemble.Parts
 	svc     *image.Service // the image service (imageService), once opened
 	closers []func()
+	// early is what main did before the command line was parsed
+	// (startRunMonitor), or nil; pending is the monitor it started for
+	// run, which run takes; close ends one that no run took.
+	early   *earlyRun
+	pending *engine.PendingMonitor
 
 	cfg    config.Config
 	log    *slog.Logger
@@ -62,7 +68,15 @@ type app struct {
 
 // run runs the command line args and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{args: args, stdin: stdin, stdout: stdout, stderr: stderr, format: guessFormat(args)}
+	return runEarly(ctx, args, stdin, stdout, stderr, nil)
+}
+
+// runEarly is run with what main did before (startRunMonitor), or nil.
+func runEarly(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, early *earlyRun) int {
+	a := &app{args: args, stdin: stdin, stdout: stdout, stderr: stderr, format: guessFormat(args), early: early}
+	if early != nil {
+		a.pending, a.timing = early.pending, early.timing
+	}
 	var notFound error
 	cliApp := &cli.App{
 		Name:                   "stockade",
@@ -87,6 +101,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			notFound = fmt.Errorf("unknown command %q (see 'stockade --help')", name)
 		},
 	}
+	cliApp.Flags = cacheFlagNames(cliApp.Flags)
+	cacheCommandFlagNames(cliApp.Commands)
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprint(c.App.Writer, version.String("stockade")) }
 	err := cliApp.RunContext(ctx, args)
 	a.close()
@@ -113,6 +129,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // close releases what the command opened.
 func (a *app) close() {
+	a.pending.Close()
+	a.pending = nil
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
@@ -164,15 +182,16 @@ func globalFlags() []cli.Flag {
 // and builds the logger.
 func (a *app) setup(c *cli.Context) error {
 	a.startTiming(c)
-	flags := map[string]string{}
-	for _, name := range config.FlagKeys {
-		if c.IsSet(name) {
-			flags[name] = c.String(name)
+	flags, path, explicit := cliGlobals(c)
+	cfg, same := a.early.config(flags, path, explicit)
+	if !same {
+		// A monitor started with another configuration is not run's.
+		a.pending.Close()
+		a.pending = nil
+		var err error
+		if cfg, err = config.LoadHostFlags(path, explicit, flags); err != nil {
+			return err
 		}
-	}
-	cfg, err := config.LoadHostFlags(c.String("config"), c.IsSet("config"), flags)
-	if err != nil {
-		return err
 	}
 	a.format, _ = logging.ParseFormat(cfg.LogFormat)
 	level, _ := logging.ParseLevel(cfg.LogLevel)
@@ -190,6 +209,19 @@ func (a *app) setup(c *cli.Context) error {
 	}
 	phase.Mark(c.Context, "config")
 	return nil
+}
+
+// cliGlobals returns the global flags of c that set configuration keys
+// (config.FlagKeys, by name), the configuration file's path and whether
+// it was given (--config or $STOCKADE_CONFIG).
+func cliGlobals(c *cli.Context) (flags map[string]string, path string, explicit bool) {
+	flags = map[string]string{}
+	for _, name := range config.FlagKeys {
+		if c.IsSet(name) {
+			flags[name] = c.String(name)
+		}
+	}
+	return flags, c.String("config"), c.IsSet("config")
 }
 
 func (a *app) commands() []*cli.Command {

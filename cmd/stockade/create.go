@@ -198,13 +198,18 @@ func (a *app) run(c *cli.Context) error {
 	detach := c.Bool("detach")
 	// The monitor starts up (exec, init, stores) while the stores are
 	// opened and the container is made; if no container comes, it exits
-	// having done nothing.
-	pending, err := engine.SpawnMonitor(c.Context, a.parts.MonitorCommand, !detach)
-	if err != nil {
-		return err
+	// having done nothing. main has started it (startRunMonitor) unless
+	// it could not.
+	pending := a.pending
+	a.pending = nil
+	if pending == nil {
+		var err error
+		if pending, err = engine.SpawnMonitor(c.Context, a.parts.MonitorCommand, !detach); err != nil {
+			return err
+		}
+		phase.Mark(c.Context, "monitor spawn (pending)")
 	}
 	defer pending.Close()
-	phase.Mark(c.Context, "monitor spawn (pending)")
 	e, err := a.engine(c)
 	if err != nil {
 		return err

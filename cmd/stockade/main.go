@@ -16,7 +16,7 @@ func main() {
 		os.Exit(runInit(os.Args[1:], os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	code := runEarly(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, startRunMonitor(ctx, os.Args))
 	stop()
 	os.Exit(code)
 }

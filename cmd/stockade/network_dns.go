@@ -13,6 +13,8 @@ import (
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/network"
+	"github.com/stockade/stockade/network/dns"
+	"github.com/stockade/stockade/network/nameserver"
 )
 
 // networkDNS is `stockade network dns NAME`: the network's name server,
@@ -54,9 +56,15 @@ func (a *app) networkDNS(c *cli.Context) error {
 				a.log.Warn("network name server: pid file", "error", err)
 			}
 		},
+		Start: startNameServer,
 	}
 	if err := svc.Run(c.Context); err != nil {
 		return fmt.Errorf("network %s: name server: %w", name, err)
 	}
 	return nil
+}
+
+// startNameServer is network.DNSService's Start.
+func startNameServer(ctx context.Context, cfg dns.Config) (network.NameServer, error) {
+	return nameserver.Listen(ctx, cfg)
 }

@@ -15,13 +15,24 @@ func (a *app) startTiming(c *cli.Context) {
 	if !c.Bool("debug-timing") {
 		return
 	}
-	a.timing = phase.New("cli")
-	a.timing.StartedBy("exec and init (from " + phase.EnvStart + ")")
+	if a.timing == nil { // else main began it (startRunMonitor)
+		a.timing = newTiming()
+	}
+	a.timing.Mark("command line")
+	c.Context = phase.With(c.Context, a.timing)
+}
+
+// newTiming returns the command's phase timer, whose first phase is the
+// exec and initialisation when STOCKADE_PHASE_START says when the
+// command started.
+func newTiming() *phase.Timer {
+	t := phase.New("cli")
+	t.StartedBy("exec and init (from " + phase.EnvStart + ")")
 	if f, err := os.CreateTemp("", "stockade-phases-*"); err == nil {
 		f.Close()
-		a.timing.Share(f.Name())
+		t.Share(f.Name())
 	}
-	c.Context = phase.With(c.Context, a.timing)
+	return t
 }
 
 // stopTiming prints the phases of the command and of the monitors it

@@ -30,6 +30,7 @@ import (
 	"github.com/stockade/stockade/engine"
 	"github.com/stockade/stockade/image/local"
 	"github.com/stockade/stockade/internal/monitorio"
+	"github.com/stockade/stockade/internal/phase"
 	"github.com/stockade/stockade/metadata"
 	"github.com/stockade/stockade/network"
 	"github.com/stockade/stockade/ociruntime"
@@ -338,10 +339,19 @@ func (p *Parts) logged(cmd *exec.Cmd) *exec.Cmd {
 // process, with the description of the exit in $STOCKADE_RESUME (then
 // descriptor 3 is not a sync pipe).
 func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) error {
+	// A pending monitor times itself from here (--debug-timing): the
+	// wait for the id is the command line's, not this program's start.
+	var timer *phase.Timer
+	if id == engine.PendingMonitorID {
+		timer = phase.FromEnv("monitor")
+		timer.Mark("exec and init")
+		ctx = phase.With(ctx, timer)
+	}
 	e, err := p.Engine(ctx)
 	if err != nil {
 		return err
 	}
+	timer.Mark("engine: config, stores, hooks")
 	ctx = context.WithoutCancel(ctx)
 	if desc, ok := os.LookupEnv(monitorio.ResumeEnv); ok {
 		os.Unsetenv(monitorio.ResumeEnv)
@@ -357,8 +367,18 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 		if id, start, ok = engine.ReadPending(os.NewFile(4, "id")); !ok {
 			return nil
 		}
-		if waitAttach {
-			start.Client = engine.PendingClient()
+		timer.Mark("wait for the id, read the record")
+		if waitAttach { // spawned with its first client on descriptor 5
+			client := engine.PendingClient()
+			switch {
+			case !start.Detach:
+				start.Client = client
+			case client != nil:
+				// Spawned before the command line knew that it would
+				// not attach (run -d).
+				client.Close()
+			}
+			waitAttach = !start.Detach
 		}
 	}
 	start.WaitAttach = waitAttach

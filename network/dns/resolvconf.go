@@ -10,8 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-
-	mdns "github.com/miekg/dns"
 )
 
 // ResolvConfig is what a resolv.conf says: the resolvers, the search list
@@ -157,7 +155,7 @@ func ContainerResolvConf(host ResolvConfig, c ContainerDNS) (ResolvConfig, error
 		search = nil
 		if !(len(c.Search) == 1 && c.Search[0] == ".") {
 			for _, d := range c.Search {
-				if _, ok := mdns.IsDomainName(d); !ok || strings.ContainsAny(d, " \t") || d == "" {
+				if !validHostName(d) { // as docker's --dns-search check
 					return ResolvConfig{}, fmt.Errorf("--dns-search %q: not a domain name", d)
 				}
 				search = append(search, strings.TrimSuffix(d, "."))

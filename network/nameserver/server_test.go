@@ -1,4 +1,4 @@
-package dns
+package nameserver
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/stockade/stockade/network/dns"
 )
 
 // table is a lookup callback over a map that tests change between
@@ -133,7 +134,7 @@ func mustRR(t testing.TB, s string) mdns.RR {
 
 // startServer runs a Server on 127.0.0.1 until the test ends, and checks
 // that Serve then returns nil.
-func startServer(t testing.TB, cfg Config) *Server {
+func startServer(t testing.TB, cfg dns.Config) *Server {
 	t.Helper()
 	if cfg.Listen == nil {
 		cfg.Listen = []string{"127.0.0.1:0"}
@@ -190,7 +191,7 @@ func answers(r *mdns.Msg) []string {
 func TestLocalAnswers(t *testing.T) {
 	tb := newTable()
 	up := startUpstream(t, nil)
-	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
 	tests := []struct {
 		name  string
 		qtype uint16
@@ -241,7 +242,7 @@ func TestLocalAnswers(t *testing.T) {
 
 func TestCustomDomainAndTTL(t *testing.T) {
 	tb := newTable()
-	s := startServer(t, Config{Lookup: tb.lookup, Domain: "Net1.Test.", TTL: 5 * time.Second})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Domain: "Net1.Test.", TTL: 5 * time.Second})
 	r := query(t, "udp", s, "web.net1.test.", mdns.TypeA)
 	if got := strings.Join(answers(r), " "); got != "10.88.0.5" || r.Answer[0].Header().Ttl != 5 {
 		t.Fatalf("web.net1.test: %v", r.Answer)
@@ -254,7 +255,7 @@ func TestCustomDomainAndTTL(t *testing.T) {
 func TestForward(t *testing.T) {
 	tb := newTable()
 	up := startUpstream(t, nil)
-	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
 	for _, network := range []string{"udp", "tcp"} {
 		r := query(t, network, s, "www.example.test.", mdns.TypeA)
 		if got := strings.Join(answers(r), " "); r.Rcode != mdns.RcodeSuccess || got != "192.0.2.1" {
@@ -293,7 +294,7 @@ func TestForwardNextUpstream(t *testing.T) {
 		w.WriteMsg(m)
 	})
 	good := startUpstream(t, nil)
-	s := startServer(t, Config{
+	s := startServer(t, dns.Config{
 		Lookup:    tb.lookup,
 		Upstreams: []string{silentUpstream(t), refusing.addr, good.addr},
 		Timeout:   300 * time.Millisecond,
@@ -335,7 +336,7 @@ func TestUpstreamDown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := startServer(t, Config{Lookup: tb.lookup, Upstreams: tt.upstreams, Timeout: timeout})
+			s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: tt.upstreams, Timeout: timeout})
 			start := time.Now()
 			r := query(t, "udp", s, "www.example.test.", mdns.TypeA)
 			took := time.Since(start)
@@ -369,7 +370,7 @@ func TestTCPFallback(t *testing.T) {
 		}
 		w.WriteMsg(m)
 	})
-	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
 
 	// A client with EDNS room gets the whole answer over UDP: the server
 	// fetched it over TCP.
@@ -406,7 +407,7 @@ func TestTCPFallback(t *testing.T) {
 func TestAnswersFollowChanges(t *testing.T) {
 	tb := newTable()
 	up := startUpstream(t, nil)
-	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
 	steps := []struct {
 		set   []netip.Addr // nil removes the name
 		rcode int
@@ -435,7 +436,7 @@ func TestPTR(t *testing.T) {
 		m.Answer = append(m.Answer, mustRR(t, r.Question[0].Name+" 60 IN PTR upstream.test."))
 		w.WriteMsg(m)
 	})
-	s := startServer(t, Config{
+	s := startServer(t, dns.Config{
 		Lookup:    tb.lookup,
 		Reverse:   tb.reverse,
 		Subnets:   []netip.Prefix{netip.MustParsePrefix("10.88.0.0/16"), netip.MustParsePrefix("fd00:88::/64")},
@@ -486,7 +487,7 @@ func TestReverseName(t *testing.T) {
 func TestConcurrentQueries(t *testing.T) {
 	tb := newTable()
 	up := startUpstream(t, nil)
-	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
 	const clients, each = 32, 25
 	var wg sync.WaitGroup
 	errs := make(chan error, clients*each)
@@ -539,7 +540,7 @@ func TestBoundedConcurrency(t *testing.T) {
 		w.WriteMsg(m)
 	})
 	const limit, queries = 2, 8
-	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}, MaxInflight: limit, Timeout: 10 * time.Second})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}, MaxInflight: limit, Timeout: 10 * time.Second})
 	type result struct {
 		rcode   int
 		answers int
@@ -589,7 +590,7 @@ func TestBoundedConcurrency(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	tb := newTable()
-	s, err := Listen(context.Background(), Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0", "[::1]:0"}})
+	s, err := Listen(context.Background(), dns.Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0", "[::1]:0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,15 +657,15 @@ func TestListenErrors(t *testing.T) {
 	defer taken.Close()
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  dns.Config
 		want string
 	}{
-		{"no lookup", Config{Listen: []string{"127.0.0.1:0"}}, "no lookup function"},
-		{"no address", Config{Lookup: tb.lookup}, "no listen address"},
-		{"bad address", Config{Lookup: tb.lookup, Listen: []string{"gateway:53"}}, `listen address "gateway:53"`},
-		{"taken", Config{Lookup: tb.lookup, Listen: []string{taken.LocalAddr().String()}}, "listen udp " + taken.LocalAddr().String()},
-		{"bad upstream", Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0"}, Upstreams: []string{"8.8.8.8"}}, `upstream "8.8.8.8"`},
-		{"bad domain", Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0"}, Domain: "a..b"}, `domain "a..b"`},
+		{"no lookup", dns.Config{Listen: []string{"127.0.0.1:0"}}, "no lookup function"},
+		{"no address", dns.Config{Lookup: tb.lookup}, "no listen address"},
+		{"bad address", dns.Config{Lookup: tb.lookup, Listen: []string{"gateway:53"}}, `listen address "gateway:53"`},
+		{"taken", dns.Config{Lookup: tb.lookup, Listen: []string{taken.LocalAddr().String()}}, "listen udp " + taken.LocalAddr().String()},
+		{"bad upstream", dns.Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0"}, Upstreams: []string{"8.8.8.8"}}, `upstream "8.8.8.8"`},
+		{"bad domain", dns.Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0"}, Domain: "a..b"}, `domain "a..b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -687,7 +688,7 @@ func TestListenWaitsForAddress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := Listen(ctx, Config{Lookup: tb.lookup, Listen: []string{"192.0.2.1:0"}})
+	_, err := Listen(ctx, dns.Config{Lookup: tb.lookup, Listen: []string{"192.0.2.1:0"}})
 	if err == nil || !strings.Contains(err.Error(), "192.0.2.1") {
 		t.Fatalf("error %v, want one naming 192.0.2.1", err)
 	}
@@ -698,14 +699,14 @@ func TestListenWaitsForAddress(t *testing.T) {
 
 func TestSelfUpstreamSkipped(t *testing.T) {
 	tb := newTable()
-	s, err := Listen(context.Background(), Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0"}})
+	s, err := Listen(context.Background(), dns.Config{Lookup: tb.lookup, Listen: []string{"127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	self := s.Addrs()[0].String()
 	s.Close()
 	// Bind the same port again, with it as its own upstream.
-	s, err = Listen(context.Background(), Config{
+	s, err = Listen(context.Background(), dns.Config{
 		Lookup:    tb.lookup,
 		Listen:    []string{self},
 		Upstreams: []string{self, "127.0.0.1:5353"},
@@ -736,7 +737,7 @@ func TestClientUpstreams(t *testing.T) {
 	ownUp := startUpstream(t, answerA(t, "192.0.2.2"))
 	var asked []netip.Addr
 	var mu sync.Mutex
-	s, err := Listen(context.Background(), Config{
+	s, err := Listen(context.Background(), dns.Config{
 		Lookup:    tb.lookup,
 		Listen:    []string{"127.0.0.1:0", "[::1]:0"},
 		Upstreams: []string{hostUp.addr},
@@ -775,14 +776,14 @@ func TestClientUpstreams(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := addrs("127.0.0.1", "::1"); !reflect.DeepEqual(asked, want) {
+	if want := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}; !reflect.DeepEqual(asked, want) {
 		t.Errorf("ClientUpstreams asked for %v, want %v", asked, want)
 	}
 }
 
 func TestFollowResolvConf(t *testing.T) {
 	tb := newTable()
-	s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{"127.0.0.9:53"}})
+	s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{"127.0.0.9:53"}})
 	path := filepath.Join(t.TempDir(), "resolv.conf")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -826,7 +827,7 @@ var errSink error
 func BenchmarkQuery(b *testing.B) {
 	tb := newTable()
 	up := startUpstream(b, nil)
-	s := startServer(b, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
+	s := startServer(b, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}})
 	for _, bc := range []struct{ name, q string }{{"local", "web."}, {"forwarded", "www.example.test."}} {
 		b.Run(bc.name, func(b *testing.B) {
 			start := time.Now()
@@ -870,7 +871,7 @@ func TestClientsOnly(t *testing.T) {
 		{[]netip.Prefix{netip.MustParsePrefix("10.88.0.0/16"), netip.MustParsePrefix("127.0.0.0/8")}, mdns.RcodeSuccess},
 		{nil, mdns.RcodeSuccess},
 	} {
-		s := startServer(t, Config{Lookup: tb.lookup, Upstreams: []string{up.addr}, Clients: tt.clients})
+		s := startServer(t, dns.Config{Lookup: tb.lookup, Upstreams: []string{up.addr}, Clients: tt.clients})
 		for _, network := range []string{"udp", "tcp"} {
 			for _, name := range []string{"web.", "example.test."} {
 				if r := query(t, network, s, name, mdns.TypeA); r.Rcode != tt.rcode {

@@ -1,19 +1,11 @@
-// Package dns serves the names of a network's containers and writes the
-// name files every container reads: /etc/resolv.conf, /etc/hosts and
-// /etc/hostname.
-//
-// A Server runs on the host, one per network, listening on the network's
-// gateway addresses (UDP and TCP, port 53). It answers A, AAAA and PTR
-// queries for the names a LookupFunc knows, from the callback on every
-// query and with a short TTL, so answers follow containers as they start,
-// stop and move. Names are matched case-insensitively, bare ("web",
-// "web.") or under the network domain ("web.dns.stockade."). Every other
-// query is forwarded to the host's resolvers (ParseResolvConf, Upstreams).
-//
-// The generators (ResolvConf, Hosts, Hostname) and the parsers are pure
-// functions; ContainerResolvConf is the rule for what a container on a
-// network is given.
-package dns
+// Package nameserver is a network's name server (package dns has what it
+// serves, dns.Config, and the name files): it runs on the host, one per
+// network, on the network's gateway addresses, UDP and TCP port 53. It is
+// the one part of networking that needs a DNS message library
+// (github.com/miekg/dns, and crypto/tls behind it), so that the programs
+// that only attach containers (the monitor, stockade-supervisor) do not
+// link one.
+package nameserver
 
 import (
 	"context"
@@ -31,83 +23,14 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/stockade/stockade/network/dns"
 )
-
-// DefaultDomain is the network domain: a container "web" is also
-// "web.dns.stockade". The server is authoritative for it (an unknown name
-// under it is NXDOMAIN, never forwarded), and ContainerResolvConf puts it
-// first in a container's search list so a bare name is answered on the
-// first try without a query leaving the host.
-const DefaultDomain = "dns.stockade"
-
-// Defaults for the zero values of Config.
-const (
-	// DefaultTTL is the TTL of local answers: short, so a container that
-	// stops or moves is seen within seconds by resolvers that cache.
-	DefaultTTL = 2 * time.Second
-	// DefaultTimeout bounds one upstream attempt (UDP and its TCP retry).
-	DefaultTimeout = 2 * time.Second
-	// DefaultMaxInflight is how many queries are handled at once; more are
-	// answered SERVFAIL at once rather than queued.
-	DefaultMaxInflight = 256
-	// DefaultMaxTCPConns is how many TCP connections are open at once;
-	// more wait in the kernel's accept queue.
-	DefaultMaxTCPConns = 64
-)
-
-// LookupFunc returns the addresses of a name on the network: name is
-// lower-case, without a trailing dot and without the network domain.
-// ok is false for a name the network does not know; a known name with no
-// address of the asked family is answered NOERROR with no records. It is
-// called for every query of class IN, so it should be cheap.
-type LookupFunc func(ctx context.Context, name string) (addrs []netip.Addr, ok bool)
-
-// ReverseFunc returns the names of an address on the network (for PTR
-// queries); ok is false for an address it does not know.
-type ReverseFunc func(ctx context.Context, addr netip.Addr) (names []string, ok bool)
-
-// Config is what a Server serves and where.
-type Config struct {
-	// Listen are the addresses to serve on, "IP:PORT", each over UDP and
-	// TCP on the same port (port 0 picks one, for tests).
-	Listen []string
-	// Lookup answers names; required.
-	Lookup LookupFunc
-	// Reverse answers PTR queries; optional.
-	Reverse ReverseFunc
-	// Subnets are the network's ranges: a PTR query for an address in
-	// them that Reverse does not know is NXDOMAIN, not forwarded.
-	Subnets []netip.Prefix
-	// Clients, when set, are the only addresses answered: a query from
-	// elsewhere is REFUSED. A network's server takes the network's
-	// subnets, so containers of other networks cannot list its names.
-	Clients []netip.Prefix
-	// Domain is the network domain; empty means DefaultDomain.
-	Domain string
-	// Upstreams are the resolvers other names go to, "IP:PORT", tried in
-	// order (see Upstreams). Empty: other names are SERVFAIL. SetUpstreams
-	// and FollowResolvConf change them while serving.
-	Upstreams []string
-	// ClientUpstreams, when set, names the resolvers for one client (a
-	// container started with --dns): a non-empty result replaces
-	// Upstreams for that query. It is called for forwarded queries only.
-	ClientUpstreams func(ctx context.Context, client netip.Addr) []string
-	// TTL of local answers, whole seconds; zero means DefaultTTL.
-	TTL time.Duration
-	// Timeout of one upstream attempt; zero means DefaultTimeout.
-	Timeout time.Duration
-	// MaxInflight and MaxTCPConns bound the work clients can cause; zero
-	// means the defaults.
-	MaxInflight int
-	MaxTCPConns int
-	// Logger; nil means slog.Default().
-	Logger *slog.Logger
-}
 
 // Server is a network's name server. Listen makes one with its sockets
 // bound; Serve answers until its context is done.
 type Server struct {
-	cfg       Config
+	cfg       dns.Config
 	domain    string // lower-case, no dots at either end
 	ttl       uint32
 	upstreams atomic.Pointer[[]string]
@@ -124,7 +47,7 @@ type Server struct {
 // Listen validates cfg and binds its addresses, UDP and TCP. An address
 // that is not usable yet (EADDRNOTAVAIL, such as an IPv6 address still in
 // duplicate address detection) is retried until ctx is done.
-func Listen(ctx context.Context, cfg Config) (*Server, error) {
+func Listen(ctx context.Context, cfg dns.Config) (*Server, error) {
 	if cfg.Lookup == nil {
 		return nil, errors.New("dns server: no lookup function")
 	}
@@ -133,7 +56,7 @@ func Listen(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	domain := strings.Trim(strings.ToLower(cfg.Domain), ".")
 	if domain == "" {
-		domain = DefaultDomain
+		domain = dns.DefaultDomain
 	}
 	if _, ok := mdns.IsDomainName(domain); !ok {
 		return nil, fmt.Errorf("dns server: domain %q: not a domain name", cfg.Domain)
@@ -141,14 +64,14 @@ func Listen(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		domain: domain,
-		ttl:    uint32(orDefault(cfg.TTL, DefaultTTL) / time.Second),
-		sem:    make(chan struct{}, orDefault(cfg.MaxInflight, DefaultMaxInflight)),
+		ttl:    uint32(orDefault(cfg.TTL, dns.DefaultTTL) / time.Second),
+		sem:    make(chan struct{}, orDefault(cfg.MaxInflight, dns.DefaultMaxInflight)),
 		log:    cfg.Logger,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	timeout := orDefault(cfg.Timeout, DefaultTimeout)
+	timeout := orDefault(cfg.Timeout, dns.DefaultTimeout)
 	s.udpClient = &mdns.Client{Net: "udp", Timeout: timeout, UDPSize: mdns.DefaultMsgSize}
 	s.tcpClient = &mdns.Client{Net: "tcp", Timeout: timeout}
 	for _, a := range cfg.Listen {
@@ -185,7 +108,7 @@ func (s *Server) SetUpstreams(upstreams []string) error {
 }
 
 // FollowResolvConf keeps the upstreams equal to the resolvers of the file
-// at path (as Upstreams gives them, without the server itself), reading it
+// at path (as dns.Upstreams gives them, without the server itself), reading it
 // every interval (zero: every 2
 // seconds) until ctx is done, so a host whose resolvers change (DHCP, a
 // VPN, NetworkManager) is followed without a restart. A file that is
@@ -197,9 +120,9 @@ func (s *Server) FollowResolvConf(ctx context.Context, path string, interval tim
 	for {
 		if _, err := os.Stat(path); err != nil {
 			s.log.Debug("dns server: keeping upstreams", "err", err)
-		} else if rc, err := ReadResolvConf(path); err != nil {
+		} else if rc, err := dns.ReadResolvConf(path); err != nil {
 			s.log.Warn("dns server: keeping upstreams", "err", err)
-		} else if ups := Upstreams(rc, nil); last == nil || !slices.Equal(ups, last) {
+		} else if ups := dns.Upstreams(rc, nil); last == nil || !slices.Equal(ups, last) {
 			// SetUpstreams drops the server's own address and port.
 			if err := s.SetUpstreams(ups); err == nil {
 				s.log.Info("dns server: upstreams changed", "path", path, "upstreams", s.Upstreams())
@@ -264,7 +187,7 @@ func (s *Server) bind(ctx context.Context, addr string) error {
 			return fmt.Errorf("dns server: listen tcp %s: %w", bound, err)
 		}
 		s.udp = append(s.udp, pc)
-		s.tcp = append(s.tcp, newLimitListener(l, orDefault(s.cfg.MaxTCPConns, DefaultMaxTCPConns)))
+		s.tcp = append(s.tcp, newLimitListener(l, orDefault(s.cfg.MaxTCPConns, dns.DefaultMaxTCPConns)))
 		s.addrs = append(s.addrs, bound)
 		return nil
 	}
@@ -335,7 +258,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = fmt.Errorf("dns server: %w", err)
 	}
 	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), orDefault(s.cfg.Timeout, DefaultTimeout))
+	sctx, scancel := context.WithTimeout(context.Background(), orDefault(s.cfg.Timeout, dns.DefaultTimeout))
 	defer scancel()
 	for _, srv := range servers {
 		srv.ShutdownContext(sctx)

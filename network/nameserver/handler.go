@@ -1,4 +1,4 @@
-package dns
+package nameserver
 
 import (
 	"context"
@@ -302,7 +302,7 @@ func clientAddr(client net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// allowed reports whether client may ask: anyone without Config.Clients,
+// allowed reports whether client may ask: anyone without dns.Config.Clients,
 // else only addresses inside them (so a container of another network,
 // which reaches this gateway as a host address, learns no names here).
 func (s *Server) allowed(client net.Addr) bool {

@@ -1,0 +1,141 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+// urfave/cli v2 computes a flag's names (Names: a regular expression per
+// name and alias) each time it looks a flag up, and every command's parse
+// looks each of its flags up by walking the command's flags in order
+// (runFlagActions calls IsSet for every flag): the parse is quadratic in
+// the number of flags. run has over a hundred, and that was a millisecond
+// or more of every `run`, before its monitor could be started.
+//
+// cacheFlagNames wraps each flag so that Names returns the names computed
+// once, at its first call (a parse is one goroutine's). The wrappers embed the flag: every other method, and so every
+// interface urfave/cli asks a flag for, is the flag's own, and setting
+// it sets the embedded flag. urfave/cli asks for a concrete type in two
+// places only, both for a *cli.BoolFlag (the default text of one with
+// DisableDefaultText, the completion of a hidden one): such flags stay
+// as they are.
+func cacheFlagNames(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = cachedNames(f)
+	}
+	return out
+}
+
+// cacheCommandFlagNames applies cacheFlagNames to cmds and their
+// subcommands.
+func cacheCommandFlagNames(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		cmd.Flags = cacheFlagNames(cmd.Flags)
+		cacheCommandFlagNames(cmd.Subcommands)
+	}
+}
+
+func cachedNames(f cli.Flag) cli.Flag {
+	switch f := f.(type) {
+	case *cli.BoolFlag:
+		if f.Hidden || f.DisableDefaultText {
+			return f
+		}
+		return &boolFlag{BoolFlag: f}
+	case *cli.StringFlag:
+		return &stringFlag{StringFlag: f}
+	case *cli.StringSliceFlag:
+		return &stringSliceFlag{StringSliceFlag: f}
+	case *cli.IntFlag:
+		return &intFlag{IntFlag: f}
+	case *cli.Int64Flag:
+		return &int64Flag{Int64Flag: f}
+	case *cli.IntSliceFlag:
+		return &intSliceFlag{IntSliceFlag: f}
+	case *cli.DurationFlag:
+		return &durationFlag{DurationFlag: f}
+	}
+	return f
+}
+
+type boolFlag struct {
+	*cli.BoolFlag
+	names []string
+}
+
+func (f *boolFlag) Names() []string {
+	if f.names == nil {
+		f.names = f.BoolFlag.Names()
+	}
+	return f.names
+}
+
+type stringFlag struct {
+	*cli.StringFlag
+	names []string
+}
+
+func (f *stringFlag) Names() []string {
+	if f.names == nil {
+		f.names = f.StringFlag.Names()
+	}
+	return f.names
+}
+
+type stringSliceFlag struct {
+	*cli.StringSliceFlag
+	names []string
+}
+
+func (f *stringSliceFlag) Names() []string {
+	if f.names == nil {
+		f.names = f.StringSliceFlag.Names()
+	}
+	return f.names
+}
+
+type intFlag struct {
+	*cli.IntFlag
+	names []string
+}
+
+func (f *intFlag) Names() []string {
+	if f.names == nil {
+		f.names = f.IntFlag.Names()
+	}
+	return f.names
+}
+
+type int64Flag struct {
+	*cli.Int64Flag
+	names []string
+}
+
+func (f *int64Flag) Names() []string {
+	if f.names == nil {
+		f.names = f.Int64Flag.Names()
+	}
+	return f.names
+}
+
+type intSliceFlag struct {
+	*cli.IntSliceFlag
+	names []string
+}
+
+func (f *intSliceFlag) Names() []string {
+	if f.names == nil {
+		f.names = f.IntSliceFlag.Names()
+	}
+	return f.names
+}
+
+type durationFlag struct {
+	*cli.DurationFlag
+	names []string
+}
+
+func (f *durationFlag) Names() []string {
+	if f.names == nil {
+		f.names = f.DurationFlag.Names()
+	}
+	return f.names
+}
