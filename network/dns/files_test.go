@@ -158,6 +158,8 @@ func TestContainerResolvConfBadInput(t *testing.T) {
 		{"--dns-search space", ContainerDNS{Search: []string{"a b"}}, `--dns-search "a b": not a domain name`},
 		{"--dns-search empty label", ContainerDNS{Search: []string{"a..b"}}, `--dns-search "a..b"`},
 		{"--dns-search empty", ContainerDNS{Search: []string{""}}, `--dns-search ""`},
+		{"--dns-search punctuation", ContainerDNS{Search: []string{"a!b.example"}}, `--dns-search "a!b.example": not a domain name`},
+		{"--dns-search long label", ContainerDNS{Search: []string{strings.Repeat("a", 64) + ".example"}}, `not a domain name`},
 		{"--dns-option space", ContainerDNS{Options: []string{"ndots: 2"}}, `--dns-option "ndots: 2"`},
 		{"--dns-option empty", ContainerDNS{Options: []string{""}}, `--dns-option ""`},
 	}
