@@ -417,8 +417,14 @@ func (m *Manager) detach(ctx context.Context, c *engine.Container) error {
 // endpoints were recorded.
 func (m *Manager) Remove(ctx context.Context, c *engine.Container) error {
 	errs := []error{m.detach(ctx, c)}
-	if _, err := m.Store.Release(ctx, c.ID); err != nil {
-		errs = append(errs, err)
+	// A container recorded on the host's stack or on none never held a
+	// lease: no transaction (one was in every `run --rm --network none`'s
+	// removal). Without the record's options, the leases are looked for.
+	var ext Extension
+	if found, err := c.Extension(HookName, &ext); err != nil || !found || ext.Managed() {
+		if _, err := m.Store.Release(ctx, c.ID); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(m.FilesDir(c.ID)); err != nil {
 		errs = append(errs, err)

@@ -412,3 +412,42 @@ func TestManagerAliasNetwork(t *testing.T) {
 		t.Fatalf("calls = %s", got)
 	}
 }
+
+// TestRemoveUnmanagedReadsNoLeases: a container recorded on none or on
+// the host's stack never held a lease, and its removal (every `run --rm
+// --network none`'s) reads no lease; one on a network, or one whose
+// options were never recorded (a create that failed early), does look.
+func TestRemoveUnmanagedReadsNoLeases(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ext   bool // the options are recorded
+		opts  Options
+		looks bool
+	}{
+		{"none", true, Options{Network: ModeNone}, false},
+		{"host", true, Options{Network: ModeHost}, false},
+		{"a network", true, Options{}, true},
+		{"nothing recorded", false, Options{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, _ := newManager(t, BeforeCreate)
+			c := newContainer(t, "c", tc.opts)
+			if !tc.ext {
+				c = &engine.Container{ID: c.ID, Name: c.Name}
+			}
+			// The store cannot be read any more: a removal that looks
+			// for leases fails.
+			path := m.Store.DB.Path()
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			err := m.Remove(t.Context(), c)
+			if looked := err != nil; looked != tc.looks {
+				t.Errorf("Remove: %v; want a look at the leases: %v", err, tc.looks)
+			}
+		})
+	}
+}

@@ -142,6 +142,9 @@ compare() {
 	printf '%-6s stockade run --rm %8s ms\n' "$rt" "$ms_s"
 	printf '%-6s bare %s run, runc spec      %8s ms   ratio %s (goal <= 1.5)\n' "$rt" "$rt" "$ms_b" "$ratio_b"
 	printf '%-6s bare %s run, stockade spec  %8s ms   ratio %s (goal <= 1.5)\n' "$rt" "$rt" "$ms_o" "$ratio_o"
+	local paired_o
+	paired_o=$(bench_paired_ratio "${S[*]}" "${O[*]}")
+	printf '%-6s   the same, round by round (median of each round'"'"'s ratio): %s\n' "$rt" "$paired_o"
 	local extra=()
 	if [ -n "$with_podman" ]; then
 		local ms_p ratio_p
@@ -150,7 +153,7 @@ compare() {
 		extra=("podman_ms=$ms_p" "podman_ratio=$ratio_p")
 	fi
 	bench_json floor "runtime=$rt" "rounds=$BENCH_ROUNDS" "pause_s=$BENCH_PAUSE" "stockade_ms=$ms_s" "bare_ms=$ms_b" "ratio=$ratio_b" \
-		"bare_own_spec_ms=$ms_o" "own_spec_ratio=$ratio_o" "${extra[@]}" >/dev/null || true
+		"bare_own_spec_ms=$ms_o" "own_spec_ratio=$ratio_o" "own_spec_paired_ratio=$paired_o" "${extra[@]}" >/dev/null || true
 }
 
 compare runc runc || bench_die "runc cannot run the benchmark here (see above)"

@@ -375,6 +375,19 @@ bench_ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f\n", a / b }'
 }
 
+# bench_paired_ratio "A1 A2 ..." "B1 B2 ...": the median of the ratios
+# Ai/Bi of runs measured in the same round, to 3 decimals. A machine whose
+# speed drifts from minute to minute moves both runs of a round alike, so
+# this ratio moves less than the ratio of the two medians.
+bench_paired_ratio() {
+	local a=($1) b=($2) r=() i
+	[ ${#a[@]} -eq ${#b[@]} ] || { echo nan; return; }
+	for ((i = 0; i < ${#a[@]}; i++)); do
+		r+=("$(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN { if (y + 0 == 0) print "nan"; else printf "%.4f\n", x / y }')")
+	done
+	bench_median "${r[@]}" | awk '{ printf "%.3f\n", $1 }'
+}
+
 # bench_le A B: true when A <= B (numbers).
 bench_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 
