@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stockade/stockade/snapshot"
 )
 
 // Status is a container's state as stockade reports it.
@@ -38,6 +40,10 @@ type Container struct {
 	// commandChecked, never stored, is set on Create's result when it
 	// checked the command against the mounted root (KeepRootMounted).
 	commandChecked bool
+	// rootMounts are the root snapshot's mounts, as the create that left
+	// the root mounted (KeepRootMounted) had them: MonitorStart carries
+	// them, so the monitor need not ask the snapshotter.
+	rootMounts []snapshot.Mount
 	// Image is the image's name as given, ImageID its config digest.
 	Image   string `json:"image"`
 	ImageID string `json:"imageID"`

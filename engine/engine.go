@@ -227,7 +227,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	for k, v := range opts.StorageLabels {
 		labels[k] = v
 	}
-	if _, err := e.Snapshotter.Prepare(ctx, c.SnapshotKey, parent, snapshot.WithLabels(labels)); err != nil {
+	mounts, err := e.Snapshotter.Prepare(ctx, c.SnapshotKey, parent, snapshot.WithLabels(labels))
+	if err != nil {
 		return nil, fmt.Errorf("%s: root file system: %w", what, err)
 	}
 	phase.Mark(ctx, "snapshot prepare")
@@ -240,7 +241,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if opts.KeepRootMounted {
 		mode = c.runMode()
 	}
-	rootfs, unmount, err := e.mountRootfs(ctx, c, mode)
+	rootfs, unmount, err := e.mountRootfsAdopt(ctx, c, mode, false, mounts)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +301,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 	c = rec
 	c.commandChecked = opts.KeepRootMounted
+	if opts.KeepRootMounted {
+		c.rootMounts = mounts
+	}
 	phase.Mark(ctx, "metadata: record")
 	e.Event(ctx, c, "create", nil)
 	phase.Mark(ctx, "event create")
@@ -377,27 +381,31 @@ func volatileMarks(mounts []snapshot.Mount) []string {
 // mountRootfs mounts the container's root at its rootfs directory, as
 // mode says, and returns a function that unmounts it.
 func (e *Engine) mountRootfs(ctx context.Context, c *Container, mode rootMode) (string, func(), error) {
-	return e.mountRootfsAdopt(ctx, c, mode, false)
+	return e.mountRootfsAdopt(ctx, c, mode, false, nil)
 }
 
 // mountRootfsAdopt is mountRootfs; with adopt, a root mounted already
 // (by a create with KeepRootMounted, or a monitor that was killed) is
-// taken as it is.
-func (e *Engine) mountRootfsAdopt(ctx context.Context, c *Container, mode rootMode, adopt bool) (string, func(), error) {
+// taken as it is. mounts are the root snapshot's when the caller has
+// them (Prepare's, a create's through MonitorStart); nil asks the
+// snapshotter (a read of its store).
+func (e *Engine) mountRootfsAdopt(ctx context.Context, c *Container, mode rootMode, adopt bool, mounts []snapshot.Mount) (string, func(), error) {
 	dir := e.rootfsDir(c.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	mounts, err := e.Snapshotter.Mounts(ctx, c.SnapshotKey)
-	if err != nil {
-		return "", nil, fmt.Errorf("container %s: root file system: %w", c.Name, err)
+	if mounts == nil {
+		var err error
+		if mounts, err = e.Snapshotter.Mounts(ctx, c.SnapshotKey); err != nil {
+			return "", nil, fmt.Errorf("container %s: root file system: %w", c.Name, err)
+		}
 	}
 	if adopt {
 		if mounted, _ := mount.IsMountPoint(dir); mounted {
 			return dir, e.rootUnmounter(c, dir, mounts, mode), nil
 		}
 	}
-	err = mount.All(rootMounts(mounts, mode), dir)
+	err := mount.All(rootMounts(mounts, mode), dir)
 	if err != nil && mode == rootScratch {
 		// A kernel before 5.10 knows no "volatile".
 		mode = rootWritable

@@ -96,7 +96,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, 
 	defer logw.Close()
 	timer.Mark("subreaper, socket, log")
 	// A run's create left the root mounted (KeepRootMounted).
-	_, unmount, err := e.mountRootfsAdopt(ctx, c, c.runMode(), true)
+	_, unmount, err := e.mountRootfsAdopt(ctx, c, c.runMode(), true, start.RootMounts)
 	if err != nil {
 		report(err.Error())
 		return err

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stockade/stockade/internal/phase"
+	"github.com/stockade/stockade/snapshot"
 )
 
 // PendingMonitorID is the id argument of a monitor started before its
@@ -61,6 +62,10 @@ type MonitorStart struct {
 	// the root the monitor runs (CreateOptions.KeepRootMounted): the
 	// first run need not check it again.
 	CommandChecked bool `json:"commandChecked,omitempty"`
+	// RootMounts are the mounts of the root the create left mounted
+	// (CreateOptions.KeepRootMounted): the monitor takes that mount over
+	// without reading the snapshotter's store. Nil: it reads them.
+	RootMounts []snapshot.Mount `json:"rootMounts,omitempty"`
 	// Detach says that the command line does not attach (run -d) although
 	// it spawned the monitor able to wait for its attach, before it knew
 	// (SpawnMonitor): the monitor neither waits for an attach nor keeps
@@ -213,7 +218,7 @@ func (p *PendingMonitor) take(c *Container, hello AttachHello, waitAttach bool) 
 	msg := c.ID + "\n"
 	start := MonitorStart{Detach: p.waitAttach && !waitAttach}
 	if p.created != nil && p.created.ID == c.ID {
-		start.Record, start.CommandChecked = c, p.created.commandChecked
+		start.Record, start.CommandChecked, start.RootMounts = c, p.created.commandChecked, p.created.rootMounts
 	}
 	if data, err := json.Marshal(start); err == nil {
 		msg += string(data) + "\n"
@@ -268,7 +273,7 @@ func ReadPending(r io.Reader) (id string, start MonitorStart, ok bool) {
 			start = MonitorStart{}
 		}
 		if start.Record != nil && start.Record.ID != id {
-			start.Record, start.CommandChecked = nil, false
+			start.Record, start.CommandChecked, start.RootMounts = nil, false, nil
 		}
 	}
 	return id, start, true

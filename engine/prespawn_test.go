@@ -8,11 +8,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/stockade/stockade/snapshot"
 )
 
 func TestReadPending(t *testing.T) {
 	rec := func(id string) string {
-		data, _ := json.Marshal(MonitorStart{Record: &Container{ID: id, Name: "web"}, CommandChecked: true})
+		data, _ := json.Marshal(MonitorStart{Record: &Container{ID: id, Name: "web"}, CommandChecked: true,
+			RootMounts: []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/l"}}}})
 		return string(data) + "\n"
 	}
 	for _, tt := range []struct {
@@ -43,8 +46,11 @@ func TestReadPending(t *testing.T) {
 			if got := start.Record != nil; got != tt.wantRecord {
 				t.Errorf("record = %+v, want one: %v", start.Record, tt.wantRecord)
 			}
-			if tt.wantRecord && (start.Record.Name != "web" || !start.CommandChecked) {
+			if tt.wantRecord && (start.Record.Name != "web" || !start.CommandChecked || len(start.RootMounts) != 1 || start.RootMounts[0].Options[0] != "lowerdir=/l") {
 				t.Errorf("start = %+v", start)
+			}
+			if !tt.wantRecord && (start.CommandChecked || start.RootMounts != nil) {
+				t.Errorf("start = %+v: what the create did, without its record", start)
 			}
 			if want := strings.Contains(tt.in, "detach"); start.Detach != want {
 				t.Errorf("detach = %v, want %v", start.Detach, want)
@@ -215,7 +221,7 @@ func TestPendingStartMessage(t *testing.T) {
 		created    *Container
 		wantRecord bool
 	}{
-		{"created", &Container{ID: "c0ffee", commandChecked: true}, true},
+		{"created", &Container{ID: "c0ffee", commandChecked: true, rootMounts: []snapshot.Mount{{Type: "bind", Source: "/r"}}}, true},
 		{"not told", nil, false},
 		{"another container", &Container{ID: "beef", commandChecked: true}, false},
 	} {
@@ -242,8 +248,8 @@ func TestPendingStartMessage(t *testing.T) {
 			if got := start.Record != nil; got != tc.wantRecord {
 				t.Fatalf("record sent: %v, want %v (%q)", got, tc.wantRecord, out)
 			}
-			if tc.wantRecord && (start.Record.Name != "fresh" || !start.CommandChecked) {
-				t.Errorf("start = %+v, want take's record and the create's check", start)
+			if tc.wantRecord && (start.Record.Name != "fresh" || !start.CommandChecked || len(start.RootMounts) != 1 || start.RootMounts[0].Source != "/r") {
+				t.Errorf("start = %+v, want take's record, the create's check and its root's mounts", start)
 			}
 		})
 	}

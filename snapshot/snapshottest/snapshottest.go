@@ -27,6 +27,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +67,7 @@ func Run(t *testing.T, newSnapshotter func(t *testing.T) snapshot.Snapshotter) {
 		{"KindErrors", testKindErrors},
 		{"CrashBeforeCommit", testCrashBeforeCommit},
 		{"Concurrent", testConcurrent},
+		{"PrepareMounts", testPrepareMounts},
 	}
 	// The capabilities the snapshotter has get their tests too.
 	probe := newSnapshotter(t)
@@ -840,4 +842,38 @@ func testConcurrent(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
 	}
 	parallel(func(i int, key string) error { return s.Remove(ctx, key+"-c") })
 	removeAll(t, s, "base")
+}
+
+// testPrepareMounts: the mounts Prepare and View return are the ones
+// Mounts gives for the key later. The engine mounts a new container's
+// root from Prepare's, and its monitor takes that mount over with them
+// without asking again.
+func testPrepareMounts(t *testing.T, open func(*testing.T) snapshot.Snapshotter) {
+	s := open(t)
+	ctx := t.Context()
+	layer(t, s, "base", "", file("etc/hostname", "base"))
+	for _, tc := range []struct {
+		key, parent string
+		view        bool
+	}{
+		{"ctr", "base", false},
+		{"scratch", "", false},
+		{"look", "base", true},
+	} {
+		prep := s.Prepare
+		if tc.view {
+			prep = s.View
+		}
+		got, err := prep(ctx, tc.key, tc.parent)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		want, err := s.Mounts(ctx, tc.key)
+		if err != nil {
+			t.Fatalf("Mounts(%s): %v", tc.key, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Prepare/View gave %+v, Mounts gives %+v", tc.key, got, want)
+		}
+	}
 }
