@@ -85,7 +85,8 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, 
 	defer ln.Close()
 	hub.Go(ln)
 	if start.Client != nil {
-		hub.Adopt(start.Client, nil)
+		// Its hello came with the id (PendingMonitor.take).
+		hub.AdoptFirst(start.Client, time.Second)
 	}
 
 	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)

@@ -132,6 +132,34 @@ func (h *Hub) Adopt(conn net.Conn, hello *AttachHello) {
 	go h.client(conn, hello)
 }
 
+// AdoptFirst adopts conn, a client whose hello was sent before the
+// monitor started (a run's first client, sent with the container's id):
+// the hello is read here, on the caller's goroutine, so that WaitStart
+// need not wait for the client's goroutine to be scheduled (a wake-up of
+// another thread, up to a millisecond on a busy host). A hello not there
+// within wait is read by that goroutine, as Adopt does; a connection
+// that breaks first is dropped.
+func (h *Hub) AdoptFirst(conn net.Conn, wait time.Duration) {
+	conn.SetReadDeadline(time.Now().Add(wait))
+	kind, payload, err := ReadFrame(conn)
+	conn.SetReadDeadline(time.Time{})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Nothing came: a frame is written whole, in one write.
+		h.Adopt(conn, nil)
+		return
+	case err != nil || kind != FrameHello:
+		conn.Close()
+		return
+	}
+	hello := new(AttachHello)
+	json.Unmarshal(payload, hello)
+	h.Adopt(conn, hello)
+	if hello.Start {
+		h.started.Do(func() { close(h.start) })
+	}
+}
+
 func (h *Hub) client(conn net.Conn, hello *AttachHello) {
 	defer h.readers.Done()
 	if hello == nil {
