@@ -77,10 +77,11 @@ type earlyRun struct {
 // what a foreground run waits for once the container is made. Whether
 // run attaches (-d) is not known yet, so the monitor is started able to
 // wait for an attach, and a detached run tells it otherwise
-// (engine.MonitorStart.Detach). It returns nil, having started nothing,
-// for any other command line (or one that asks for help), and when the
-// configuration does not load or turns NRI on in the lean build: setup
-// then reports or hands over as it would have.
+// (engine.MonitorStart.Detach). It returns nil for any other command line
+// (or one that asks for help). When the configuration does not load, or
+// turns NRI on in the lean build, it starts no monitor (but the timing):
+// setup then reports the error or hands over as it would have, and run
+// starts the monitor itself.
 func startRunMonitor(ctx context.Context, args []string) *earlyRun {
 	g, ok := parseGlobalArgs(args)
 	if !ok || len(g.rest) == 0 || g.rest[0] != "run" || slices.Contains(g.rest, "-h") || slices.Contains(g.rest, "--help") {
