@@ -56,86 +56,52 @@ func cachedNames(f cli.Flag) cli.Flag {
 	return f
 }
 
-type boolFlag struct {
-	*cli.BoolFlag
-	names []string
-}
+// names is a flag's names, computed at the first call of get.
+type names []string
 
-func (f *boolFlag) Names() []string {
-	if f.names == nil {
-		f.names = f.BoolFlag.Names()
+func (n *names) get(compute func() []string) []string {
+	if *n == nil {
+		*n = compute()
 	}
-	return f.names
+	return *n
 }
 
-type stringFlag struct {
-	*cli.StringFlag
-	names []string
-}
-
-func (f *stringFlag) Names() []string {
-	if f.names == nil {
-		f.names = f.StringFlag.Names()
+// The wrappers: a flag of urfave/cli's and its names (cachedNames).
+type (
+	boolFlag struct {
+		*cli.BoolFlag
+		names
 	}
-	return f.names
-}
-
-type stringSliceFlag struct {
-	*cli.StringSliceFlag
-	names []string
-}
-
-func (f *stringSliceFlag) Names() []string {
-	if f.names == nil {
-		f.names = f.StringSliceFlag.Names()
+	stringFlag struct {
+		*cli.StringFlag
+		names
 	}
-	return f.names
-}
-
-type intFlag struct {
-	*cli.IntFlag
-	names []string
-}
-
-func (f *intFlag) Names() []string {
-	if f.names == nil {
-		f.names = f.IntFlag.Names()
+	stringSliceFlag struct {
+		*cli.StringSliceFlag
+		names
 	}
-	return f.names
-}
-
-type int64Flag struct {
-	*cli.Int64Flag
-	names []string
-}
-
-func (f *int64Flag) Names() []string {
-	if f.names == nil {
-		f.names = f.Int64Flag.Names()
+	intFlag struct {
+		*cli.IntFlag
+		names
 	}
-	return f.names
-}
-
-type intSliceFlag struct {
-	*cli.IntSliceFlag
-	names []string
-}
-
-func (f *intSliceFlag) Names() []string {
-	if f.names == nil {
-		f.names = f.IntSliceFlag.Names()
+	int64Flag struct {
+		*cli.Int64Flag
+		names
 	}
-	return f.names
-}
-
-type durationFlag struct {
-	*cli.DurationFlag
-	names []string
-}
-
-func (f *durationFlag) Names() []string {
-	if f.names == nil {
-		f.names = f.DurationFlag.Names()
+	intSliceFlag struct {
+		*cli.IntSliceFlag
+		names
 	}
-	return f.names
-}
+	durationFlag struct {
+		*cli.DurationFlag
+		names
+	}
+)
+
+func (f *boolFlag) Names() []string        { return f.get(f.BoolFlag.Names) }
+func (f *stringFlag) Names() []string      { return f.get(f.StringFlag.Names) }
+func (f *stringSliceFlag) Names() []string { return f.get(f.StringSliceFlag.Names) }
+func (f *intFlag) Names() []string         { return f.get(f.IntFlag.Names) }
+func (f *int64Flag) Names() []string       { return f.get(f.Int64Flag.Names) }
+func (f *intSliceFlag) Names() []string    { return f.get(f.IntSliceFlag.Names) }
+func (f *durationFlag) Names() []string    { return f.get(f.DurationFlag.Names) }
