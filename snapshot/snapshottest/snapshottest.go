@@ -876,4 +876,5 @@ func testPrepareMounts(t *testing.T, open func(*testing.T) snapshot.Snapshotter)
 			t.Errorf("%s: Prepare/View gave %+v, Mounts gives %+v", tc.key, got, want)
 		}
 	}
+	removeAll(t, s, "look", "scratch", "ctr", "base")
 }
