@@ -419,9 +419,18 @@ func (m *Manager) Remove(ctx context.Context, c *engine.Container) error {
 	errs := []error{m.detach(ctx, c)}
 	// A container recorded on the host's stack or on none never held a
 	// lease: no transaction (one was in every `run --rm --network none`'s
-	// removal). Without the record's options, the leases are looked for.
+	// removal). One whose create recorded its endpoints holds the leases
+	// at their addresses, looked up by key. Otherwise (a create that
+	// failed before it recorded them) every lease is read for its own.
 	var ext Extension
-	if found, err := c.Extension(HookName, &ext); err != nil || !found || ext.Managed() {
+	found, err := c.Extension(HookName, &ext)
+	switch {
+	case err == nil && found && !ext.Managed():
+	case err == nil && found && len(ext.Endpoints) > 0:
+		if _, err := m.Store.ReleaseEndpoints(ctx, c.ID, ext.Endpoints, ext.Networks); err != nil {
+			errs = append(errs, err)
+		}
+	default:
 		if _, err := m.Store.Release(ctx, c.ID); err != nil {
 			errs = append(errs, err)
 		}

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -543,6 +544,77 @@ func (s *Store) Release(ctx context.Context, containerID string) (int, error) {
 		return nil
 	})
 	return count, err
+}
+
+// ReleaseEndpoints drops the container's leases at its endpoints'
+// addresses (eps, on networks): looked up by key, not by reading every
+// lease, for a container whose create recorded them (an endpoint whose
+// network is not in networks makes it Release). A key that holds another
+// container's lease is left alone. It reports how many it dropped; none
+// held costs a read, not a write transaction.
+func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []Endpoint, networks []*Network) (int, error) {
+	ids := map[string]string{}
+	for _, n := range networks {
+		if n != nil {
+			ids[n.Name] = n.ID
+		}
+	}
+	var keys []string
+	for _, ep := range eps {
+		id, ok := ids[ep.Network]
+		if !ok {
+			return s.Release(ctx, containerID) // no key without the network's id
+		}
+		for _, a := range []netip.Prefix{ep.Addr, ep.Addr6} {
+			if a.IsValid() {
+				keys = append(keys, leaseKey(id, a.Addr()))
+			}
+		}
+	}
+	held := func(tx *bolt.Tx) ([]string, error) {
+		b := tx.Bucket([]byte(metadata.BucketLeases))
+		if b == nil {
+			return nil, nil
+		}
+		var own []string
+		for _, k := range keys {
+			v := b.Get([]byte(k))
+			if v == nil {
+				continue
+			}
+			var l Lease
+			if err := json.Unmarshal(v, &l); err != nil {
+				return nil, fmt.Errorf("lease %s: %w", k, err)
+			}
+			if l.ContainerID == containerID {
+				own = append(own, k)
+			}
+		}
+		return own, nil
+	}
+	var own []string
+	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
+		var err error
+		own, err = held(tx)
+		return err
+	})
+	if err != nil || len(own) == 0 {
+		return 0, err
+	}
+	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		if own, err = held(tx); err != nil {
+			return err
+		}
+		b := tx.Bucket([]byte(metadata.BucketLeases))
+		for _, k := range own {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(own), err
 }
 
 // PublishedPorts returns every host port held by a lease, except the
