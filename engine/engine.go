@@ -573,14 +573,22 @@ func (e *Engine) reconcile(ctx context.Context, c *Container) {
 // created and waits for the first attach). Errors of the container's
 // creation, such as a command that does not exist, come back here.
 func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Container, error) {
-	return e.StartWith(ctx, ref, waitAttach, nil)
+	c, err := e.StartWith(ctx, ref, waitAttach, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer phase.Mark(ctx, "metadata: get")
+	return e.Get(ctx, c.ID)
 }
 
 // StartWith is Start with a monitor started beforehand (SpawnMonitor),
 // which it sends the container's id; with nil, or a pending monitor
 // spawned without the attach that waitAttach needs, it spawns one (and
 // closes pending). A pending monitor that can wait for an attach also
-// serves a start that does not (MonitorStart.Detach).
+// serves a start that does not (MonitorStart.Detach). It returns the
+// record it started, as it was before the start: a caller that needs the
+// state of the running container reads it (Start does; run, which only
+// attaches, does not).
 func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pending *PendingMonitor) (*Container, error) {
 	if pending != nil && waitAttach && !pending.waitAttach {
 		pending.Close()
@@ -659,8 +667,7 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 		return nil, parseSyncLine(c.Name, msg)
 	}
 	phase.Mark(ctx, "wait for the monitor's ok")
-	defer phase.Mark(ctx, "metadata: get")
-	return e.Get(ctx, c.ID)
+	return c, nil
 }
 
 // StartError is a failure to start a container's process. Code is the

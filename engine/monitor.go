@@ -444,9 +444,8 @@ func (e *Engine) recordExit(ctx context.Context, c *Container, run *monitorRun, 
 		// goes with it (monitorEnd), unless the loop restarts it, or the
 		// removal fails, which then records the exit. Until then the
 		// record says running; its monitor still holds the lock.
-		if rec, err := e.find(ctx, c.ID); err == nil && (run.willRestart == nil || !run.willRestart(code, rec)) {
+		if !e.mayRestart(ctx, c, run, code) {
 			run.exitPending = &pendingExit{code: code, at: time.Now().UTC()}
-			phase.Mark(ctx, "metadata: read (--rm)")
 			return
 		}
 	}
@@ -462,6 +461,19 @@ func (e *Engine) recordExit(ctx context.Context, c *Container, run *monitorRun, 
 		return nil
 	})
 	phase.Mark(ctx, "metadata: exited")
+}
+
+// mayRestart reports whether the restart loop may restart c after an
+// exit with code: read from the record unless c ends at its exit anyway
+// (endsAtExit). A record that cannot be read says it may (the exit is
+// then recorded as any other).
+func (e *Engine) mayRestart(ctx context.Context, c *Container, run *monitorRun, code int) bool {
+	if c.endsAtExit() {
+		return false
+	}
+	rec, err := e.find(ctx, c.ID)
+	phase.Mark(ctx, "metadata: read (--rm)")
+	return err != nil || run.willRestart != nil && run.willRestart(code, rec)
 }
 
 // waitExit waits for pid, a child of this subreaper, and returns its exit

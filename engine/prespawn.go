@@ -220,15 +220,19 @@ func (p *PendingMonitor) take(c *Container, hello AttachHello, waitAttach bool) 
 	if p.created != nil && p.created.ID == c.ID {
 		start.Record, start.CommandChecked, start.RootMounts = c, p.created.commandChecked, p.created.rootMounts
 	}
-	if data, err := json.Marshal(start); err == nil {
+	data, err := json.Marshal(start)
+	if err != nil {
+		// A record that does not encode is read from the store.
+		start.Record, start.CommandChecked, start.RootMounts = nil, false, nil
+		data, err = json.Marshal(start)
+	}
+	if err == nil {
 		msg += string(data) + "\n"
-	} else if start.Detach {
-		msg += `{"detach":true}` + "\n" // what does marshal
 	}
 	if start.Detach {
 		p.closeClient()
 	}
-	_, err := io.WriteString(p.id, msg)
+	_, err = io.WriteString(p.id, msg)
 	p.id.Close()
 	if err == nil && p.client != nil {
 		// Written before the monitor runs anything: the socket's buffer

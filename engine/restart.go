@@ -54,6 +54,15 @@ func (p RestartPolicy) String() string {
 	return p.Name
 }
 
+// never reports whether the policy restarts nothing ("no", or unset).
+func (p RestartPolicy) never() bool { return p.Name == "" || p.Name == "no" }
+
+// endsAtExit reports whether c's loop ends at its process's first exit
+// whatever the record says by then: a --rm container without a policy,
+// which no update can give it (Update refuses one for a --rm container),
+// so no record need be read at its exit to know that it will not restart.
+func (c *Container) endsAtExit() bool { return c.AutoRemove && c.Restart.never() }
+
 // ShouldRestart decides, after an exit with exitCode, whether the monitor
 // starts the container again. restarts is how many restarts happened so
 // far; stopped tells that a user stopped or killed the container, which
@@ -203,6 +212,9 @@ func (e *Engine) restartLoopFrom(ctx context.Context, c *Container, r runner, cl
 				}
 			})
 			return exitCode, runErr
+		}
+		if c.endsAtExit() {
+			return exitCode, nil
 		}
 		rec, err := e.find(ctx, c.ID)
 		if err != nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -468,10 +469,10 @@ func TestRemoveWaitsForFinishingMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
+	go func(monitor io.Closer) { // its own copy: the test reuses the name
 		time.Sleep(100 * time.Millisecond)
 		monitor.Close()
-	}()
+	}(monitor)
 	if err := e.Remove(ctx, c.ID, false); err != nil {
 		t.Fatalf("rm while the monitor finishes: %v", err)
 	}
@@ -490,11 +491,11 @@ func TestRemoveWaitsForFinishingMonitor(t *testing.T) {
 	if monitor, err = flock.Acquire(ctx, e.lockPath(c.ID), flock.Exclusive); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
+	go func(db *metadata.DB, id string, monitor io.Closer) {
 		time.Sleep(100 * time.Millisecond)
-		e.DB.Update(ctx, func(tx *bolt.Tx) error { return metadata.Delete(tx, metadata.BucketContainers, c.ID) })
+		db.Update(ctx, func(tx *bolt.Tx) error { return metadata.Delete(tx, metadata.BucketContainers, id) })
 		monitor.Close()
-	}()
+	}(e.DB, c.ID, monitor)
 	if err := e.Remove(ctx, c.ID, false); err != nil {
 		t.Errorf("rm while the monitor removes the container: %v, want nil", err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -87,4 +88,39 @@ func TestRemovedExitNotWritten(t *testing.T) {
 			t.Fatalf("after a failed removal: %+v", s)
 		}
 	})
+}
+
+// TestEndsAtExitReadsNoRecord: at the exit of a --rm container without a
+// policy, whose policy no update can change, the monitor decides that it
+// will not restart without reading the record (a transaction on the way
+// from the exit to the CLI's return); with a policy, or without --rm,
+// it reads it, and a record it cannot read says it may restart.
+func TestEndsAtExitReadsNoRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		policy     string
+		autoRemove bool
+		may        bool // with the store unreadable
+	}{
+		{"--rm", "no", true, false},
+		{"--rm with a policy", "on-failure", true, true},
+		{"kept", "no", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, c := newLoopEngine(t, tc.policy)
+			c.AutoRemove = tc.autoRemove
+			// The store cannot be read any more.
+			path := e.DB.Path()
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			run := &monitorRun{willRestart: func(int, *Container) bool { return false }}
+			if got := e.mayRestart(context.Background(), c, run, 0); got != tc.may {
+				t.Errorf("mayRestart = %v, want %v", got, tc.may)
+			}
+		})
+	}
 }

@@ -73,7 +73,13 @@ func TestDNSService(t *testing.T) {
 			if fail {
 				return nil, os.ErrNotExist
 			}
-			return list, nil
+			// Copies, as the store's reads are: the test changes list.
+			out := make([]*engine.Container, len(list))
+			for i, c := range list {
+				cc := *c
+				out[i] = &cc
+			}
+			return out, nil
 		},
 		Ready: func(a []netip.AddrPort) { ready <- a[0] },
 	}

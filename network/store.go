@@ -508,42 +508,18 @@ func aliasTx(tx *bolt.Tx, name, iface string) (*Network, error) {
 // Release drops every lease of the container; it reports how many. A
 // container without leases (most: --network none, host, or a create that
 // failed early) costs a read, not a write transaction and its syncs.
+// It reads every lease: ReleaseEndpoints finds a container's by key.
 func (s *Store) Release(ctx context.Context, containerID string) (int, error) {
-	held := false
-	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
-		return metadata.ForEachJSON(tx, metadata.BucketLeases, func(_ string, l *Lease) error {
-			held = held || l.ContainerID == containerID
-			return nil
-		})
-	})
-	if err != nil || !held {
-		return 0, err
-	}
-	count := 0
-	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(metadata.BucketLeases))
-		if b == nil {
-			return nil
-		}
-		var keys []string
+	return s.release(ctx, func(tx *bolt.Tx) ([]string, error) {
+		var own []string
 		err := metadata.ForEachJSON(tx, metadata.BucketLeases, func(k string, l *Lease) error {
 			if l.ContainerID == containerID {
-				keys = append(keys, k)
+				own = append(own, k)
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := b.Delete([]byte(k)); err != nil {
-				return err
-			}
-		}
-		count = len(keys)
-		return nil
+		return own, err
 	})
-	return count, err
 }
 
 // ReleaseEndpoints drops the container's leases at its endpoints'
@@ -571,7 +547,7 @@ func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []
 			}
 		}
 	}
-	held := func(tx *bolt.Tx) ([]string, error) {
+	return s.release(ctx, func(tx *bolt.Tx) ([]string, error) {
 		b := tx.Bucket([]byte(metadata.BucketLeases))
 		if b == nil {
 			return nil, nil
@@ -591,30 +567,36 @@ func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []
 			}
 		}
 		return own, nil
-	}
-	var own []string
+	})
+}
+
+// release deletes the leases whose keys own finds: in a read
+// transaction first, so that finding none writes nothing, then again in
+// the write transaction that deletes them. It reports how many.
+func (s *Store) release(ctx context.Context, own func(*bolt.Tx) ([]string, error)) (int, error) {
+	var keys []string
 	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
 		var err error
-		own, err = held(tx)
+		keys, err = own(tx)
 		return err
 	})
-	if err != nil || len(own) == 0 {
+	if err != nil || len(keys) == 0 {
 		return 0, err
 	}
 	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
 		var err error
-		if own, err = held(tx); err != nil {
+		if keys, err = own(tx); err != nil || len(keys) == 0 {
 			return err
 		}
 		b := tx.Bucket([]byte(metadata.BucketLeases))
-		for _, k := range own {
+		for _, k := range keys {
 			if err := b.Delete([]byte(k)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return len(own), err
+	return len(keys), err
 }
 
 // PublishedPorts returns every host port held by a lease, except the

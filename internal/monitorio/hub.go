@@ -141,20 +141,39 @@ func (h *Hub) Adopt(conn net.Conn, hello *AttachHello) {
 // that breaks first is dropped.
 func (h *Hub) AdoptFirst(conn net.Conn, wait time.Duration) {
 	conn.SetReadDeadline(time.Now().Add(wait))
-	kind, payload, err := ReadFrame(conn)
+	hello, err := readHello(conn)
 	conn.SetReadDeadline(time.Time{})
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// Nothing came: a frame is written whole, in one write.
 		h.Adopt(conn, nil)
-		return
-	case err != nil || kind != FrameHello:
+	case err != nil:
 		conn.Close()
-		return
+	default:
+		h.Adopt(conn, hello)
+		h.askedStart(hello)
+	}
+}
+
+// errNoHello is a client's first frame that is not its hello.
+var errNoHello = errors.New("attach: the first frame is not a hello")
+
+// readHello reads a client's hello frame.
+func readHello(conn net.Conn) (*AttachHello, error) {
+	kind, payload, err := ReadFrame(conn)
+	if err != nil {
+		return nil, err
+	}
+	if kind != FrameHello {
+		return nil, errNoHello
 	}
 	hello := new(AttachHello)
 	json.Unmarshal(payload, hello)
-	h.Adopt(conn, hello)
+	return hello, nil
+}
+
+// askedStart lets WaitStart return when hello asks for the start.
+func (h *Hub) askedStart(hello *AttachHello) {
 	if hello.Start {
 		h.started.Do(func() { close(h.start) })
 	}
@@ -163,19 +182,15 @@ func (h *Hub) AdoptFirst(conn net.Conn, wait time.Duration) {
 func (h *Hub) client(conn net.Conn, hello *AttachHello) {
 	defer h.readers.Done()
 	if hello == nil {
-		kind, payload, err := ReadFrame(conn)
-		if err != nil || kind != FrameHello {
+		var err error
+		if hello, err = readHello(conn); err != nil {
 			h.drop(conn, err)
 			return
 		}
-		hello = new(AttachHello)
-		json.Unmarshal(payload, hello)
 		h.mu.Lock()
 		h.clients[conn] = hello
 		h.mu.Unlock()
-		if hello.Start {
-			h.started.Do(func() { close(h.start) })
-		}
+		h.askedStart(hello)
 	}
 	for {
 		kind, payload, err := ReadFrame(conn)

@@ -823,3 +823,63 @@ func mountsAt(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// TestRunSurvivesItsCommandLine: the monitor that `run` starts (before it
+// parses its command line, see cmd/stockade's startRunMonitor) outlives
+// the foreground `run` it belongs to. Killed with SIGKILL, the command
+// line takes nothing with it: the container runs on, its output is
+// logged, its exit is recorded, and a --rm container is removed at its
+// exit.
+func TestRunSurvivesItsCommandLine(t *testing.T) {
+	e, ref := ctrEnv(t)
+	for _, tc := range []struct {
+		name string
+		rm   bool
+	}{{"kept", false}, {"removed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"run", "--name", tc.name, "--network", "none"}
+			if tc.rm {
+				args = append(args, "--rm")
+			}
+			args = append(args, ref, "ticks", "40") // 2 s of output
+			cmd := e.command(context.Background(), args...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the run to run", func() bool {
+				for _, p := range e.ps() {
+					if p.Name == tc.name && p.State.Status == "running" && p.State.MonitorPid > 0 {
+						return true
+					}
+				}
+				return false
+			})
+			cmd.Process.Kill()
+			cmd.Wait()
+			if p := e.psOne(tc.name); p.State.Status != "running" || syscall.Kill(p.State.MonitorPid, 0) != nil {
+				t.Fatalf("after the command line was killed: %+v, want it running with its monitor", p)
+			}
+			if tc.rm {
+				eventually(t, 15*time.Second, "the --rm container to be removed at its exit", func() bool {
+					for _, p := range e.ps() {
+						if p.Name == tc.name {
+							return false
+						}
+					}
+					return true
+				})
+				return
+			}
+			eventually(t, 15*time.Second, "the exit to be recorded", func() bool {
+				return e.psOne(tc.name).State.Status == "exited"
+			})
+			if p := e.psOne(tc.name); p.State.ExitCode != 0 {
+				t.Errorf("exit code %d, want 0", p.State.ExitCode)
+			}
+			out := e.must("logs", tc.name).stdout
+			if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 40 || lines[0] != "tick 0" || lines[39] != "tick 39" {
+				t.Errorf("logs = %q, want the 40 ticks, those after the kill too", out)
+			}
+		})
+	}
+}
