@@ -42,6 +42,20 @@ const (
 	// BucketContainerNames maps each container's name to its id, so a
 	// name is checked and reserved with one key.
 	BucketContainerNames = "container-names"
+	// The network package's indexes of its leases, written in the same
+	// transactions as the leases, so that taking and freeing a lease
+	// reads what the request names, not every lease:
+	// BucketLeasePorts maps a host port ("tcp/08080") to the leases that
+	// publish it (a JSON list of host address, container id and name,
+	// lease key); BucketContainerLeases has a key per lease of a
+	// container (container id + "/" + lease key); BucketLeaseMarks
+	// holds a network's mark per address family (network id + "/4" or
+	// "/6": the address a search for the lowest free one starts at), and
+	// BucketLeaseFree the free addresses below the marks (lease keys).
+	BucketLeasePorts      = "lease-ports"
+	BucketContainerLeases = "container-leases"
+	BucketLeaseMarks      = "lease-marks"
+	BucketLeaseFree       = "lease-free"
 )
 
 // SchemaVersion is the schema this build of stockade writes.
@@ -88,6 +102,76 @@ var migrations = []func(tx *bolt.Tx) error{
 			return names.Put([]byte(c.Name), []byte(id))
 		})
 	},
+	// 4 -> 5: the lease indexes, filled from the leases; no marks (a
+	// network's first take searches from its subnet's start and sets
+	// one).
+	indexLeases,
+}
+
+// indexLeases fills the lease indexes from the leases as the network
+// package writes them (Store.Take): the host ports they publish and each
+// container's lease keys. A lease that does not decode is left out: its
+// address stays taken, as the key is there.
+func indexLeases(tx *bolt.Tx) error {
+	for _, b := range []string{BucketLeaseMarks, BucketLeaseFree} {
+		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+			return err
+		}
+	}
+	ports, err := tx.CreateBucketIfNotExists([]byte(BucketLeasePorts))
+	if err != nil {
+		return err
+	}
+	owners, err := tx.CreateBucketIfNotExists([]byte(BucketContainerLeases))
+	if err != nil {
+		return err
+	}
+	leases, err := tx.CreateBucketIfNotExists([]byte(BucketLeases))
+	if err != nil {
+		return err
+	}
+	type holder struct {
+		HostIP        string `json:"hostIP,omitempty"`
+		ContainerID   string `json:"containerID"`
+		ContainerName string `json:"containerName"`
+		Lease         string `json:"lease"`
+	}
+	held := map[string][]holder{}
+	err = leases.ForEach(func(k, v []byte) error {
+		var l struct {
+			ContainerID   string `json:"containerID"`
+			ContainerName string `json:"containerName"`
+			Ports         []struct {
+				HostIP   string `json:"hostIP"`
+				HostPort uint16 `json:"hostPort"`
+				Protocol string `json:"protocol"`
+			} `json:"ports"`
+		}
+		if json.Unmarshal(v, &l) != nil || l.ContainerID == "" {
+			return nil
+		}
+		if err := owners.Put([]byte(l.ContainerID+"/"+string(k)), nil); err != nil {
+			return err
+		}
+		for _, p := range l.Ports {
+			key := fmt.Sprintf("%s/%05d", p.Protocol, p.HostPort)
+			held[key] = append(held[key], holder{p.HostIP, l.ContainerID, l.ContainerName, string(k)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, hs := range held {
+		data, err := json.Marshal(hs)
+		if err != nil {
+			return fmt.Errorf("encode %s/%s: %w", BucketLeasePorts, k, err)
+		}
+		if err := ports.Put([]byte(k), data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrNotFound is returned by GetJSON when the key does not exist.

@@ -35,7 +35,8 @@ func TestOpenCreatesSchema(t *testing.T) {
 		t.Fatalf("schema = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	err = db.View(ctx, func(tx *bolt.Tx) error {
-		for _, b := range []string{BucketMeta, BucketImages, BucketContainers} {
+		for _, b := range []string{BucketMeta, BucketImages, BucketContainers, BucketNetworks, BucketLeases, BucketVolumes,
+			BucketContainerNames, BucketLeasePorts, BucketContainerLeases, BucketLeaseMarks, BucketLeaseFree} {
 			if tx.Bucket([]byte(b)) == nil {
 				return fmt.Errorf("bucket %s missing", b)
 			}

@@ -3,8 +3,10 @@ package metadata
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -84,5 +86,72 @@ func TestNamesIndexMigration(t *testing.T) {
 	}
 	if len(got) != 2 || got["web"] != "id1" || got["db"] != "id2" {
 		t.Errorf("names index %v, want web=id1 db=id2", got)
+	}
+}
+
+// TestLeaseIndexMigration: a store of schema 4 with leases gets the
+// lease indexes filled from them when a newer stockade opens it: each
+// container's lease keys and the holders of each published host port. A
+// lease that does not decode is left out; there are no marks yet.
+func TestLeaseIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	old, err := OpenFile(ctx, path, "metadata store", migrations[:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases := map[string]string{
+		"n1/0a": `{"networkID":"n1","addr":"10.0.0.2","containerID":"c1","containerName":"web","ports":[` +
+			`{"hostIP":"127.0.0.1","hostPort":8080,"containerPort":80,"protocol":"tcp"},{"hostPort":53,"containerPort":53,"protocol":"udp"}]}`,
+		"n1/0b": `{"networkID":"n1","addr":"fd00::2","containerID":"c1","containerName":"web"}`,
+		"n2/0a": `{"networkID":"n2","addr":"10.0.1.2","containerID":"c2","containerName":"api","ports":[` +
+			`{"hostIP":"127.0.0.2","hostPort":8080,"containerPort":80,"protocol":"tcp"}]}`,
+		"n2/0b": `{not json`,
+	}
+	if err := old.Update(ctx, func(tx *bolt.Tx) error {
+		for k, v := range leases {
+			if err := tx.Bucket([]byte(BucketLeases)).Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]string{}
+	if err := db.View(ctx, func(tx *bolt.Tx) error {
+		for _, name := range []string{BucketLeasePorts, BucketContainerLeases, BucketLeaseMarks, BucketLeaseFree} {
+			b := tx.Bucket([]byte(name))
+			if b == nil {
+				return fmt.Errorf("no bucket %s", name)
+			}
+			got[name] = map[string]string{}
+			if err := b.ForEach(func(k, v []byte) error {
+				got[name][string(k)] = string(v)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		BucketLeasePorts: {
+			"tcp/08080": `[{"hostIP":"127.0.0.1","containerID":"c1","containerName":"web","lease":"n1/0a"},` +
+				`{"hostIP":"127.0.0.2","containerID":"c2","containerName":"api","lease":"n2/0a"}]`,
+			"udp/00053": `[{"containerID":"c1","containerName":"web","lease":"n1/0a"}]`,
+		},
+		BucketContainerLeases: {"c1/n1/0a": "", "c1/n1/0b": "", "c2/n2/0a": ""},
+		BucketLeaseMarks:      {},
+		BucketLeaseFree:       {},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("indexes after the migration:\n%v\nwant\n%v", got, want)
 	}
 }

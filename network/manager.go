@@ -421,7 +421,8 @@ func (m *Manager) Remove(ctx context.Context, c *engine.Container) error {
 	// lease: no transaction (one was in every `run --rm --network none`'s
 	// removal). One whose create recorded its endpoints holds the leases
 	// at their addresses, looked up by key. Otherwise (a create that
-	// failed before it recorded them) every lease is read for its own.
+	// failed before it recorded them) its keys in the container index
+	// are.
 	var ext Extension
 	found, err := c.Extension(HookName, &ext)
 	switch {

@@ -222,6 +222,15 @@ func (BindProbe) Pick(proto string, ip netip.Addr) (uint16, error) {
 	return uint16(l.Addr().(*net.TCPAddr).Port), nil
 }
 
+// PortHolders tells who publishes a host port already. The store's
+// answers from its index of published ports, reading only the port asked
+// about; HeldPorts answers from a list.
+type PortHolders interface {
+	// Holder returns the name of a container that publishes a host port
+	// that conflicts with m (see Conflicts), or "" when none does.
+	Holder(m PortMapping) (string, error)
+}
+
 // HeldPort is a host port another container publishes.
 type HeldPort struct {
 	PortMapping
@@ -229,34 +238,55 @@ type HeldPort struct {
 	Container string
 }
 
+// HeldPorts is a list of the host ports other containers publish.
+type HeldPorts []HeldPort
+
+// Holder returns the container of the first port of h that conflicts
+// with m.
+func (h HeldPorts) Holder(m PortMapping) (string, error) {
+	if i := slices.IndexFunc(h, func(t HeldPort) bool { return Conflicts(t.PortMapping, m) }); i >= 0 {
+		return h[i].Container, nil
+	}
+	return "", nil
+}
+
 // AssignPorts turns specs into mappings: it checks every given host port
-// against taken (other containers' mappings) and the probe, and picks
-// free ports for the others. The error names the spec, the port and, for
-// a port another container publishes, that container.
-func AssignPorts(specs []PortSpec, taken []HeldPort, probe PortProbe) ([]PortMapping, error) {
+// against held (other containers' mappings; nil for none) and the probe,
+// and picks free ports for the others. The error names the spec, the
+// port and, for a port another container publishes, that container.
+func AssignPorts(specs []PortSpec, held PortHolders, probe PortProbe) ([]PortMapping, error) {
 	var out []PortMapping
 	// holder names who publishes m's host port already, "" for nobody.
-	holder := func(m PortMapping) string {
-		if i := slices.IndexFunc(taken, func(t HeldPort) bool { return Conflicts(t.PortMapping, m) }); i >= 0 {
-			return "container " + taken[i].Container
+	holder := func(m PortMapping) (string, error) {
+		if held != nil {
+			c, err := held.Holder(m)
+			if err != nil {
+				return "", err
+			}
+			if c != "" {
+				return "container " + c, nil
+			}
 		}
 		if slices.ContainsFunc(out, func(t PortMapping) bool { return Conflicts(t, m) }) {
-			return "this container"
+			return "this container", nil
 		}
-		return ""
+		return "", nil
 	}
-	clash := func(m PortMapping) bool { return holder(m) != "" }
 	for _, sp := range specs {
 		for cp := int(sp.CStart); cp <= int(sp.CEnd); cp++ {
 			m := PortMapping{HostIP: sp.HostIP, ContainerPort: uint16(cp), Protocol: sp.Protocol}
 			switch {
 			case sp.HostStart == 0: // any free port
-				var err error
 				for range 20 {
+					var err error
 					if m.HostPort, err = probe.Pick(sp.Protocol, sp.HostIP); err != nil {
 						return nil, fmt.Errorf("-p %q: %w", sp.Raw, err)
 					}
-					if !clash(m) {
+					by, err := holder(m)
+					if err != nil {
+						return nil, fmt.Errorf("-p %q: %w", sp.Raw, err)
+					}
+					if by == "" {
 						break
 					}
 					m.HostPort = 0
@@ -265,26 +295,25 @@ func AssignPorts(specs []PortSpec, taken []HeldPort, probe PortProbe) ([]PortMap
 					return nil, fmt.Errorf("-p %q: no free host port found", sp.Raw)
 				}
 			case sp.CStart == sp.CEnd && sp.HostEnd > sp.HostStart: // one free port of a range
-				var errs []error
-				for hp := int(sp.HostStart); hp <= int(sp.HostEnd); hp++ {
+				found := false
+				for hp := int(sp.HostStart); hp <= int(sp.HostEnd) && !found; hp++ {
 					m.HostPort = uint16(hp)
-					if clash(m) {
-						errs = append(errs, fmt.Errorf("%d published by %s", hp, holder(m)))
-						continue
+					by, err := holder(m)
+					if err != nil {
+						return nil, fmt.Errorf("-p %q: %w", sp.Raw, err)
 					}
-					if err := probe.Free(m); err != nil {
-						errs = append(errs, err)
-						continue
-					}
-					errs = nil
-					break
+					found = by == "" && probe.Free(m) == nil
 				}
-				if errs != nil {
+				if !found {
 					return nil, fmt.Errorf("-p %q: no free host port in %d-%d", sp.Raw, sp.HostStart, sp.HostEnd)
 				}
 			default:
 				m.HostPort = sp.HostStart + uint16(cp-int(sp.CStart))
-				if by := holder(m); by != "" {
+				by, err := holder(m)
+				if err != nil {
+					return nil, fmt.Errorf("-p %q: %w", sp.Raw, err)
+				}
+				if by != "" {
 					return nil, fmt.Errorf("-p %q: host port %s/%s is already published by %s", sp.Raw, portName(m.HostIP, m.HostPort), m.Protocol, by)
 				}
 				if err := probe.Free(m); err != nil {

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -105,18 +106,52 @@ func TestAssignPorts(t *testing.T) {
 	if _, err := AssignPorts(parse("8000:80"), nil, probe); err == nil || !strings.Contains(err.Error(), "8000") || !strings.Contains(err.Error(), `-p "8000:80"`) {
 		t.Fatalf("busy port: %v", err)
 	}
-	taken := []HeldPort{{PortMapping{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 9000, Protocol: "tcp"}, "web"}}
+	taken := HeldPorts{{PortMapping{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 9000, Protocol: "tcp"}, "web"}}
 	if _, err := AssignPorts(parse("9000:80"), taken, probe); err == nil || err.Error() != `-p "9000:80": host port 0.0.0.0:9000/tcp is already published by container web` {
 		t.Fatalf("published port: %v", err)
 	}
 	if _, err := AssignPorts(parse("127.0.0.2:9000:80", "9000:80/udp"), taken, probe); err != nil {
 		t.Fatalf("another address or protocol: %v", err)
 	}
+	// Every kind of spec asks held, and its error ends the assignment.
+	for _, spec := range []string{"9200:80", "9200-9201:80", "80"} {
+		if _, err := AssignPorts(parse(spec), brokenHolders{}, probe); err == nil || err.Error() != fmt.Sprintf("-p %q: index unreadable", spec) {
+			t.Errorf("-p %s with an unreadable index: %v", spec, err)
+		}
+	}
 	if _, err := AssignPorts(parse("9100:80", "9100:81"), nil, probe); err == nil || !strings.Contains(err.Error(), "published by this container") {
 		t.Fatalf("one host port twice in one run: %v", err)
 	}
 	if _, err := AssignPorts(parse("8000-8000:80"), nil, probe); err == nil || !strings.Contains(err.Error(), "8000") {
 		t.Fatalf("busy range: %v", err)
+	}
+}
+
+// brokenHolders fails every look-up.
+type brokenHolders struct{}
+
+func (brokenHolders) Holder(PortMapping) (string, error) { return "", errors.New("index unreadable") }
+
+func TestHeldPorts(t *testing.T) {
+	a := netip.MustParseAddr
+	held := HeldPorts{
+		{PortMapping{HostIP: a("127.0.0.1"), HostPort: 8080, Protocol: "tcp"}, "web"},
+		{PortMapping{HostPort: 9000, Protocol: "tcp"}, "api"},
+	}
+	for _, tc := range []struct {
+		m    PortMapping
+		want string
+	}{
+		{PortMapping{HostIP: a("127.0.0.1"), HostPort: 8080, Protocol: "tcp"}, "web"},
+		{PortMapping{HostPort: 8080, Protocol: "tcp"}, "web"},
+		{PortMapping{HostIP: a("127.0.0.2"), HostPort: 8080, Protocol: "tcp"}, ""},
+		{PortMapping{HostIP: a("127.0.0.1"), HostPort: 8080, Protocol: "udp"}, ""},
+		{PortMapping{HostIP: a("::1"), HostPort: 9000, Protocol: "tcp"}, "api"},
+		{PortMapping{HostPort: 9001, Protocol: "tcp"}, ""},
+	} {
+		if got, err := held.Holder(tc.m); err != nil || got != tc.want {
+			t.Errorf("Holder(%s) = %q, %v; want %q", FormatPort(tc.m), got, err, tc.want)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -253,26 +254,40 @@ func (s *Store) List(ctx context.Context) ([]*Network, error) {
 
 // Users returns the names of the containers holding leases on the network.
 func (s *Store) Users(ctx context.Context, n *Network) ([]string, error) {
-	ls, err := s.Leases(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return usersOf(ls, n.ID), nil
+	var out []string
+	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = networkUsers(tx, n.ID)
+		return err
+	})
+	return out, err
 }
 
-func usersOf(ls []*Lease, netID string) []string {
+// networkUsers returns the names of the containers holding leases on the
+// network netID, sorted: the leases under its key prefix.
+func networkUsers(tx *bolt.Tx, netID string) ([]string, error) {
+	b := tx.Bucket([]byte(metadata.BucketLeases))
+	if b == nil {
+		return nil, nil
+	}
 	var out []string
-	for _, l := range ls {
-		if l.NetworkID == netID && !slices.Contains(out, l.ContainerName) {
+	prefix := []byte(netID + "/")
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var l Lease
+		if err := json.Unmarshal(v, &l); err != nil {
+			return nil, fmt.Errorf("decode lease %s: %w", k, err)
+		}
+		if !slices.Contains(out, l.ContainerName) {
 			out = append(out, l.ContainerName)
 		}
 	}
 	slices.Sort(out)
-	return out
+	return out, nil
 }
 
-// Delete removes the network's record, refused while containers hold
-// leases on it.
+// Delete removes the network's record and its address marks, refused
+// while containers hold leases on it.
 func (s *Store) Delete(ctx context.Context, name string) (*Network, error) {
 	var n *Network
 	err := s.DB.Update(ctx, func(tx *bolt.Tx) error {
@@ -280,12 +295,15 @@ func (s *Store) Delete(ctx context.Context, name string) (*Network, error) {
 		if n, err = getNetwork(tx, name); err != nil {
 			return err
 		}
-		ls, err := allLeases(tx)
+		users, err := networkUsers(tx, n.ID)
 		if err != nil {
 			return err
 		}
-		if users := usersOf(ls, n.ID); len(users) > 0 {
+		if len(users) > 0 {
 			return fmt.Errorf("network %s: in use by %s", n.Name, strings.Join(users, ", "))
+		}
+		if err := dropMarks(tx, n.ID); err != nil {
+			return fmt.Errorf("network %s: %w", n.Name, err)
 		}
 		return metadata.Delete(tx, metadata.BucketNetworks, n.Name)
 	})
@@ -335,6 +353,11 @@ type LeaseRequest struct {
 // publishes them or the host has them bound. The default network is made
 // on first use in the same transaction. The container's own leases on the
 // network (a create run again) are returned as they are.
+//
+// What it reads does not grow with the leases on the host: the
+// container's own are found in the container index, the host ports in
+// the port index, the lowest free address from the network's mark (see
+// leaseBuckets).
 func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, addr6 netip.Prefix, ports []PortMapping, err error) {
 	probe := r.Probe
 	if probe == nil {
@@ -351,21 +374,15 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 		if err != nil {
 			return err
 		}
-		ls, err := allLeases(tx)
+		x, err := openLeases(tx)
 		if err != nil {
 			return err
 		}
-		var taken []HeldPort
-		for _, l := range ls {
-			if l.ContainerID != r.ContainerID {
-				for _, p := range l.Ports {
-					taken = append(taken, HeldPort{p, l.ContainerName})
-				}
-				continue
-			}
-			if l.NetworkID != n.ID {
-				continue
-			}
+		own, err := x.own(r.ContainerID, n.ID)
+		if err != nil {
+			return err
+		}
+		for _, l := range own {
 			if l.Addr.Is4() {
 				addr = netip.PrefixFrom(l.Addr, bits4(n))
 				ports = l.Ports
@@ -376,33 +393,21 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 		if addr.IsValid() || addr6.IsValid() {
 			return nil
 		}
-		if ports, err = AssignPorts(r.Ports, taken, probe); err != nil {
+		if ports, err = AssignPorts(r.Ports, portIndex{x.ports, r.ContainerID}, probe); err != nil {
 			return err
 		}
-		b := tx.Bucket([]byte(metadata.BucketLeases))
-		if b == nil {
-			if b, err = tx.CreateBucketIfNotExists([]byte(metadata.BucketLeases)); err != nil {
-				return err
-			}
-		}
 		pick := func(sub netip.Prefix, gw, want netip.Addr, flag string) (netip.Addr, error) {
-			if want.IsValid() {
-				want = want.Unmap()
-				if !usable(sub, want) || want == gw {
-					return netip.Addr{}, fmt.Errorf("%s %s: not a free host address of network %s's subnet %s", flag, want, n.Name, sub)
-				}
-				if v := b.Get([]byte(leaseKey(n.ID, want))); v != nil {
-					return netip.Addr{}, fmt.Errorf("%s %s: already in use on network %s", flag, want, n.Name)
-				}
-				return want, nil
+			if !want.IsValid() {
+				return x.lowestFree(n, sub, gw)
 			}
-			// The lowest free address; IPv6 tries the first 2^16.
-			for a, i := sub.Masked().Addr().Next(), 0; usable(sub, a) && i < 1<<16; a, i = a.Next(), i+1 {
-				if a != gw && b.Get([]byte(leaseKey(n.ID, a))) == nil {
-					return a, nil
-				}
+			want = want.Unmap()
+			if !usable(sub, want) || want == gw {
+				return netip.Addr{}, fmt.Errorf("%s %s: not a free host address of network %s's subnet %s", flag, want, n.Name, sub)
 			}
-			return netip.Addr{}, fmt.Errorf("network %s: no free address left in %s", n.Name, sub)
+			if x.leased(n.ID, want) {
+				return netip.Addr{}, fmt.Errorf("%s %s: already in use on network %s", flag, want, n.Name)
+			}
+			return want, nil
 		}
 		var a4, a6 netip.Addr
 		if n.Driver == DriverAlias {
@@ -410,22 +415,22 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 			if len(ports) > 0 {
 				return fmt.Errorf("-p: network %s has no port mapping (the container listens on its own address)", n.Name)
 			}
-			for _, x := range []struct {
+			for _, g := range []struct {
 				want netip.Addr
 				flag string
 				dst  *netip.Addr
 			}{{r.Addr, "--ip", &a4}, {r.Addr6, "--ip6", &a6}} {
-				if !x.want.IsValid() {
+				if !g.want.IsValid() {
 					continue
 				}
-				a := x.want.Unmap()
+				a := g.want.Unmap()
 				if !a.IsGlobalUnicast() {
-					return fmt.Errorf("%s %s: not a unicast address a jail can use", x.flag, a)
+					return fmt.Errorf("%s %s: not a unicast address a jail can use", g.flag, a)
 				}
-				if b.Get([]byte(leaseKey(n.ID, a))) != nil {
-					return fmt.Errorf("%s %s: already in use on network %s", x.flag, a, n.Name)
+				if x.leased(n.ID, a) {
+					return fmt.Errorf("%s %s: already in use on network %s", g.flag, a, n.Name)
 				}
-				*x.dst = a
+				*g.dst = a
 			}
 			if !a4.IsValid() && !a6.IsValid() {
 				return fmt.Errorf("--network %s: give the container's address with --ip or --ip6", n.Name)
@@ -448,12 +453,12 @@ func (s *Store) Take(ctx context.Context, r LeaseRequest) (n *Network, addr, add
 			if !a.IsValid() {
 				continue
 			}
-			l := Lease{NetworkID: n.ID, Network: n.Name, Addr: a, ContainerID: r.ContainerID,
+			l := &Lease{NetworkID: n.ID, Network: n.Name, Addr: a, ContainerID: r.ContainerID,
 				ContainerName: r.ContainerName, Created: now}
 			if a == a4 {
 				l.Ports = ports
 			}
-			if err := metadata.PutJSON(tx, metadata.BucketLeases, leaseKey(n.ID, a), l); err != nil {
+			if err := x.put(leaseKey(n.ID, a), l); err != nil {
 				return err
 			}
 		}
@@ -505,29 +510,32 @@ func aliasTx(tx *bolt.Tx, name, iface string) (*Network, error) {
 	return n, nil
 }
 
-// Release drops every lease of the container; it reports how many. A
+// Release drops every lease of the container; it reports how many. The
+// container's leases are the keys under its id in the container index. A
 // container without leases (most: --network none, host, or a create that
 // failed early) costs a read, not a write transaction and its syncs.
-// It reads every lease: ReleaseEndpoints finds a container's by key.
 func (s *Store) Release(ctx context.Context, containerID string) (int, error) {
-	return s.release(ctx, func(tx *bolt.Tx) ([]string, error) {
+	return s.release(ctx, containerID, func(tx *bolt.Tx) ([]string, error) {
+		b := tx.Bucket([]byte(metadata.BucketContainerLeases))
+		if b == nil {
+			return nil, nil
+		}
 		var own []string
-		err := metadata.ForEachJSON(tx, metadata.BucketLeases, func(k string, l *Lease) error {
-			if l.ContainerID == containerID {
-				own = append(own, k)
-			}
-			return nil
-		})
-		return own, err
+		prefix := []byte(ownerKey(containerID, ""))
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			own = append(own, string(k[len(prefix):]))
+		}
+		return own, nil
 	})
 }
 
 // ReleaseEndpoints drops the container's leases at its endpoints'
-// addresses (eps, on networks): looked up by key, not by reading every
-// lease, for a container whose create recorded them (an endpoint whose
-// network is not in networks makes it Release). A key that holds another
-// container's lease is left alone. It reports how many it dropped; none
-// held costs a read, not a write transaction.
+// addresses (eps, on networks), looked up by key, for a container whose
+// create recorded them (an endpoint whose network is not in networks
+// makes it Release). A key that holds another container's lease is left
+// alone. It reports how many it dropped; none held costs a read, not a
+// write transaction.
 func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []Endpoint, networks []*Network) (int, error) {
 	ids := map[string]string{}
 	for _, n := range networks {
@@ -547,7 +555,7 @@ func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []
 			}
 		}
 	}
-	return s.release(ctx, func(tx *bolt.Tx) ([]string, error) {
+	return s.release(ctx, containerID, func(tx *bolt.Tx) ([]string, error) {
 		b := tx.Bucket([]byte(metadata.BucketLeases))
 		if b == nil {
 			return nil, nil
@@ -560,7 +568,7 @@ func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []
 			}
 			var l Lease
 			if err := json.Unmarshal(v, &l); err != nil {
-				return nil, fmt.Errorf("lease %s: %w", k, err)
+				return nil, fmt.Errorf("decode lease %s: %w", k, err)
 			}
 			if l.ContainerID == containerID {
 				own = append(own, k)
@@ -570,10 +578,11 @@ func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []
 	})
 }
 
-// release deletes the leases whose keys own finds: in a read
+// release drops the container's leases whose keys own finds: in a read
 // transaction first, so that finding none writes nothing, then again in
-// the write transaction that deletes them. It reports how many.
-func (s *Store) release(ctx context.Context, own func(*bolt.Tx) ([]string, error)) (int, error) {
+// the write transaction that drops them and their index entries. It
+// reports how many leases went.
+func (s *Store) release(ctx context.Context, containerID string, own func(*bolt.Tx) ([]string, error)) (int, error) {
 	var keys []string
 	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
 		var err error
@@ -583,20 +592,32 @@ func (s *Store) release(ctx context.Context, own func(*bolt.Tx) ([]string, error
 	if err != nil || len(keys) == 0 {
 		return 0, err
 	}
+	dropped := 0
 	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
-		var err error
-		if keys, err = own(tx); err != nil || len(keys) == 0 {
+		dropped = 0
+		keys, err := own(tx)
+		if err != nil || len(keys) == 0 {
 			return err
 		}
-		b := tx.Bucket([]byte(metadata.BucketLeases))
+		x, err := openLeases(tx)
+		if err != nil {
+			return err
+		}
 		for _, k := range keys {
-			if err := b.Delete([]byte(k)); err != nil {
+			ok, err := x.drop(k, containerID)
+			if err != nil {
 				return err
+			}
+			if ok {
+				dropped++
 			}
 		}
 		return nil
 	})
-	return len(keys), err
+	if err != nil {
+		return 0, err
+	}
+	return dropped, nil
 }
 
 // PublishedPorts returns every host port held by a lease, except the
@@ -613,4 +634,327 @@ func (s *Store) PublishedPorts(ctx context.Context, exceptContainer string) ([]P
 		}
 	}
 	return out, nil
+}
+
+// leaseBuckets are the leases and their indexes in a write transaction.
+// put and drop, the only writers of leases, keep the indexes in step
+// with the leases, in the same transaction:
+//
+//   - ports (metadata.BucketLeasePorts): a host port's protocol and
+//     number ("tcp/08080") to the leases that publish it (portHolder),
+//     so that checking a port reads that port's holders only;
+//   - owners (metadata.BucketContainerLeases): container id + "/" +
+//     lease key, so that a container's leases, on one network or all,
+//     are a scan of its keys;
+//   - marks (metadata.BucketLeaseMarks): per network and address family
+//     (network id + "/4" or "/6") the address the search for a free one
+//     goes on from; every host address below it is leased, the gateway
+//     or in free;
+//   - free (metadata.BucketLeaseFree): the lease keys of the addresses
+//     below the mark that were freed.
+//
+// The lowest free address is then the first key of free in the subnet,
+// or else the first address from the mark up that holds no lease: a
+// search moves the mark past what it passes, so each address is passed
+// once and a take costs O(1) look-ups amortised. A network without a mark (new,
+// or of a store from before the indexes) is searched from its subnet's
+// start.
+type leaseBuckets struct {
+	leases, ports, owners, marks, free *bolt.Bucket
+}
+
+// openLeases opens (makes, when missing) the leases' buckets in tx.
+func openLeases(tx *bolt.Tx) (*leaseBuckets, error) {
+	var x leaseBuckets
+	for _, b := range []struct {
+		name string
+		dst  **bolt.Bucket
+	}{
+		{metadata.BucketLeases, &x.leases},
+		{metadata.BucketLeasePorts, &x.ports},
+		{metadata.BucketContainerLeases, &x.owners},
+		{metadata.BucketLeaseMarks, &x.marks},
+		{metadata.BucketLeaseFree, &x.free},
+	} {
+		var err error
+		if *b.dst, err = tx.CreateBucketIfNotExists([]byte(b.name)); err != nil {
+			return nil, fmt.Errorf("metadata bucket %s: %w", b.name, err)
+		}
+	}
+	return &x, nil
+}
+
+// portHolder is a lease's claim on a host port, as the port index keeps
+// it under the port's protocol and number (portKey).
+type portHolder struct {
+	// HostIP is the mapping's host address; invalid is every address.
+	HostIP        netip.Addr `json:"hostIP,omitzero"`
+	ContainerID   string     `json:"containerID"`
+	ContainerName string     `json:"containerName"`
+	// Lease is the key of the lease that publishes the port.
+	Lease string `json:"lease"`
+}
+
+func portKey(proto string, port uint16) string {
+	return fmt.Sprintf("%s/%05d", proto, port)
+}
+
+func ownerKey(containerID, lease string) string {
+	return containerID + "/" + lease
+}
+
+// markKey is the key of the network's mark for a's address family.
+func markKey(netID string, a netip.Addr) string {
+	if a.Is4() {
+		return netID + "/4"
+	}
+	return netID + "/6"
+}
+
+// keyAddr returns the address of a lease key.
+func keyAddr(k []byte) (netip.Addr, bool) {
+	i := bytes.LastIndexByte(k, '/')
+	var b [16]byte
+	if i < 0 || hex.DecodedLen(len(k)-i-1) != len(b) {
+		return netip.Addr{}, false
+	}
+	if _, err := hex.Decode(b[:], k[i+1:]); err != nil {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom16(b).Unmap(), true
+}
+
+func holdersAt(b *bolt.Bucket, key string) ([]portHolder, error) {
+	v := b.Get([]byte(key))
+	if v == nil {
+		return nil, nil
+	}
+	var hs []portHolder
+	if err := json.Unmarshal(v, &hs); err != nil {
+		return nil, fmt.Errorf("decode %s/%s: %w", metadata.BucketLeasePorts, key, err)
+	}
+	return hs, nil
+}
+
+func (x *leaseBuckets) putHolders(key string, hs []portHolder) error {
+	if len(hs) == 0 {
+		return x.ports.Delete([]byte(key))
+	}
+	data, err := json.Marshal(hs)
+	if err != nil {
+		return fmt.Errorf("encode %s/%s: %w", metadata.BucketLeasePorts, key, err)
+	}
+	return x.ports.Put([]byte(key), data)
+}
+
+// portIndex answers AssignPorts from the port index: the holders of a
+// port other than the container except.
+type portIndex struct {
+	ports  *bolt.Bucket
+	except string
+}
+
+// Holder returns the container of the first holder of m's protocol and
+// port whose mapping conflicts with m.
+func (p portIndex) Holder(m PortMapping) (string, error) {
+	hs, err := holdersAt(p.ports, portKey(m.Protocol, m.HostPort))
+	if err != nil {
+		return "", err
+	}
+	for _, h := range hs {
+		if h.ContainerID != p.except && Conflicts(PortMapping{HostIP: h.HostIP, HostPort: m.HostPort, Protocol: m.Protocol}, m) {
+			return h.ContainerName, nil
+		}
+	}
+	return "", nil
+}
+
+// leased reports whether a lease holds a on the network.
+func (x *leaseBuckets) leased(netID string, a netip.Addr) bool {
+	return x.leases.Get([]byte(leaseKey(netID, a))) != nil
+}
+
+// own returns the container's leases on the network netID.
+func (x *leaseBuckets) own(containerID, netID string) ([]*Lease, error) {
+	var out []*Lease
+	prefix := []byte(ownerKey(containerID, netID+"/"))
+	c := x.owners.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		key := k[len(containerID)+1:]
+		v := x.leases.Get(key)
+		if v == nil {
+			continue
+		}
+		l := new(Lease)
+		if err := json.Unmarshal(v, l); err != nil {
+			return nil, fmt.Errorf("decode lease %s: %w", key, err)
+		}
+		if l.ContainerID == containerID {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// put writes the lease l under key, with its index entries.
+func (x *leaseBuckets) put(key string, l *Lease) error {
+	data, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("encode lease %s: %w", key, err)
+	}
+	if err := x.leases.Put([]byte(key), data); err != nil {
+		return fmt.Errorf("lease %s: %w", key, err)
+	}
+	if err := x.owners.Put([]byte(ownerKey(l.ContainerID, key)), nil); err != nil {
+		return fmt.Errorf("lease %s: %w", key, err)
+	}
+	if err := x.free.Delete([]byte(key)); err != nil {
+		return fmt.Errorf("lease %s: %w", key, err)
+	}
+	for _, m := range l.Ports {
+		pk := portKey(m.Protocol, m.HostPort)
+		hs, err := holdersAt(x.ports, pk)
+		if err != nil {
+			return err
+		}
+		hs = append(hs, portHolder{HostIP: m.HostIP, ContainerID: l.ContainerID, ContainerName: l.ContainerName, Lease: key})
+		if err := x.putHolders(pk, hs); err != nil {
+			return fmt.Errorf("lease %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// drop deletes the lease under key when it is containerID's, with its
+// index entries; the container index's entry for key goes in any case.
+// It reports whether a lease went. An address below its network's mark
+// is added to the free ones.
+func (x *leaseBuckets) drop(key, containerID string) (bool, error) {
+	if err := x.owners.Delete([]byte(ownerKey(containerID, key))); err != nil {
+		return false, fmt.Errorf("lease %s: %w", key, err)
+	}
+	v := x.leases.Get([]byte(key))
+	if v == nil {
+		return false, nil
+	}
+	var l Lease
+	if err := json.Unmarshal(v, &l); err != nil {
+		return false, fmt.Errorf("decode lease %s: %w", key, err)
+	}
+	if l.ContainerID != containerID {
+		return false, nil
+	}
+	if err := x.leases.Delete([]byte(key)); err != nil {
+		return false, fmt.Errorf("lease %s: %w", key, err)
+	}
+	for _, m := range l.Ports {
+		pk := portKey(m.Protocol, m.HostPort)
+		hs, err := holdersAt(x.ports, pk)
+		if err != nil {
+			return false, err
+		}
+		hs = slices.DeleteFunc(hs, func(h portHolder) bool { return h.Lease == key })
+		if err := x.putHolders(pk, hs); err != nil {
+			return false, fmt.Errorf("lease %s: %w", key, err)
+		}
+	}
+	mark, err := x.mark(l.NetworkID, l.Addr)
+	if err != nil {
+		return false, err
+	}
+	if mark.IsValid() && l.Addr.Less(mark) {
+		if err := x.free.Put([]byte(key), nil); err != nil {
+			return false, fmt.Errorf("lease %s: %w", key, err)
+		}
+	}
+	return true, nil
+}
+
+// mark returns the network's mark for a's family; invalid when it has
+// none.
+func (x *leaseBuckets) mark(netID string, a netip.Addr) (netip.Addr, error) {
+	k := markKey(netID, a)
+	v := x.marks.Get([]byte(k))
+	if v == nil {
+		return netip.Addr{}, nil
+	}
+	m, err := netip.ParseAddr(string(v))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("decode %s/%s: %w", metadata.BucketLeaseMarks, k, err)
+	}
+	return m, nil
+}
+
+// lowestFree returns the lowest host address of sub that no lease
+// holds and is not gw, among the first 2^16 of sub: the lowest freed
+// one below the network's mark, or else the first one from the mark up,
+// past which the mark moves. Put takes it out of the freed ones.
+func (x *leaseBuckets) lowestFree(n *Network, sub netip.Prefix, gw netip.Addr) (netip.Addr, error) {
+	start := sub.Masked().Addr()
+	c := x.free.Cursor()
+	for k, _ := c.Seek([]byte(leaseKey(n.ID, start))); k != nil; k, _ = c.Next() {
+		a, ok := keyAddr(k)
+		if !ok || !bytes.HasPrefix(k, []byte(n.ID+"/")) || !sub.Contains(a) {
+			break
+		}
+		if usable(sub, a) && a != gw && x.leases.Get(k) == nil {
+			return a, nil
+		}
+	}
+	a := start.Next()
+	mark, err := x.mark(n.ID, a)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if a.Less(mark) {
+		a = mark
+	}
+	for last := walkEnd(sub); usable(sub, a) && !last.Less(a); a = a.Next() {
+		if a != gw && !x.leased(n.ID, a) {
+			k := markKey(n.ID, a)
+			if err := x.marks.Put([]byte(k), []byte(a.Next().String())); err != nil {
+				return netip.Addr{}, fmt.Errorf("%s/%s: %w", metadata.BucketLeaseMarks, k, err)
+			}
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("network %s: no free address left in %s", n.Name, sub)
+}
+
+// walkEnd is the last address the search for a free one tries: the
+// 2^16th host address of sub.
+func walkEnd(sub netip.Prefix) netip.Addr {
+	b := sub.Masked().Addr().As16()
+	for i := 13; i >= 0; i-- { // add 1<<16
+		if b[i]++; b[i] != 0 {
+			break
+		}
+	}
+	a := netip.AddrFrom16(b)
+	if sub.Addr().Is4() {
+		a = a.Unmap()
+	}
+	return a
+}
+
+// dropMarks deletes a network's marks and freed addresses.
+func dropMarks(tx *bolt.Tx, netID string) error {
+	for _, name := range []string{metadata.BucketLeaseMarks, metadata.BucketLeaseFree} {
+		b := tx.Bucket([]byte(name))
+		if b == nil {
+			continue
+		}
+		var keys [][]byte
+		prefix := []byte(netID + "/")
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("%s/%s: %w", name, k, err)
+			}
+		}
+	}
+	return nil
 }

@@ -479,6 +479,11 @@ func TestRunErrors(t *testing.T) {
 	if ps := e.ps(); len(ps) != 1 || ps[0].Name != "taken" {
 		t.Errorf("failed runs left containers: %+v", ps)
 	}
+	// Nor roots or directories without a container (what system check
+	// would report).
+	if r := e.must("system", "check", "--dry-run"); strings.TrimSpace(r.stdout) != "no problems found" {
+		t.Errorf("failed runs left what system check finds:\n%s", r.stdout)
+	}
 	// A runtime binary that is not installed.
 	conf := filepath.Join(e.dir, "badruntime.toml")
 	os.WriteFile(conf, []byte("[runc]\nbinary = \"/nonexistent/runc\"\n"), 0o644)
