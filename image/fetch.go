@@ -13,38 +13,6 @@ import (
 	"github.com/stockade/stockade/image/content"
 )
 
-// fetchToStore downloads blob desc into the store unless it is there. A
-// download cut by a network fault leaves its partial file to be resumed;
-// wrong content removes it.
-func (s *Service) fetchToStore(ctx context.Context, c *registryClient, store *content.Store, desc ocispec.Descriptor, bar progressBar) error {
-	w, err := store.Writer(ctx, desc)
-	if errors.Is(err, content.ErrExists) {
-		bar.finish(nil)
-		return nil
-	}
-	if err != nil {
-		bar.finish(err)
-		return err
-	}
-	bar.set(w.Offset())
-	err = s.download(ctx, c, desc, w, &sinkWriter{w: w, bar: bar})
-	bar.finish(err)
-	return err
-}
-
-// download fetches into w through sink and commits or abandons w.
-func (s *Service) download(ctx context.Context, c *registryClient, desc ocispec.Descriptor, w *content.Writer, sink blobSink) error {
-	if err := c.fetchBlob(ctx, desc, sink); err != nil {
-		if keepPartial(ctx, err) {
-			w.Close()
-		} else {
-			w.Discard()
-		}
-		return err
-	}
-	return w.Commit(ctx)
-}
-
 // keepPartial decides whether an interrupted download stays for a later
 // pull to resume: yes after network faults, registry errors and a
 // cancelled or timed-out command; no when the bytes were wrong, or when
@@ -140,26 +108,6 @@ func (j *blobJob) close() {
 	j.mu.Unlock()
 }
 
-// run downloads the job's blob into the store, publishing progress.
-func (j *blobJob) run(ctx context.Context, s *Service, c *registryClient, store *content.Store, bar progressBar) (err error) {
-	defer func() { j.finish(err); bar.finish(err) }()
-	w, err := store.Writer(ctx, j.desc)
-	if errors.Is(err, content.ErrExists) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	f, err := w.OpenReader()
-	if err != nil {
-		w.Close()
-		return err
-	}
-	j.start(f, w.Offset())
-	bar.set(w.Offset())
-	return s.download(ctx, c, j.desc, w, &sinkWriter{w: w, bar: bar, job: j})
-}
-
 // jobReader reads a blob while its job downloads it: it blocks until
 // bytes are written, and ends with the job's error if verification fails.
 type jobReader struct {
@@ -222,36 +170,6 @@ func (r *jobReader) Close() error {
 // unpackImage reads them: it settles jobs[i] and bars[i] when layer i's
 // blob is stored or has failed, running its downloads on g.
 type layerFetch func(ctx context.Context, g *errgroup.Group, jobs []*blobJob, bars []progressBar) error
-
-// registryFetch is the layerFetch of a pull: it downloads the layers from
-// c, at most pullJobs at once, in order.
-func (s *Service) registryFetch(c *registryClient, store *content.Store) layerFetch {
-	return func(ctx context.Context, g *errgroup.Group, jobs []*blobJob, bars []progressBar) error {
-		n := s.pullJobs
-		if n <= 0 {
-			n = 3
-		}
-		sem := make(chan struct{}, n)
-		for i := range jobs {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				for _, j := range jobs[i:] {
-					j.finish(ctx.Err())
-				}
-				for _, b := range bars[i:] {
-					b.finish(ctx.Err())
-				}
-				return ctx.Err()
-			}
-			g.Go(func() error {
-				defer func() { <-sem }()
-				return layerError(jobs[i].desc.Digest, jobs[i].run(ctx, s, c, store, bars[i]))
-			})
-		}
-		return nil
-	}
-}
 
 // storedBlobs is the layerFetch of an image whose blobs are in the store
 // already (an import, a decrypted copy): there is nothing to download.

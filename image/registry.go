@@ -1,8 +1,9 @@
+//go:build !lean
+
 package image
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,9 +24,6 @@ import (
 
 	"github.com/stockade/stockade/image/content"
 )
-
-// maxManifestSize bounds the manifests and indexes read from registries.
-const maxManifestSize = 4 << 20
 
 // manifestAccept lists the manifest media types stockade understands.
 var manifestAccept = strings.Join([]string{
@@ -126,44 +124,6 @@ func (c *registryClient) manifest(ctx context.Context, ref string, want digest.D
 		return ocispec.Descriptor{}, nil, fmt.Errorf("fetch manifest %s: %w", ref, err)
 	}
 	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(data))}, data, nil
-}
-
-// manifestMediaType decides the media type of a manifest document from its
-// own mediaType field or, failing that, the HTTP Content-Type, and checks
-// that the bytes are a JSON object at all.
-func manifestMediaType(data []byte, contentType string) (string, error) {
-	var probe struct {
-		SchemaVersion int             `json:"schemaVersion"`
-		MediaType     string          `json:"mediaType"`
-		Manifests     json.RawMessage `json:"manifests"`
-		Config        json.RawMessage `json:"config"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return "", fmt.Errorf("registry sent something that is not a manifest (%s): %w", contentType, err)
-	}
-	mt := probe.MediaType
-	if mt == "" {
-		switch {
-		case contentType != "" && contentType != "application/json" && contentType != "text/plain":
-			mt = contentType
-		case probe.Manifests != nil:
-			mt = ocispec.MediaTypeImageIndex
-		case probe.Config != nil:
-			mt = ocispec.MediaTypeImageManifest
-		}
-	}
-	switch mt {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, MediaTypeDockerManifest, MediaTypeDockerManifestList:
-		if probe.SchemaVersion != 2 {
-			return "", fmt.Errorf("manifest schemaVersion %d is not supported", probe.SchemaVersion)
-		}
-		return mt, nil
-	case "application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws":
-		return "", fmt.Errorf("docker schema 1 manifests (%s) are not supported", mt)
-	case "":
-		return "", errors.New("registry sent a manifest without a media type")
-	}
-	return "", fmt.Errorf("unsupported manifest media type %q", mt)
 }
 
 // blobSink receives the bytes of a blob download.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -27,20 +26,6 @@ type resolved struct {
 	chainIDs []digest.Digest
 }
 
-// resolve fetches the manifest (choosing the platform from an index) and
-// the config, stores both, and checks them.
-func (s *Service) resolve(ctx context.Context, c *registryClient, store *content.Store, r name.Reference, want ocispec.Platform, explicit bool) (*resolved, error) {
-	var wantDigest digest.Digest
-	if d, ok := r.(name.Digest); ok {
-		wantDigest = digest.Digest(d.DigestStr())
-	}
-	desc, data, err := c.manifest(ctx, r.Identifier(), wantDigest)
-	if err != nil {
-		return nil, err
-	}
-	return s.loadImage(ctx, store, registrySource{s: s, c: c, store: store}, desc, data, want, explicit)
-}
-
 // imageSource gets the documents of an image into the store: a registry
 // for pulls, the store itself for imports.
 type imageSource interface {
@@ -48,31 +33,6 @@ type imageSource interface {
 	manifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
 	// config puts the config blob desc into the store.
 	config(ctx context.Context, desc ocispec.Descriptor) error
-}
-
-// registrySource fetches what the store does not have from a registry.
-type registrySource struct {
-	s     *Service
-	c     *registryClient
-	store *content.Store
-}
-
-func (r registrySource) manifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	if data, err := r.store.ReadAll(ctx, desc, maxManifestSize); err == nil {
-		return data, nil
-	}
-	got, data, err := r.c.manifest(ctx, desc.Digest.String(), desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	if got.Size != desc.Size {
-		return nil, fmt.Errorf("manifest %s: %w: got %d bytes, index says %d", desc.Digest, content.ErrSizeMismatch, got.Size, desc.Size)
-	}
-	return data, nil
-}
-
-func (r registrySource) config(ctx context.Context, desc ocispec.Descriptor) error {
-	return r.s.fetchToStore(ctx, r.c, r.store, desc, noProgress{})
 }
 
 // loadImage walks from the manifest or index desc (whose bytes are data)
@@ -193,4 +153,45 @@ func checkDescriptor(d ocispec.Descriptor) error {
 		return fmt.Errorf("negative size %d", d.Size)
 	}
 	return nil
+}
+
+// maxManifestSize bounds the manifests and indexes read from registries.
+const maxManifestSize = 4 << 20
+
+// manifestMediaType decides the media type of a manifest document from its
+// own mediaType field or, failing that, the HTTP Content-Type, and checks
+// that the bytes are a JSON object at all.
+func manifestMediaType(data []byte, contentType string) (string, error) {
+	var probe struct {
+		SchemaVersion int             `json:"schemaVersion"`
+		MediaType     string          `json:"mediaType"`
+		Manifests     json.RawMessage `json:"manifests"`
+		Config        json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return "", fmt.Errorf("registry sent something that is not a manifest (%s): %w", contentType, err)
+	}
+	mt := probe.MediaType
+	if mt == "" {
+		switch {
+		case contentType != "" && contentType != "application/json" && contentType != "text/plain":
+			mt = contentType
+		case probe.Manifests != nil:
+			mt = ocispec.MediaTypeImageIndex
+		case probe.Config != nil:
+			mt = ocispec.MediaTypeImageManifest
+		}
+	}
+	switch mt {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, MediaTypeDockerManifest, MediaTypeDockerManifestList:
+		if probe.SchemaVersion != 2 {
+			return "", fmt.Errorf("manifest schemaVersion %d is not supported", probe.SchemaVersion)
+		}
+		return mt, nil
+	case "application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws":
+		return "", fmt.Errorf("docker schema 1 manifests (%s) are not supported", mt)
+	case "":
+		return "", errors.New("registry sent a manifest without a media type")
+	}
+	return "", fmt.Errorf("unsupported manifest media type %q", mt)
 }

@@ -35,6 +35,11 @@ import (
 // known.
 var ErrNotFound = errors.New("image not found")
 
+// ErrNoRegistry is the error of Pull, Push, Login, Logout and
+// RegistryHost in a build without the registry client (the lean build of
+// stockade, which then runs stockade-full).
+var ErrNoRegistry = errors.New("no registry client in this build")
+
 // ErrEncrypted is wrapped by the error of a pull that meets an encrypted
 // layer and has no way to decrypt it.
 var ErrEncrypted = errors.New("layer is encrypted")

@@ -107,7 +107,7 @@ func runEarly(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	err := cliApp.RunContext(ctx, args)
 	a.close()
 	a.stopTiming()
-	if errors.Is(err, errNeedsFull) {
+	if errors.Is(err, errNeedsFull) || leanBuild && errors.Is(err, image.ErrNoRegistry) {
 		err = a.execFull()
 	}
 	if err == nil {

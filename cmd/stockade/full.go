@@ -11,8 +11,8 @@ import (
 )
 
 // FullName is the program that holds what the lean build of stockade
-// leaves out (NRI, OCI-crypt, the image builder, commit's --change), next
-// to stockade.
+// leaves out (the registry client, NRI, OCI-crypt, the image builder,
+// commit's --change, the network name server), next to stockade.
 const FullName = assemble.FullName
 
 // errNeedsFull is returned by what the lean build leaves out: the command
@@ -29,5 +29,5 @@ func (a *app) execFull() error {
 	full := filepath.Join(filepath.Dir(self), FullName)
 	args := append([]string{full}, a.args[1:]...)
 	err = syscall.Exec(full, args, os.Environ())
-	return fmt.Errorf("NRI, OCI-crypt, build and commit --change are in %s, which could not be run: %w", full, err)
+	return fmt.Errorf("the registry client, NRI, OCI-crypt, build, commit --change and the network name server are in %s, which could not be run: %w", full, err)
 }

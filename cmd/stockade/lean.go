@@ -2,9 +2,13 @@
 
 // The lean build of stockade (-tags lean, what `make build` installs as
 // stockade): every command and flag, but what needs NRI, OCI-crypt, the
-// image builder or buildkit's instruction parser runs again as
-// stockade-full (errNeedsFull, execFull). Those would cost every command,
-// `run` above all, their package initialisation and their size.
+// image builder, buildkit's instruction parser, a registry (pull, push,
+// login, logout, a run or create of an image not pulled yet: the image
+// package's lean build fails them with image.ErrNoRegistry) or the
+// network name server (`network dns`) runs again as stockade-full
+// (errNeedsFull, execFull). Those would cost every command, `run` above
+// all, their package initialisation and their size: HTTP, TLS and X.509,
+// the registry client, a DNS library.
 
 package main
 
@@ -36,6 +40,9 @@ func (a *app) service(*cli.Context) error { return errNeedsFull }
 func (a *app) build(*cli.Context) error { return errNeedsFull }
 
 func (a *app) layerInfo(*cli.Context) error { return errNeedsFull }
+
+// networkDNS: the name server links a DNS library (and TLS with it).
+func (a *app) networkDNS(*cli.Context) error { return errNeedsFull }
 
 // decrypter: keys on the command line need stockade-full at once; without
 // them, so does the first encrypted layer met (the keys directory of the

@@ -52,7 +52,18 @@ func TestLeanHandsOver(t *testing.T) {
 		{"push --encrypt", []string{"--config", conf, "push", "--encrypt", "jwe:k.pem", "x"}, true},
 		{"commit --change", []string{"--config", conf, "commit", "--change", "CMD [\"x\"]", "c", "i"}, true},
 		{"NRI on: any command", []string{"--config", nriConf, "ps"}, true},
+		// A registry: the lean build has no client (image.ErrNoRegistry).
+		// The references name a closed port on loopback, so that a build
+		// that did try would reach nothing outside.
+		{"pull", []string{"--config", conf, "pull", "127.0.0.1:1/x"}, true},
+		{"push", []string{"--config", conf, "push", "x", "127.0.0.1:1/x"}, true},
+		{"login", []string{"--config", conf, "login", "-u", "u", "--password-stdin", "127.0.0.1:1"}, true},
+		{"logout", []string{"--config", conf, "logout", "127.0.0.1:1"}, true},
+		{"run of an image not pulled", []string{"--config", conf, "run", "--rm", "127.0.0.1:1/x"}, true},
+		{"create of an image not pulled", []string{"--config", conf, "create", "127.0.0.1:1/x"}, true},
+		{"network dns", []string{"--config", conf, "network", "dns", "n"}, true},
 		{"ps", []string{"--config", conf, "ps", "-q"}, false},
+		{"images", []string{"--config", conf, "images", "-q"}, false},
 		{"version", []string{"--config", conf, "version"}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +95,32 @@ func TestLeanNoFull(t *testing.T) {
 	}
 	if err := a.build(nil); !errors.Is(err, errNeedsFull) {
 		t.Errorf("build: %v, want errNeedsFull", err)
+	}
+}
+
+// TestLeanLinksNoRegistryClient: the lean build links neither the
+// registry client nor HTTP, TLS, X.509 or a DNS library; their package
+// initialisation would be in every command's start-up (run's above all),
+// and what needs them runs as stockade-full (TestLeanHandsOver).
+func TestLeanLinksNoRegistryClient(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to list the imports with")
+	}
+	out, err := exec.Command(goTool, "list", "-tags", "lean", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		switch {
+		case strings.HasPrefix(pkg, "github.com/google/go-containerregistry/pkg/v1/remote"),
+			pkg == "github.com/stockade/stockade/network/nameserver",
+			pkg == "github.com/miekg/dns",
+			pkg == "crypto/tls",
+			pkg == "crypto/x509",
+			pkg == "net/http":
+			t.Errorf("the lean build links %s", pkg)
+		}
 	}
 }
 

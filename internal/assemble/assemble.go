@@ -187,7 +187,7 @@ func (p *Parts) dnsStarter() func(ctx context.Context, n *network.Network) error
 		if network.DNSReady(pidFile) {
 			return nil
 		}
-		cmd := exec.Command(p.Stockade, append(slices.Clone(p.GlobalArgs()), "network", "dns", n.Name)...)
+		cmd := exec.Command(p.full(), append(slices.Clone(p.GlobalArgs()), "network", "dns", n.Name)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		logPath := filepath.Join(filepath.Dir(pidFile), n.Name+".log")
 		if f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
@@ -303,6 +303,20 @@ func (p *Parts) monitorBinary() string {
 	if !p.NeedsStockade {
 		if sup := p.Supervisor(); sup != "" {
 			return sup
+		}
+	}
+	return p.Stockade
+}
+
+// full returns stockade-full next to the stockade binary, or the
+// stockade binary when there is none: the program of what the lean build
+// leaves out (the network name server), started without the lean one's
+// hand-over.
+func (p *Parts) full() string {
+	if filepath.Base(p.Stockade) != FullName {
+		path := filepath.Join(filepath.Dir(p.Stockade), FullName)
+		if st, err := os.Stat(path); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return path
 		}
 	}
 	return p.Stockade

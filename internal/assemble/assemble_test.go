@@ -126,3 +126,37 @@ func TestRunHealthMonitorBadStart(t *testing.T) {
 		t.Error("the engine was opened")
 	}
 }
+
+// TestFullBinary: what the lean build leaves out (the network name
+// server) is started as stockade-full when it is next to stockade and
+// executable, as stockade otherwise (which hands over itself).
+func TestFullBinary(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		mode  os.FileMode // of stockade-full, 0: none
+		self  string      // the stockade binary's name
+		wantF bool
+	}{
+		{"lean, full next to it", 0o755, "stockade", true},
+		{"lean, no full", 0, "stockade", false},
+		{"full not executable", 0o644, "stockade", false},
+		{"full itself", 0o755, FullName, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.mode != 0 {
+				if err := os.WriteFile(filepath.Join(dir, FullName), []byte("#!/bin/sh\n"), tt.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := &Parts{Stockade: filepath.Join(dir, tt.self)}
+			want := p.Stockade
+			if tt.wantF {
+				want = filepath.Join(dir, FullName)
+			}
+			if got := p.full(); got != want {
+				t.Errorf("full() = %s, want %s", got, want)
+			}
+		})
+	}
+}
