@@ -35,10 +35,12 @@ import (
 // known.
 var ErrNotFound = errors.New("image not found")
 
-// ErrNoRegistry is the error of Pull, Push, Login, Logout and
-// RegistryHost in a build without the registry client (the lean build of
-// stockade, which then runs stockade-full).
-var ErrNoRegistry = errors.New("no registry client in this build")
+// ErrNotInBuild is the error of what the lean build (-tags lean) leaves
+// out: the registry client (Pull, Push, Login, Logout, RegistryHost) and
+// the layer pipeline (compression, unpacking, progress bars: AddLayer,
+// NewImage, Import, Export, EncryptImage, DecryptImage). The lean build
+// of stockade runs stockade-full for those.
+var ErrNotInBuild = errors.New("not in this build of the image package (-tags lean)")
 
 // ErrEncrypted is wrapped by the error of a pull that meets an encrypted
 // layer and has no way to decrypt it.

@@ -107,7 +107,7 @@ func runEarly(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	err := cliApp.RunContext(ctx, args)
 	a.close()
 	a.stopTiming()
-	if errors.Is(err, errNeedsFull) || leanBuild && errors.Is(err, image.ErrNoRegistry) {
+	if errors.Is(err, errNeedsFull) || leanBuild && errors.Is(err, image.ErrNotInBuild) {
 		err = a.execFull()
 	}
 	if err == nil {

@@ -83,6 +83,9 @@ func (a *app) diff(c *cli.Context) error {
 // new image's id. Everything the user typed is checked before anything is
 // read or stored.
 func (a *app) commit(c *cli.Context) (err error) {
+	if leanBuild {
+		return errNeedsFull // the layer pipeline (image.ErrNotInBuild), before the container is paused
+	}
 	ref := c.Args().Get(0)
 	what := "commit " + ref
 	comp, err := image.ParseCompression(c.String("compression"))

@@ -11,8 +11,8 @@ import (
 )
 
 // FullName is the program that holds what the lean build of stockade
-// leaves out (the registry client, NRI, OCI-crypt, the image builder,
-// commit's --change, the network name server), next to stockade.
+// leaves out (the registry client, the layer pipeline, NRI, OCI-crypt,
+// the image builder, the network name server), next to stockade.
 const FullName = assemble.FullName
 
 // errNeedsFull is returned by what the lean build leaves out: the command
@@ -29,5 +29,5 @@ func (a *app) execFull() error {
 	full := filepath.Join(filepath.Dir(self), FullName)
 	args := append([]string{full}, a.args[1:]...)
 	err = syscall.Exec(full, args, os.Environ())
-	return fmt.Errorf("the registry client, NRI, OCI-crypt, build, commit --change and the network name server are in %s, which could not be run: %w", full, err)
+	return fmt.Errorf("the registry client, the layer pipeline (commit, image import and export), NRI, OCI-crypt, build and the network name server are in %s, which could not be run: %w", full, err)
 }

@@ -52,7 +52,7 @@ func TestLeanHandsOver(t *testing.T) {
 		{"push --encrypt", []string{"--config", conf, "push", "--encrypt", "jwe:k.pem", "x"}, true},
 		{"commit --change", []string{"--config", conf, "commit", "--change", "CMD [\"x\"]", "c", "i"}, true},
 		{"NRI on: any command", []string{"--config", nriConf, "ps"}, true},
-		// A registry: the lean build has no client (image.ErrNoRegistry).
+		// A registry: the lean build has no client (image.ErrNotInBuild).
 		// The references name a closed port on loopback, so that a build
 		// that did try would reach nothing outside.
 		{"pull", []string{"--config", conf, "pull", "127.0.0.1:1/x"}, true},
@@ -62,6 +62,12 @@ func TestLeanHandsOver(t *testing.T) {
 		{"run of an image not pulled", []string{"--config", conf, "run", "--rm", "127.0.0.1:1/x"}, true},
 		{"create of an image not pulled", []string{"--config", conf, "create", "127.0.0.1:1/x"}, true},
 		{"network dns", []string{"--config", conf, "network", "dns", "n"}, true},
+		// The layer pipeline (gzip, zstd, unpacking, progress bars).
+		{"commit", []string{"--config", conf, "commit", "c", "i"}, true},
+		{"image export", []string{"--config", conf, "image", "export", "i", "x.tar"}, true},
+		{"image import", []string{"--config", conf, "image", "import", "x.tar"}, true},
+		{"image encrypt", []string{"--config", conf, "image", "encrypt", "--recipient", "jwe:k.pem", "i", "j"}, true},
+		{"image decrypt", []string{"--config", conf, "image", "decrypt", "i", "j"}, true},
 		{"ps", []string{"--config", conf, "ps", "-q"}, false},
 		{"images", []string{"--config", conf, "images", "-q"}, false},
 		{"version", []string{"--config", conf, "version"}, false},
@@ -99,7 +105,8 @@ func TestLeanNoFull(t *testing.T) {
 }
 
 // TestLeanLinksNoRegistryClient: the lean build links neither the
-// registry client nor HTTP, TLS, X.509 or a DNS library; their package
+// registry client nor HTTP, TLS, X.509, gzip, zstd, progress bars or a
+// DNS library; their package
 // initialisation would be in every command's start-up (run's above all),
 // and what needs them runs as stockade-full (TestLeanHandsOver).
 func TestLeanLinksNoRegistryClient(t *testing.T) {
@@ -114,6 +121,9 @@ func TestLeanLinksNoRegistryClient(t *testing.T) {
 	for _, pkg := range strings.Fields(string(out)) {
 		switch {
 		case strings.HasPrefix(pkg, "github.com/google/go-containerregistry/pkg/v1/remote"),
+			strings.HasPrefix(pkg, "github.com/klauspost/compress"),
+			strings.HasPrefix(pkg, "github.com/vbauerster/mpb"),
+			pkg == "compress/gzip",
 			pkg == "github.com/stockade/stockade/network/nameserver",
 			pkg == "github.com/miekg/dns",
 			pkg == "crypto/tls",
