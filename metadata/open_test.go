@@ -61,16 +61,7 @@ func TestNamesIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := map[string]string{"id1": `{"id":"id1","name":"web"}`, "id2": `{"id":"id2","name":"db"}`, "id3": `{"id":"id3"}`}
-	if err := old.Update(ctx, func(tx *bolt.Tx) error {
-		for id, rec := range recs {
-			if err := tx.Bucket([]byte(BucketContainers)).Put([]byte(id), []byte(rec)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putAll(t, old, BucketContainers, recs)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -108,16 +99,7 @@ func TestLeaseIndexMigration(t *testing.T) {
 			`{"hostIP":"127.0.0.2","hostPort":8080,"containerPort":80,"protocol":"tcp"}]}`,
 		"n2/0b": `{not json`,
 	}
-	if err := old.Update(ctx, func(tx *bolt.Tx) error {
-		for k, v := range leases {
-			if err := tx.Bucket([]byte(BucketLeases)).Put([]byte(k), []byte(v)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putAll(t, old, BucketLeases, leases)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -153,5 +135,21 @@ func TestLeaseIndexMigration(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("indexes after the migration:\n%v\nwant\n%v", got, want)
+	}
+}
+
+// putAll writes values as they are (records of an older schema) into
+// bucket, in one transaction.
+func putAll(t *testing.T, db *DB, bucket string, values map[string]string) {
+	t.Helper()
+	if err := db.Update(context.Background(), func(tx *bolt.Tx) error {
+		for k, v := range values {
+			if err := tx.Bucket([]byte(bucket)).Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -77,17 +77,7 @@ func (p *fakeProbe) Pick(string, netip.Addr) (uint16, error) {
 }
 
 func TestAssignPorts(t *testing.T) {
-	parse := func(ss ...string) []PortSpec {
-		var out []PortSpec
-		for _, s := range ss {
-			sp, err := ParsePortSpec(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, sp)
-		}
-		return out
-	}
+	parse := func(ss ...string) []PortSpec { return portSpecs(t, ss...) }
 	probe := &fakeProbe{busy: map[uint16]bool{8000: true}, next: 40000}
 	got, err := AssignPorts(parse("127.0.0.1:8080:80", "8001-8003:81-83/udp", "90", "8000-8005:99"), nil, probe)
 	if err != nil {
