@@ -637,3 +637,69 @@ func TestCheckOnFreshHost(t *testing.T) {
 		t.Fatalf("RemoveNetwork on a fresh host: %v", err)
 	}
 }
+
+// TestDetachTwice: a container is detached at its stop and again at its
+// removal. The second Detach finds the namespace dropped and leaves the
+// veth pair to the kernel, which deletes it with the namespace (deleting
+// it there waited for an RCU grace period on every `run --rm`'s removal);
+// a host end whose peer is on the host too, as a failed Attach leaves
+// it, is deleted.
+func TestDetachTwice(t *testing.T) {
+	d := newTestDriver(t)
+	host := hostFor(t)
+	n := ensure(t, d, networktest.NetworkOptions{})
+	ep, sb := container(t, d, n, 2)
+	hostIf := hostIfName(n, ep)
+	// The test's own reference keeps the namespace, and so its pair,
+	// after the first Detach drops the namespace's mount: what the
+	// second Detach does with the pair is then seen.
+	ns, err := netns.GetFromPath(sb.NetNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := d.Detach(t.Context(), n, ep, sb); err != nil {
+			ns.Close()
+			t.Fatalf("Detach %d: %v", i+1, err)
+		}
+	}
+	_, found := linkAddrs(t, host.netns, hostIf)
+	ns.Close()
+	if !found {
+		t.Fatalf("the second Detach deleted %s, whose peer is in the container's namespace", hostIf)
+	}
+	// The kernel deletes the pair once the namespace is gone.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, found := linkAddrs(t, host.netns, hostIf); !found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still there 10 s after its namespace was released", hostIf)
+		}
+	}
+
+	// A pair whose two ends are on the host, and no namespace.
+	id := networktest.RandomID(t)
+	stranded := &network.Endpoint{ContainerID: id, Network: n.Name, IfName: "eth0", HostIf: network.HostIfName(id),
+		Addr: netip.PrefixFrom(nthAddr(n.Subnet.Addr(), 3), n.Subnet.Bits())}
+	strandedIf := hostIfName(n, stranded)
+	hns, err := netns.GetFromPath(host.netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hns.Close()
+	h, err := netlink.NewHandleAt(hns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: strandedIf}, PeerName: "stq" + id[:8]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Detach(t.Context(), n, stranded, network.Sandbox{ContainerID: id, NetNS: d.cfg.NetNSPath(id)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, found := linkAddrs(t, host.netns, strandedIf); found {
+		t.Errorf("Detach left %s, whose peer is on the host", strandedIf)
+	}
+}
