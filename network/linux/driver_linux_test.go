@@ -183,8 +183,9 @@ func tableRules(t *testing.T, path string) []*nftables.Rule {
 	return all
 }
 
-// linkAddrs reads an interface's addresses in the namespace at path.
-func linkAddrs(t *testing.T, path, name string) ([]netip.Prefix, bool) {
+// handleAt returns a netlink handle in the namespace at path; its
+// sockets hold the namespace until it is closed.
+func handleAt(t *testing.T, path string) *netlink.Handle {
 	t.Helper()
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
@@ -195,6 +196,13 @@ func linkAddrs(t *testing.T, path, name string) ([]netip.Prefix, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// linkAddrs reads an interface's addresses in the namespace at path.
+func linkAddrs(t *testing.T, path, name string) ([]netip.Prefix, bool) {
+	t.Helper()
+	h := handleAt(t, path)
 	defer h.Close()
 	l, err := h.LinkByName(name)
 	if err != nil {
@@ -683,15 +691,7 @@ func TestDetachTwice(t *testing.T) {
 	stranded := &network.Endpoint{ContainerID: id, Network: n.Name, IfName: "eth0", HostIf: network.HostIfName(id),
 		Addr: netip.PrefixFrom(nthAddr(n.Subnet.Addr(), 3), n.Subnet.Bits())}
 	strandedIf := hostIfName(n, stranded)
-	hns, err := netns.GetFromPath(host.netns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hns.Close()
-	h, err := netlink.NewHandleAt(hns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := handleAt(t, host.netns)
 	defer h.Close()
 	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: strandedIf}, PeerName: "stq" + id[:8]}); err != nil {
 		t.Fatal(err)
