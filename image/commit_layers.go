@@ -108,11 +108,7 @@ func (s *Service) newImage(ctx context.Context, opts NewImageOptions) (*Record, 
 			return nil, fmt.Errorf("diff id %q: %w", opts.DiffIDs[i], err)
 		}
 	}
-	store, err := s.Content(ctx)
-	if err != nil {
-		return nil, err
-	}
-	release, err := store.Lease(ctx)
+	store, release, err := s.leasedContent(ctx)
 	if err != nil {
 		return nil, err
 	}

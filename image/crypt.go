@@ -208,11 +208,7 @@ func (s *Service) rewriteImage(ctx context.Context, src, dst string, check func(
 	if err != nil {
 		return nil, err
 	}
-	store, err := s.Content(ctx)
-	if err != nil {
-		return nil, err
-	}
-	release, err := store.Lease(ctx)
+	store, release, err := s.leasedContent(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -46,11 +46,7 @@ func (s *Service) export(ctx context.Context, name, tarFile string) error {
 	if err != nil {
 		return err
 	}
-	store, err := s.Content(ctx)
-	if err != nil {
-		return err
-	}
-	release, err := store.Lease(ctx)
+	store, release, err := s.leasedContent(ctx)
 	if err != nil {
 		return err
 	}

@@ -61,11 +61,7 @@ func (s *Service) push(ctx context.Context, nameOrID, dest string, opts PushOpti
 	if err != nil {
 		return err
 	}
-	store, err := s.Content(ctx)
-	if err != nil {
-		return err
-	}
-	release, err := store.Lease(ctx)
+	store, release, err := s.leasedContent(ctx)
 	if err != nil {
 		return err
 	}

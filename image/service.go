@@ -118,6 +118,19 @@ func (s *Service) Content(ctx context.Context) (*content.Store, error) {
 	return s.localStore().Content(ctx)
 }
 
+// leasedContent opens the content store and takes a lease on it, so that
+// no garbage collection removes the blobs an operation is writing or
+// reading; release is idempotent.
+func (s *Service) leasedContent(ctx context.Context) (store *content.Store, release func(), err error) {
+	if store, err = s.Content(ctx); err != nil {
+		return nil, nil, err
+	}
+	if release, err = store.Lease(ctx); err != nil {
+		return nil, nil, err
+	}
+	return store, release, nil
+}
+
 // localStore is the registry-free part of the service.
 func (s *Service) localStore() local.Store { return local.Store{DataRoot: s.DataRoot} }
 

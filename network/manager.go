@@ -419,19 +419,10 @@ func (m *Manager) Remove(ctx context.Context, c *engine.Container) error {
 	errs := []error{m.detach(ctx, c)}
 	// A container recorded on the host's stack or on none never held a
 	// lease: no transaction (one was in every `run --rm --network none`'s
-	// removal). One whose create recorded its endpoints holds the leases
-	// at their addresses, looked up by key. Otherwise (a create that
-	// failed before it recorded them) its keys in the container index
-	// are.
+	// removal). Any other's leases are its keys in the container index
+	// (Store.Release), whether or not its create recorded its endpoints.
 	var ext Extension
-	found, err := c.Extension(HookName, &ext)
-	switch {
-	case err == nil && found && !ext.Managed():
-	case err == nil && found && len(ext.Endpoints) > 0:
-		if _, err := m.Store.ReleaseEndpoints(ctx, c.ID, ext.Endpoints, ext.Networks); err != nil {
-			errs = append(errs, err)
-		}
-	default:
+	if found, err := c.Extension(HookName, &ext); err != nil || !found || ext.Managed() {
 		if _, err := m.Store.Release(ctx, c.ID); err != nil {
 			errs = append(errs, err)
 		}

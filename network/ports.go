@@ -224,30 +224,11 @@ func (BindProbe) Pick(proto string, ip netip.Addr) (uint16, error) {
 
 // PortHolders tells who publishes a host port already. The store's
 // answers from its index of published ports, reading only the port asked
-// about; HeldPorts answers from a list.
+// about.
 type PortHolders interface {
 	// Holder returns the name of a container that publishes a host port
 	// that conflicts with m (see Conflicts), or "" when none does.
 	Holder(m PortMapping) (string, error)
-}
-
-// HeldPort is a host port another container publishes.
-type HeldPort struct {
-	PortMapping
-	// Container names the container that holds it.
-	Container string
-}
-
-// HeldPorts is a list of the host ports other containers publish.
-type HeldPorts []HeldPort
-
-// Holder returns the container of the first port of h that conflicts
-// with m.
-func (h HeldPorts) Holder(m PortMapping) (string, error) {
-	if i := slices.IndexFunc(h, func(t HeldPort) bool { return Conflicts(t.PortMapping, m) }); i >= 0 {
-		return h[i].Container, nil
-	}
-	return "", nil
 }
 
 // AssignPorts turns specs into mappings: it checks every given host port

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,4 +178,24 @@ func TestExposedSpecs(t *testing.T) {
 	if _, err := ExposedSpecs([]string{"1:2/tcp"}); err == nil {
 		t.Fatal("a host port in an exposed port was accepted")
 	}
+}
+
+// HeldPort is a host port another container publishes (the tests'
+// PortHolders: a list).
+type HeldPort struct {
+	PortMapping
+	// Container names the container that holds it.
+	Container string
+}
+
+// HeldPorts is a list of the host ports other containers publish.
+type HeldPorts []HeldPort
+
+// Holder returns the container of the first port of h that conflicts
+// with m.
+func (h HeldPorts) Holder(m PortMapping) (string, error) {
+	if i := slices.IndexFunc(h, func(t HeldPort) bool { return Conflicts(t.PortMapping, m) }); i >= 0 {
+		return h[i].Container, nil
+	}
+	return "", nil
 }

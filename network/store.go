@@ -511,83 +511,15 @@ func aliasTx(tx *bolt.Tx, name, iface string) (*Network, error) {
 }
 
 // Release drops every lease of the container; it reports how many. The
-// container's leases are the keys under its id in the container index. A
-// container without leases (most: --network none, host, or a create that
-// failed early) costs a read, not a write transaction and its syncs.
+// container's leases are the keys under its id in the container index:
+// what it reads does not grow with the leases on the host. A container
+// without leases (most: --network none, host, or a create that failed
+// early) costs a read, not a write transaction and its syncs.
 func (s *Store) Release(ctx context.Context, containerID string) (int, error) {
-	return s.release(ctx, containerID, func(tx *bolt.Tx) ([]string, error) {
-		b := tx.Bucket([]byte(metadata.BucketContainerLeases))
-		if b == nil {
-			return nil, nil
-		}
-		var own []string
-		prefix := []byte(ownerKey(containerID, ""))
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			own = append(own, string(k[len(prefix):]))
-		}
-		return own, nil
-	})
-}
-
-// ReleaseEndpoints drops the container's leases at its endpoints'
-// addresses (eps, on networks), looked up by key, for a container whose
-// create recorded them (an endpoint whose network is not in networks
-// makes it Release). A key that holds another container's lease is left
-// alone. It reports how many it dropped; none held costs a read, not a
-// write transaction.
-func (s *Store) ReleaseEndpoints(ctx context.Context, containerID string, eps []Endpoint, networks []*Network) (int, error) {
-	ids := map[string]string{}
-	for _, n := range networks {
-		if n != nil {
-			ids[n.Name] = n.ID
-		}
-	}
-	var keys []string
-	for _, ep := range eps {
-		id, ok := ids[ep.Network]
-		if !ok {
-			return s.Release(ctx, containerID) // no key without the network's id
-		}
-		for _, a := range []netip.Prefix{ep.Addr, ep.Addr6} {
-			if a.IsValid() {
-				keys = append(keys, leaseKey(id, a.Addr()))
-			}
-		}
-	}
-	return s.release(ctx, containerID, func(tx *bolt.Tx) ([]string, error) {
-		b := tx.Bucket([]byte(metadata.BucketLeases))
-		if b == nil {
-			return nil, nil
-		}
-		var own []string
-		for _, k := range keys {
-			v := b.Get([]byte(k))
-			if v == nil {
-				continue
-			}
-			var l Lease
-			if err := json.Unmarshal(v, &l); err != nil {
-				return nil, fmt.Errorf("decode lease %s: %w", k, err)
-			}
-			if l.ContainerID == containerID {
-				own = append(own, k)
-			}
-		}
-		return own, nil
-	})
-}
-
-// release drops the container's leases whose keys own finds: in a read
-// transaction first, so that finding none writes nothing, then again in
-// the write transaction that drops them and their index entries. It
-// reports how many leases went.
-func (s *Store) release(ctx context.Context, containerID string, own func(*bolt.Tx) ([]string, error)) (int, error) {
 	var keys []string
 	err := s.DB.View(ctx, func(tx *bolt.Tx) error {
-		var err error
-		keys, err = own(tx)
-		return err
+		keys = ownKeys(tx, containerID)
+		return nil
 	})
 	if err != nil || len(keys) == 0 {
 		return 0, err
@@ -595,9 +527,9 @@ func (s *Store) release(ctx context.Context, containerID string, own func(*bolt.
 	dropped := 0
 	err = s.DB.Update(ctx, func(tx *bolt.Tx) error {
 		dropped = 0
-		keys, err := own(tx)
-		if err != nil || len(keys) == 0 {
-			return err
+		keys := ownKeys(tx, containerID)
+		if len(keys) == 0 {
+			return nil
 		}
 		x, err := openLeases(tx)
 		if err != nil {
@@ -618,6 +550,21 @@ func (s *Store) release(ctx context.Context, containerID string, own func(*bolt.
 		return 0, err
 	}
 	return dropped, nil
+}
+
+// ownKeys returns the lease keys of the container in the container index.
+func ownKeys(tx *bolt.Tx, containerID string) []string {
+	b := tx.Bucket([]byte(metadata.BucketContainerLeases))
+	if b == nil {
+		return nil
+	}
+	var own []string
+	prefix := []byte(ownerKey(containerID, ""))
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		own = append(own, string(k[len(prefix):]))
+	}
+	return own
 }
 
 // PublishedPorts returns every host port held by a lease, except the

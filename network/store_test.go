@@ -307,41 +307,33 @@ func TestParallelLeasesProcesses(t *testing.T) {
 	checkDistinct(t, s, addrs)
 }
 
-// TestReleaseEndpoints: a container's leases are found by its endpoints'
-// addresses: its own go, another's at an address it names stays, a
-// container that holds none writes nothing, and an endpoint on a network
-// it did not record falls back to Release (the container's keys in the
-// container index).
-func TestReleaseEndpoints(t *testing.T) {
+// TestRelease: a container's own leases go, another's stay, and a
+// container that holds none writes nothing.
+func TestRelease(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
-	n := mustCreate(t, s, CreateOptions{Name: "lan", Subnet: netip.MustParsePrefix("10.61.0.0/24")})
-	take := func(id string) netip.Prefix {
-		_, a, _, _, err := s.Take(ctx, LeaseRequest{Network: "lan", ContainerID: id, ContainerName: id})
-		if err != nil {
+	mustCreate(t, s, CreateOptions{Name: "lan", Subnet: netip.MustParsePrefix("10.61.0.0/24")})
+	for _, id := range []string{"a", "b"} {
+		if _, _, _, _, err := s.Take(ctx, LeaseRequest{Network: "lan", ContainerID: id, ContainerName: id}); err != nil {
 			t.Fatal(err)
 		}
-		return a
 	}
-	a, b := take("a"), take("b")
 	txid := func() (id int) {
 		s.DB.View(ctx, func(tx *bolt.Tx) error { id = tx.ID(); return nil })
 		return id
 	}
-	nets := []*Network{n}
-	// a's endpoint recorded with b's address: b's lease is not a's.
-	if c, err := s.ReleaseEndpoints(ctx, "a", []Endpoint{{Network: "lan", Addr: b}}, nets); err != nil || c != 0 {
-		t.Fatalf("release at another's address: %d, %v", c, err)
-	}
 	before := txid()
-	if c, err := s.ReleaseEndpoints(ctx, "none", []Endpoint{{Network: "lan", Addr: netip.MustParsePrefix("10.61.0.99/24")}}, nets); err != nil || c != 0 || txid() != before {
+	if c, err := s.Release(ctx, "none"); err != nil || c != 0 || txid() != before {
 		t.Fatalf("nothing held: %d, %v, tx %d -> %d", c, err, before, txid())
 	}
-	if c, err := s.ReleaseEndpoints(ctx, "a", []Endpoint{{Network: "lan", Addr: a}}, nets); err != nil || c != 1 {
-		t.Fatalf("ReleaseEndpoints(a) = %d, %v", c, err)
+	if c, err := s.Release(ctx, "a"); err != nil || c != 1 {
+		t.Fatalf("Release(a) = %d, %v", c, err)
 	}
-	if c, err := s.ReleaseEndpoints(ctx, "b", []Endpoint{{Network: "other", Addr: b}}, nets); err != nil || c != 1 {
-		t.Fatalf("network not recorded: %d, %v; want b's lease found by Release", c, err)
+	if ls, _ := s.Leases(ctx); len(ls) != 1 || ls[0].ContainerID != "b" {
+		t.Fatalf("after Release(a): %+v, want b's lease alone", ls)
+	}
+	if c, err := s.Release(ctx, "b"); err != nil || c != 1 {
+		t.Fatalf("Release(b) = %d, %v", c, err)
 	}
 	if ls, _ := s.Leases(ctx); len(ls) != 0 {
 		t.Fatalf("left %d leases", len(ls))

@@ -168,9 +168,6 @@ func (a *app) push(c *cli.Context) error {
 
 // encryptImage is `image encrypt --recipient R... [--layer N]... SRC DST`.
 func (a *app) encryptImage(c *cli.Context) error {
-	if leanBuild {
-		return errNeedsFull // the layer pipeline (image.ErrNotInBuild)
-	}
 	encrypt, err := recipients(c, "recipient")
 	if err != nil {
 		return fmt.Errorf("image encrypt %s: %w", c.Args().First(), err)
@@ -192,9 +189,6 @@ func (a *app) encryptImage(c *cli.Context) error {
 
 // decryptImage is `image decrypt [--key K]... [--dec-recipient R]... SRC DST`.
 func (a *app) decryptImage(c *cli.Context) error {
-	if leanBuild {
-		return errNeedsFull // the layer pipeline (image.ErrNotInBuild)
-	}
 	decrypt, err := a.decrypter(c)
 	if err != nil {
 		return fmt.Errorf("image decrypt %s: %w", c.Args().First(), err)
@@ -396,9 +390,6 @@ func (a *app) inspect(c *cli.Context) error {
 }
 
 func (a *app) importImage(c *cli.Context) error {
-	if leanBuild {
-		return errNeedsFull // the layer pipeline (image.ErrNotInBuild)
-	}
 	decrypt, err := a.decrypter(c)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", c.Args().First(), err)
@@ -419,9 +410,6 @@ func (a *app) importImage(c *cli.Context) error {
 }
 
 func (a *app) exportImage(c *cli.Context) error {
-	if leanBuild {
-		return errNeedsFull // the layer pipeline (image.ErrNotInBuild)
-	}
 	svc, err := a.imageService(c)
 	if err != nil {
 		return err

@@ -5,8 +5,9 @@
 // image builder, buildkit's instruction parser, a registry (pull, push,
 // login, logout, a run or create of an image not pulled yet: the image
 // package's lean build fails them with image.ErrNotInBuild), the layer
-// pipeline (commit, image import, export, encrypt and decrypt:
-// they hand over first thing) or the network name server (`network dns`)
+// pipeline (image import, export, encrypt and decrypt, the same way;
+// commit first thing, before it pauses the container) or the network
+// name server (`network dns`)
 // runs again as stockade-full (errNeedsFull, execFull). Those would cost
 // every command, `run` above all, their package initialisation and their
 // size: HTTP, TLS and X.509, the registry client, gzip and zstd, the

@@ -313,11 +313,8 @@ func (p *Parts) monitorBinary() string {
 // leaves out (the network name server), started without the lean one's
 // hand-over.
 func (p *Parts) full() string {
-	if filepath.Base(p.Stockade) != FullName {
-		path := filepath.Join(filepath.Dir(p.Stockade), FullName)
-		if st, err := os.Stat(path); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return path
-		}
+	if path := p.sibling(FullName); path != "" {
+		return path
 	}
 	return p.Stockade
 }
@@ -325,14 +322,21 @@ func (p *Parts) full() string {
 // Supervisor returns the path of the lean monitor next to the stockade
 // binary, or "" when there is none (stockade then monitors itself).
 func (p *Parts) Supervisor() string {
+	path := p.sibling(SupervisorName)
+	if path == "" && p.Stockade != "" && p.Log != nil {
+		p.Log.Debug("no lean monitor: stockade monitors", "path", filepath.Join(filepath.Dir(p.Stockade), SupervisorName))
+	}
+	return path
+}
+
+// sibling returns the path of the executable name next to the stockade
+// binary, or "" when there is none.
+func (p *Parts) sibling(name string) string {
 	if p.Stockade == "" {
 		return ""
 	}
-	path := filepath.Join(filepath.Dir(p.Stockade), SupervisorName)
+	path := filepath.Join(filepath.Dir(p.Stockade), name)
 	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		if p.Log != nil {
-			p.Log.Debug("no lean monitor: stockade monitors", "path", path)
-		}
 		return ""
 	}
 	return path
