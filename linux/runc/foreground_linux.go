@@ -13,7 +13,11 @@ import (
 // container's process runs) or to end before that, without polling: an
 // inotify watch on the pid file's directory, made before runc starts,
 // and a pidfd of runc.
-type startWatch struct{ fd int }
+type startWatch struct {
+	fd int
+	// closeFD closes fd (unix.Close; a test's own to hold it).
+	closeFD func(int) error
+}
 
 func newStartWatch(dir string) (*startWatch, error) {
 	// pidfd_open is Linux 5.3's: without it (or inotify) the caller runs
@@ -32,10 +36,16 @@ func newStartWatch(dir string) (*startWatch, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("inotify on %s: %w", dir, err)
 	}
-	return &startWatch{fd: fd}, nil
+	return &startWatch{fd: fd, closeFD: unix.Close}, nil
 }
 
-func (w *startWatch) close() { unix.Close(w.fd) }
+// close closes the inotify descriptor in the background. Closing an
+// inotify instance waits until the kernel has freed its watches (an
+// SRCU grace period behind fsnotify's reaper): 5-15 ms of every
+// foreground start on the test host, after runc had written the pid
+// file, which the container's start need not wait for. Nothing else
+// uses the descriptor's number until it is closed.
+func (w *startWatch) close() { go w.closeFD(w.fd) }
 
 // wait returns true once pidFile holds a pid, false (and no error) when
 // the process pid ended without it, and an error when ctx ended or the

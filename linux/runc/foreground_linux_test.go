@@ -8,6 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stockade/stockade/ociruntime"
 )
@@ -90,4 +93,39 @@ func TestRunForeground(t *testing.T) {
 			t.Errorf("RunForeground with a terminal: %v, want ErrUnsupported", err)
 		}
 	})
+}
+
+// TestStartWatchCloseDoesNotWait: the watch's close returns before the
+// inotify descriptor's close (which waits for the kernel to free its
+// watches, milliseconds) has ended, and the descriptor is closed after.
+func TestStartWatchCloseDoesNotWait(t *testing.T) {
+	w, err := newStartWatch(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, closed := make(chan struct{}), make(chan error, 1)
+	w.closeFD = func(fd int) error {
+		<-release
+		err := unix.Close(fd)
+		closed <- err
+		return err
+	}
+	returned := make(chan struct{})
+	go func() {
+		w.close()
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("close waited for the descriptor's close")
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatalf("the descriptor's close: %v", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(w.fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("descriptor %d still open after the close (fcntl: %v)", w.fd, err)
+	}
 }

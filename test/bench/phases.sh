@@ -11,6 +11,8 @@
 # Environment:
 #   BENCH_ROUNDS=10                    rounds
 #   BENCH_STRACE=0                     1: the strace counts as well
+#   BENCH_RUNTIME=                     the OCI runtime stockade runs (crun, say;
+#                                      empty: the configuration's default, runc)
 #   STOCKADE=bin/stockade              binary to measure (built with make if missing)
 #   BENCH_NICE=-10                     priority of the measured processes (0: off)
 #   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
@@ -29,6 +31,7 @@ bench_need_pkgs time docker-registry skopeo umoci runc jq curl
 bench_tiny_setup
 "$STOCKADE" --help 2>/dev/null | grep -q -- --debug-timing || bench_die "$STOCKADE has no --debug-timing: rebuild it (make build)"
 bench_stockade_store
+[ -z "${BENCH_RUNTIME:-}" ] || printf 'runtime = "%s"\n' "$BENCH_RUNTIME" >"$BENCH_TMP/stockade.toml"
 stockade_cmd run --rm --network none "$REF" >/dev/null 2>&1 || bench_die "stockade run --rm $REF failed"
 
 # Each round: wall time from outside, and the phases the command printed
