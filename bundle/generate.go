@@ -65,28 +65,51 @@ func (m userMount) destination() string {
 // defaults of each OS. Errors about an option are *OptionError values;
 // an empty command is ErrNoCommand.
 func Generate(img ocispec.ImageConfig, rootfsDir string, opts Options) (*specs.Spec, error) {
+	spec, _, err := GenerateUser(img, rootfsDir, opts)
+	return spec, err
+}
+
+// UserSpec is the user spec Generate resolves for img run with opts: -u,
+// or the image's USER.
+func UserSpec(img ocispec.ImageConfig, opts Options) string {
+	if opts.User != "" {
+		return opts.User
+	}
+	return img.User
+}
+
+// GenerateUser is Generate, and also returns what the user spec
+// (UserSpec) resolved to: opts.ResolvedUser when that is set, else what
+// the root's /etc/passwd and /etc/group said. The same image root gives
+// the same answer for the same spec, so a caller may keep it and pass it
+// back as opts.ResolvedUser.
+func GenerateUser(img ocispec.ImageConfig, rootfsDir string, opts Options) (*specs.Spec, UserInfo, error) {
 	p, err := check(img, opts)
 	if err != nil {
-		return nil, err
+		return nil, UserInfo{}, err
 	}
 
-	userSpec := opts.User
-	if userSpec == "" {
-		userSpec = img.User
+	var u resolvedUser
+	if opts.ResolvedUser != nil {
+		u = resolvedUser{user: opts.ResolvedUser.User, home: opts.ResolvedUser.Home}
+		u.user.AdditionalGids = slices.Clone(u.user.AdditionalGids)
+	} else {
+		rfs, err := openRootFS(rootfsDir)
+		if err != nil {
+			return nil, UserInfo{}, err
+		}
+		u, err = resolveUser(rfs, UserSpec(img, opts))
+		rfs.Close()
+		if err != nil {
+			return nil, UserInfo{}, err
+		}
 	}
-	rfs, err := openRootFS(rootfsDir)
-	if err != nil {
-		return nil, err
-	}
-	defer rfs.Close()
-	u, err := resolveUser(rfs, userSpec)
-	if err != nil {
-		return nil, err
-	}
+	info := UserInfo{User: u.user, Home: u.home}
+	info.User.AdditionalGids = slices.Clone(u.user.AdditionalGids)
 
 	env, err := buildEnv(p, img.Env, opts, u.home)
 	if err != nil {
-		return nil, err
+		return nil, UserInfo{}, err
 	}
 
 	rootPath := opts.Rootfs
@@ -129,9 +152,9 @@ func Generate(img ocispec.ImageConfig, rootfsDir string, opts Options) (*specs.S
 	spec.Mounts = mergeMounts(defaults, p.mounts, p.goos)
 	applyInit(spec, opts.Init, p.goos)
 	if err := applySecurity(spec, p); err != nil {
-		return nil, err
+		return nil, UserInfo{}, err
 	}
-	return spec, nil
+	return spec, info, nil
 }
 
 // check validates and parses every option that needs no file access.

@@ -3,6 +3,7 @@ package bundle
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -227,6 +228,67 @@ func TestUserInSpec(t *testing.T) {
 			_, err = Generate(img, rootfs, Options{GOOS: goos})
 			checkErr(t, err, `user "ghost": no such user in the image's /etc/passwd`)
 		})
+	}
+}
+
+// TestGenerateResolvedUser: what GenerateUser returns, passed back as
+// Options.ResolvedUser, gives the same spec without the root's files (the
+// engine keeps it per image and user); a spec generated from it does not
+// share its slices; a lookup that failed returns no UserInfo.
+func TestGenerateResolvedUser(t *testing.T) {
+	rootfs := testRootfs(t)
+	for _, goos := range targets {
+		for _, tt := range []struct {
+			name, imageUser, user string
+			env                   []string
+		}{
+			{"image's user", "nginx", "", nil},
+			{"-u name", "", "bob", nil},
+			{"-u name:group", "nginx", "bob:staff", nil},
+			{"-u uid:gid", "", "4000:4001", nil},
+			{"root by default", "", "", nil},
+			{"HOME from -e", "", "bob", []string{"HOME=/elsewhere"}},
+		} {
+			t.Run(goos+"/"+tt.name, func(t *testing.T) {
+				img := ocispec.ImageConfig{Cmd: []string{"/bin/sh"}, User: tt.imageUser}
+				opts := Options{GOOS: goos, User: tt.user, Env: tt.env, Rootfs: "/r"}
+				want, info, err := GenerateUser(img, rootfs, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.User.UID != want.Process.User.UID || info.User.GID != want.Process.User.GID {
+					t.Errorf("UserInfo %+v, spec's user %+v", info, want.Process.User)
+				}
+				opts.ResolvedUser = &info
+				got, again, err := GenerateUser(img, "", opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("from the kept lookup:\n%+v\nfrom the root's files:\n%+v", got.Process, want.Process)
+				}
+				if !reflect.DeepEqual(again, info) {
+					t.Errorf("UserInfo from the kept lookup %+v, want %+v", again, info)
+				}
+				got.Process.User.AdditionalGids[0] = 9999
+				if info.User.AdditionalGids[0] == 9999 {
+					t.Error("the spec shares its additional gids with the kept lookup")
+				}
+			})
+		}
+	}
+	img := ocispec.ImageConfig{Cmd: []string{"/bin/sh"}}
+	if _, info, err := GenerateUser(img, rootfs, Options{GOOS: "linux", User: "ghost"}); err == nil || !reflect.DeepEqual(info, UserInfo{}) {
+		t.Errorf("unknown user: %+v, %v", info, err)
+	}
+	// A kept lookup is what counts: the root is not read.
+	kept := &UserInfo{User: specs.User{UID: 77, GID: 88, AdditionalGids: []uint32{88}}, Home: "/kept"}
+	spec, err := Generate(img, rootfs, Options{GOOS: "linux", User: "bob", ResolvedUser: kept})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := spec.Process.User; u.UID != 77 || u.GID != 88 || !slices.Contains(spec.Process.Env, "HOME=/kept") {
+		t.Errorf("with a kept lookup: user %+v, env %q", u, spec.Process.Env)
 	}
 }
 

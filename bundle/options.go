@@ -39,6 +39,11 @@ type Options struct {
 	Workdir string
 	// User is -u; see the package documentation for its forms.
 	User string
+	// ResolvedUser, when set, is what the user (User, or the image's
+	// when that is empty) resolved to in this image's root before
+	// (GenerateUser's UserInfo, as a cache of them keeps it): Generate
+	// then reads no file of the root, which need not be mounted.
+	ResolvedUser *UserInfo
 	// Hostname is --hostname. Empty leaves the hostname to the runtime
 	// (callers usually pass the container's short id, as docker does).
 	Hostname string

@@ -45,6 +45,14 @@ type groupEntry struct {
 	members []string
 }
 
+// UserInfo is what a user spec resolved to in a root file system: the
+// process's user and its home directory (HOME, unless the image or -e
+// sets it). Generate's callers keep it (see Options.ResolvedUser).
+type UserInfo struct {
+	User specs.User `json:"user"`
+	Home string     `json:"home,omitempty"`
+}
+
 // resolvedUser is the outcome of user resolution.
 type resolvedUser struct {
 	user specs.User

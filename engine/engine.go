@@ -184,11 +184,16 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		Extensions: maps.Clone(opts.Extensions),
 		State:      State{Status: StatusCreated},
 	}
+	parent := img.ChainIDs[len(img.ChainIDs)-1].String()
+	// What user specs resolved to in this image's root before, read in
+	// the same transaction (see userLookups).
+	var users userLookups
 	// Reserve the name first, so two creates of one name cannot both win.
 	err = e.DB.Update(ctx, func(tx *bolt.Tx) error {
 		if err := reserveName(tx, name, id); err != nil {
 			return err
 		}
+		users = readUserLookups(tx, parent)
 		// Only dependencies need the other records (names and id prefixes
 		// to resolve).
 		var all []*Container
@@ -222,7 +227,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	phase.Mark(ctx, "image config")
-	parent := img.ChainIDs[len(img.ChainIDs)-1].String()
 	labels := map[string]string{LabelContainer: name}
 	for k, v := range opts.StorageLabels {
 		labels[k] = v
@@ -235,17 +239,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err := os.MkdirAll(e.containerDir(id), 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	// The image's /etc/passwd is read through a mount of the new root:
-	// a look, or the root as the monitor runs it (KeepRootMounted).
-	mode := rootLook
-	if opts.KeepRootMounted {
-		mode = c.runMode()
-	}
-	rootfs, unmount, err := e.mountRootfsAdopt(ctx, c, mode, false, mounts)
-	if err != nil {
-		return nil, err
-	}
-	phase.Mark(ctx, "rootfs mount")
 	specOpts := opts.Spec
 	specOpts.Rootfs = e.rootfsDir(id)
 	if specOpts.GOOS == "" {
@@ -257,20 +250,48 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if specOpts.ImageOS == "" {
 		specOpts.ImageOS = img.Platform.OS
 	}
-	spec, err := bundle.Generate(cfg.Config, rootfs, specOpts)
-	phase.Mark(ctx, "bundle generate")
-	if !opts.KeepRootMounted { // else the monitor's; a failure's destroy unmounts it
+	userSpec := bundle.UserSpec(cfg.Config, specOpts)
+	specOpts.ResolvedUser = users.get(userSpec)
+	// The image's /etc/passwd is read through a mount of the new root
+	// unless this image and user were looked up before: a look, or the
+	// root as the monitor runs it (KeepRootMounted). That mount takes
+	// 1.5-2 ms (an overlay's checks of its upper directory): when the
+	// user is known, it is made while the bundle is generated and
+	// written, and a create that does not keep the root mounted makes
+	// none.
+	mode := rootLook
+	if opts.KeepRootMounted {
+		mode = c.runMode()
+	}
+	var rootfs string
+	var unmount func()
+	var mounted func() error
+	if specOpts.ResolvedUser == nil {
+		rootfs, unmount, err = e.mountRootfsAdopt(ctx, c, mode, false, mounts)
+		if err != nil {
+			return nil, err
+		}
+		phase.Mark(ctx, "rootfs mount")
+	} else if opts.KeepRootMounted {
+		mounted = e.mountRootfsAsync(ctx, c, mode, mounts)
+		// Every return waits for the mount: a failure's destroy
+		// (deferred before) unmounts it.
+		defer mounted()
+	}
+	spec, user, err := bundle.GenerateUser(cfg.Config, rootfs, specOpts)
+	if unmount != nil && !opts.KeepRootMounted { // else the monitor's; a failure's destroy unmounts it
 		unmount()
 		phase.Mark(ctx, "rootfs unmount")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	phase.Mark(ctx, "bundle generate")
 	if err := e.hooksCreate(ctx, c, spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	phase.Mark(ctx, "hooks create")
-	if opts.KeepRootMounted {
+	if opts.KeepRootMounted && mounted == nil {
 		// The root is mounted as the monitor will run it: the command is
 		// checked here, once, and the monitor is told (MonitorStart).
 		if serr := checkCommand(c.Name, rootfs, spec); serr != nil {
@@ -289,22 +310,37 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}
 	phase.Mark(ctx, "bundle write")
 	exts := c.Extensions
+	// A user looked up now is kept with the record.
+	var keepUser func(tx *bolt.Tx) error
+	if specOpts.ResolvedUser == nil {
+		keepUser = func(tx *bolt.Tx) error { return putUserLookup(tx, parent, userSpec, user) }
+	}
 	// rec, not c: the deferred undo of a failure needs c.
-	rec, err := e.update(ctx, id, func(rec *Container) error {
+	rec, err := e.updateWith(ctx, id, func(rec *Container) error {
 		rec.Command = spec.Process.Args
 		rec.Extensions = exts
 		rec.Healthcheck, rec.StopSignal, rec.StopTimeout = c.Healthcheck, c.StopSignal, c.StopTimeout
 		return nil
-	})
+	}, keepUser)
 	if err != nil {
 		return nil, err
+	}
+	phase.Mark(ctx, "metadata: record")
+	if mounted != nil {
+		if err := mounted(); err != nil {
+			return nil, err
+		}
+		phase.Mark(ctx, "rootfs mount (wait)")
+		if serr := checkCommand(c.Name, e.rootfsDir(id), spec); serr != nil {
+			return nil, serr
+		}
+		phase.Mark(ctx, "check command")
 	}
 	c = rec
 	c.commandChecked = opts.KeepRootMounted
 	if opts.KeepRootMounted {
 		c.rootMounts = mounts
 	}
-	phase.Mark(ctx, "metadata: record")
 	e.Event(ctx, c, "create", nil)
 	phase.Mark(ctx, "event create")
 	return c, nil
@@ -382,6 +418,23 @@ func volatileMarks(mounts []snapshot.Mount) []string {
 // mode says, and returns a function that unmounts it.
 func (e *Engine) mountRootfs(ctx context.Context, c *Container, mode rootMode) (string, func(), error) {
 	return e.mountRootfsAdopt(ctx, c, mode, false, nil)
+}
+
+// mountRootfsAsync mounts c's root from mounts as mountRootfsAdopt does,
+// in the background. The function it returns waits for the mount and
+// returns its error; it may be called more than once. The root is left
+// mounted for the monitor (KeepRootMounted), or for destroy to unmount.
+func (e *Engine) mountRootfsAsync(ctx context.Context, c *Container, mode rootMode, mounts []snapshot.Mount) func() error {
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		_, _, err = e.mountRootfsAdopt(ctx, c, mode, false, mounts)
+	}()
+	return func() error {
+		<-done
+		return err
+	}
 }
 
 // mountRootfsAdopt is mountRootfs; with adopt, a root mounted already

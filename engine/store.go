@@ -109,6 +109,12 @@ func (e *Engine) find(ctx context.Context, ref string) (*Container, error) {
 
 // update changes the record of id in one transaction.
 func (e *Engine) update(ctx context.Context, id string, fn func(c *Container) error) (*Container, error) {
+	return e.updateWith(ctx, id, fn, nil)
+}
+
+// updateWith is update; also, when not nil, runs in the same transaction
+// before the record is written.
+func (e *Engine) updateWith(ctx context.Context, id string, fn func(c *Container) error, also func(tx *bolt.Tx) error) (*Container, error) {
 	var out *Container
 	err := e.DB.Update(ctx, func(tx *bolt.Tx) error {
 		var c Container
@@ -123,6 +129,11 @@ func (e *Engine) update(ctx context.Context, id string, fn func(c *Container) er
 		}
 		if e.updateHook != nil {
 			e.updateHook(&c)
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
 		out = &c
 		return metadata.PutJSON(tx, metadata.BucketContainers, id, &c)

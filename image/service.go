@@ -11,6 +11,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -436,6 +437,7 @@ func (s *Service) collectSnapshots(ctx context.Context, only []digest.Digest) er
 		}
 	}
 	// Remove children before parents: keep going while something goes.
+	var gone []string
 	for progress := true; progress; {
 		progress = false
 		rest := cands[:0]
@@ -450,6 +452,9 @@ func (s *Service) collectSnapshots(ctx context.Context, only []digest.Digest) er
 			switch {
 			case err == nil, errors.Is(err, snapshot.ErrNotFound):
 				progress = true
+				if layer {
+					gone = append(gone, info.Name)
+				}
 			case errors.Is(err, snapshot.ErrHasChildren):
 				rest = append(rest, info)
 			default:
@@ -458,7 +463,37 @@ func (s *Service) collectSnapshots(ctx context.Context, only []digest.Digest) er
 		}
 		cands = rest
 	}
-	return nil
+	return dropUserLookups(ctx, s.DB, gone)
+}
+
+// dropUserLookups deletes what the engine kept of user lookups in the
+// roots whose top layers were the chain ids gone
+// (metadata.BucketUserLookups): layers that come back bring the same
+// files, but a key of a layer not there is clutter.
+func dropUserLookups(ctx context.Context, db *metadata.DB, gone []string) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	return db.Update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(metadata.BucketUserLookups))
+		if b == nil {
+			return nil
+		}
+		for _, chain := range gone {
+			prefix := metadata.UserLookupPrefix(chain)
+			var keys [][]byte
+			c := b.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // configBytes reads the config blob of the image img from the content

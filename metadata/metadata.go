@@ -56,7 +56,27 @@ const (
 	BucketContainerLeases = "container-leases"
 	BucketLeaseMarks      = "lease-marks"
 	BucketLeaseFree       = "lease-free"
+	// BucketUserLookups keeps what a user spec resolved to in an image's
+	// root (bundle.UserInfo as JSON), keyed by UserLookupKey: the same
+	// layers give the same answer, so a create of a container of that
+	// image need not mount its root to read /etc/passwd. The engine
+	// writes it; the image package drops a layer's keys with the layer.
+	BucketUserLookups = "user-lookups"
 )
+
+// UserLookupKey is the BucketUserLookups key of user spec in the root
+// whose top layer has chain id chainID. The spec cannot hold a NUL byte
+// (bundle refuses it), so the chain id's keys are those that start with
+// UserLookupPrefix(chainID).
+func UserLookupKey(chainID, spec string) []byte {
+	return append(UserLookupPrefix(chainID), spec...)
+}
+
+// UserLookupPrefix is the start of every BucketUserLookups key of the
+// layer with chain id chainID.
+func UserLookupPrefix(chainID string) []byte {
+	return append([]byte(chainID), 0)
+}
 
 // SchemaVersion is the schema this build of stockade writes.
 var SchemaVersion = uint64(len(migrations))
@@ -106,6 +126,12 @@ var migrations = []func(tx *bolt.Tx) error{
 	// network's first take searches from its subnet's start and sets
 	// one).
 	indexLeases,
+	// 5 -> 6: the cache of user lookups, empty (the first create of each
+	// image and user fills it).
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(BucketUserLookups))
+		return err
+	},
 }
 
 // indexLeases fills the lease indexes from the leases as the network

@@ -36,7 +36,7 @@ func TestOpenCreatesSchema(t *testing.T) {
 	}
 	err = db.View(ctx, func(tx *bolt.Tx) error {
 		for _, b := range []string{BucketMeta, BucketImages, BucketContainers, BucketNetworks, BucketLeases, BucketVolumes,
-			BucketContainerNames, BucketLeasePorts, BucketContainerLeases, BucketLeaseMarks, BucketLeaseFree} {
+			BucketContainerNames, BucketLeasePorts, BucketContainerLeases, BucketLeaseMarks, BucketLeaseFree, BucketUserLookups} {
 			if tx.Bucket([]byte(b)) == nil {
 				return fmt.Errorf("bucket %s missing", b)
 			}

@@ -153,3 +153,52 @@ func putAll(t *testing.T, db *DB, bucket string, values map[string]string) {
 		t.Fatal(err)
 	}
 }
+
+// TestUserLookupMigration: a store of schema 5 gets the empty user-lookup
+// bucket and keeps its records; the keys of a chain id start with its
+// prefix, and only its keys do.
+func TestUserLookupMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	old, err := OpenFile(ctx, path, "metadata store", migrations[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, old, BucketContainers, map[string]string{"c1": `{"id":"c1"}`})
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := db.Schema(ctx); err != nil || v != 6 {
+		t.Fatalf("schema %d, %v; want 6", v, err)
+	}
+	if err := db.View(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(BucketUserLookups))
+		if b == nil {
+			return fmt.Errorf("no bucket %s", BucketUserLookups)
+		}
+		if k, _ := b.Cursor().First(); k != nil {
+			return fmt.Errorf("bucket %s not empty: %q", BucketUserLookups, k)
+		}
+		if v := tx.Bucket([]byte(BucketContainers)).Get([]byte("c1")); string(v) != `{"id":"c1"}` {
+			return fmt.Errorf("record c1 = %q", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := "sha256:aa", "sha256:aab"
+	for _, tt := range []struct {
+		chain, spec, prefix string
+		want                bool
+	}{
+		{a, "tester", a, true},
+		{a, "", a, true},
+		{a, "1000:1000", b, false},
+		{b, "tester", a, false},
+	} {
+		if got := bytes.HasPrefix(UserLookupKey(tt.chain, tt.spec), UserLookupPrefix(tt.prefix)); got != tt.want {
+			t.Errorf("key of %s %q has the prefix of %s: %v, want %v", tt.chain, tt.spec, tt.prefix, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/stockade/stockade/bundle"
+	"github.com/stockade/stockade/metadata"
+)
+
+// userLookups holds what user specs resolved to in one image's root
+// (metadata.BucketUserLookups), by spec. An image's layers never change,
+// so neither does what /etc/passwd and /etc/group in them say: create
+// reads them once per image and user, through a mount of the new root,
+// and later creates of that image need not mount the root first.
+type userLookups map[string]bundle.UserInfo
+
+// readUserLookups reads the lookups kept for the root whose top layer is
+// chainID. One that does not decode is left out (looked up again).
+func readUserLookups(tx *bolt.Tx, chainID string) userLookups {
+	b := tx.Bucket([]byte(metadata.BucketUserLookups))
+	if b == nil {
+		return nil
+	}
+	prefix := metadata.UserLookupPrefix(chainID)
+	var out userLookups
+	cur := b.Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		var u bundle.UserInfo
+		if json.Unmarshal(v, &u) != nil {
+			continue
+		}
+		if out == nil {
+			out = userLookups{}
+		}
+		out[string(k[len(prefix):])] = u
+	}
+	return out
+}
+
+// get returns what spec resolved to, or nil when it was not looked up.
+func (l userLookups) get(spec string) *bundle.UserInfo {
+	u, ok := l[spec]
+	if !ok {
+		return nil
+	}
+	return &u
+}
+
+// putUserLookup keeps what spec resolved to in the root whose top layer
+// is chainID.
+func putUserLookup(tx *bolt.Tx, chainID, spec string, u bundle.UserInfo) error {
+	b, err := tx.CreateBucketIfNotExists([]byte(metadata.BucketUserLookups))
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(u)
+	if err != nil {
+		return fmt.Errorf("encode the user lookup of %q: %w", spec, err)
+	}
+	return b.Put(metadata.UserLookupKey(chainID, spec), data)
+}
