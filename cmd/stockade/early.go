@@ -106,6 +106,10 @@ func startRunMonitor(ctx context.Context, args []string) *earlyRun {
 	if e.pending, err = engine.SpawnMonitor(ctx, parts.MonitorCommand, true); err == nil {
 		phase.Mark(ctx, "monitor spawn (pending)")
 	}
+	// While the command line is parsed and the stores opened, and later
+	// waited for, the first encodings of the create's writes are made
+	// ready on the other core.
+	go engine.PrewarmCreate()
 	return e
 }
 

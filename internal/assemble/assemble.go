@@ -381,6 +381,7 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 		// Started before its container existed (run): the id and the
 		// record come on descriptor 4, or nothing does when the create
 		// failed; one that waits for its attach has its first client on 5.
+		go engine.PrewarmMonitor() // while the command line creates the container
 		var ok bool
 		if id, start, ok = engine.ReadPending(os.NewFile(4, "id")); !ok {
 			return nil
