@@ -703,3 +703,160 @@ func TestDetachTwice(t *testing.T) {
 		t.Errorf("Detach left %s, whose peer is on the host", strandedIf)
 	}
 }
+
+// TestEnsureNetworkRepairsTable: EnsureNetwork of a network whose table
+// is complete leaves it so; one whose base chain another program changed
+// (a policy of drop) or deleted gets it back as stockade defines it,
+// rules and all.
+func TestEnsureNetworkRepairsTable(t *testing.T) {
+	d := newTestDriver(t)
+	host := hostFor(t)
+	n := testNetwork(t, networktest.NetworkOptions{})
+	t.Cleanup(func() { d.RemoveNetwork(t.Context(), n) })
+	ensure := func() {
+		t.Helper()
+		if err := d.EnsureNetwork(t.Context(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ensure()
+	rules := len(tableRules(t, host.netns))
+	c := nftConnAt(t, host.netns)
+	for _, tt := range []struct {
+		name  string
+		spoil func()
+	}{
+		{"nothing changed", func() {}},
+		{"forward policy drop", func() {
+			drop := nftables.ChainPolicyDrop
+			ch := baseChain(Forward)
+			ch.Policy = &drop
+			c.AddChain(ch)
+		}},
+		{"postrouting deleted", func() {
+			ch := baseChain(Postrouting)
+			c.FlushChain(ch)
+			c.DelChain(ch)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spoil()
+			if err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			ensure()
+			chains, err := c.ListChainsOfTableFamily(table.Family)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasBaseChains(chains) {
+				t.Errorf("base chains after EnsureNetwork: %v", chainNames(chains))
+			}
+			if got := len(tableRules(t, host.netns)); got != rules {
+				t.Errorf("%d rules after EnsureNetwork, want %d", got, rules)
+			}
+		})
+	}
+}
+
+// TestHasBaseChains: stockade's chains are there only when each has its
+// type, hook, priority and policy, in stockade's table.
+func TestHasBaseChains(t *testing.T) {
+	all := func(edit func(c Chain, ch *nftables.Chain)) []*nftables.Chain {
+		var out []*nftables.Chain
+		for _, c := range Chains {
+			ch := baseChain(c)
+			edit(c, ch)
+			if ch.Name != "" {
+				out = append(out, ch)
+			}
+		}
+		return out
+	}
+	drop := nftables.ChainPolicyDrop
+	prio := *nftables.ChainPriorityFilter + 1
+	other := &nftables.Table{Name: "other", Family: nftables.TableFamilyINet}
+	for _, tt := range []struct {
+		name   string
+		chains []*nftables.Chain
+		want   bool
+	}{
+		{"all", all(func(Chain, *nftables.Chain) {}), true},
+		{"all, with others' chains", append(all(func(Chain, *nftables.Chain) {}), &nftables.Chain{Name: "forward", Table: other}), true},
+		{"none", nil, false},
+		{"one missing", all(func(c Chain, ch *nftables.Chain) {
+			if c == Output {
+				ch.Name = ""
+			}
+		}), false},
+		{"policy drop", all(func(c Chain, ch *nftables.Chain) {
+			if c == Forward {
+				ch.Policy = &drop
+			}
+		}), false},
+		{"no policy", all(func(c Chain, ch *nftables.Chain) {
+			if c == Forward {
+				ch.Policy = nil
+			}
+		}), false},
+		{"other priority", all(func(c Chain, ch *nftables.Chain) {
+			if c == Forward {
+				ch.Priority = &prio
+			}
+		}), false},
+		{"other type", all(func(c Chain, ch *nftables.Chain) {
+			if c == Prerouting {
+				ch.Type = nftables.ChainTypeFilter
+			}
+		}), false},
+		{"other hook", all(func(c Chain, ch *nftables.Chain) {
+			if c == Output {
+				ch.Hooknum = nftables.ChainHookInput
+			}
+		}), false},
+		{"in another table", all(func(_ Chain, ch *nftables.Chain) { ch.Table = other }), false},
+	} {
+		if got := hasBaseChains(tt.chains); got != tt.want {
+			t.Errorf("%s: hasBaseChains = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkEnsureNetwork is what every networked start pays to make sure
+// its network is there: a network that is.
+func BenchmarkEnsureNetwork(b *testing.B) {
+	d := newTestDriver(b)
+	n := newTestNetwork(fmt.Sprintf("%064x", time.Now().UnixNano()), networktest.NetworkOptions{})
+	if err := d.EnsureNetwork(b.Context(), n); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.RemoveNetwork(context.Background(), n) })
+	for b.Loop() {
+		if err := d.EnsureNetwork(b.Context(), n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// nftConnAt returns an nftables connection in the namespace at path.
+func nftConnAt(t *testing.T, path string) *nftables.Conn {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func chainNames(chains []*nftables.Chain) []string {
+	var out []string
+	for _, c := range chains {
+		out = append(out, c.Table.Name+"/"+c.Name)
+	}
+	return out
+}
