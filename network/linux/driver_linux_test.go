@@ -163,15 +163,7 @@ func (p probe) Rules(t *testing.T, d network.Driver, n *network.Network, ep *net
 // tableRules lists the rules of stockade's table in the namespace at path.
 func tableRules(t *testing.T, path string) []*nftables.Rule {
 	t.Helper()
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := nftConnAt(t, path)
 	var all []*nftables.Rule
 	for _, ch := range Chains {
 		rs, err := c.GetRules(table, baseChain(ch))
@@ -509,12 +501,7 @@ func TestAttachAfterReboot(t *testing.T) {
 // ports: four DNAT rules and a [::1] proxy) and Detach, on a network that
 // already has b.N containers' worth of history.
 func BenchmarkAttachDetach(b *testing.B) {
-	d := newTestDriver(b)
-	n := newTestNetwork(fmt.Sprintf("%064x", time.Now().UnixNano()), networktest.NetworkOptions{})
-	if err := d.EnsureNetwork(b.Context(), n); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.RemoveNetwork(context.Background(), n) })
+	d, n := benchNetwork(b)
 	var attach, detach time.Duration
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("%064x", i+1)
@@ -762,59 +749,40 @@ func TestEnsureNetworkRepairsTable(t *testing.T) {
 // TestHasBaseChains: stockade's chains are there only when each has its
 // type, hook, priority and policy, in stockade's table.
 func TestHasBaseChains(t *testing.T) {
-	all := func(edit func(c Chain, ch *nftables.Chain)) []*nftables.Chain {
+	other := &nftables.Table{Name: "other", Family: nftables.TableFamilyINet}
+	// with returns stockade's chains, which changed by edit (a chain
+	// whose name edit clears is left out).
+	with := func(which Chain, edit func(ch *nftables.Chain)) []*nftables.Chain {
 		var out []*nftables.Chain
 		for _, c := range Chains {
 			ch := baseChain(c)
-			edit(c, ch)
+			if c == which || which == "" {
+				edit(ch)
+			}
 			if ch.Name != "" {
 				out = append(out, ch)
 			}
 		}
 		return out
 	}
+	unchanged := func(*nftables.Chain) {}
 	drop := nftables.ChainPolicyDrop
 	prio := *nftables.ChainPriorityFilter + 1
-	other := &nftables.Table{Name: "other", Family: nftables.TableFamilyINet}
 	for _, tt := range []struct {
 		name   string
 		chains []*nftables.Chain
 		want   bool
 	}{
-		{"all", all(func(Chain, *nftables.Chain) {}), true},
-		{"all, with others' chains", append(all(func(Chain, *nftables.Chain) {}), &nftables.Chain{Name: "forward", Table: other}), true},
+		{"all", with(Forward, unchanged), true},
+		{"all, with others' chains", append(with(Forward, unchanged), &nftables.Chain{Name: "forward", Table: other}), true},
 		{"none", nil, false},
-		{"one missing", all(func(c Chain, ch *nftables.Chain) {
-			if c == Output {
-				ch.Name = ""
-			}
-		}), false},
-		{"policy drop", all(func(c Chain, ch *nftables.Chain) {
-			if c == Forward {
-				ch.Policy = &drop
-			}
-		}), false},
-		{"no policy", all(func(c Chain, ch *nftables.Chain) {
-			if c == Forward {
-				ch.Policy = nil
-			}
-		}), false},
-		{"other priority", all(func(c Chain, ch *nftables.Chain) {
-			if c == Forward {
-				ch.Priority = &prio
-			}
-		}), false},
-		{"other type", all(func(c Chain, ch *nftables.Chain) {
-			if c == Prerouting {
-				ch.Type = nftables.ChainTypeFilter
-			}
-		}), false},
-		{"other hook", all(func(c Chain, ch *nftables.Chain) {
-			if c == Output {
-				ch.Hooknum = nftables.ChainHookInput
-			}
-		}), false},
-		{"in another table", all(func(_ Chain, ch *nftables.Chain) { ch.Table = other }), false},
+		{"one missing", with(Output, func(ch *nftables.Chain) { ch.Name = "" }), false},
+		{"policy drop", with(Forward, func(ch *nftables.Chain) { ch.Policy = &drop }), false},
+		{"no policy", with(Forward, func(ch *nftables.Chain) { ch.Policy = nil }), false},
+		{"other priority", with(Forward, func(ch *nftables.Chain) { ch.Priority = &prio }), false},
+		{"other type", with(Prerouting, func(ch *nftables.Chain) { ch.Type = nftables.ChainTypeFilter }), false},
+		{"other hook", with(Output, func(ch *nftables.Chain) { ch.Hooknum = nftables.ChainHookInput }), false},
+		{"in another table", with("", func(ch *nftables.Chain) { ch.Table = other }), false},
 	} {
 		if got := hasBaseChains(tt.chains); got != tt.want {
 			t.Errorf("%s: hasBaseChains = %v, want %v", tt.name, got, tt.want)
@@ -825,12 +793,7 @@ func TestHasBaseChains(t *testing.T) {
 // BenchmarkEnsureNetwork is what every networked start pays to make sure
 // its network is there: a network that is.
 func BenchmarkEnsureNetwork(b *testing.B) {
-	d := newTestDriver(b)
-	n := newTestNetwork(fmt.Sprintf("%064x", time.Now().UnixNano()), networktest.NetworkOptions{})
-	if err := d.EnsureNetwork(b.Context(), n); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.RemoveNetwork(context.Background(), n) })
+	d, n := benchNetwork(b)
 	for b.Loop() {
 		if err := d.EnsureNetwork(b.Context(), n); err != nil {
 			b.Fatal(err)
@@ -838,7 +801,22 @@ func BenchmarkEnsureNetwork(b *testing.B) {
 	}
 }
 
-// nftConnAt returns an nftables connection in the namespace at path.
+// benchNetwork returns a driver and a network of its own, made; the
+// network is removed at the benchmark's end.
+func benchNetwork(b *testing.B) (*Driver, *network.Network) {
+	b.Helper()
+	d := newTestDriver(b)
+	n := newTestNetwork(fmt.Sprintf("%064x", time.Now().UnixNano()), networktest.NetworkOptions{})
+	if err := d.EnsureNetwork(b.Context(), n); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.RemoveNetwork(context.Background(), n) })
+	return d, n
+}
+
+// nftConnAt returns an nftables connection in the namespace at path; the
+// namespace's descriptor, which it uses for every request, is closed at
+// the test's end.
 func nftConnAt(t *testing.T, path string) *nftables.Conn {
 	t.Helper()
 	ns, err := netns.GetFromPath(path)
