@@ -485,19 +485,25 @@ func (c *runcCall) cleanup() {
 	c.logFile.Close()
 }
 
-// unlinkedTemp creates a temporary file and removes its name at once:
-// the file lives as long as a descriptor of it is open, so nothing is left
-// in the temporary directory when this process dies, or execs (the
-// monitor's hand-over) while the runtime runs. The runtime opens it by
-// the returned path, this process's descriptor under /proc.
+// unlinkedTemp creates a file that has no name: an anonymous file in
+// memory (memfd_create), or, on a kernel without it, a temporary file
+// whose name is removed at once. It lives as long as a descriptor of it
+// is open, so nothing is left when this process dies, or execs (the
+// monitor's hand-over) while the runtime runs, and the memory file costs
+// the host's file system no inode to journal and free. The runtime opens
+// it by the returned path, this process's descriptor under /proc.
 func unlinkedTemp(pattern string) (*os.File, string, error) {
-	f, err := os.CreateTemp("", pattern)
+	f, err := memFile(strings.TrimSuffix(pattern, "*.json"))
 	if err != nil {
-		return nil, "", err
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, "", err
+		// A kernel without memfd_create (before 3.17): a file in the
+		// temporary directory, its name removed at once.
+		if f, err = os.CreateTemp("", pattern); err != nil {
+			return nil, "", err
+		}
+		if err := os.Remove(f.Name()); err != nil {
+			f.Close()
+			return nil, "", err
+		}
 	}
 	return f, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()), nil
 }

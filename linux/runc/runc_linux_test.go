@@ -1137,3 +1137,35 @@ func TestRuncDirect(t *testing.T) {
 		t.Errorf("kill --all and a forced delete of a running container ran %q", got)
 	}
 }
+
+// TestUnlinkedTemp: the file has no name in the temporary directory, and
+// another open of the returned path (as the runtime's) reads what this
+// process wrote and writes what it then reads.
+func TestUnlinkedTemp(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	f, path, err := unlinkedTemp("stockade-runc-log-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("from this process\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "from this process\n" {
+		t.Fatalf("read %s: %q, %v", path, got, err)
+	}
+	other, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.WriteString("from the runtime\n")
+	other.Close()
+	got, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
+	if err != nil || string(got) != "from this process\nfrom the runtime\n" {
+		t.Errorf("read back: %q, %v", got, err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("left in the temporary directory: %v", ents)
+	}
+}

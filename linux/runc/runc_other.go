@@ -4,6 +4,7 @@ package runc
 
 import (
 	"errors"
+	"os"
 	"runtime"
 )
 
@@ -11,3 +12,6 @@ import (
 func runcSupported() error {
 	return errors.New("runc and crun run only on Linux, not on " + runtime.GOOS)
 }
+
+// memFile fails: runc and crun run only on Linux.
+func memFile(string) (*os.File, error) { return nil, errors.ErrUnsupported }
