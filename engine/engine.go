@@ -291,14 +291,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	phase.Mark(ctx, "hooks create")
-	if opts.KeepRootMounted && mounted == nil {
-		// The root is mounted as the monitor will run it: the command is
-		// checked here, once, and the monitor is told (MonitorStart).
-		if serr := checkCommand(c.Name, rootfs, spec); serr != nil {
-			return nil, serr
-		}
-		phase.Mark(ctx, "check command")
-	}
 	write := bundle.Write
 	if c.AutoRemove {
 		// Its root cannot run again after a crash of the host (volatile),
@@ -326,11 +318,15 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	phase.Mark(ctx, "metadata: record")
-	if mounted != nil {
-		if err := mounted(); err != nil {
-			return nil, err
+	if opts.KeepRootMounted {
+		if mounted != nil {
+			if err := mounted(); err != nil {
+				return nil, err
+			}
+			phase.Mark(ctx, "rootfs mount (wait)")
 		}
-		phase.Mark(ctx, "rootfs mount (wait)")
+		// The root is mounted as the monitor will run it: the command is
+		// checked here, once, and the monitor is told (MonitorStart).
 		if serr := checkCommand(c.Name, e.rootfsDir(id), spec); serr != nil {
 			return nil, serr
 		}

@@ -21,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/stockade/stockade/image/content"
+	"github.com/stockade/stockade/internal/ctxio"
 )
 
 // AnnotationImageName is containerd's annotation for an image's full name
@@ -134,7 +135,7 @@ func exportBlob(ctx context.Context, tw *tar.Writer, store *content.Store, d oci
 	if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + d.Digest.Encoded(), Typeflag: tar.TypeReg, Mode: 0o644, Size: d.Size, ModTime: mtime}); err != nil {
 		return err
 	}
-	n, err := io.Copy(tw, &ctxReader{ctx: ctx, r: io.LimitReader(f, d.Size)})
+	n, err := io.Copy(tw, ctxio.NewReader(ctx, io.LimitReader(f, d.Size)))
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", d.Digest, err)
 	}
@@ -260,7 +261,7 @@ func importBlob(ctx context.Context, store *content.Store, desc ocispec.Descript
 		w.Discard()
 		return err
 	}
-	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: r}); err != nil {
+	if _, err := io.Copy(w, ctxio.NewReader(ctx, r)); err != nil {
 		w.Discard()
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stockade/stockade/image/content"
+	"github.com/stockade/stockade/internal/ctxio"
 )
 
 // Push uploads the image name (a name or id) to dest ("" means its own
@@ -258,7 +259,7 @@ func encryptToFile(ctx context.Context, store *content.Store, desc ocispec.Descr
 		return "", ocispec.Descriptor{}, err
 	}
 	defer src.Close()
-	ct, done, err := encrypt(ctx, desc, &ctxReader{ctx: ctx, r: src})
+	ct, done, err := encrypt(ctx, desc, ctxio.NewReader(ctx, src))
 	if err != nil {
 		return "", ocispec.Descriptor{}, err
 	}
@@ -308,7 +309,7 @@ func (s *Service) recompress(ctx context.Context, store *content.Store, l ocispe
 		}
 	}
 	in := digest.SHA256.Digester()
-	if _, err := io.Copy(zw, io.TeeReader(&ctxReader{ctx: ctx, r: plain}, in.Hash())); err != nil {
+	if _, err := io.Copy(zw, io.TeeReader(ctxio.NewReader(ctx, plain), in.Hash())); err != nil {
 		zw.Close()
 		return f.Name(), ocispec.Descriptor{}, decompressError(found, err)
 	}
@@ -330,19 +331,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// ctxReader stops reading when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // storeImage is an image whose blobs come from the content store (or

@@ -169,8 +169,8 @@ func TestUserLookupMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.Schema(ctx); err != nil || v != 6 {
-		t.Fatalf("schema %d, %v; want 6", v, err)
+	if v, err := db.Schema(ctx); err != nil || v != SchemaVersion {
+		t.Fatalf("schema %d, %v; want %d", v, err, SchemaVersion)
 	}
 	if err := db.View(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(BucketUserLookups))

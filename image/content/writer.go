@@ -13,6 +13,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/stockade/stockade/internal/ctxio"
 	"github.com/stockade/stockade/internal/flock"
 )
 
@@ -257,7 +258,7 @@ func (s *Store) Ingest(ctx context.Context, r io.Reader) (digest.Digest, int64, 
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), &ctxReader{ctx: ctx, r: r})
+	n, err := io.Copy(io.MultiWriter(f, h), ctxio.NewReader(ctx, r))
 	if err != nil {
 		return "", n, err
 	}
@@ -285,19 +286,6 @@ func (s *Store) Ingest(ctx context.Context, r io.Reader) (digest.Digest, int64, 
 		return "", n, fmt.Errorf("blob %s: %w", d, err)
 	}
 	return d, n, nil
-}
-
-// ctxReader stops reading when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // DiscardPartial removes the ingest file of blob d when no writer holds

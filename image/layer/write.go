@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/stockade/stockade/internal/ctxio"
 )
 
 // Whiteout names of the OCI image layer format.
@@ -228,7 +230,7 @@ func (lw *writer) entry(p string, opaque bool) error {
 		return err
 	}
 	if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
-		n, err := io.CopyBuffer(lw.tw, &ctxReader{ctx: lw.ctx, r: fdReader(fd)}, lw.buf)
+		n, err := io.CopyBuffer(lw.tw, ctxio.NewReader(lw.ctx, fdReader(fd)), lw.buf)
 		if err != nil {
 			return err
 		}
@@ -251,17 +253,4 @@ func (f fdReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, err
-}
-
-// ctxReader stops reading when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
