@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -21,14 +20,8 @@ type userLookups map[string]bundle.UserInfo
 // readUserLookups reads the lookups kept for the root whose top layer is
 // chainID. One that does not decode is left out (looked up again).
 func readUserLookups(tx *bolt.Tx, chainID string) userLookups {
-	b := tx.Bucket([]byte(metadata.BucketUserLookups))
-	if b == nil {
-		return nil
-	}
-	prefix := metadata.UserLookupPrefix(chainID)
 	var out userLookups
-	cur := b.Cursor()
-	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+	for spec, v := range metadata.UserLookups(tx, chainID) {
 		var u bundle.UserInfo
 		if json.Unmarshal(v, &u) != nil {
 			continue
@@ -36,7 +29,7 @@ func readUserLookups(tx *bolt.Tx, chainID string) userLookups {
 		if out == nil {
 			out = userLookups{}
 		}
-		out[string(k[len(prefix):])] = u
+		out[spec] = u
 	}
 	return out
 }

@@ -11,7 +11,6 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -480,14 +479,8 @@ func dropUserLookups(ctx context.Context, db *metadata.DB, gone []string) error 
 			return nil
 		}
 		for _, chain := range gone {
-			prefix := metadata.UserLookupPrefix(chain)
-			var keys [][]byte
-			c := b.Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				keys = append(keys, bytes.Clone(k))
-			}
-			for _, k := range keys {
-				if err := b.Delete(k); err != nil {
+			for spec := range metadata.UserLookups(tx, chain) {
+				if err := b.Delete(metadata.UserLookupKey(chain, spec)); err != nil {
 					return err
 				}
 			}

@@ -10,6 +10,7 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -76,6 +77,26 @@ func UserLookupKey(chainID, spec string) []byte {
 // layer with chain id chainID.
 func UserLookupPrefix(chainID string) []byte {
 	return append([]byte(chainID), 0)
+}
+
+// UserLookups returns the BucketUserLookups values of the layer with chain
+// id chainID by user spec (copies, valid after tx); none when the bucket
+// is missing.
+func UserLookups(tx *bolt.Tx, chainID string) map[string][]byte {
+	b := tx.Bucket([]byte(BucketUserLookups))
+	if b == nil {
+		return nil
+	}
+	prefix := UserLookupPrefix(chainID)
+	var out map[string][]byte
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		out[string(k[len(prefix):])] = bytes.Clone(v)
+	}
+	return out
 }
 
 // SchemaVersion is the schema this build of stockade writes.
