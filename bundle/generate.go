@@ -78,6 +78,19 @@ func UserSpec(img ocispec.ImageConfig, opts Options) string {
 	return img.User
 }
 
+// Command returns the process arguments Generate gives a container of
+// img run with opts (spec.Process.Args): docker's Entrypoint and Cmd
+// rules, behind --init's binary when opts.Init is set. It reads no file,
+// so a caller can record the command before the root exists. An empty
+// command is ErrNoCommand.
+func Command(img ocispec.ImageConfig, opts Options) ([]string, error) {
+	args, err := processArgs(img, opts)
+	if err != nil || opts.Init == "" {
+		return args, err
+	}
+	return append([]string{InitPath, "--"}, args...), nil
+}
+
 // GenerateUser is Generate, and also returns what the user spec
 // (UserSpec) resolved to: opts.ResolvedUser when that is set, else what
 // the root's /etc/passwd and /etc/group said. The same image root gives

@@ -37,6 +37,8 @@ func TestProcessArgs(t *testing.T) {
 		{"entrypoint only", ocispec.ImageConfig{Entrypoint: []string{"/init"}}, Options{}, []string{"/init"}},
 		{"Entrypoint without EntrypointSet is ignored", img, Options{Entrypoint: []string{"/ignored"}}, []string{"/entry", "-x", "serve", "--port=80"}},
 		{"empty arguments are kept", testImage("/bin/echo", "", "x"), Options{}, []string{"/bin/echo", "", "x"}},
+		{"--init runs the command", img, Options{Init: "/usr/libexec/stockade-init"}, []string{InitPath, "--", "/entry", "-x", "serve", "--port=80"}},
+		{"--init with run args", testImage("/bin/sh"), Options{Init: "/x", Args: []string{"/bin/id"}}, []string{InitPath, "--", "/bin/id"}},
 	}
 	for _, goos := range targets {
 		for _, tt := range tests {
@@ -48,6 +50,12 @@ func TestProcessArgs(t *testing.T) {
 				}
 				if !slices.Equal(spec.Process.Args, tt.want) {
 					t.Errorf("args %q, want %q", spec.Process.Args, tt.want)
+				}
+				// Command, which a create records before the spec is
+				// generated, says the same.
+				cmd, err := Command(tt.img, tt.opts)
+				if err != nil || !slices.Equal(cmd, tt.want) {
+					t.Errorf("Command: %q, %v; want %q", cmd, err, tt.want)
 				}
 			})
 		}
@@ -75,6 +83,9 @@ func TestNoCommand(t *testing.T) {
 				}
 				if err.Error() != "no command specified" {
 					t.Errorf("message %q", err)
+				}
+				if _, err := Command(c.img, c.opts); !errors.Is(err, ErrNoCommand) {
+					t.Errorf("Command: got %v, want ErrNoCommand", err)
 				}
 			})
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,6 +144,11 @@ type CreateOptions struct {
 	// need not unmount it. The command is checked against it then (a
 	// *StartError, as a start's), and the monitor does not check again.
 	KeepRootMounted bool
+	// Monitor is the monitor spawned ahead for this container (run,
+	// SpawnMonitor): it is sent the id as soon as the name is reserved
+	// (PendingMonitor.Reserved), and closed before the undo of a create
+	// that fails after that.
+	Monitor *PendingMonitor
 }
 
 // Labels on a container's root snapshot. The zfs snapshotter reads them:
@@ -185,6 +191,22 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		State:      State{Status: StatusCreated},
 	}
 	parent := img.ChainIDs[len(img.ChainIDs)-1].String()
+	// What the record says of the image's config comes with the name's
+	// reservation: a create that adds nothing to it later (no hook
+	// changed an extension, no user was looked up) commits once, not
+	// twice (2 fdatasyncs less), and a config that cannot run reserves
+	// nothing.
+	cfg, err := e.Images.Config(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.applyRunDefaults(ctx, c, img, cfg, opts); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if c.Command, err = bundle.Command(cfg.Config, opts.Spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	phase.Mark(ctx, "image config")
 	// What user specs resolved to in this image's root before, read in
 	// the same transaction (see userLookups).
 	var users userLookups
@@ -212,21 +234,17 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	phase.Mark(ctx, "metadata: reserve name")
+	opts.Monitor.Reserved(id)
 	defer func() {
 		if retErr != nil {
+			// The monitor undoes what it made for the container (its
+			// lock, socket and log) and exits before the files go.
+			opts.Monitor.Close()
 			if err := e.destroy(context.WithoutCancel(ctx), c); err != nil {
 				e.logger().Warn("undo a failed create", "container", c.Name, "error", err)
 			}
 		}
 	}()
-	cfg, err := e.Images.Config(ctx, img)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.applyRunDefaults(ctx, c, img, cfg, opts); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	phase.Mark(ctx, "image config")
 	labels := map[string]string{LabelContainer: name}
 	for k, v := range opts.StorageLabels {
 		labels[k] = v
@@ -287,6 +305,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	phase.Mark(ctx, "bundle generate")
+	reserved := maps.Clone(c.Extensions)
 	if err := e.hooksCreate(ctx, c, spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -307,17 +326,20 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if specOpts.ResolvedUser == nil {
 		keepUser = func(tx *bolt.Tx) error { return putUserLookup(tx, parent, userSpec, user) }
 	}
-	// rec, not c: the deferred undo of a failure needs c.
-	rec, err := e.updateWith(ctx, id, func(rec *Container) error {
-		rec.Command = spec.Process.Args
-		rec.Extensions = exts
-		rec.Healthcheck, rec.StopSignal, rec.StopTimeout = c.Healthcheck, c.StopSignal, c.StopTimeout
-		return nil
-	}, keepUser)
-	if err != nil {
-		return nil, err
+	rec := c
+	if keepUser != nil || !slices.Equal(c.Command, spec.Process.Args) ||
+		!maps.EqualFunc(reserved, exts, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
+		// rec, not c: the deferred undo of a failure needs c.
+		rec, err = e.updateWith(ctx, id, func(rec *Container) error {
+			rec.Command = spec.Process.Args
+			rec.Extensions = exts
+			return nil
+		}, keepUser)
+		if err != nil {
+			return nil, err
+		}
+		phase.Mark(ctx, "metadata: record")
 	}
-	phase.Mark(ctx, "metadata: record")
 	if opts.KeepRootMounted {
 		if mounted != nil {
 			if err := mounted(); err != nil {
@@ -638,7 +660,15 @@ func (e *Engine) Start(ctx context.Context, ref string, waitAttach bool) (*Conta
 // record it started, as it was before the start: a caller that needs the
 // state of the running container reads it (Start does; run, which only
 // attaches, does not).
-func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pending *PendingMonitor) (*Container, error) {
+func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pending *PendingMonitor) (_ *Container, retErr error) {
+	defer func() {
+		// A monitor not handed the container exits (having undone what
+		// it made for a reserved one, see Reserved) before the caller
+		// removes the container.
+		if retErr != nil && pending != nil && !pending.taken {
+			pending.Close()
+		}
+	}()
 	if pending != nil && waitAttach && !pending.waitAttach {
 		pending.Close()
 		pending = nil
@@ -656,7 +686,8 @@ func (e *Engine) StartWith(ctx context.Context, ref string, waitAttach bool, pen
 		return nil, fmt.Errorf("start %s: %w", c.Name, ociruntime.ErrRunning)
 	}
 	phase.Mark(ctx, "metadata: get")
-	if monitorAlive(e.lockPath(c.ID)) {
+	// A pending monitor sent the id ahead holds the lock already.
+	if (pending == nil || pending.reserved != c.ID) && monitorAlive(e.lockPath(c.ID)) {
 		return nil, fmt.Errorf("start %s: its monitor is still running", c.Name)
 	}
 	if err := os.MkdirAll(e.runDir(c.ID), 0o700); err != nil {

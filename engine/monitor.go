@@ -58,44 +58,30 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, 
 		var err error
 		if c, err = e.find(ctx, id); err != nil {
 			report(err.Error())
+			start.Prepared.Abort()
 			return err
 		}
+		timer.Mark("metadata: find")
 	}
-	lock, err := acquireMonitorLock(ctx, e.lockPath(c.ID))
-	if err != nil {
+	prep := start.Prepared
+	if prep == nil {
+		prep = e.prepareMonitor(ctx, c.ID, timer)
+	}
+	if prep.err != nil {
+		err := fmt.Errorf("monitor %s: %w", c.Name, prep.err)
 		report(err.Error())
+		prep.Abort()
 		return err
 	}
+	lock, hub, ln, logw := prep.lock, prep.hub, prep.ln, prep.logw
 	defer lock.Close()
-	timer.Mark("metadata: find, lock")
-	if err := becomeSubreaper(); err != nil {
-		err = fmt.Errorf("monitor %s: subreaper: %w", c.Name, err)
-		report(err.Error())
-		return err
-	}
-	hub := monitorio.NewHub()
-	sock := e.socketPath(c.ID)
-	os.Remove(sock)
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		report(err.Error())
-		return fmt.Errorf("monitor %s: %w", c.Name, err)
-	}
-	defer os.Remove(sock)
+	defer os.Remove(prep.sock)
 	defer ln.Close()
-	hub.Go(ln)
+	defer logw.Close()
 	if start.Client != nil {
 		// Its hello came with the id (PendingMonitor.take).
 		hub.AdoptFirst(start.Client, time.Second)
 	}
-
-	logw, err := OpenLog(e.LogPath(c.ID), DefaultLogMaxSize, DefaultLogMaxFiles)
-	if err != nil {
-		report(err.Error())
-		return err
-	}
-	defer logw.Close()
-	timer.Mark("subreaper, socket, log")
 	// A run's create left the root mounted (KeepRootMounted).
 	_, unmount, err := e.mountRootfsAdopt(ctx, c, c.runMode(), true, start.RootMounts)
 	if err != nil {
@@ -114,6 +100,84 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, 
 	exitCode, runErr := e.restartLoopFrom(ctx, c, monitorRunner{e: e, c: c, run: run}, realClock{}, waitAttach, run.loop)
 	unmounted = e.monitorEnd(ctx, c, run, unmount, exitCode, runErr)
 	return nil
+}
+
+// MonitorPrep is what a monitor makes for its container before it runs
+// it: the monitor lock, the subreaper flag, the attach socket (served
+// from then on) and the log. A pending monitor makes it as soon as it has
+// the container's id (PrepareMonitor), while the command line still
+// creates the container; RunMonitor makes it otherwise.
+type MonitorPrep struct {
+	lock *os.File
+	hub  *monitorio.Hub
+	ln   net.Listener
+	sock string
+	logw *LogWriter
+	// err is the first failure, which RunMonitor reports with the
+	// container's name; nothing is held then.
+	err error
+}
+
+// PrepareMonitor makes a pending monitor's MonitorPrep for the container
+// id, whose name is reserved but whose directories may not exist yet:
+// it makes them. A failure is kept in the MonitorPrep for RunMonitor to
+// report. Abort undoes it when no container comes.
+func (e *Engine) PrepareMonitor(ctx context.Context, id string) *MonitorPrep {
+	for _, dir := range []string{e.runDir(id), e.containerDir(id)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return &MonitorPrep{err: err}
+		}
+	}
+	return e.prepareMonitor(ctx, id, phase.From(ctx))
+}
+
+// prepareMonitor takes the monitor lock of id, makes the process a
+// subreaper, listens on the attach socket and opens the log.
+func (e *Engine) prepareMonitor(ctx context.Context, id string, timer *phase.Timer) *MonitorPrep {
+	p := &MonitorPrep{}
+	var err error
+	if p.lock, err = acquireMonitorLock(ctx, e.lockPath(id)); err != nil {
+		return &MonitorPrep{err: err}
+	}
+	timer.Mark("lock")
+	if err := becomeSubreaper(); err != nil {
+		p.Abort()
+		return &MonitorPrep{err: fmt.Errorf("subreaper: %w", err)}
+	}
+	p.hub = monitorio.NewHub()
+	sock := e.socketPath(id)
+	os.Remove(sock)
+	if p.ln, err = net.Listen("unix", sock); err != nil {
+		p.Abort()
+		return &MonitorPrep{err: err}
+	}
+	p.sock = sock
+	p.hub.Go(p.ln)
+	if p.logw, err = OpenLog(e.LogPath(id), DefaultLogMaxSize, DefaultLogMaxFiles); err != nil {
+		p.Abort()
+		return &MonitorPrep{err: err}
+	}
+	timer.Mark("subreaper, socket, log")
+	return p
+}
+
+// Abort undoes what p holds: the socket is removed, the log closed, the
+// lock released. The files stay for the removal of the container (its
+// directories) to delete. A nil MonitorPrep is a no-op.
+func (p *MonitorPrep) Abort() {
+	if p == nil {
+		return
+	}
+	if p.ln != nil {
+		p.ln.Close()
+		os.Remove(p.sock)
+	}
+	if p.logw != nil {
+		p.logw.Close()
+	}
+	if p.lock != nil {
+		p.lock.Close()
+	}
 }
 
 // monitorEnd is the end of a monitor, once its restart loop is over: with

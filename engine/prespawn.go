@@ -44,6 +44,8 @@ type PendingMonitor struct {
 	// to connect (TakeAttach).
 	client  *os.File
 	created *Container // what the command line made (Created)
+	// reserved is the id sent ahead of the start (Reserved).
+	reserved string
 }
 
 // MonitorStart is what a monitor starts from besides the container's id.
@@ -62,6 +64,9 @@ type MonitorStart struct {
 	// the root the monitor runs (CreateOptions.KeepRootMounted): the
 	// first run need not check it again.
 	CommandChecked bool `json:"commandChecked,omitempty"`
+	// Prepared is what the monitor made for the container while its
+	// create went on (PrepareMonitor); nil: RunMonitor makes it.
+	Prepared *MonitorPrep `json:"-"`
 	// RootMounts are the mounts of the root the create left mounted
 	// (CreateOptions.KeepRootMounted): the monitor takes that mount over
 	// without reading the snapshotter's store. Nil: it reads them.
@@ -194,6 +199,27 @@ func (p *PendingMonitor) closeClient() {
 	}
 }
 
+// Reserved sends the pending monitor the id of the container it is to
+// run as soon as the create has reserved it, ahead of the rest (take):
+// the monitor takes the container's lock, listens on its attach socket
+// and opens its log (PrepareMonitor) while the create goes on. A create
+// that fails after it must Close the monitor, which waits for it to undo
+// that, before the container's directories are removed. It does nothing
+// on a nil, taken or unstarted monitor, or after an id was sent.
+func (p *PendingMonitor) Reserved(id string) {
+	if p == nil {
+		return
+	}
+	<-p.ready
+	if p.taken || p.spawnErr != nil || p.reserved != "" {
+		return
+	}
+	if _, err := io.WriteString(p.id, id+"\n"); err != nil {
+		return // take's write fails too, and says so
+	}
+	p.reserved = id
+}
+
 // Created tells the pending monitor the container the command line
 // made for it (Create's result): its start then skips what the create
 // did (see MonitorStart).
@@ -216,6 +242,17 @@ func (p *PendingMonitor) take(c *Container, hello AttachHello, waitAttach bool) 
 	}
 	mon := p.mon
 	msg := c.ID + "\n"
+	switch p.reserved {
+	case "":
+	case c.ID:
+		msg = "" // sent by Reserved
+	default:
+		p.id.Close() // the monitor made another container's files: it undoes them
+		mon.sync.Close()
+		mon.cmd.Wait()
+		p.closeClient()
+		return nil, fmt.Errorf("monitor: prepared for container %s, not %s", shortID(p.reserved), shortID(c.ID))
+	}
 	start := MonitorStart{Detach: p.waitAttach && !waitAttach}
 	if p.created != nil && p.created.ID == c.ID {
 		start.Record, start.CommandChecked, start.RootMounts = c, p.created.commandChecked, p.created.rootMounts
@@ -224,11 +261,12 @@ func (p *PendingMonitor) take(c *Container, hello AttachHello, waitAttach bool) 
 	if err != nil {
 		// A record that does not encode is read from the store.
 		start.Record, start.CommandChecked, start.RootMounts = nil, false, nil
-		data, err = json.Marshal(start)
+		if data, err = json.Marshal(start); err != nil {
+			data = []byte("{}")
+		}
 	}
-	if err == nil {
-		msg += string(data) + "\n"
-	}
+	// Always a line: an id without one is a create that failed.
+	msg += string(data) + "\n"
 	if start.Detach {
 		p.closeClient()
 	}
@@ -254,31 +292,64 @@ func (p *PendingMonitor) take(c *Container, hello AttachHello, waitAttach bool) 
 // maxPendingStart bounds what a pending monitor reads on descriptor 4.
 const maxPendingStart = 4 << 20
 
-// ReadPending reads what a pending monitor is sent on r (descriptor 4):
-// the container's id on a line, then, from a command line that has them,
-// the record and what its create did as a JSON MonitorStart on a line
-// (the rest of start is the zero value otherwise). ok is false when no id
-// came: the command line that started the monitor failed before it made
-// the container, or died.
-func ReadPending(r io.Reader) (id string, start MonitorStart, ok bool) {
-	br := bufio.NewReader(io.LimitReader(r, maxPendingStart))
-	line, err := br.ReadString('\n')
+// PendingReader reads what a pending monitor is sent on descriptor 4:
+// the container's id on a line (ID), sent as soon as the create has
+// reserved it (PendingMonitor.Reserved), then the record and what the
+// create did as a JSON MonitorStart on a line (Start), once the create
+// is done.
+type PendingReader struct {
+	br *bufio.Reader
+	id string
+}
+
+// NewPendingReader reads r (descriptor 4).
+func NewPendingReader(r io.Reader) *PendingReader {
+	return &PendingReader{br: bufio.NewReader(io.LimitReader(r, maxPendingStart))}
+}
+
+// ID reads the container's id. ok is false when none came: the command
+// line that started the monitor failed before it reserved a container,
+// or died.
+func (r *PendingReader) ID() (id string, ok bool) {
+	line, err := r.br.ReadString('\n')
 	if err != nil {
-		return "", start, false
+		return "", false
 	}
 	id = strings.TrimSuffix(line, "\n")
 	if len(id) > 255 || id == "" || strings.ContainsAny(id, "/ \x00") {
+		return "", false
+	}
+	r.id = id
+	return id, true
+}
+
+// Start reads the start message that follows the id. ok is false when
+// the line did not come: the create failed after the id was sent, and
+// the monitor undoes what it prepared. A record that does not decode,
+// or is another container's, is left out (the monitor reads the store).
+func (r *PendingReader) Start() (start MonitorStart, ok bool) {
+	data, err := r.br.ReadBytes('\n')
+	if err != nil {
+		return MonitorStart{}, false
+	}
+	if json.Unmarshal(data, &start) != nil {
+		start = MonitorStart{}
+	}
+	if start.Record != nil && start.Record.ID != r.id {
+		start.Record, start.CommandChecked, start.RootMounts = nil, false, nil
+	}
+	return start, true
+}
+
+// ReadPending reads the id and the start message from r at once (see
+// PendingReader); ok is false unless both came.
+func ReadPending(r io.Reader) (id string, start MonitorStart, ok bool) {
+	pr := NewPendingReader(r)
+	if id, ok = pr.ID(); !ok {
 		return "", start, false
 	}
-	if data, err := br.ReadBytes('\n'); err == nil {
-		// A record that does not decode, or is another container's, is
-		// read from the store instead.
-		if json.Unmarshal(data, &start) != nil {
-			start = MonitorStart{}
-		}
-		if start.Record != nil && start.Record.ID != id {
-			start.Record, start.CommandChecked, start.RootMounts = nil, false, nil
-		}
+	if start, ok = pr.Start(); !ok {
+		return "", start, false
 	}
 	return id, start, true
 }

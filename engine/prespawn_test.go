@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,10 +27,12 @@ func TestReadPending(t *testing.T) {
 		wantOK     bool
 		wantRecord bool
 	}{
-		{"id", "abc123\n", "abc123", true, false},
+		{"id alone", "abc123\n", "", false, false}, // the create failed after the id went (Reserved)
+		{"id and no record", "abc123\n{}\n", "abc123", true, false},
 		{"id and record", "abc123\n" + rec("abc123"), "abc123", true, true},
 		{"another's record", "abc123\n" + rec("def456"), "abc123", true, false}, // read from the store instead
-		{"record cut short", "abc123\n" + strings.TrimSuffix(rec("abc123"), "}\n"), "abc123", true, false},
+		{"record cut short", "abc123\n" + strings.TrimSuffix(rec("abc123"), "}\n"), "", false, false},
+		{"record not ended", "abc123\n" + strings.TrimSuffix(rec("abc123"), "\n"), "", false, false},
 		{"record that is not JSON", "abc123\n{nope\n", "abc123", true, false},
 		{"detach alone", "abc123\n{\"detach\":true}\n", "abc123", true, false},
 		{"nothing", "", "", false, false},           // the command line closed the pipe: no container
@@ -306,4 +310,85 @@ func TestPendingDetach(t *testing.T) {
 	if _, start, _ := ReadPending(strings.NewReader(string(out))); start.Detach {
 		t.Errorf("attaching start sent detach: %q", out)
 	}
+}
+
+// TestPendingReserved: Reserved sends the id ahead, once; take then sends
+// the start message alone. A monitor closed after Reserved (a create
+// that failed) reads the id and then the end of the pipe, and Close
+// returns only once it has exited; take of another container than the
+// one reserved is refused and ends the monitor.
+func TestPendingReserved(t *testing.T) {
+	ctx := context.Background()
+	// The monitor: each line it reads, as it reads it, then how the pipe
+	// ended.
+	script := `while read -r line <&4; do echo "line $line" >&3; done; echo end >&3`
+	spawn := func() *PendingMonitor {
+		t.Helper()
+		p, err := SpawnMonitor(ctx, func(string, bool) *exec.Cmd { return exec.Command("sh", "-c", script) }, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A create that goes on: the id, then the start message alone.
+	p := spawn()
+	p.Reserved("c0ffee")
+	p.Reserved("c0ffee") // once
+	p.Created(&Container{ID: "c0ffee"})
+	mon, err := p.take(&Container{ID: "c0ffee", Name: "web"}, AttachHello{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(mon.sync)
+	mon.sync.Close()
+	mon.cmd.Wait()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 || lines[0] != "line c0ffee" || !strings.HasPrefix(lines[1], `line {"record":{"id":"c0ffee"`) || lines[2] != "end" {
+		t.Errorf("monitor read %q, want the id once, then the start message", out)
+	}
+	p.Close()
+
+	// A create that fails after the reservation (Close closes the sync
+	// pipe: this monitor writes to a file).
+	logFile := filepath.Join(t.TempDir(), "read")
+	p, err = SpawnMonitor(ctx, func(string, bool) *exec.Cmd {
+		return exec.Command("sh", "-c", `while read -r line <&4; do echo "line $line" >>"$0"; done; sleep 0.1; echo end >>"$0"`, logFile)
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Reserved("c0ffee")
+	cmd := p.mon.cmd
+	p.Close()
+	if cmd.ProcessState == nil {
+		t.Fatal("Close returned before the monitor exited")
+	}
+	if got, _ := os.ReadFile(logFile); string(got) != "line c0ffee\nend\n" {
+		t.Errorf("closed monitor read %q, want the id and the end", got)
+	}
+
+	// Another container than the one reserved.
+	p = spawn()
+	p.Reserved("c0ffee")
+	cmd = p.mon.cmd
+	if _, err := p.take(&Container{ID: "beef"}, AttachHello{}, false); err == nil || !strings.Contains(err.Error(), "c0ffee") {
+		t.Errorf("take of another container: %v", err)
+	}
+	if cmd.ProcessState == nil {
+		t.Error("the monitor of the refused take was not ended")
+	}
+	p.Close()
+
+	// Nothing to send to a monitor that could not start, nor to nil.
+	p, err = SpawnMonitor(ctx, func(string, bool) *exec.Cmd { return exec.Command("/nonexistent/monitor") }, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Reserved("c0ffee")
+	if p.reserved != "" {
+		t.Error("Reserved recorded an id sent to no monitor")
+	}
+	p.Close()
+	var none *PendingMonitor
+	none.Reserved("c0ffee")
 }

@@ -51,7 +51,7 @@ func runFlags() []cli.Flag {
 // createFromFlags pulls the image if needed and creates the container;
 // run says that a start follows at once (run: --rm applies, and the root
 // stays mounted for the monitor).
-func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, run bool) (*engine.Container, error) {
+func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, run bool, pending *engine.PendingMonitor) (*engine.Container, error) {
 	autoRemove := run && c.Bool("rm")
 	if c.NArg() < 1 {
 		return nil, fmt.Errorf("%s: an IMAGE is required (usage: %s %s)", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
@@ -155,7 +155,7 @@ func (a *app) createFromFlags(c *cli.Context, e *engine.Engine, run bool) (*engi
 	return e.Create(c.Context, extras.create(engine.CreateOptions{
 		Name: c.String("name"), Image: img, Spec: opts, Restart: policy,
 		AutoRemove: autoRemove, Interactive: c.Bool("interactive"), StorageLabels: storage,
-		Extensions: exts, Boot: bootOrder(c), KeepRootMounted: run,
+		Extensions: exts, Boot: bootOrder(c), KeepRootMounted: run, Monitor: pending,
 	}))
 }
 
@@ -184,7 +184,7 @@ func (a *app) create(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ctr, err := a.createFromFlags(c, e, false)
+	ctr, err := a.createFromFlags(c, e, false, nil)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (a *app) run(c *cli.Context) error {
 		return err
 	}
 	phase.Mark(c.Context, "open store, runtime, hooks")
-	ctr, err := a.createFromFlags(c, e, true)
+	ctr, err := a.createFromFlags(c, e, true, pending)
 	if err != nil {
 		// The create checks the command (KeepRootMounted): a missing one
 		// exits 127, as when a start finds it.

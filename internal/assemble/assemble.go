@@ -382,11 +382,20 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 		// record come on descriptor 4, or nothing does when the create
 		// failed; one that waits for its attach has its first client on 5.
 		go engine.PrewarmMonitor() // while the command line creates the container
+		pr := engine.NewPendingReader(os.NewFile(4, "id"))
 		var ok bool
-		if id, start, ok = engine.ReadPending(os.NewFile(4, "id")); !ok {
+		if id, ok = pr.ID(); !ok {
 			return nil
 		}
-		timer.Mark("wait for the id, read the record")
+		timer.Mark("wait for the id")
+		// The lock, the socket and the log while the create goes on.
+		prep := e.PrepareMonitor(ctx, id)
+		if start, ok = pr.Start(); !ok {
+			prep.Abort() // the create failed: it removes the files
+			return nil
+		}
+		start.Prepared = prep
+		timer.Mark("wait for the record")
 		if waitAttach { // spawned with its first client on descriptor 5
 			client := engine.PendingClient()
 			switch {
