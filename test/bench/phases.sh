@@ -14,6 +14,11 @@
 #   BENCH_RUNTIME=                     the OCI runtime stockade runs (crun, say;
 #                                      empty: the configuration's default, runc)
 #   STOCKADE=bin/stockade              binary to measure (built with make if missing)
+#   BENCH_BASELINE=                    another stockade binary (its siblings next to
+#                                      it) to run in alternate rounds on the same
+#                                      store: the medians side by side, and the
+#                                      start of the runtime (the start path's end)
+#                                      round by round
 #   BENCH_NICE=-10                     priority of the measured processes (0: off)
 #   BENCH_CACHE=/var/cache/stockade-bench   the tiny image, built once
 set -eu
@@ -30,42 +35,92 @@ bench_need_pkgs time docker-registry skopeo umoci runc jq curl
 [ "$BENCH_STRACE" = 0 ] || bench_need_pkgs strace
 bench_tiny_setup
 "$STOCKADE" --help 2>/dev/null | grep -q -- --debug-timing || bench_die "$STOCKADE has no --debug-timing: rebuild it (make build)"
+BASE=${BENCH_BASELINE:-}
+if [ -n "$BASE" ]; then
+	[ -x "$BASE" ] || bench_die "BENCH_BASELINE=$BASE is not an executable"
+	"$BASE" --help 2>/dev/null | grep -q -- --debug-timing || bench_die "$BASE has no --debug-timing"
+fi
 bench_stockade_store
 [ -z "${BENCH_RUNTIME:-}" ] || printf 'runtime = "%s"\n' "$BENCH_RUNTIME" >"$BENCH_TMP/stockade.toml"
 stockade_cmd run --rm --network none "$REF" >/dev/null 2>&1 || bench_die "stockade run --rm $REF failed"
+[ -z "$BASE" ] || "$BASE" "${S_ARGS[@]}" run --rm --network none "$REF" >/dev/null 2>&1 ||
+	bench_die "the baseline's run --rm $REF failed (does it know this store's schema?)"
 
-# Each round: wall time from outside, and the phases the command printed
-# ("phase START_MS DURATION_MS PROC NAME...").
-WALLS=()
-for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+# round BIN OUT: one timed run; the phases the command printed ("phase
+# START_MS DURATION_MS PROC NAME...") go to OUT, the wall time from
+# outside to OUT.wall.
+round() {
+	local t0 t1
 	sync
 	t0=$(date +%s%N)
 	# The CLI's first phase, exec and init, starts here (phase.StartedBy).
-	STOCKADE_PHASE_START=${EPOCHREALTIME/./}000 bench_nice "$STOCKADE" "${S_ARGS[@]}" --debug-timing run --rm --network none "$REF" \
-		>/dev/null 2>"$BENCH_TMP/round-$r.txt" || bench_die "round $r failed: $(tail -3 "$BENCH_TMP/round-$r.txt")"
+	STOCKADE_PHASE_START=${EPOCHREALTIME/./}000 bench_nice "$1" "${S_ARGS[@]}" --debug-timing run --rm --network none "$REF" \
+		>/dev/null 2>"$2" || bench_die "$1: round failed: $(tail -3 "$2")"
 	t1=$(date +%s%N)
-	WALLS+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1e6}')")
-	grep -q '^phase' "$BENCH_TMP/round-$r.txt" || bench_die "round $r printed no phases"
+	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f\n", (b - a) / 1e6}' >"$2.wall"
+	grep -q '^phase' "$2" || bench_die "$1: a round printed no phases"
+}
+for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+	[ -z "$BASE" ] || round "$BASE" "$BENCH_TMP/base-$r.txt"
+	round "$STOCKADE" "$BENCH_TMP/round-$r.txt"
 done
 
-# Median per (proc, name), in the order of the first round.
-printf '%-8s %-32s %10s %10s\n' proc phase median_ms max_ms
-awk '$1 == "phase" && $2 != "total" {
-	name = $5; for (i = 6; i <= NF; i++) name = name " " $i
-	key = $4 "\t" name
-	if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-	v[key] = v[key] " " $3
+# medians PREFIX: "proc<TAB>phase<TAB>median<TAB>max" per (proc, phase) of
+# the rounds PREFIX-*.txt, in the order of the first round.
+medians() {
+	awk '$1 == "phase" && $2 != "total" {
+		name = $5; for (i = 6; i <= NF; i++) name = name " " $i
+		key = $4 "\t" name
+		if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+		v[key] = v[key] " " $3
+	}
+	END { for (i = 1; i <= n; i++) print order[i] "\t" v[order[i]] }' "$1"-*.txt |
+		while IFS=$'\t' read -r proc name vals; do
+			# shellcheck disable=SC2086
+			printf '%s\t%s\t%s\t%s\n' "$proc" "$name" "$(bench_median $vals)" "$(printf '%s\n' $vals | sort -g | tail -1)"
+		done
 }
-END { for (i = 1; i <= n; i++) print order[i] "\t" v[order[i]] }' "$BENCH_TMP"/round-*.txt |
-	while IFS=$'\t' read -r proc name vals; do
-		# shellcheck disable=SC2086
-		printf '%-8s %-32s %10s %10s\n' "$proc" "$name" "$(bench_median $vals)" \
-			"$(printf '%s\n' $vals | sort -g | tail -1)"
+# summary PREFIX: the medians of the total, the wall time and the start of
+# the runtime's phase (from the CLI's exec on: where the start path ends).
+summary() {
+	local f tot=() walls=() start=()
+	for f in "$1"-*.txt; do
+		tot+=("$(awk '$1 == "phase" && $2 == "total" {print $3}' "$f")")
+		walls+=("$(cat "$f.wall")")
+		start+=("$(awk '$1 == "phase" && $4 == "monitor" && $5 == "runtime" && $6 == "run" {print $2; exit}' "$f")")
 	done
-tot=()
-for f in "$BENCH_TMP"/round-*.txt; do tot+=("$(awk '$1 == "phase" && $2 == "total" {print $3}' "$f")"); done
-printf '%-8s %-32s %10s\n' all "total (first to last phase)" "$(bench_median "${tot[@]}")"
-printf '%-8s %-32s %10s\n' all "wall (from outside)" "$(bench_median "${WALLS[@]}")"
+	printf '%s\t%s\t%s\n' "$(bench_median "${start[@]}")" "$(bench_median "${tot[@]}")" "$(bench_median "${walls[@]}")"
+}
+IFS=$'\t' read -r s_start s_tot s_wall < <(summary "$BENCH_TMP/round")
+if [ -z "$BASE" ]; then
+	printf '%-8s %-32s %10s %10s\n' proc phase median_ms max_ms
+	medians "$BENCH_TMP/round" | while IFS=$'\t' read -r proc name med max; do
+		printf '%-8s %-32s %10s %10s\n' "$proc" "$name" "$med" "$max"
+	done
+	printf '%-8s %-32s %10s\n' all "runtime started at" "$s_start"
+	printf '%-8s %-32s %10s\n' all "total (first to last phase)" "$s_tot"
+	printf '%-8s %-32s %10s\n' all "wall (from outside)" "$s_wall"
+else
+	# Side by side, joined by (proc, phase): a phase one of them lacks
+	# shows "-".
+	IFS=$'\t' read -r b_start b_tot b_wall < <(summary "$BENCH_TMP/base")
+	printf '%-8s %-32s %12s %12s\n' proc phase "baseline_ms" "measured_ms"
+	awk -F'\t' 'NR == FNR { b[$1 "\t" $2] = $3; if (!(($1 "\t" $2) in seen)) { seen[$1 "\t" $2] = 1; bo[++nb] = $1 "\t" $2 }; next }
+		{ k = $1 "\t" $2; m[k] = $3; if (!(k in seen)) { seen[k] = 1; bo[++nb] = k } }
+		END { for (i = 1; i <= nb; i++) { split(bo[i], p, "\t"); printf "%-8s %-32s %12s %12s\n", p[1], p[2], (bo[i] in b) ? b[bo[i]] : "-", (bo[i] in m) ? m[bo[i]] : "-" } }' \
+		<(medians "$BENCH_TMP/base") <(medians "$BENCH_TMP/round")
+	printf '%-8s %-32s %12s %12s\n' all "runtime started at" "$b_start" "$s_start"
+	printf '%-8s %-32s %12s %12s\n' all "total (first to last phase)" "$b_tot" "$s_tot"
+	printf '%-8s %-32s %12s %12s\n' all "wall (from outside)" "$b_wall" "$s_wall"
+	# Round by round: the measured binary's start of the runtime less the
+	# baseline's of the same round (negative: the measured one is faster).
+	started() { awk '$1 == "phase" && $4 == "monitor" && $5 == "runtime" && $6 == "run" {print $2; exit}' "$1"; }
+	diffs=()
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		diffs+=("$(awk -v m="$(started "$BENCH_TMP/round-$r.txt")" -v b="$(started "$BENCH_TMP/base-$r.txt")" 'BEGIN {printf "%.3f\n", m - b}')")
+	done
+	printf '%-8s %-32s %12s\n' all "runtime start, measured - baseline (median of rounds)" "$(bench_median "${diffs[@]}")"
+fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "$BENCH_STRACE" != 0 ]; then
