@@ -80,32 +80,31 @@ func TestCreateCommits(t *testing.T) {
 	}
 }
 
-// storeTxID returns the id of the last transaction committed to the bbolt
-// file at db.
-func storeTxID(t *testing.T, db string) uint64 {
+// viewStore runs fn in a read transaction of the bbolt file at db (the
+// metadata store of an env), failing the test on an error.
+func viewStore(t *testing.T, db string, fn func(*bolt.Tx) error) {
 	t.Helper()
 	b, err := bolt.Open(db, 0o600, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	tx, err := b.Begin(false)
-	if err != nil {
-		t.Fatal(err)
+	if err := b.View(fn); err != nil {
+		t.Fatalf("%s: %v", db, err)
 	}
-	defer tx.Rollback()
-	return uint64(tx.ID())
+}
+
+// storeTxID returns the id of the last transaction committed to the bbolt
+// file at db.
+func storeTxID(t *testing.T, db string) uint64 {
+	t.Helper()
+	var id uint64
+	viewStore(t, db, func(tx *bolt.Tx) error { id = uint64(tx.ID()); return nil })
+	return id
 }
 
 // storeRecord decodes the container record id from the metadata store at db.
 func storeRecord(t *testing.T, db, id string, v any) {
 	t.Helper()
-	b, err := bolt.Open(db, 0o600, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.View(func(tx *bolt.Tx) error { return metadata.GetJSON(tx, metadata.BucketContainers, id, v) }); err != nil {
-		t.Fatalf("record %s: %v", id, err)
-	}
+	viewStore(t, db, func(tx *bolt.Tx) error { return metadata.GetJSON(tx, metadata.BucketContainers, id, v) })
 }

@@ -87,12 +87,7 @@ func userLookup(t *testing.T, db, spec string) ([]byte, userLookupEntry) {
 	t.Helper()
 	var key []byte
 	var entry userLookupEntry
-	b, err := bolt.Open(db, 0o600, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	err = b.View(func(tx *bolt.Tx) error {
+	viewStore(t, db, func(tx *bolt.Tx) error {
 		bk := tx.Bucket([]byte(metadata.BucketUserLookups))
 		if bk == nil {
 			t.Fatalf("no bucket %s", metadata.BucketUserLookups)
@@ -105,9 +100,6 @@ func userLookup(t *testing.T, db, spec string) ([]byte, userLookupEntry) {
 			return nil
 		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return key, entry
 }
 
