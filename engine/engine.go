@@ -104,7 +104,8 @@ func (e *Engine) logger() *slog.Logger {
 // and the content store, with its lease. image.Service has it, and
 // image/local's Store, without the registry client, for a monitor.
 type ImageStore interface {
-	Config(ctx context.Context, img *local.Record) (*ocispec.Image, error)
+	// ConfigBytes reads the image's config blob.
+	ConfigBytes(ctx context.Context, img *local.Record) ([]byte, error)
 	Content(ctx context.Context) (*content.Store, error)
 	Lease(ctx context.Context) (func(), error)
 }
@@ -196,11 +197,16 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	// changed an extension, no user was looked up) commits once, not
 	// twice (2 fdatasyncs less), and a config that cannot run reserves
 	// nothing.
-	cfg, err := e.Images.Config(ctx, img)
+	// Read once: the OCI fields, and docker's HEALTHCHECK beside them.
+	data, err := e.Images.ConfigBytes(ctx, img)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.applyRunDefaults(ctx, c, img, cfg, opts); err != nil {
+	cfg := new(ocispec.Image)
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
+	}
+	if err := applyRunDefaults(c, data, cfg, opts); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if c.Command, err = bundle.Command(cfg.Config, opts.Spec); err != nil {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/stockade/stockade/image/local"
 )
 
 // Docker's health check defaults, used where a HealthConfig leaves a
@@ -242,24 +241,6 @@ func (s State) Summary(now time.Time) string {
 		out += " (" + h + ")"
 	}
 	return out
-}
-
-// ImageHealthcheck reads the HEALTHCHECK of an image's config, which the
-// OCI image config type has no field for; nil when it has none.
-func (e *Engine) ImageHealthcheck(ctx context.Context, img *local.Record) (*HealthConfig, error) {
-	store, err := e.Images.Content(ctx)
-	if err != nil {
-		return nil, err
-	}
-	size, err := store.Info(ctx, img.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	data, err := store.ReadAll(ctx, ocispec.Descriptor{Digest: img.ID, MediaType: ocispec.MediaTypeImageConfig, Size: size}, imageConfigMax)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", img.Name, err)
-	}
-	return parseImageHealthcheck(data)
 }
 
 // parseImageHealthcheck reads config.Healthcheck of an image config, in
@@ -594,10 +575,11 @@ func (c *Container) StopTimeoutOr(def time.Duration) time.Duration {
 }
 
 // applyRunDefaults completes a new container's record from the create
-// options and the image: the health check (the image's HEALTHCHECK
+// options and the image's config, cfg as decoded from data: the health
+// check (the image's HEALTHCHECK, which the OCI type has no field for,
 // overridden by --health-*), the stop signal (--stop-signal, else the
 // image's STOPSIGNAL) and the stop timeout.
-func (e *Engine) applyRunDefaults(ctx context.Context, c *Container, img *local.Record, cfg *ocispec.Image, opts CreateOptions) error {
+func applyRunDefaults(c *Container, data []byte, cfg *ocispec.Image, opts CreateOptions) error {
 	c.StopSignal = opts.StopSignal
 	if c.StopSignal == "" && cfg != nil {
 		c.StopSignal = cfg.Config.StopSignal
@@ -606,8 +588,8 @@ func (e *Engine) applyRunDefaults(ctx context.Context, c *Container, img *local.
 	var imgHC *HealthConfig
 	if opts.Healthcheck == nil || len(opts.Healthcheck.Test) == 0 {
 		var err error
-		if imgHC, err = e.ImageHealthcheck(ctx, img); err != nil {
-			return err
+		if imgHC, err = parseImageHealthcheck(data); err != nil {
+			return fmt.Errorf("image %s: config: %w", opts.Image.Name, err)
 		}
 	}
 	c.Healthcheck = MergeHealthConfig(imgHC, opts.Healthcheck)

@@ -91,7 +91,7 @@ var ociConfigMembers = map[string]bool{
 // carry them over into an image made from it (NewImageOptions.ConfigExtra)
 // as docker's commit does.
 func (s *Service) ConfigExtra(ctx context.Context, img *Record) (map[string]json.RawMessage, error) {
-	data, err := s.configBytes(ctx, img)
+	data, err := s.ConfigBytes(ctx, img)
 	if err != nil {
 		return nil, err
 	}

@@ -489,9 +489,9 @@ func dropUserLookups(ctx context.Context, db *metadata.DB, gone []string) error 
 	})
 }
 
-// configBytes reads the config blob of the image img from the content
+// ConfigBytes reads the config blob of the image img from the content
 // store.
-func (s *Service) configBytes(ctx context.Context, img *Record) ([]byte, error) {
+func (s *Service) ConfigBytes(ctx context.Context, img *Record) ([]byte, error) {
 	return s.localStore().ConfigBytes(ctx, img)
 }
 
