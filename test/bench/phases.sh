@@ -38,6 +38,8 @@ bench_tiny_setup
 BASE=${BENCH_BASELINE:-}
 if [ -n "$BASE" ]; then
 	[ -x "$BASE" ] || bench_die "BENCH_BASELINE=$BASE is not an executable"
+	case $BASE in /*) ;; *) BASE=$PWD/$BASE ;; esac
+	bench_install_stockade BASE "$BASE"
 	"$BASE" --help 2>/dev/null | grep -q -- --debug-timing || bench_die "$BASE has no --debug-timing"
 fi
 bench_stockade_store
