@@ -196,8 +196,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	// reservation: a create that adds nothing to it later (no hook
 	// changed an extension, no user was looked up) commits once, not
 	// twice (2 fdatasyncs less), and a config that cannot run reserves
-	// nothing.
-	// Read once: the OCI fields, and docker's HEALTHCHECK beside them.
+	// nothing. The blob is read once, for the OCI fields and docker's
+	// HEALTHCHECK beside them.
 	data, err := e.Images.ConfigBytes(ctx, img)
 	if err != nil {
 		return nil, err

@@ -38,8 +38,6 @@ const (
 	healthLogLen = 5
 	// healthOutputMax bounds the output kept of one check, as docker.
 	healthOutputMax = 4096
-	// imageConfigMax bounds an image config read for its health check.
-	imageConfigMax = 32 << 20
 )
 
 // HealthConfig is a container's health check, in the shape of docker's

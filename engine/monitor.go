@@ -33,7 +33,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, 
 	waitAttach := start.WaitAttach
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	// --debug-timing of the CLI that started it: a pending monitor's
-	// caller has begun the timing (ReadPending).
+	// caller has begun the timing (PendingReader).
 	timer := phase.From(ctx)
 	if timer == nil {
 		timer = phase.FromEnv("monitor")
@@ -58,7 +58,7 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, 
 		var err error
 		if c, err = e.find(ctx, id); err != nil {
 			report(err.Error())
-			start.Prepared.Abort()
+			start.Prepared.Close()
 			return err
 		}
 		timer.Mark("metadata: find")
@@ -67,17 +67,13 @@ func (e *Engine) RunMonitor(ctx context.Context, id string, start MonitorStart, 
 	if prep == nil {
 		prep = e.prepareMonitor(ctx, c.ID, timer)
 	}
+	defer prep.Close()
 	if prep.err != nil {
 		err := fmt.Errorf("monitor %s: %w", c.Name, prep.err)
 		report(err.Error())
-		prep.Abort()
 		return err
 	}
 	lock, hub, ln, logw := prep.lock, prep.hub, prep.ln, prep.logw
-	defer lock.Close()
-	defer os.Remove(prep.sock)
-	defer ln.Close()
-	defer logw.Close()
 	if start.Client != nil {
 		// Its hello came with the id (PendingMonitor.take).
 		hub.AdoptFirst(start.Client, time.Second)
@@ -121,7 +117,7 @@ type MonitorPrep struct {
 // PrepareMonitor makes a pending monitor's MonitorPrep for the container
 // id, whose name is reserved but whose directories may not exist yet:
 // it makes them. A failure is kept in the MonitorPrep for RunMonitor to
-// report. Abort undoes it when no container comes.
+// report. Close undoes it when no container comes.
 func (e *Engine) PrepareMonitor(ctx context.Context, id string) *MonitorPrep {
 	for _, dir := range []string{e.runDir(id), e.containerDir(id)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -141,30 +137,31 @@ func (e *Engine) prepareMonitor(ctx context.Context, id string, timer *phase.Tim
 	}
 	timer.Mark("lock")
 	if err := becomeSubreaper(); err != nil {
-		p.Abort()
+		p.Close()
 		return &MonitorPrep{err: fmt.Errorf("subreaper: %w", err)}
 	}
 	p.hub = monitorio.NewHub()
 	sock := e.socketPath(id)
 	os.Remove(sock)
 	if p.ln, err = net.Listen("unix", sock); err != nil {
-		p.Abort()
+		p.Close()
 		return &MonitorPrep{err: err}
 	}
 	p.sock = sock
 	p.hub.Go(p.ln)
 	if p.logw, err = OpenLog(e.LogPath(id), DefaultLogMaxSize, DefaultLogMaxFiles); err != nil {
-		p.Abort()
+		p.Close()
 		return &MonitorPrep{err: err}
 	}
 	timer.Mark("subreaper, socket, log")
 	return p
 }
 
-// Abort undoes what p holds: the socket is removed, the log closed, the
-// lock released. The files stay for the removal of the container (its
-// directories) to delete. A nil MonitorPrep is a no-op.
-func (p *MonitorPrep) Abort() {
+// Close releases what p holds, at the monitor's end or when no container
+// comes: the socket is removed, the log closed, the lock released. The
+// files stay for the removal of the container (its directories) to
+// delete. A nil MonitorPrep is a no-op.
+func (p *MonitorPrep) Close() {
 	if p == nil {
 		return
 	}

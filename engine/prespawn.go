@@ -50,7 +50,7 @@ type PendingMonitor struct {
 
 // MonitorStart is what a monitor starts from besides the container's id.
 // A monitor that a command line spawned beforehand (SpawnMonitor) gets
-// it from there (ReadPending).
+// it from there (PendingReader).
 type MonitorStart struct {
 	// WaitAttach holds the process until the first attach client's hello
 	// (Start).
@@ -339,19 +339,6 @@ func (r *PendingReader) Start() (start MonitorStart, ok bool) {
 		start.Record, start.CommandChecked, start.RootMounts = nil, false, nil
 	}
 	return start, true
-}
-
-// ReadPending reads the id and the start message from r at once (see
-// PendingReader); ok is false unless both came.
-func ReadPending(r io.Reader) (id string, start MonitorStart, ok bool) {
-	pr := NewPendingReader(r)
-	if id, ok = pr.ID(); !ok {
-		return "", start, false
-	}
-	if start, ok = pr.Start(); !ok {
-		return "", start, false
-	}
-	return id, start, true
 }
 
 // spawnMonitor starts command's monitor of id with a new sync pipe as

@@ -14,7 +14,7 @@ import (
 	"github.com/stockade/stockade/snapshot"
 )
 
-func TestReadPending(t *testing.T) {
+func TestPendingReader(t *testing.T) {
 	rec := func(id string) string {
 		data, _ := json.Marshal(MonitorStart{Record: &Container{ID: id, Name: "web"}, CommandChecked: true,
 			RootMounts: []snapshot.Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/l"}}}})
@@ -43,9 +43,9 @@ func TestReadPending(t *testing.T) {
 		{"over the bound", strings.Repeat("a", 300) + "\n", "", false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			id, start, ok := ReadPending(strings.NewReader(tt.in))
+			id, start, ok := readPending(strings.NewReader(tt.in))
 			if ok != tt.wantOK || (ok && id != tt.want) {
-				t.Errorf("ReadPending(%q) = %q, %v; want %q, %v", tt.in, id, ok, tt.want, tt.wantOK)
+				t.Errorf("readPending(%q) = %q, %v; want %q, %v", tt.in, id, ok, tt.want, tt.wantOK)
 			}
 			if got := start.Record != nil; got != tt.wantRecord {
 				t.Errorf("record = %+v, want one: %v", start.Record, tt.wantRecord)
@@ -245,7 +245,7 @@ func TestPendingStartMessage(t *testing.T) {
 			out, _ := io.ReadAll(mon.sync)
 			mon.sync.Close()
 			mon.cmd.Wait()
-			id, start, ok := ReadPending(strings.NewReader(string(out)))
+			id, start, ok := readPending(strings.NewReader(string(out)))
 			if !ok || id != "c0ffee" {
 				t.Fatalf("monitor read %q", out)
 			}
@@ -282,7 +282,7 @@ func TestPendingDetach(t *testing.T) {
 	mon.sync.Close()
 	mon.cmd.Wait()
 	msg, tail, _ := strings.Cut(string(out), "fd5:")
-	id, start, ok := ReadPending(strings.NewReader(msg))
+	id, start, ok := readPending(strings.NewReader(msg))
 	if !ok || id != "c0ffee" || !start.Detach || start.Record == nil || start.Record.Name != "bg" {
 		t.Errorf("monitor read %q: id %q, start %+v; want the id, the record and detach", msg, id, start)
 	}
@@ -307,7 +307,7 @@ func TestPendingDetach(t *testing.T) {
 	out, _ = io.ReadAll(mon.sync)
 	mon.sync.Close()
 	mon.cmd.Wait()
-	if _, start, _ := ReadPending(strings.NewReader(string(out))); start.Detach {
+	if _, start, _ := readPending(strings.NewReader(string(out))); start.Detach {
 		t.Errorf("attaching start sent detach: %q", out)
 	}
 }
@@ -391,4 +391,17 @@ func TestPendingReserved(t *testing.T) {
 	p.Close()
 	var none *PendingMonitor
 	none.Reserved("c0ffee")
+}
+
+// readPending reads the id and the start message from r at once, as a
+// pending monitor does (PendingReader); ok is false unless both came.
+func readPending(r io.Reader) (id string, start MonitorStart, ok bool) {
+	pr := NewPendingReader(r)
+	if id, ok = pr.ID(); !ok {
+		return "", start, false
+	}
+	if start, ok = pr.Start(); !ok {
+		return "", start, false
+	}
+	return id, start, true
 }

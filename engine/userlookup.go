@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -46,13 +45,5 @@ func (l userLookups) get(spec string) *bundle.UserInfo {
 // putUserLookup keeps what spec resolved to in the root whose top layer
 // is chainID.
 func putUserLookup(tx *bolt.Tx, chainID, spec string, u bundle.UserInfo) error {
-	b, err := tx.CreateBucketIfNotExists([]byte(metadata.BucketUserLookups))
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(u)
-	if err != nil {
-		return fmt.Errorf("encode the user lookup of %q: %w", spec, err)
-	}
-	return b.Put(metadata.UserLookupKey(chainID, spec), data)
+	return metadata.PutJSON(tx, metadata.BucketUserLookups, string(metadata.UserLookupKey(chainID, spec)), u)
 }

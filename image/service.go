@@ -474,15 +474,9 @@ func dropUserLookups(ctx context.Context, db *metadata.DB, gone []string) error 
 		return nil
 	}
 	return db.Update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(metadata.BucketUserLookups))
-		if b == nil {
-			return nil
-		}
 		for _, chain := range gone {
-			for spec := range metadata.UserLookups(tx, chain) {
-				if err := b.Delete(metadata.UserLookupKey(chain, spec)); err != nil {
-					return err
-				}
+			if err := metadata.DeleteUserLookups(tx, chain); err != nil {
+				return err
 			}
 		}
 		return nil

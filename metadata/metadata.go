@@ -79,6 +79,23 @@ func UserLookupPrefix(chainID string) []byte {
 	return append([]byte(chainID), 0)
 }
 
+// DeleteUserLookups removes the BucketUserLookups keys of the layer with
+// chain id chainID (the image service, when it removes the layer).
+func DeleteUserLookups(tx *bolt.Tx, chainID string) error {
+	b := tx.Bucket([]byte(BucketUserLookups))
+	if b == nil {
+		return nil
+	}
+	prefix := UserLookupPrefix(chainID)
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // UserLookups returns the BucketUserLookups values of the layer with chain
 // id chainID by user spec (copies, valid after tx); none when the bucket
 // is missing.

@@ -155,8 +155,8 @@ func putAll(t *testing.T, db *DB, bucket string, values map[string]string) {
 }
 
 // TestUserLookupMigration: a store of schema 5 gets the empty user-lookup
-// bucket and keeps its records; the keys of a chain id start with its
-// prefix, and only its keys do.
+// bucket and keeps its records; a chain id's lookups are read and deleted
+// without those of another chain id its name is the start of.
 func TestUserLookupMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
@@ -187,18 +187,43 @@ func TestUserLookupMigration(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A chain id's keys are read and deleted alone, not those of a chain
+	// id it is the start of.
 	a, b := "sha256:aa", "sha256:aab"
-	for _, tt := range []struct {
-		chain, spec, prefix string
-		want                bool
-	}{
-		{a, "tester", a, true},
-		{a, "", a, true},
-		{a, "1000:1000", b, false},
-		{b, "tester", a, false},
-	} {
-		if got := bytes.HasPrefix(UserLookupKey(tt.chain, tt.spec), UserLookupPrefix(tt.prefix)); got != tt.want {
-			t.Errorf("key of %s %q has the prefix of %s: %v, want %v", tt.chain, tt.spec, tt.prefix, got, tt.want)
+	if err := db.Update(ctx, func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte(BucketUserLookups))
+		for _, k := range [][]byte{UserLookupKey(a, "tester"), UserLookupKey(a, ""), UserLookupKey(b, "tester")} {
+			if err := bk.Put(k, []byte(`{"k":"`+string(bytes.ReplaceAll(k, []byte{0}, []byte("|")))+`"}`)); err != nil {
+				return err
+			}
 		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lookups := func(chain string) map[string]string {
+		out := map[string]string{}
+		db.View(ctx, func(tx *bolt.Tx) error {
+			for spec, v := range UserLookups(tx, chain) {
+				out[spec] = string(v)
+			}
+			return nil
+		})
+		return out
+	}
+	if got := lookups(a); len(got) != 2 || got["tester"] != `{"k":"sha256:aa|tester"}` || got[""] != `{"k":"sha256:aa|"}` {
+		t.Errorf("UserLookups(%s) = %v", a, got)
+	}
+	if got := lookups(b); len(got) != 1 || got["tester"] != `{"k":"sha256:aab|tester"}` {
+		t.Errorf("UserLookups(%s) = %v", b, got)
+	}
+	if err := db.Update(ctx, func(tx *bolt.Tx) error { return DeleteUserLookups(tx, a) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookups(a); len(got) != 0 {
+		t.Errorf("after DeleteUserLookups(%s): %v", a, got)
+	}
+	if got := lookups(b); len(got) != 1 {
+		t.Errorf("DeleteUserLookups(%s) took %s's keys: %v left", a, b, got)
 	}
 }

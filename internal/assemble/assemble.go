@@ -391,7 +391,7 @@ func (p *Parts) RunMonitor(ctx context.Context, id string, waitAttach bool) erro
 		// The lock, the socket and the log while the create goes on.
 		prep := e.PrepareMonitor(ctx, id)
 		if start, ok = pr.Start(); !ok {
-			prep.Abort() // the create failed: it removes the files
+			prep.Close() // the create failed: it removes the files
 			return nil
 		}
 		start.Prepared = prep

@@ -196,7 +196,7 @@ func newNFT(opts ...nftables.ConnOption) (*nft, error) {
 // ~0.3 ms for the look (BenchmarkEnsureNetwork: 16.6 -> 1.9 ms), and
 // every networked start ensures its network.
 func (t *nft) ensureTable() error {
-	if ok, err := t.tableComplete(); err == nil && ok {
+	if t.tableComplete() {
 		return t.ensureRules(StaticOwner, StaticRules())
 	}
 	t.c.AddTable(table)
@@ -213,20 +213,16 @@ func (t *nft) ensureTable() error {
 }
 
 // tableComplete reports whether stockade's table has each of its base
-// chains as baseChain defines it and its set of bridges.
-func (t *nft) tableComplete() (bool, error) {
+// chains as baseChain defines it and its set of bridges. A listing that
+// fails says no: the batch that adds them then reports the kernel's
+// error.
+func (t *nft) tableComplete() bool {
 	chains, err := t.c.ListChainsOfTableFamily(table.Family)
-	if err != nil {
-		return false, err
-	}
-	if !hasBaseChains(chains) {
-		return false, nil
+	if err != nil || !hasBaseChains(chains) {
+		return false
 	}
 	set, err := t.c.GetSetByName(table, BridgesSet)
-	if err != nil {
-		return false, nil // no set (or no table): add them
-	}
-	return set.KeyType.GetNFTMagic() == nftables.TypeIFName.GetNFTMagic(), nil
+	return err == nil && set.KeyType.GetNFTMagic() == nftables.TypeIFName.GetNFTMagic()
 }
 
 // hasBaseChains reports whether chains (of any tables) hold every chain of
@@ -239,8 +235,8 @@ func hasBaseChains(chains []*nftables.Chain) bool {
 			if got.Table == nil || got.Table.Name != table.Name || got.Table.Family != table.Family || got.Name != want.Name {
 				continue
 			}
-			found = got.Type == want.Type && sameHook(got.Hooknum, want.Hooknum) &&
-				samePriority(got.Priority, want.Priority) && samePolicy(got.Policy, want.Policy)
+			found = got.Type == want.Type && samePtr(got.Hooknum, want.Hooknum) &&
+				samePtr(got.Priority, want.Priority) && samePtr(got.Policy, want.Policy)
 			break
 		}
 		if !found {
@@ -250,15 +246,9 @@ func hasBaseChains(chains []*nftables.Chain) bool {
 	return true
 }
 
-func sameHook(a, b *nftables.ChainHook) bool {
-	return a != nil && b != nil && *a == *b
-}
-
-func samePriority(a, b *nftables.ChainPriority) bool {
-	return a != nil && b != nil && *a == *b
-}
-
-func samePolicy(a, b *nftables.ChainPolicy) bool {
+// samePtr reports whether a and b are both set and equal (a chain's hook,
+// priority or policy).
+func samePtr[T comparable](a, b *T) bool {
 	return a != nil && b != nil && *a == *b
 }
 
